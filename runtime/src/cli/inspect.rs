@@ -1,0 +1,113 @@
+//! `cairn list` and `cairn show`.
+
+use super::{Format, open_store, time};
+use crate::error::{Error, Result, codes};
+use crate::store::{ListFilter, Status};
+use clap::Args;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Arguments of `cairn list`.
+#[derive(Args)]
+pub struct ListArgs {
+    /// Only executions with this status (running, sleeping, completed, failed, parked).
+    #[arg(long)]
+    status: Vec<String>,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    output: Format,
+}
+
+/// Arguments of `cairn show`.
+#[derive(Args)]
+pub struct ShowArgs {
+    /// Execution id.
+    id: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    output: Format,
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_owned() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
+}
+
+/// `cairn list`.
+pub async fn list(data_dir: &Path, args: ListArgs) -> Result<ExitCode> {
+    let statuses = args
+        .status
+        .iter()
+        .map(|s| {
+            Status::parse(s).ok_or_else(|| {
+                Error::new(codes::INVALID_ARGUMENT, format!("unknown status `{s}`"), "use running, sleeping, completed, failed or parked")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let store = open_store(data_dir)?;
+    let execs = store.list(&ListFilter { statuses, limit: Some(args.limit) }).await?;
+    if args.output == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&execs).expect("executions encode"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<36}  {:<10}  {:<16}  {:<24}  {}", "ID", "STATUS", "WORKFLOW", "CREATED", "UPDATED");
+    for e in execs {
+        println!(
+            "{:<36}  {:<10}  {:<16}  {:<24}  {}",
+            e.id,
+            e.status.as_str(),
+            truncate(&e.workflow, 16),
+            time(e.created_at_ms),
+            time(e.updated_at_ms)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cairn show`: the execution and its journal.
+pub async fn show(data_dir: &Path, args: ShowArgs) -> Result<ExitCode> {
+    let store = open_store(data_dir)?;
+    let exec = store.execution(&args.id).await?.ok_or_else(|| {
+        Error::new(codes::NOT_FOUND, format!("no execution with id {}", args.id), "list executions with `cairn list`")
+    })?;
+    let journal = store.journal(&args.id).await?;
+    if args.output == Format::Json {
+        let entries: Vec<serde_json::Value> = journal
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "seq": e.seq,
+                    "kind": e.kind,
+                    "at": time(e.at_ms),
+                    "payload": serde_json::from_str::<serde_json::Value>(&e.payload).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect();
+        let v = serde_json::json!({ "execution": exec, "journal": entries });
+        println!("{}", serde_json::to_string_pretty(&v).expect("JSON encodes"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("execution  {}", exec.id);
+    println!("workflow   {} (component {})", exec.workflow, &exec.component[..12.min(exec.component.len())]);
+    println!("status     {}", exec.status.as_str());
+    println!("created    {}", time(exec.created_at_ms));
+    println!("input      {}", truncate(&exec.input, 100));
+    if let Some(o) = &exec.output {
+        println!("output     {}", truncate(o, 100));
+    }
+    if let Some(e) = &exec.error {
+        println!("error      {}", truncate(e, 200));
+    }
+    if let Some(w) = exec.wake_at_ms {
+        println!("wakes at   {}", time(w));
+    }
+    println!();
+    let start = journal.first().map(|e| e.at_ms).unwrap_or(0);
+    println!("{:>5}  {:<15}  {:>9}  DETAIL", "SEQ", "KIND", "AT (ms)");
+    for e in &journal {
+        println!("{:>5}  {:<15}  {:>9}  {}", e.seq, e.kind, format!("+{}", e.at_ms - start), truncate(&e.payload, 110));
+    }
+    Ok(ExitCode::SUCCESS)
+}

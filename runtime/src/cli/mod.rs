@@ -1,0 +1,140 @@
+//! The `cairn` command line.
+
+mod bench;
+mod inspect;
+mod run;
+
+use crate::engine::{Engine, EngineConfig};
+use crate::error::{Error, Result, codes};
+use crate::scheduler::{Runtime, RuntimeConfig};
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Durable workflows as sandboxed WebAssembly components.
+#[derive(Parser)]
+#[command(name = "cairn", version, about)]
+struct Cli {
+    /// Data directory of the embedded store and the compiled-component cache
+    /// [default: ~/.local/share/cairn].
+    #[arg(long, env = "CAIRN_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text and tables.
+    Text,
+    /// JSON for scripts.
+    Json,
+}
+
+/// Limits of guests and of this node.
+#[derive(Args, Clone, Debug)]
+pub struct NodeOptions {
+    /// Memory cap of one guest instance, MiB.
+    #[arg(long, default_value_t = 256)]
+    memory_limit_mb: usize,
+    /// Longest a workflow may compute without a host call, ms.
+    #[arg(long, default_value_t = 5000)]
+    cpu_budget_ms: u64,
+    /// Sleeps longer than this drop the instance and wake by replay, ms.
+    #[arg(long, default_value_t = 2000)]
+    evict_after_ms: u64,
+    /// Lease duration of executions this node runs, ms.
+    #[arg(long, default_value_t = 10000)]
+    lease_ms: u64,
+    /// Do not print workflow log lines.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a workflow to completion on the embedded store and print its output.
+    Run(run::RunArgs),
+    /// Continue every unfinished execution in the data directory and wait for them.
+    Resume(run::ResumeArgs),
+    /// List executions.
+    List(inspect::ListArgs),
+    /// Show one execution and its journal.
+    Show(inspect::ShowArgs),
+    /// Measure latency, throughput, replay and instantiation on this machine.
+    Bench(bench::BenchArgs),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{}", Error::new(codes::IO, format!("cannot start the async runtime: {e}"), "check system limits"));
+            return ExitCode::from(1);
+        }
+    };
+    let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Run(a) => run::run(&data_dir, a).await,
+            Command::Resume(a) => run::resume(&data_dir, a).await,
+            Command::List(a) => inspect::list(&data_dir, a).await,
+            Command::Show(a) => inspect::show(&data_dir, a).await,
+            Command::Bench(a) => bench::bench(a).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    dirs::data_local_dir().unwrap_or_else(std::env::temp_dir).join("cairn")
+}
+
+/// Opens the embedded store of a data directory.
+pub(crate) fn open_store(data_dir: &std::path::Path) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(SqliteStore::open(&data_dir.join("cairn.db"))?))
+}
+
+/// Builds an engine and a runtime node over a store.
+pub(crate) fn node(data_dir: &std::path::Path, store: Arc<dyn Store>, o: &NodeOptions) -> Result<Arc<Runtime>> {
+    if o.memory_limit_mb == 0 || o.memory_limit_mb > 4096 {
+        return Err(Error::new(codes::INVALID_ARGUMENT, "--memory-limit-mb must be between 1 and 4096", "pass e.g. --memory-limit-mb 256"));
+    }
+    let engine = Engine::new(EngineConfig {
+        cache_dir: data_dir.join("cache"),
+        memory_limit: o.memory_limit_mb << 20,
+        cpu_budget: Duration::from_millis(o.cpu_budget_ms.max(10)),
+        max_instances: 1000,
+    })?;
+    let config = RuntimeConfig {
+        lease: Duration::from_millis(o.lease_ms.max(300)),
+        evict_after: Duration::from_millis(o.evict_after_ms),
+        echo_logs: !o.quiet,
+    };
+    Ok(Runtime::new(store, engine, config))
+}
+
+/// Formats ms since the epoch as RFC 3339.
+pub(crate) fn time(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}

@@ -1,0 +1,232 @@
+//! Loading components: validation against the worlds, compilation with an
+//! on-disk artifact cache, and pre-linking.
+
+use super::Engine;
+use super::activity_host::ActivityState;
+use super::bindings::activity::ActivityPre;
+use super::bindings::workflow::WorkflowPre;
+use super::workflow_host::WorkflowState;
+use crate::error::{Error, Result, codes};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use wasmtime::component::Component;
+
+/// sha256 of a component's bytes, hex.
+pub fn digest_of(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Compiles a component, or maps the cached native artifact.
+pub(super) fn compile(engine: &Engine, digest: &str, bytes: &[u8]) -> Result<Component> {
+    if !bytes.starts_with(b"\0asm") {
+        return Err(Error::new(
+            codes::INVALID_COMPONENT,
+            "the file is not WebAssembly (no \\0asm header)",
+            "pass a .wasm component built for wasm32-wasip2 (e.g. target/wasm32-wasip2/release/NAME.wasm)",
+        ));
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.wasm.precompile_compatibility_hash().hash(&mut h);
+    let artifact = engine.config.cache_dir.join(format!("{digest}-{:016x}.cwasm", h.finish()));
+    if artifact.exists() {
+        // SAFETY: the artifact was written by this engine configuration (the
+        // file name carries the compatibility hash) into Cairn's own cache.
+        match unsafe { Component::deserialize_file(&engine.wasm, &artifact) } {
+            Ok(c) => return Ok(c),
+            Err(e) => tracing::warn!("ignoring unusable cached artifact {}: {e}", artifact.display()),
+        }
+    }
+    let compiled = engine.wasm.precompile_component(bytes).map_err(|e| {
+        let text = format!("{e:#}");
+        let hint = if text.contains("core module") || text.contains("component parser") || text.contains("expected a component") {
+            "this is a core module, not a component: build with `--target wasm32-wasip2` (or componentize-py / jco)"
+        } else {
+            "pass a valid WebAssembly component built for wasm32-wasip2"
+        };
+        Error::new(codes::INVALID_COMPONENT, format!("the component cannot be compiled: {text}"), hint)
+    })?;
+    if std::fs::create_dir_all(&engine.config.cache_dir).is_ok() {
+        let tmp = artifact.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, &compiled).is_ok() {
+            let _ = std::fs::rename(&tmp, &artifact);
+        }
+    }
+    // SAFETY: `compiled` was just produced by `precompile_component` of this engine.
+    unsafe { Component::deserialize(&engine.wasm, &compiled) }
+        .map_err(|e| Error::new(codes::INVALID_COMPONENT, format!("cannot load the compiled component: {e}"), "report this as a bug"))
+}
+
+/// Which world a component is checked against.
+#[derive(Clone, Copy, PartialEq)]
+enum World {
+    Workflow,
+    Activity,
+}
+
+/// Checks the imports and exports of a component against a world before
+/// linking, so a mismatch gets a precise error instead of a link failure.
+fn check_world(engine: &Engine, component: &Component, world: World) -> Result<()> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty.exports(&engine.wasm).map(|(name, _)| name.to_owned()).collect();
+    let has = |name: &str| exports.iter().any(|e| e == name);
+    let (looks_other, expected, other) = match world {
+        World::Workflow => (has("invoke") && !has("run"), "run", "an activity"),
+        World::Activity => (has("run") && !has("invoke"), "invoke", "a workflow"),
+    };
+    let wanted = if world == World::Workflow { "workflow" } else { "activity" };
+    if looks_other {
+        return Err(Error::new(
+            codes::WRONG_WORLD,
+            format!("this component is {other} component, not a {wanted}"),
+            if world == World::Workflow {
+                "pass it with --activity, and pass a workflow component as the first argument"
+            } else {
+                "pass it as the workflow (first argument), not with --activity"
+            },
+        ));
+    }
+    if !has(expected) {
+        return Err(Error::new(
+            codes::WRONG_WORLD,
+            format!("the component does not export `{expected}` of the cairn:workflow/{wanted} world (it exports: {})", exports.join(", ")),
+            format!("build it against wit/ world `{wanted}` (the Rust SDK's `cairn_sdk::{wanted}!` macro does this)"),
+        ));
+    }
+    for (name, _) in ty.imports(&engine.wasm) {
+        let allowed = match world {
+            World::Workflow => {
+                name.starts_with("cairn:workflow/context@")
+                    || name.starts_with("cairn:workflow/types@")
+                    || ["wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:filesystem/", "wasi:sockets/"]
+                        .iter()
+                        .any(|p| name.starts_with(p))
+            }
+            World::Activity => {
+                name.starts_with("cairn:workflow/activity-context@")
+                    || name.starts_with("cairn:workflow/types@")
+                    || ["wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:filesystem/", "wasi:sockets/", "wasi:http/"]
+                        .iter()
+                        .any(|p| name.starts_with(p))
+            }
+        };
+        if !allowed {
+            let (message, hint) = if world == World::Workflow && name.starts_with("cairn:workflow/activity-context") {
+                ("this component is an activity component, not a workflow".to_owned(), "pass it with --activity".to_owned())
+            } else if world == World::Workflow && name.starts_with("wasi:http/") {
+                (
+                    format!("workflows cannot import `{name}`: a workflow has no network"),
+                    "move the HTTP call into an activity and call it with start-activity".to_owned(),
+                )
+            } else {
+                (
+                    format!("the component imports `{name}`, which a {wanted} cannot use"),
+                    format!("build against the cairn:workflow/{wanted} world and the WASI 0.2 interfaces only"),
+                )
+            };
+            return Err(Error::new(codes::UNSUPPORTED_IMPORT, message, hint));
+        }
+    }
+    Ok(())
+}
+
+fn link_error(e: impl std::fmt::Display) -> Error {
+    Error::new(
+        codes::UNSUPPORTED_IMPORT,
+        format!("the component cannot be linked: {e}"),
+        "rebuild it against this version of wit/ (cairn:workflow@0.1.0) and WASI 0.2",
+    )
+}
+
+/// A compiled, pre-linked workflow component.
+pub struct WorkflowComponent {
+    /// sha256 of the component.
+    pub digest: String,
+    pub(crate) pre: WorkflowPre<WorkflowState>,
+}
+
+impl WorkflowComponent {
+    pub(super) fn new(engine: &Engine, digest: &str, component: Component) -> Result<WorkflowComponent> {
+        check_world(engine, &component, World::Workflow)?;
+        let pre = engine.workflow_linker.instantiate_pre(&component).map_err(link_error)?;
+        let pre = WorkflowPre::new(pre).map_err(|e| {
+            Error::new(codes::WRONG_WORLD, format!("the component's `run` does not match the workflow world: {e}"), "rebuild it against wit/")
+        })?;
+        Ok(WorkflowComponent { digest: digest.to_owned(), pre })
+    }
+}
+
+/// A compiled, pre-linked activity component and the names it serves.
+pub struct ActivityComponent {
+    /// sha256 of the component.
+    pub digest: String,
+    /// Activity names it serves.
+    pub names: Vec<String>,
+    pub(crate) pre: ActivityPre<ActivityState>,
+}
+
+impl ActivityComponent {
+    pub(super) async fn new(engine: &Engine, digest: &str, component: Component) -> Result<ActivityComponent> {
+        check_world(engine, &component, World::Activity)?;
+        let pre = engine.activity_linker.instantiate_pre(&component).map_err(link_error)?;
+        let pre = ActivityPre::new(pre).map_err(|e| {
+            Error::new(codes::WRONG_WORLD, format!("the component's exports do not match the activity world: {e}"), "rebuild it against wit/")
+        })?;
+        let names = super::activity_host::list_names(engine, &pre).await?;
+        Ok(ActivityComponent { digest: digest.to_owned(), names, pre })
+    }
+}
+
+/// The activities one execution may call: name → component, plus the HTTP
+/// hosts each activity may reach.
+#[derive(Default)]
+pub struct ActivityRegistry {
+    by_name: HashMap<String, Arc<ActivityComponent>>,
+    http_allow: HashMap<String, Arc<Vec<String>>>,
+}
+
+impl ActivityRegistry {
+    /// Builds a registry; two components serving one name is an error.
+    pub fn new(components: Vec<Arc<ActivityComponent>>, http_allow: &HashMap<String, Vec<String>>) -> Result<ActivityRegistry> {
+        let mut by_name = HashMap::new();
+        for c in components {
+            for name in &c.names {
+                if let Some(prev) = by_name.insert(name.clone(), c.clone())
+                    && prev.digest != c.digest
+                {
+                    return Err(Error::new(
+                        codes::DUPLICATE_ACTIVITY,
+                        format!("two activity components serve `{name}` ({} and {})", &prev.digest[..12], &c.digest[..12]),
+                        "pass only one component per activity name",
+                    ));
+                }
+            }
+        }
+        let http_allow = http_allow.iter().map(|(k, v)| (k.clone(), Arc::new(v.clone()))).collect();
+        Ok(ActivityRegistry { by_name, http_allow })
+    }
+
+    /// The component serving `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<ActivityComponent>> {
+        self.by_name.get(name)
+    }
+
+    /// Names of all registered activities, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.by_name.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Hosts (`host` or `host:port`) activity `name` may send HTTP requests to.
+    pub fn http_allow(&self, name: &str) -> Arc<Vec<String>> {
+        let mut hosts: Vec<String> = Vec::new();
+        for key in [name, "*"] {
+            if let Some(list) = self.http_allow.get(key) {
+                hosts.extend(list.iter().cloned());
+            }
+        }
+        Arc::new(hosts)
+    }
+}

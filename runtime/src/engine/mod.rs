@@ -1,0 +1,183 @@
+//! The engine: wasmtime configured for Cairn, and the components it runs.
+//!
+//! One [`Engine`] per process. Components are compiled once per content
+//! digest and the native code is cached on disk under the data directory
+//! (keyed by digest and engine compatibility hash), so a restart only maps
+//! the artifact back in. Instances come from a pooling allocator through
+//! pre-linked `InstancePre`s, which makes instantiation a few microseconds.
+//! Every store gets a memory cap and a CPU budget per activation (epoch
+//! interruption), so a runaway guest fails its own execution only.
+
+pub mod activity_host;
+mod components;
+mod guard;
+mod wasi;
+pub mod workflow_host;
+
+pub use components::{ActivityComponent, ActivityRegistry, WorkflowComponent, digest_of};
+pub use guard::Guard;
+
+use crate::error::Result;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Generated host bindings of the WIT worlds.
+pub mod bindings {
+    /// The `workflow` world.
+    pub mod workflow {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "cairn:workflow/workflow",
+            imports: { default: async | trappable },
+            exports: { default: async },
+        });
+    }
+    /// The `activity` world.
+    pub mod activity {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "cairn:workflow/activity",
+            imports: { default: async | trappable },
+            exports: { default: async },
+            with: {
+                "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+                "wasi:io": wasmtime_wasi::p2::bindings::io,
+                "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+                "cairn:workflow/types": super::workflow::cairn::workflow::types,
+            },
+        });
+    }
+}
+
+/// Limits and budgets applied to every guest.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where compiled artifacts are cached.
+    pub cache_dir: PathBuf,
+    /// Linear memory cap of one instance, in bytes.
+    pub memory_limit: usize,
+    /// Longest a workflow may run between two host calls.
+    pub cpu_budget: Duration,
+    /// Instances that may be live at once (pool size).
+    pub max_instances: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            cache_dir: std::env::temp_dir().join("cairn-cache"),
+            memory_limit: 256 << 20,
+            cpu_budget: Duration::from_secs(5),
+            max_instances: 1000,
+        }
+    }
+}
+
+/// How often the epoch ticks; the CPU budget is checked at each tick.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// wasmtime plus Cairn's linkers, component caches and instance permits.
+pub struct Engine {
+    pub(crate) wasm: wasmtime::Engine,
+    pub(crate) config: EngineConfig,
+    workflow_linker: wasmtime::component::Linker<workflow_host::WorkflowState>,
+    activity_linker: wasmtime::component::Linker<activity_host::ActivityState>,
+    workflows: Mutex<HashMap<String, Arc<WorkflowComponent>>>,
+    activities: Mutex<HashMap<String, Arc<ActivityComponent>>>,
+    /// Permits for live workflow instances (the pool is shared with activities).
+    pub(crate) workflow_permits: Arc<Semaphore>,
+    /// Permits for live activity instances.
+    pub(crate) activity_permits: Arc<Semaphore>,
+}
+
+impl Engine {
+    /// Configures wasmtime (component model, epoch interruption, NaN
+    /// canonicalization, pooling allocator) and links the host interfaces.
+    pub fn new(config: EngineConfig) -> Result<Arc<Engine>> {
+        let mut wc = wasmtime::Config::new();
+        wc.wasm_component_model(true);
+        wc.epoch_interruption(true);
+        wc.cranelift_nan_canonicalization(true);
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        let n = config.max_instances.max(16);
+        pool.total_component_instances(n);
+        pool.total_core_instances(n * 8);
+        pool.total_memories(n * 2);
+        pool.total_tables(n * 8);
+        pool.max_core_instances_per_component(64);
+        pool.max_memories_per_component(16);
+        pool.max_tables_per_component(64);
+        pool.max_memory_size(config.memory_limit.max(1 << 20).next_power_of_two());
+        wc.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        let wasm = wasmtime::Engine::new(&wc).map_err(|e| crate::error::Error::new(
+            crate::error::codes::IO,
+            format!("cannot configure the WebAssembly engine: {e}"),
+            "lower --max-instances or --memory-limit-mb, or raise the address-space limit (ulimit -v)",
+        ))?;
+        let workflow_linker = workflow_host::linker(&wasm).expect("linking workflow host functions");
+        let activity_linker = activity_host::linker(&wasm).expect("linking activity host functions");
+        let activity_share = (n / 8).max(8);
+        let engine = Arc::new(Engine {
+            workflow_permits: Arc::new(Semaphore::new((n - activity_share) as usize)),
+            activity_permits: Arc::new(Semaphore::new(activity_share as usize)),
+            wasm,
+            config,
+            workflow_linker,
+            activity_linker,
+            workflows: Mutex::new(HashMap::new()),
+            activities: Mutex::new(HashMap::new()),
+        });
+        spawn_epoch_ticker(Arc::downgrade(&engine));
+        Ok(engine)
+    }
+
+    /// The workflow component with this digest, compiling (or loading the
+    /// cached artifact) on first use. Fails with a coded error when the bytes
+    /// are not a workflow component.
+    pub fn workflow(&self, digest: &str, bytes: &[u8]) -> Result<Arc<WorkflowComponent>> {
+        if let Some(c) = self.cached_workflow(digest) {
+            return Ok(c);
+        }
+        let component = components::compile(self, digest, bytes)?;
+        let loaded = Arc::new(WorkflowComponent::new(self, digest, component)?);
+        self.workflows.lock().unwrap().insert(digest.to_owned(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The activity component with this digest (see [`Engine::workflow`]).
+    pub async fn activity(&self, digest: &str, bytes: Vec<u8>) -> Result<Arc<ActivityComponent>> {
+        if let Some(c) = self.activities.lock().unwrap().get(digest) {
+            return Ok(c.clone());
+        }
+        let component = components::compile(self, digest, &bytes)?;
+        let loaded = Arc::new(ActivityComponent::new(self, digest, component).await?);
+        self.activities.lock().unwrap().insert(digest.to_owned(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The workflow component with this digest, if already loaded.
+    pub fn cached_workflow(&self, digest: &str) -> Option<Arc<WorkflowComponent>> {
+        self.workflows.lock().unwrap().get(digest).cloned()
+    }
+
+    /// The activity component with this digest, if already loaded.
+    pub fn cached_activity(&self, digest: &str) -> Option<Arc<ActivityComponent>> {
+        self.activities.lock().unwrap().get(digest).cloned()
+    }
+}
+
+fn spawn_epoch_ticker(engine: Weak<Engine>) {
+    std::thread::Builder::new()
+        .name("cairn-epoch".into())
+        .spawn(move || {
+            while let Some(e) = engine.upgrade() {
+                e.wasm.increment_epoch();
+                drop(e);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}

@@ -1,0 +1,327 @@
+//! The scheduler: starts executions, drives them through activations,
+//! wakes sleeping ones on time, resumes unfinished ones, and keeps this
+//! node's leases alive.
+
+use crate::engine::workflow_host::{self, ExecutionHost, Interrupt};
+use crate::engine::{ActivityRegistry, Engine};
+use crate::error::{Error, Result, codes};
+use crate::journal::{Cursor, FailureRecord, StartedPayload, kinds};
+use crate::store::{Entry, Lease, NewExecution, Status, Store, Transition, now_ms};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Which activity components an execution may call and which HTTP hosts
+/// each activity may reach. Stored with the execution.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bindings {
+    /// Digests of activity components.
+    pub activities: Vec<String>,
+    /// Activity name (or `*`) → allowed hosts (`host` or `host:port`).
+    #[serde(default)]
+    pub http_allow: HashMap<String, Vec<String>>,
+}
+
+/// Runtime settings of a node.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Lease duration; renewed at a third of it.
+    pub lease: Duration,
+    /// Sleeps longer than this drop the instance and wake by replay.
+    pub evict_after: Duration,
+    /// Print workflow log lines to stderr.
+    pub echo_logs: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig { lease: Duration::from_secs(10), evict_after: Duration::from_secs(2), echo_logs: true }
+    }
+}
+
+/// How one activation, or a whole run, ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Completed with this JSON output.
+    Completed(String),
+    /// Failed (the workflow's failure, or a trap, as a coded error).
+    Failed(Error),
+    /// Parked until an operator acts.
+    Parked(Error),
+    /// Sleeping until this time (ms since epoch); the instance was dropped.
+    Sleeping(i64),
+    /// Another node took the execution over.
+    LeaseLost,
+}
+
+/// A runtime node: store, engine and identity.
+pub struct Runtime {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// This node's id: `host:pid:random`.
+    pub node_id: String,
+    /// Settings.
+    pub config: RuntimeConfig,
+    registries: Mutex<HashMap<String, Arc<ActivityRegistry>>>,
+}
+
+/// This node's id: host name, process id and a random suffix.
+pub fn new_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}:{:08x}", std::process::id(), rand::random::<u32>())
+}
+
+/// Whether a node id names a process of this host that no longer exists.
+pub fn is_dead_local_owner(owner: &str) -> bool {
+    let mut parts = owner.split(':');
+    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else { return false };
+    let me = new_node_id();
+    let my_host = me.split(':').next().unwrap_or_default();
+    host == my_host && pid.parse::<u32>().is_ok_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
+impl Runtime {
+    /// A node over a store and an engine; starts the lease renewer.
+    pub fn new(store: Arc<dyn Store>, engine: Arc<Engine>, config: RuntimeConfig) -> Arc<Runtime> {
+        let rt = Arc::new(Runtime { store, engine, node_id: new_node_id(), config, registries: Mutex::new(HashMap::new()) });
+        let weak = Arc::downgrade(&rt);
+        let every = rt.config.lease / 3;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(rt) = weak.upgrade() else { break };
+                if let Err(e) = rt.store.renew_leases(&rt.node_id, rt.config.lease.as_millis() as i64).await {
+                    tracing::warn!("renewing leases failed: {}", e.message);
+                }
+            }
+        });
+        rt
+    }
+
+    fn lease_ms(&self) -> i64 {
+        self.config.lease.as_millis() as i64
+    }
+
+    /// Creates an execution of an already stored workflow component.
+    pub async fn start(&self, workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<Lease> {
+        if serde_json::from_str::<serde_json::Value>(input).is_err() {
+            return Err(Error::new(codes::INVALID_INPUT, "the input is not valid JSON", "pass JSON, e.g. --input '{\"n\": 10}'"));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let started = StartedPayload {
+            workflow: workflow.to_owned(),
+            component: component.to_owned(),
+            input: input.to_owned(),
+            seed: rand::random(),
+        };
+        let new = NewExecution {
+            id,
+            workflow: workflow.to_owned(),
+            component: component.to_owned(),
+            bindings: serde_json::to_string(bindings).expect("bindings encode"),
+            input: input.to_owned(),
+            started: Entry {
+                seq: 0,
+                kind: kinds::STARTED.into(),
+                payload: serde_json::to_string(&started).expect("payload encodes"),
+                at_ms: now_ms(),
+            },
+        };
+        self.store.create_execution(&new, &self.node_id, self.lease_ms()).await
+    }
+
+    async fn registry(&self, bindings_json: &str) -> Result<Arc<ActivityRegistry>> {
+        if let Some(r) = self.registries.lock().unwrap().get(bindings_json) {
+            return Ok(r.clone());
+        }
+        let bindings: Bindings = serde_json::from_str(bindings_json).map_err(|e| {
+            Error::new(codes::CORRUPT_JOURNAL, format!("the execution's bindings cannot be read: {e}"), "terminate the execution")
+        })?;
+        let mut components = Vec::new();
+        for digest in &bindings.activities {
+            let c = match self.engine.cached_activity(digest) {
+                Some(c) => c,
+                None => {
+                    let bytes = self.store.component(digest).await?.ok_or_else(|| missing_component(digest))?;
+                    self.engine.activity(digest, bytes).await?
+                }
+            };
+            components.push(c);
+        }
+        let registry = Arc::new(ActivityRegistry::new(components, &bindings.http_allow)?);
+        self.registries.lock().unwrap().insert(bindings_json.to_owned(), registry.clone());
+        Ok(registry)
+    }
+
+    /// Runs one activation: replays the journal, continues live until the
+    /// workflow returns, sleeps long, or is stopped; commits the outcome.
+    pub async fn drive(&self, lease: Lease) -> Result<Outcome> {
+        let id = lease.execution_id.clone();
+        let exec = self.store.execution(&id).await?.ok_or_else(|| not_found(&id))?;
+        let journal = self.store.journal(&id).await?;
+        let cursor = Cursor::new(journal)
+            .map_err(|e| Error::new(codes::CORRUPT_JOURNAL, format!("execution {id}: {e}"), "terminate the execution"))?;
+        let component = match self.engine.cached_workflow(&exec.component) {
+            Some(c) => c,
+            None => {
+                let bytes = self.store.component(&exec.component).await?.ok_or_else(|| missing_component(&exec.component))?;
+                self.engine.workflow(&exec.component, &bytes)?
+            }
+        };
+        let registry = self.registry(&exec.bindings).await?;
+        let host = ExecutionHost::new(
+            cursor,
+            lease.clone(),
+            self.store.clone(),
+            self.engine.clone(),
+            registry,
+            self.config.evict_after,
+            self.config.echo_logs,
+        );
+        let _permit = self.engine.workflow_permits.acquire().await.expect("permits are never closed");
+        let (result, state) = workflow_host::activate(&self.engine, &component, host, &exec.input).await;
+        let mut host = state.host;
+        let (entry, transition, outcome) = match result {
+            Ok(Ok(output)) => {
+                if let Some(nd) = host.cursor.unconsumed() {
+                    let error = workflow_host::nondeterminism_error(&id, &nd);
+                    return self.park(&lease, error).await;
+                }
+                let entry = serde_json::json!({ "output": output });
+                (entry, Transition::Completed { output: output.clone() }, Outcome::Completed(output))
+            }
+            Ok(Err(f)) => {
+                let failure = FailureRecord { code: f.code, message: f.message, retryable: f.retryable, details: f.details };
+                let error = Error::new(
+                    codes::WORKFLOW_FAILED,
+                    format!("workflow failed: {}: {}", failure.code, failure.message),
+                    "see `cairn show` for the journal",
+                );
+                let entry = serde_json::json!({ "failure": failure });
+                (entry, Transition::Failed { error: error.to_json().to_string() }, Outcome::Failed(error))
+            }
+            Err(trap) => match host.interrupt.take() {
+                Some(Interrupt::Suspend { wake_at_ms }) => {
+                    let _ = self.store.release(&lease).await;
+                    return Ok(Outcome::Sleeping(wake_at_ms));
+                }
+                Some(Interrupt::Park(error)) => return self.park(&lease, error).await,
+                Some(Interrupt::LeaseLost) => return Ok(Outcome::LeaseLost),
+                Some(Interrupt::Store(e)) => return Err(e),
+                None => {
+                    let error = classify_trap(&trap, &state.guard, &state.stderr.contents());
+                    let entry = serde_json::json!({ "error": error.to_json() });
+                    (entry, Transition::Failed { error: error.to_json().to_string() }, Outcome::Failed(error))
+                }
+            },
+        };
+        let kind = if matches!(outcome, Outcome::Completed(_)) { kinds::COMPLETED } else { kinds::FAILED };
+        host.cursor.record_lifecycle(kind, entry, now_ms());
+        match host.commit(transition).await {
+            Ok(()) => Ok(outcome),
+            Err(_) => match host.interrupt.take() {
+                Some(Interrupt::Store(e)) => Err(e),
+                _ => Ok(Outcome::LeaseLost),
+            },
+        }
+    }
+
+    async fn park(&self, lease: &Lease, error: Error) -> Result<Outcome> {
+        match self.store.append(lease, &[], &Transition::Parked { reason: error.to_json().to_string() }).await {
+            Ok(()) => Ok(Outcome::Parked(error)),
+            Err(e) if e.code == codes::LEASE_LOST => Ok(Outcome::LeaseLost),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Drives an execution until it completes, fails, parks or is lost,
+    /// waking it from durable sleeps on time.
+    pub async fn run_to_end(&self, lease: Lease) -> Result<Outcome> {
+        let mut lease = lease;
+        loop {
+            match self.drive(lease.clone()).await? {
+                Outcome::Sleeping(wake_at) => {
+                    let wait = (wake_at - now_ms()).max(0) as u64;
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    match self.store.claim(&lease.execution_id, &self.node_id, self.lease_ms(), &[]).await? {
+                        Some(l) => lease = l,
+                        None => return Ok(Outcome::LeaseLost),
+                    }
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Claims and runs to the end every unfinished execution whose lease is
+    /// free, expired, or held by a dead process of this host.
+    pub async fn resume_all(self: &Arc<Self>) -> Result<Vec<(String, Result<Outcome>)>> {
+        let filter = crate::store::ListFilter { statuses: vec![Status::Running, Status::Sleeping], limit: None };
+        let unfinished = self.store.list(&filter).await?;
+        let mut tasks = Vec::new();
+        let mut skipped = Vec::new();
+        for exec in unfinished {
+            let dead: Vec<String> = exec.lease_owner.iter().filter(|o| is_dead_local_owner(o)).cloned().collect();
+            match self.store.claim(&exec.id, &self.node_id, self.lease_ms(), &dead).await? {
+                Some(lease) => {
+                    let rt = self.clone();
+                    tasks.push((exec.id.clone(), tokio::spawn(async move { rt.run_to_end(lease).await })));
+                }
+                None => skipped.push(exec.id.clone()),
+            }
+        }
+        let mut results = Vec::new();
+        for (id, task) in tasks {
+            let r = task.await.unwrap_or_else(|e| Err(Error::store(format!("task failed: {e}"))));
+            results.push((id, r));
+        }
+        for id in skipped {
+            let owner = self.store.execution(&id).await?.and_then(|e| e.lease_owner).unwrap_or_default();
+            results.push((
+                id,
+                Err(Error::new(codes::LEASE_LOST, format!("held by the live node {owner}"), "wait for that node or for its lease to expire")),
+            ));
+        }
+        Ok(results)
+    }
+}
+
+fn not_found(id: &str) -> Error {
+    Error::new(codes::NOT_FOUND, format!("no execution with id {id}"), "list executions with `cairn list`")
+}
+
+fn missing_component(digest: &str) -> Error {
+    Error::new(
+        codes::NOT_FOUND,
+        format!("component {digest} is not in the store"),
+        "the data directory is incomplete; run the workflow again with its components",
+    )
+}
+
+/// Turns a guest trap into a coded error naming the limit that stopped it.
+fn classify_trap(trap: &wasmtime::Error, guard: &crate::engine::Guard, stderr: &[u8]) -> Error {
+    let stderr = String::from_utf8_lossy(stderr).trim().replace('\n', " | ");
+    let with_stderr = |m: String| if stderr.is_empty() { m } else { format!("{m}; guest stderr: {stderr}") };
+    if guard.cpu_exceeded {
+        Error::new(
+            codes::CPU_BUDGET,
+            format!("the workflow ran longer than its CPU budget of {:?} without a host call", guard.cpu_budget()),
+            "look for an endless loop; raise --cpu-budget-ms if the computation is legitimate",
+        )
+    } else if guard.memory_exceeded {
+        Error::new(
+            codes::MEMORY_LIMIT,
+            format!("the workflow tried to use more than its memory limit of {} MiB", guard.memory_limit_mib()),
+            "look for unbounded growth; raise --memory-limit-mb if the workload needs it",
+        )
+    } else {
+        Error::new(
+            codes::GUEST_TRAP,
+            with_stderr(format!("the workflow trapped: {}", trap.root_cause())),
+            "fix the workflow (a panic or a WebAssembly trap) and start it again",
+        )
+    }
+}

@@ -1,0 +1,232 @@
+//! The store: executions, their journals, components and leases.
+//!
+//! One [`Store`] trait with one backend per database. Every write that
+//! touches an execution is *fenced*: it carries the [`Lease`] (owner and
+//! epoch) under which it was made, and the store rejects it with
+//! `CAIRN-E007` when the execution has been claimed by someone else since.
+
+pub mod sqlite;
+
+use crate::error::Result;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// One journal entry: `(execution_id, seq, kind, payload)` plus the time it
+/// was recorded. The payload is JSON text whose shape depends on the kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Position in the journal, from 0.
+    pub seq: u32,
+    /// What happened (see [`crate::journal::kinds`]).
+    pub kind: String,
+    /// JSON text.
+    pub payload: String,
+    /// Milliseconds since the Unix epoch when the entry was recorded live.
+    pub at_ms: i64,
+}
+
+/// Where an execution is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Runnable or running.
+    Running,
+    /// Waiting for a durable timer (`wake_at`).
+    Sleeping,
+    /// Finished with an output.
+    Completed,
+    /// Finished with a failure.
+    Failed,
+    /// Stopped until an operator acts (non-determinism, missing activity).
+    Parked,
+}
+
+impl Status {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Sleeping => "sleeping",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Parked => "parked",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "running" => Status::Running,
+            "sleeping" => Status::Sleeping,
+            "completed" => Status::Completed,
+            "failed" => Status::Failed,
+            "parked" => Status::Parked,
+            _ => return None,
+        })
+    }
+
+    /// Whether the execution can still make progress without an operator.
+    pub fn is_unfinished(self) -> bool {
+        matches!(self, Status::Running | Status::Sleeping)
+    }
+}
+
+/// An execution as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Execution {
+    /// Execution id.
+    pub id: String,
+    /// Workflow name (the component's file stem or deployment name).
+    pub workflow: String,
+    /// sha256 of the workflow component this execution is pinned to.
+    pub component: String,
+    /// Activities and HTTP grants of this execution (JSON, see [`crate::scheduler::Bindings`]).
+    pub bindings: String,
+    /// Current status.
+    pub status: Status,
+    /// JSON input.
+    pub input: String,
+    /// JSON output once completed.
+    pub output: Option<String>,
+    /// JSON error once failed or parked.
+    pub error: Option<String>,
+    /// When a sleeping execution wakes (ms since epoch).
+    pub wake_at_ms: Option<i64>,
+    /// Creation time (ms since epoch).
+    pub created_at_ms: i64,
+    /// Last change (ms since epoch).
+    pub updated_at_ms: i64,
+    /// Node holding the lease, if any.
+    pub lease_owner: Option<String>,
+    /// Fencing epoch: incremented by every claim.
+    pub lease_epoch: i64,
+    /// When the lease expires (ms since epoch).
+    pub lease_expires_ms: Option<i64>,
+}
+
+/// A new execution with its first journal entry.
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    /// Execution id.
+    pub id: String,
+    /// Workflow name.
+    pub workflow: String,
+    /// Workflow component digest.
+    pub component: String,
+    /// Activities and grants (JSON).
+    pub bindings: String,
+    /// JSON input.
+    pub input: String,
+    /// The `started` entry (seq 0).
+    pub started: Entry,
+}
+
+/// The right to write to one execution's journal: owner plus fencing epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Execution id.
+    pub execution_id: String,
+    /// Node id of the holder.
+    pub owner: String,
+    /// Epoch of the claim; a newer claim makes this lease stale.
+    pub epoch: i64,
+}
+
+/// The status change committed together with a batch of entries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    /// Status `running`, no wake time.
+    Running,
+    /// Status `sleeping` until the given time.
+    Sleeping {
+        /// Wake time, ms since epoch.
+        wake_at_ms: i64,
+    },
+    /// Status `completed` with the output; the lease is released.
+    Completed {
+        /// JSON output.
+        output: String,
+    },
+    /// Status `failed` with the error; the lease is released.
+    Failed {
+        /// JSON error.
+        error: String,
+    },
+    /// Status `parked` with the reason; the lease is released. Never comes with entries.
+    Parked {
+        /// JSON error.
+        reason: String,
+    },
+}
+
+impl Transition {
+    /// The status this transition sets.
+    pub fn status(&self) -> Status {
+        match self {
+            Transition::Running => Status::Running,
+            Transition::Sleeping { .. } => Status::Sleeping,
+            Transition::Completed { .. } => Status::Completed,
+            Transition::Failed { .. } => Status::Failed,
+            Transition::Parked { .. } => Status::Parked,
+        }
+    }
+}
+
+/// Filter of [`Store::list`].
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only these statuses (all when empty).
+    pub statuses: Vec<Status>,
+    /// At most this many, newest first.
+    pub limit: Option<u32>,
+}
+
+/// Current time in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Persistence of executions, journals, components and leases.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a component's bytes under its sha256 (idempotent).
+    async fn put_component(&self, digest: &str, bytes: &[u8]) -> Result<()>;
+
+    /// Loads a component's bytes by sha256.
+    async fn component(&self, digest: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Creates an execution with its `started` entry, leased to `owner`
+    /// (epoch 1). One transaction.
+    async fn create_execution(&self, new: &NewExecution, owner: &str, lease_ms: i64) -> Result<Lease>;
+
+    /// Appends entries and applies a status change in one transaction, if
+    /// `lease` is still current; otherwise fails with `CAIRN-E007` and
+    /// writes nothing. Terminal transitions release the lease.
+    async fn append(&self, lease: &Lease, entries: &[Entry], transition: &Transition) -> Result<()>;
+
+    /// Claims an unfinished execution whose lease is free or expired (or held
+    /// by one of `dead_owners`), incrementing its epoch. `None` if someone
+    /// else holds it or it is finished.
+    async fn claim(&self, id: &str, owner: &str, lease_ms: i64, dead_owners: &[String]) -> Result<Option<Lease>>;
+
+    /// Extends every lease held by `owner`; returns how many.
+    async fn renew_leases(&self, owner: &str, lease_ms: i64) -> Result<u64>;
+
+    /// Gives a lease up without changing the execution.
+    async fn release(&self, lease: &Lease) -> Result<()>;
+
+    /// The whole journal of an execution, in order.
+    async fn journal(&self, id: &str) -> Result<Vec<Entry>>;
+
+    /// One execution.
+    async fn execution(&self, id: &str) -> Result<Option<Execution>>;
+
+    /// Executions matching a filter, newest first.
+    async fn list(&self, filter: &ListFilter) -> Result<Vec<Execution>>;
+
+    /// Commits one single-row transaction (the benchmark's yardstick).
+    async fn probe_commit(&self) -> Result<()>;
+}
