@@ -2,6 +2,7 @@
 
 mod bench;
 mod inspect;
+mod replay;
 mod run;
 
 use crate::engine::{Engine, EngineConfig};
@@ -66,6 +67,8 @@ enum Command {
     List(inspect::ListArgs),
     /// Show one execution and its journal.
     Show(inspect::ShowArgs),
+    /// Replay stored journals against a new component and report divergences.
+    Replay(replay::ReplayArgs),
     /// Measure latency, throughput, replay and instantiation on this machine.
     Bench(bench::BenchArgs),
 }
@@ -93,6 +96,7 @@ pub fn main() -> ExitCode {
             Command::Resume(a) => run::resume(&data_dir, a).await,
             Command::List(a) => inspect::list(&data_dir, a).await,
             Command::Show(a) => inspect::show(&data_dir, a).await,
+            Command::Replay(a) => replay::replay(&data_dir, a).await,
             Command::Bench(a) => bench::bench(a).await,
         }
     });

@@ -79,7 +79,7 @@ fn check_world(engine: &Engine, component: &Component, world: World) -> Result<(
     if looks_other {
         return Err(Error::new(
             codes::WRONG_WORLD,
-            format!("this component is {other} component, not a {wanted}"),
+            format!("this component is {other} component, not {}", if wanted == "workflow" { "a workflow" } else { "an activity" }),
             if world == World::Workflow {
                 "pass it with --activity, and pass a workflow component as the first argument"
             } else {

@@ -38,6 +38,8 @@ pub enum Interrupt {
     LeaseLost,
     /// The store failed repeatedly.
     Store(Error),
+    /// Replay-only mode reached the end of the journal.
+    EndOfJournal,
 }
 
 /// Store data of a workflow instance.
@@ -77,6 +79,7 @@ pub struct ExecutionHost {
     pub(crate) interrupt: Option<Interrupt>,
     evict_after: Duration,
     echo_logs: bool,
+    replay_only: bool,
 }
 
 impl Drop for ExecutionHost {
@@ -154,7 +157,17 @@ impl ExecutionHost {
             interrupt: None,
             evict_after,
             echo_logs,
+            replay_only: false,
         }
+    }
+
+    /// Makes this host check the code against the journal only: nothing runs
+    /// live, nothing is written, and reaching the end of the journal stops
+    /// the guest with [`Interrupt::EndOfJournal`].
+    pub(crate) fn replay_only(mut self) -> ExecutionHost {
+        self.replay_only = true;
+        self.echo_logs = false;
+        self
     }
 
     /// Stops the guest: remembers why and returns the trap to raise.
@@ -173,9 +186,12 @@ impl ExecutionHost {
                 Err(self.stop(Interrupt::Park(error)))
             }
             Ok(Some(recorded)) => {
-                self.on_replayed(&call, &recorded).await?;
+                if !self.replay_only {
+                    self.on_replayed(&call, &recorded).await?;
+                }
                 Ok(recorded.result)
             }
+            Ok(None) if self.replay_only => Err(self.stop(Interrupt::EndOfJournal)),
             Ok(None) => self.live(call, kind, args).await,
         }
     }
@@ -463,4 +479,22 @@ async fn run_in(
     let instance: Workflow = component.pre.instantiate_async(&mut *store).await?;
     store.data_mut().guard.resume();
     instance.call_run(&mut *store, &input.to_owned()).await
+}
+
+/// Times one instantiation of a pre-linked workflow component (store
+/// creation excluded). Used by `cairn bench`.
+pub(crate) async fn time_instantiation(engine: &Engine, component: &WorkflowComponent, host: ExecutionHost) -> wasmtime::Result<Duration> {
+    let (wasi, stderr) = super::wasi::workflow_ctx(host.cursor.clock(), host.cursor.start_ms(), 1);
+    let state = WorkflowState {
+        wasi,
+        table: ResourceTable::new(),
+        guard: Guard::new(engine.config.memory_limit, engine.config.cpu_budget),
+        host,
+        stderr,
+    };
+    let mut store = wasmtime::Store::new(&engine.wasm, state);
+    Guard::install(&mut store, |s: &mut WorkflowState| &mut s.guard);
+    let t = std::time::Instant::now();
+    let _instance: Workflow = component.pre.instantiate_async(&mut store).await?;
+    Ok(t.elapsed())
 }

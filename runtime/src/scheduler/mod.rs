@@ -2,6 +2,10 @@
 //! wakes sleeping ones on time, resumes unfinished ones, and keeps this
 //! node's leases alive.
 
+mod replay;
+
+pub use replay::Verdict;
+
 use crate::engine::workflow_host::{self, ExecutionHost, Interrupt};
 use crate::engine::{ActivityRegistry, Engine};
 use crate::error::{Error, Result, codes};
@@ -211,6 +215,7 @@ impl Runtime {
                 Some(Interrupt::Park(error)) => return self.park(&lease, error).await,
                 Some(Interrupt::LeaseLost) => return Ok(Outcome::LeaseLost),
                 Some(Interrupt::Store(e)) => return Err(e),
+                Some(Interrupt::EndOfJournal) => return Err(Error::store("a live activation stopped at the end of its journal")),
                 None => {
                     let error = classify_trap(&trap, &state.guard, &state.stderr.contents());
                     let entry = serde_json::json!({ "error": error.to_json() });
@@ -289,7 +294,7 @@ impl Runtime {
     }
 }
 
-fn not_found(id: &str) -> Error {
+pub(crate) fn not_found(id: &str) -> Error {
     Error::new(codes::NOT_FOUND, format!("no execution with id {id}"), "list executions with `cairn list`")
 }
 
@@ -302,7 +307,7 @@ fn missing_component(digest: &str) -> Error {
 }
 
 /// Turns a guest trap into a coded error naming the limit that stopped it.
-fn classify_trap(trap: &wasmtime::Error, guard: &crate::engine::Guard, stderr: &[u8]) -> Error {
+pub(crate) fn classify_trap(trap: &wasmtime::Error, guard: &crate::engine::Guard, stderr: &[u8]) -> Error {
     let stderr = String::from_utf8_lossy(stderr).trim().replace('\n', " | ");
     let with_stderr = |m: String| if stderr.is_empty() { m } else { format!("{m}; guest stderr: {stderr}") };
     if guard.cpu_exceeded {
