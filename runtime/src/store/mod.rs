@@ -5,6 +5,7 @@
 //! epoch) under which it was made, and the store rejects it with
 //! `CAIRN-E007` when the execution has been claimed by someone else since.
 
+pub mod conformance;
 pub mod sqlite;
 
 use crate::error::Result;

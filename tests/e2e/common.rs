@@ -1,0 +1,177 @@
+//! Test helpers: building guests, running `cairn`, a request-counting HTTP server.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+const WORKFLOWS: &[&str] = &["chain", "saga", "fanout", "clock-random", "chain-changed", "spin", "membomb", "http-steps", "sleeper"];
+const ACTIVITIES: &[&str] = &["increment", "payments", "http-fetch"];
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// Builds every guest component once per test process (a no-op when fresh)
+/// and returns the directory holding the .wasm files.
+pub fn guests() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = workspace();
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+        // Workflows and activities enable different SDK features: build them apart.
+        for group in [WORKFLOWS, ACTIVITIES] {
+            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cmd.current_dir(&root).args(["build", "--release", "--target", "wasm32-wasip2"]);
+            for p in group {
+                cmd.args(["-p", p]);
+            }
+            let status = cmd.status().expect("running cargo");
+            assert!(status.success(), "building guests failed");
+        }
+        target.join("wasm32-wasip2/release")
+    })
+}
+
+/// Path of a built guest, by package name.
+pub fn wasm(name: &str) -> PathBuf {
+    guests().join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+/// A fresh data directory.
+pub fn data_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+/// The `cairn` binary with a data directory.
+pub fn cairn(data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    cmd.env("CAIRN_DATA_DIR", data).env_remove("CAIRN_LOG");
+    cmd
+}
+
+/// Runs `cairn` to the end.
+pub fn run(data: &Path, args: &[&str]) -> Output {
+    cairn(data).args(args).output().expect("running cairn")
+}
+
+/// Text of stdout.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Text of stderr.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `cairn show ID --output json`, parsed.
+pub fn show(data: &Path, id: &str) -> serde_json::Value {
+    let o = run(data, &["show", id, "--output", "json"]);
+    assert!(o.status.success(), "show failed: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("show prints JSON")
+}
+
+/// `cairn list --output json`, parsed.
+pub fn list(data: &Path) -> Vec<serde_json::Value> {
+    let o = run(data, &["list", "--output", "json"]);
+    assert!(o.status.success(), "list failed: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("list prints JSON")
+}
+
+/// Polls `f` until it returns `Some`, or panics after `secs`.
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One request the test server received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Path and query.
+    pub target: String,
+    /// The `idempotency-key` header, if any.
+    pub key: Option<String>,
+}
+
+/// A local HTTP server that records every request and answers
+/// `ok:<query>` after a configurable delay (`slow=1` requests use `slow_ms`).
+pub struct TestServer {
+    /// Port on 127.0.0.1.
+    pub port: u16,
+    /// Requests in arrival order.
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// Delay of ordinary requests.
+    pub delay_ms: Arc<AtomicU64>,
+    /// Delay of `slow=1` requests.
+    pub slow_ms: Arc<AtomicU64>,
+}
+
+impl TestServer {
+    /// Starts the server on an ephemeral port.
+    pub fn start(delay_ms: u64, slow_ms: u64) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (delay, slow) = (Arc::new(AtomicU64::new(delay_ms)), Arc::new(AtomicU64::new(slow_ms)));
+        let (s2, d2, sl2) = (seen.clone(), delay.clone(), slow.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (seen, delay, slow) = (s2.clone(), d2.clone(), sl2.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                    let mut key = None;
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = h.split_once(':')
+                            && name.eq_ignore_ascii_case("idempotency-key")
+                        {
+                            key = Some(value.trim().to_owned());
+                        }
+                    }
+                    seen.lock().unwrap().push(Seen { target: target.clone(), key });
+                    let wait = if target.contains("slow=1") { slow.load(Ordering::SeqCst) } else { delay.load(Ordering::SeqCst) };
+                    std::thread::sleep(Duration::from_millis(wait));
+                    let body = format!("ok:{}", target.split_once('?').map(|x| x.1).unwrap_or(""));
+                    let mut stream = stream;
+                    let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body);
+                });
+            }
+        });
+        TestServer { port, seen, delay_ms: delay, slow_ms: slow }
+    }
+
+    /// Base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// How many requests had exactly this query.
+    pub fn count(&self, query: &str) -> usize {
+        self.seen.lock().unwrap().iter().filter(|s| s.target.split_once('?').map(|x| x.1) == Some(query)).count()
+    }
+
+    /// All requests so far.
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: real components built from `examples/` and
+//! `tests/guests/`, real wasmtime, real SQLite, the real `cairn` binary.
+
+mod common;
+
+mod bad_input;
+mod crash;
+mod examples;
+mod limits;
+mod replay;
+mod store;
+mod timers;
