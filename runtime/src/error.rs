@@ -68,7 +68,11 @@ impl Error {
         let message: String = message.into();
         // Keep the message on one line.
         let message = message.replace('\n', " ");
-        Error { code, message, hint: hint.into() }
+        Error {
+            code,
+            message,
+            hint: hint.into(),
+        }
     }
 
     /// A database failure.
@@ -82,7 +86,11 @@ impl Error {
 
     /// A file that could not be read or written.
     pub fn io(path: &std::path::Path, e: impl fmt::Display) -> Self {
-        Error::new(codes::IO, format!("{}: {e}", path.display()), "check the path and its permissions")
+        Error::new(
+            codes::IO,
+            format!("{}: {e}", path.display()),
+            "check the path and its permissions",
+        )
     }
 
     /// A lost lease (another node owns the execution now).

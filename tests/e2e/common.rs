@@ -10,7 +10,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-const WORKFLOWS: &[&str] = &["chain", "saga", "fanout", "clock-random", "chain-changed", "spin", "membomb", "http-steps", "sleeper"];
+const WORKFLOWS: &[&str] = &[
+    "chain",
+    "saga",
+    "fanout",
+    "clock-random",
+    "chain-changed",
+    "spin",
+    "membomb",
+    "http-steps",
+    "sleeper",
+];
 const ACTIVITIES: &[&str] = &["increment", "payments", "http-fetch"];
 
 fn workspace() -> PathBuf {
@@ -23,11 +33,14 @@ pub fn guests() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let root = workspace();
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
         // Workflows and activities enable different SDK features: build them apart.
         for group in [WORKFLOWS, ACTIVITIES] {
             let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-            cmd.current_dir(&root).args(["build", "--release", "--target", "wasm32-wasip2"]);
+            cmd.current_dir(&root)
+                .args(["build", "--release", "--target", "wasm32-wasip2"]);
             for p in group {
                 cmd.args(["-p", p]);
             }
@@ -148,16 +161,33 @@ impl TestServer {
                             key = Some(value.trim().to_owned());
                         }
                     }
-                    seen.lock().unwrap().push(Seen { target: target.clone(), key });
-                    let wait = if target.contains("slow=1") { slow.load(Ordering::SeqCst) } else { delay.load(Ordering::SeqCst) };
+                    seen.lock().unwrap().push(Seen {
+                        target: target.clone(),
+                        key,
+                    });
+                    let wait = if target.contains("slow=1") {
+                        slow.load(Ordering::SeqCst)
+                    } else {
+                        delay.load(Ordering::SeqCst)
+                    };
                     std::thread::sleep(Duration::from_millis(wait));
                     let body = format!("ok:{}", target.split_once('?').map(|x| x.1).unwrap_or(""));
                     let mut stream = stream;
-                    let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body);
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                        body.len(),
+                        body
+                    );
                 });
             }
         });
-        TestServer { port, seen, delay_ms: delay, slow_ms: slow }
+        TestServer {
+            port,
+            seen,
+            delay_ms: delay,
+            slow_ms: slow,
+        }
     }
 
     /// Base URL.
@@ -167,7 +197,12 @@ impl TestServer {
 
     /// How many requests had exactly this query.
     pub fn count(&self, query: &str) -> usize {
-        self.seen.lock().unwrap().iter().filter(|s| s.target.split_once('?').map(|x| x.1) == Some(query)).count()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.target.split_once('?').map(|x| x.1) == Some(query))
+            .count()
     }
 
     /// All requests so far.

@@ -5,7 +5,12 @@ use std::process::Stdio;
 use std::sync::atomic::Ordering;
 
 fn completed_activities(journal: &serde_json::Value) -> usize {
-    journal["journal"].as_array().unwrap().iter().filter(|e| e["kind"] == "activity.done").count()
+    journal["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "activity.done")
+        .count()
 }
 
 #[test]
@@ -15,7 +20,12 @@ fn kill9_mid_workflow_then_resume_repeats_no_completed_activity() {
     let input = serde_json::json!({ "url": server.url(), "n": 6 }).to_string();
     let allow = format!("fetch=127.0.0.1:{}", server.port);
     let mut child = cairn(data.path())
-        .args(["run", wasm("http-steps").to_str().unwrap(), "--activity", wasm("http-fetch").to_str().unwrap()])
+        .args([
+            "run",
+            wasm("http-steps").to_str().unwrap(),
+            "--activity",
+            wasm("http-fetch").to_str().unwrap(),
+        ])
         .args(["--allow-http", &allow, "--input", &input, "--lease-ms", "60000"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -51,8 +61,16 @@ fn kill9_mid_workflow_then_resume_repeats_no_completed_activity() {
         }
     }
     // A repeated attempt carries the same idempotency key.
-    let keys: Vec<_> = server.requests().into_iter().filter(|s| s.target.ends_with(&format!("step={done_before}"))).map(|s| s.key).collect();
-    assert!(keys.iter().all(|k| k.is_some() && *k == keys[0]), "same key on every attempt: {keys:?}");
+    let keys: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|s| s.target.ends_with(&format!("step={done_before}")))
+        .map(|s| s.key)
+        .collect();
+    assert!(
+        keys.iter().all(|k| k.is_some() && *k == keys[0]),
+        "same key on every attempt: {keys:?}"
+    );
     let after = show(data.path(), &id);
     assert_eq!(after["execution"]["status"], "completed");
     assert_eq!(completed_activities(&after), 6);
@@ -68,13 +86,24 @@ fn clock_and_randomness_are_identical_across_a_crash() {
     let input = serde_json::json!({ "url": server.url() }).to_string();
     let allow = format!("127.0.0.1:{}", server.port);
     let mut child = cairn(data.path())
-        .args(["run", wasm("clock-random").to_str().unwrap(), "--activity", wasm("http-fetch").to_str().unwrap()])
+        .args([
+            "run",
+            wasm("clock-random").to_str().unwrap(),
+            "--activity",
+            wasm("http-fetch").to_str().unwrap(),
+        ])
         .args(["--allow-http", &allow, "--input", &input])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(60, "the slow request", || server.requests().iter().any(|s| s.target.contains("slow=1")).then_some(()));
+    wait_for(60, "the slow request", || {
+        server
+            .requests()
+            .iter()
+            .any(|s| s.target.contains("slow=1"))
+            .then_some(())
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     let reported = server
@@ -88,9 +117,20 @@ fn clock_and_randomness_are_identical_across_a_crash() {
     assert!(out.status.success(), "resume failed: {}", stderr(&out));
     let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(result["status"], "completed");
-    assert_eq!(result["output"].as_str().unwrap(), reported, "SystemTime::now, getrandom, HashMap order and context values replay identically");
-    assert_eq!(server.count(&format!("report={reported}")), 1, "the report activity completed before the crash and did not run again");
+    assert_eq!(
+        result["output"].as_str().unwrap(),
+        reported,
+        "SystemTime::now, getrandom, HashMap order and context values replay identically"
+    );
+    assert_eq!(
+        server.count(&format!("report={reported}")),
+        1,
+        "the report activity completed before the crash and did not run again"
+    );
     let parts: Vec<&str> = reported.split('-').collect();
     assert_eq!(parts.len(), 5, "{reported}");
-    assert!(parts[0].parse::<u128>().unwrap() > 1_600_000_000_000_000_000, "the clock reads a plausible wall time");
+    assert!(
+        parts[0].parse::<u128>().unwrap() > 1_600_000_000_000_000_000,
+        "the clock reads a plausible wall time"
+    );
 }

@@ -13,18 +13,36 @@ fn run_ok(data: &std::path::Path, args: &[&str]) -> serde_json::Value {
 #[test]
 fn chain_returns_n_with_one_journaled_step_per_activity() {
     let data = data_dir();
-    let v = run_ok(data.path(), &["run", wasm("chain").to_str().unwrap(), "--activity", wasm("increment").to_str().unwrap(), "--input", "{\"n\": 10}"]);
+    let v = run_ok(
+        data.path(),
+        &[
+            "run",
+            wasm("chain").to_str().unwrap(),
+            "--activity",
+            wasm("increment").to_str().unwrap(),
+            "--input",
+            "{\"n\": 10}",
+        ],
+    );
     assert_eq!(v["status"], "completed");
     assert_eq!(v["output"], 10);
     let journal = show(data.path(), v["execution_id"].as_str().unwrap());
-    let kinds: Vec<&str> = journal["journal"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = journal["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds.len(), 32);
     assert_eq!(kinds.iter().filter(|k| **k == "activity.done").count(), 10);
     assert_eq!(kinds.first(), Some(&"started"));
     assert_eq!(kinds.last(), Some(&"completed"));
     // The text table shows the same journal.
     let table = stdout(&run(data.path(), &["show", v["execution_id"].as_str().unwrap()]));
-    assert!(table.contains("activity.await") && table.contains("status     completed"), "{table}");
+    assert!(
+        table.contains("activity.await") && table.contains("status     completed"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -32,18 +50,47 @@ fn saga_retries_a_transient_failure_and_compensates_a_permanent_one() {
     let data = data_dir();
     let (saga, payments) = (wasm("saga"), wasm("payments"));
     let order = r#"{"order_id": "o-1", "item": "book", "quantity": 2, "amount_cents": 1250}"#;
-    let v = run_ok(data.path(), &["run", saga.to_str().unwrap(), "--activity", payments.to_str().unwrap(), "--input", order]);
+    let v = run_ok(
+        data.path(),
+        &[
+            "run",
+            saga.to_str().unwrap(),
+            "--activity",
+            payments.to_str().unwrap(),
+            "--input",
+            order,
+        ],
+    );
     assert_eq!(v["status"], "completed", "{v}");
     assert_eq!(v["output"]["tracking"], "trk-o-1");
     let journal = show(data.path(), v["execution_id"].as_str().unwrap());
-    let charge = journal["journal"].as_array().unwrap().iter().find(|e| e["kind"] == "activity.done" && e["payload"]["of"] == 4).unwrap().clone();
-    assert_eq!(charge["payload"]["data"]["attempts"], 2, "charge succeeded on its second attempt: {charge}");
+    let charge = journal["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "activity.done" && e["payload"]["of"] == 4)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        charge["payload"]["data"]["attempts"], 2,
+        "charge succeeded on its second attempt: {charge}"
+    );
     // The idempotency key is stable across the retry: it names the call, not the attempt.
     let key = format!("{}/4", v["execution_id"].as_str().unwrap());
     assert!(v["output"]["payment"].as_str().unwrap().ends_with(&key), "{v}");
 
     let bad = r#"{"order_id": "o-2", "item": "unobtainium", "quantity": 1, "amount_cents": 99}"#;
-    let v = run_ok(data.path(), &["run", saga.to_str().unwrap(), "--activity", payments.to_str().unwrap(), "--input", bad]);
+    let v = run_ok(
+        data.path(),
+        &[
+            "run",
+            saga.to_str().unwrap(),
+            "--activity",
+            payments.to_str().unwrap(),
+            "--input",
+            bad,
+        ],
+    );
     assert_eq!(v["status"], "failed");
     assert_eq!(v["error"]["code"], "CAIRN-E015");
     assert!(v["error"]["message"].as_str().unwrap().contains("order-failed"));
@@ -55,21 +102,43 @@ fn saga_retries_a_transient_failure_and_compensates_a_permanent_one() {
         .filter(|e| e["kind"] == "activity.start")
         .map(|e| e["payload"]["args"]["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(started, ["reserve", "charge", "ship", "refund", "release"], "compensation runs in reverse order");
+    assert_eq!(
+        started,
+        ["reserve", "charge", "ship", "refund", "release"],
+        "compensation runs in reverse order"
+    );
 }
 
 #[test]
 fn fanout_runs_activities_in_parallel_and_collects_every_result() {
     let data = data_dir();
-    let v = run_ok(data.path(), &["run", wasm("fanout").to_str().unwrap(), "--activity", wasm("increment").to_str().unwrap(), "--input", "{\"numbers\": [1, 2, 3, 4, 5, 6]}"]);
+    let v = run_ok(
+        data.path(),
+        &[
+            "run",
+            wasm("fanout").to_str().unwrap(),
+            "--activity",
+            wasm("increment").to_str().unwrap(),
+            "--input",
+            "{\"numbers\": [1, 2, 3, 4, 5, 6]}",
+        ],
+    );
     assert_eq!(v["status"], "completed");
     assert_eq!(v["output"]["squares"], serde_json::json!([1, 4, 9, 16, 25, 36]));
     assert_eq!(v["output"]["sum"], 91);
-    let mut order: Vec<u64> = v["output"]["completion_order"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+    let mut order: Vec<u64> = v["output"]["completion_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
     order.sort();
     assert_eq!(order, [0, 1, 2, 3, 4, 5]);
     // Replaying the journal reproduces the recorded completion order.
-    let out = run(data.path(), &["replay", "--component", wasm("fanout").to_str().unwrap()]);
+    let out = run(
+        data.path(),
+        &["replay", "--component", wasm("fanout").to_str().unwrap()],
+    );
     assert!(out.status.success(), "{}", stdout(&out));
 }
 
@@ -80,13 +149,40 @@ fn http_activity_reaches_allowed_hosts_only() {
     let input = serde_json::json!({ "url": server.url(), "n": 2 }).to_string();
     let (wf, act) = (wasm("http-steps"), wasm("http-fetch"));
     let allow = format!("fetch=127.0.0.1:{}", server.port);
-    let v = run_ok(data.path(), &["run", wf.to_str().unwrap(), "--activity", act.to_str().unwrap(), "--allow-http", &allow, "--input", &input]);
+    let v = run_ok(
+        data.path(),
+        &[
+            "run",
+            wf.to_str().unwrap(),
+            "--activity",
+            act.to_str().unwrap(),
+            "--allow-http",
+            &allow,
+            "--input",
+            &input,
+        ],
+    );
     assert_eq!(v["output"], serde_json::json!(["ok:step=0", "ok:step=1"]));
     assert_eq!(server.requests().len(), 2);
 
     // Allowed for another activity name, or another port: denied, not retried, nothing sent.
-    for allow in ["other=127.0.0.1".to_owned(), format!("127.0.0.1:{}", server.port.wrapping_add(1))] {
-        let v = run_ok(data.path(), &["run", wf.to_str().unwrap(), "--activity", act.to_str().unwrap(), "--allow-http", &allow, "--input", &input]);
+    for allow in [
+        "other=127.0.0.1".to_owned(),
+        format!("127.0.0.1:{}", server.port.wrapping_add(1)),
+    ] {
+        let v = run_ok(
+            data.path(),
+            &[
+                "run",
+                wf.to_str().unwrap(),
+                "--activity",
+                act.to_str().unwrap(),
+                "--allow-http",
+                &allow,
+                "--input",
+                &input,
+            ],
+        );
         assert_eq!(v["status"], "failed");
         assert!(v["error"]["message"].as_str().unwrap().contains("http-denied"), "{v}");
     }

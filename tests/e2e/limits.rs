@@ -21,7 +21,14 @@ async fn infinite_loop_and_memory_bomb_fail_while_another_execution_completes() 
         max_instances: 64,
     })
     .unwrap();
-    let rt = Runtime::new(store.clone(), engine.clone(), RuntimeConfig { echo_logs: false, ..Default::default() });
+    let rt = Runtime::new(
+        store.clone(),
+        engine.clone(),
+        RuntimeConfig {
+            echo_logs: false,
+            ..Default::default()
+        },
+    );
     let mut digests = std::collections::HashMap::new();
     for name in ["spin", "membomb", "chain", "increment"] {
         let bytes = std::fs::read(wasm(name)).unwrap();
@@ -29,10 +36,22 @@ async fn infinite_loop_and_memory_bomb_fail_while_another_execution_completes() 
         store.put_component(&d, &bytes).await.unwrap();
         digests.insert(name, d);
     }
-    let chain_bindings = Bindings { activities: vec![digests["increment"].clone()], http_allow: Default::default() };
-    let spin = rt.start("spin", &digests["spin"], &Bindings::default(), "{}").await.unwrap();
-    let bomb = rt.start("membomb", &digests["membomb"], &Bindings::default(), "{}").await.unwrap();
-    let chain = rt.start("chain", &digests["chain"], &chain_bindings, "{\"n\": 50}").await.unwrap();
+    let chain_bindings = Bindings {
+        activities: vec![digests["increment"].clone()],
+        http_allow: Default::default(),
+    };
+    let spin = rt
+        .start("spin", &digests["spin"], &Bindings::default(), "{}")
+        .await
+        .unwrap();
+    let bomb = rt
+        .start("membomb", &digests["membomb"], &Bindings::default(), "{}")
+        .await
+        .unwrap();
+    let chain = rt
+        .start("chain", &digests["chain"], &chain_bindings, "{\"n\": 50}")
+        .await
+        .unwrap();
     let (r1, r2, r3) = (rt.clone(), rt.clone(), rt.clone());
     let spin = tokio::spawn(async move { r1.run_to_end(spin).await });
     let bomb = tokio::spawn(async move { r2.run_to_end(bomb).await });
@@ -54,20 +73,54 @@ async fn infinite_loop_and_memory_bomb_fail_while_another_execution_completes() 
         other => panic!("membomb: {other:?}"),
     }
     // The failures are journaled with their codes.
-    let failed = store.list(&cairn::store::ListFilter { statuses: vec![cairn::store::Status::Failed], limit: None }).await.unwrap();
+    let failed = store
+        .list(&cairn::store::ListFilter {
+            statuses: vec![cairn::store::Status::Failed],
+            limit: None,
+        })
+        .await
+        .unwrap();
     assert_eq!(failed.len(), 2);
-    assert!(failed.iter().any(|e| e.error.as_deref().unwrap().contains("CAIRN-E011")));
-    assert!(failed.iter().any(|e| e.error.as_deref().unwrap().contains("CAIRN-E012")));
+    assert!(
+        failed
+            .iter()
+            .any(|e| e.error.as_deref().unwrap().contains("CAIRN-E011"))
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|e| e.error.as_deref().unwrap().contains("CAIRN-E012"))
+    );
 }
 
 #[test]
 fn cli_reports_runaway_guests_with_codes() {
     let data = data_dir();
-    let out = run(data.path(), &["run", wasm("spin").to_str().unwrap(), "--input", "{}", "--cpu-budget-ms", "200"]);
+    let out = run(
+        data.path(),
+        &[
+            "run",
+            wasm("spin").to_str().unwrap(),
+            "--input",
+            "{}",
+            "--cpu-budget-ms",
+            "200",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("CAIRN-E011"), "{}", stderr(&out));
     assert!(stderr(&out).contains("hint:"));
-    let out = run(data.path(), &["run", wasm("membomb").to_str().unwrap(), "--input", "{}", "--memory-limit-mb", "16"]);
+    let out = run(
+        data.path(),
+        &[
+            "run",
+            wasm("membomb").to_str().unwrap(),
+            "--input",
+            "{}",
+            "--memory-limit-mb",
+            "16",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("CAIRN-E012"), "{}", stderr(&out));
 }

@@ -15,13 +15,23 @@ fn sleep_survives_kill9_and_wakes_on_time() {
     let data = data_dir();
     let started = Instant::now();
     let mut child = cairn(data.path())
-        .args(["run", wasm("sleeper").to_str().unwrap(), "--input", "{\"ms\": 3000}", "--evict-after-ms", "200"])
+        .args([
+            "run",
+            wasm("sleeper").to_str().unwrap(),
+            "--input",
+            "{\"ms\": 3000}",
+            "--evict-after-ms",
+            "200",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let id = wait_for(30, "a sleeping execution", || {
-        list(data.path()).first().filter(|e| e["status"] == "sleeping").map(|e| e["id"].as_str().unwrap().to_owned())
+        list(data.path())
+            .first()
+            .filter(|e| e["status"] == "sleeping")
+            .map(|e| e["id"].as_str().unwrap().to_owned())
     });
     child.kill().unwrap();
     child.wait().unwrap();
@@ -30,23 +40,44 @@ fn sleep_survives_kill9_and_wakes_on_time() {
 
     let out = run(data.path(), &["resume", "--output", "json"]);
     assert!(out.status.success(), "resume failed: {}", stderr(&out));
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     assert!(now_ms >= wake_at, "woke at or after the wake time");
     assert!(started.elapsed() >= Duration::from_millis(3000));
     let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(result["status"], "completed");
-    assert!(result["output"].as_u64().unwrap() >= 3000, "slept at least 3 s by the journaled clock: {result}");
-    let kinds: Vec<String> =
-        show(data.path(), &id)["journal"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(kinds, ["started", "now", "log", "sleep", "timer.fired", "now", "completed"]);
+    assert!(
+        result["output"].as_u64().unwrap() >= 3000,
+        "slept at least 3 s by the journaled clock: {result}"
+    );
+    let kinds: Vec<String> = show(data.path(), &id)["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["started", "now", "log", "sleep", "timer.fired", "now", "completed"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_sleep_drops_the_instance_and_short_sleep_stays_hot() {
     let data = data_dir();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("cairn.db")).unwrap());
-    let engine = Engine::new(EngineConfig { cache_dir: data.path().join("cache"), ..Default::default() }).unwrap();
-    let config = RuntimeConfig { evict_after: Duration::from_millis(300), echo_logs: false, ..Default::default() };
+    let engine = Engine::new(EngineConfig {
+        cache_dir: data.path().join("cache"),
+        ..Default::default()
+    })
+    .unwrap();
+    let config = RuntimeConfig {
+        evict_after: Duration::from_millis(300),
+        echo_logs: false,
+        ..Default::default()
+    };
     let rt = Runtime::new(store.clone(), engine.clone(), config);
     let bytes = std::fs::read(wasm("sleeper")).unwrap();
     let digest = cairn::engine::digest_of(&bytes);
@@ -54,7 +85,10 @@ async fn long_sleep_drops_the_instance_and_short_sleep_stays_hot() {
     store.put_component(&digest, &bytes).await.unwrap();
 
     // Long: the activation ends with Sleeping and the lease is released.
-    let lease = rt.start("sleeper", &digest, &Bindings::default(), "{\"ms\": 1000}").await.unwrap();
+    let lease = rt
+        .start("sleeper", &digest, &Bindings::default(), "{\"ms\": 1000}")
+        .await
+        .unwrap();
     let id = lease.execution_id.clone();
     match rt.drive(lease).await.unwrap() {
         Outcome::Sleeping(wake_at) => assert!(wake_at > cairn::store::now_ms()),
@@ -70,7 +104,10 @@ async fn long_sleep_drops_the_instance_and_short_sleep_stays_hot() {
     }
 
     // Short: one activation, the instance stays hot through the sleep.
-    let lease = rt.start("sleeper", &digest, &Bindings::default(), "{\"ms\": 100}").await.unwrap();
+    let lease = rt
+        .start("sleeper", &digest, &Bindings::default(), "{\"ms\": 100}")
+        .await
+        .unwrap();
     match rt.drive(lease).await.unwrap() {
         Outcome::Completed(out) => assert!(out.parse::<u64>().unwrap() >= 100),
         other => panic!("expected Completed, got {other:?}"),

@@ -27,7 +27,11 @@ fn fanout(input: Input) -> Result<Output, Failure> {
         completion_order.push(position);
     }
     let sum = squares.iter().sum();
-    Ok(Output { squares, sum, completion_order })
+    Ok(Output {
+        squares,
+        sum,
+        completion_order,
+    })
 }
 
 cairn_sdk::workflow!(fanout);

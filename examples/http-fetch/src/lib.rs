@@ -24,9 +24,15 @@ fn fetch(req: Request) -> Result<Reply, Failure> {
     let method = req.method.as_deref().unwrap_or("GET");
     let response = http::request(method, &req.url, &headers, req.body.as_deref().map(str::as_bytes))?;
     if response.status >= 500 {
-        return Err(Failure::retryable("server-error", format!("{} answered {}", req.url, response.status)));
+        return Err(Failure::retryable(
+            "server-error",
+            format!("{} answered {}", req.url, response.status),
+        ));
     }
-    Ok(Reply { status: response.status, body: response.text() })
+    Ok(Reply {
+        status: response.status,
+        body: response.text(),
+    })
 }
 
 cairn_sdk::activities! { "fetch" => fetch }

@@ -24,12 +24,20 @@ fn charge(order: Order) -> Result<String, Failure> {
     if activity::attempt() == 1 {
         return Err(Failure::retryable("gateway-timeout", "the card gateway did not answer"));
     }
-    Ok(format!("pay-{}-{}c-{}", order.order_id, order.amount_cents, activity::idempotency_key()))
+    Ok(format!(
+        "pay-{}-{}c-{}",
+        order.order_id,
+        order.amount_cents,
+        activity::idempotency_key()
+    ))
 }
 
 fn ship(order: Order) -> Result<String, Failure> {
     if order.item == "unobtainium" {
-        return Err(Failure::new("out-of-stock", format!("{} cannot be shipped", order.item)));
+        return Err(Failure::new(
+            "out-of-stock",
+            format!("{} cannot be shipped", order.item),
+        ));
     }
     Ok(format!("trk-{}", order.order_id))
 }

@@ -22,7 +22,9 @@ struct Receipt {
 }
 
 fn saga(order: Order) -> Result<Receipt, Failure> {
-    let retrying = ActivityOptions::default().max_attempts(5).initial_interval(Duration::from_millis(20));
+    let retrying = ActivityOptions::default()
+        .max_attempts(5)
+        .initial_interval(Duration::from_millis(20));
     let mut compensations: Vec<(&str, String)> = Vec::new();
 
     let outcome = (|| -> Result<Receipt, Failure> {
@@ -31,7 +33,12 @@ fn saga(order: Order) -> Result<Receipt, Failure> {
         let payment: String = workflow::start_with("charge", &order, &retrying).wait()?;
         compensations.push(("refund", payment.clone()));
         let tracking: String = workflow::start_with("ship", &order, &retrying).wait()?;
-        Ok(Receipt { order_id: order.order_id.clone(), reservation, payment, tracking })
+        Ok(Receipt {
+            order_id: order.order_id.clone(),
+            reservation,
+            payment,
+            tracking,
+        })
     })();
 
     match outcome {
@@ -43,8 +50,10 @@ fn saga(order: Order) -> Result<Receipt, Failure> {
                 let _: String = workflow::start_with(activity, id, &retrying).wait()?;
                 undone.push(format!("{activity} {id}"));
             }
-            Err(Failure::new("order-failed", format!("order {} failed: {failure}", order.order_id))
-                .with_details(serde_json::json!({ "cause": failure.code, "compensated": undone })))
+            Err(
+                Failure::new("order-failed", format!("order {} failed: {failure}", order.order_id))
+                    .with_details(serde_json::json!({ "cause": failure.code, "compensated": undone })),
+            )
         }
     }
 }

@@ -20,12 +20,20 @@ pub struct Failure {
 impl Failure {
     /// A failure that is not retried.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Failure { code: code.into(), message: message.into(), retryable: false, details: None }
+        Failure {
+            code: code.into(),
+            message: message.into(),
+            retryable: false,
+            details: None,
+        }
     }
 
     /// A failure after which the host retries the activity (transient errors).
     pub fn retryable(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Failure { retryable: true, ..Failure::new(code, message) }
+        Failure {
+            retryable: true,
+            ..Failure::new(code, message)
+        }
     }
 
     /// Attaches JSON details.

@@ -169,8 +169,12 @@ impl<O: DeserializeOwned> Activity<O> {
 
 fn decode_output<O: DeserializeOwned>(r: Result<String, wit::Failure>) -> Result<O, Failure> {
     let json = r.map_err(Failure::from)?;
-    serde_json::from_str(&json)
-        .map_err(|e| Failure::new("invalid-activity-output", format!("activity output does not match the expected type: {e}")))
+    serde_json::from_str(&json).map_err(|e| {
+        Failure::new(
+            "invalid-activity-output",
+            format!("activity output does not match the expected type: {e}"),
+        )
+    })
 }
 
 /// Starts activity `name` with `input`; it runs while the workflow goes on.
@@ -182,7 +186,10 @@ pub fn start<I: Serialize, O: DeserializeOwned>(name: &str, input: &I) -> Activi
 pub fn start_with<I: Serialize, O: DeserializeOwned>(name: &str, input: &I, options: &ActivityOptions) -> Activity<O> {
     let json = serde_json::to_string(input).expect("activity input must be serializable as JSON");
     let handle = ctx::start_activity(name, &json, Some(options.to_wit()));
-    Activity { handle, _output: PhantomData }
+    Activity {
+        handle,
+        _output: PhantomData,
+    }
 }
 
 /// Calls activity `name` and waits for its result.

@@ -68,10 +68,17 @@ struct Bench {
 impl Bench {
     async fn chain(&self, n: u64) -> Result<Duration> {
         let t = Instant::now();
-        let lease = self.rt.start("chain", &self.digest, &self.bindings, &format!("{{\"n\": {n}}}")).await?;
+        let lease = self
+            .rt
+            .start("chain", &self.digest, &self.bindings, &format!("{{\"n\": {n}}}"))
+            .await?;
         match self.rt.run_to_end(lease).await? {
             Outcome::Completed(out) if out == n.to_string() => Ok(t.elapsed()),
-            other => Err(Error::new(codes::WORKFLOW_FAILED, format!("chain({n}) ended with {other:?}"), "check the components")),
+            other => Err(Error::new(
+                codes::WORKFLOW_FAILED,
+                format!("chain({n}) ended with {other:?}"),
+                "check the components",
+            )),
         }
     }
 }
@@ -91,7 +98,13 @@ pub async fn bench(args: BenchArgs) -> Result<ExitCode> {
 
 async fn run_all(args: &BenchArgs, rt: Arc<Runtime>, store: Arc<dyn Store>) -> Result<ExitCode> {
     let read = |p: &PathBuf| {
-        std::fs::read(p).map_err(|e| Error::new(codes::IO, format!("cannot read {}: {e}", p.display()), "build the guests first: ./x build"))
+        std::fs::read(p).map_err(|e| {
+            Error::new(
+                codes::IO,
+                format!("cannot read {}: {e}", p.display()),
+                "build the guests first: ./x build",
+            )
+        })
     };
     let (wf, act) = (read(&args.workflow)?, read(&args.activity)?);
     let digest = digest_of(&wf);
@@ -100,9 +113,19 @@ async fn run_all(args: &BenchArgs, rt: Arc<Runtime>, store: Arc<dyn Store>) -> R
     rt.engine.activity(&act_digest, act.clone()).await?;
     store.put_component(&digest, &wf).await?;
     store.put_component(&act_digest, &act).await?;
-    let b = Arc::new(Bench { rt: rt.clone(), digest, bindings: Bindings { activities: vec![act_digest], http_allow: Default::default() } });
+    let b = Arc::new(Bench {
+        rt: rt.clone(),
+        digest,
+        bindings: Bindings {
+            activities: vec![act_digest],
+            http_allow: Default::default(),
+        },
+    });
 
-    println!("cairn bench — SQLite store (WAL, synchronous=FULL), {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "cairn bench — SQLite store (WAL, synchronous=FULL), {} cores",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
 
     // The yardstick: one fsync'd single-row commit.
     let mut commits = Vec::new();
@@ -113,7 +136,11 @@ async fn run_all(args: &BenchArgs, rt: Arc<Runtime>, store: Arc<dyn Store>) -> R
     }
     commits.sort();
     let commit_p50 = percentile(&commits, 0.5);
-    println!("single-row commit          p50 {}  p99 {}", ms(commit_p50), ms(percentile(&commits, 0.99)));
+    println!(
+        "single-row commit          p50 {}  p99 {}",
+        ms(commit_p50),
+        ms(percentile(&commits, 0.99))
+    );
 
     for _ in 0..20 {
         b.chain(10).await?;
@@ -146,7 +173,7 @@ async fn run_all(args: &BenchArgs, rt: Arc<Runtime>, store: Arc<dyn Store>) -> R
         }));
     }
     for w in workers {
-        w.await.map_err(|e| Error::store(e))??;
+        w.await.map_err(Error::store)??;
     }
     let elapsed = t.elapsed();
     println!(
@@ -159,7 +186,9 @@ async fn run_all(args: &BenchArgs, rt: Arc<Runtime>, store: Arc<dyn Store>) -> R
 
     // A long journal: chain(n) writes 3 entries per step plus start and end.
     let n = (args.replay_entries as u64).div_ceil(3);
-    let lease = rt.start("chain", &b.digest, &b.bindings, &format!("{{\"n\": {n}}}")).await?;
+    let lease = rt
+        .start("chain", &b.digest, &b.bindings, &format!("{{\"n\": {n}}}"))
+        .await?;
     let id = lease.execution_id.clone();
     rt.run_to_end(lease).await?;
     let entries = store.journal(&id).await?.len();
@@ -168,20 +197,50 @@ async fn run_all(args: &BenchArgs, rt: Arc<Runtime>, store: Arc<dyn Store>) -> R
         let t = Instant::now();
         match rt.replay_check(&id, &component).await? {
             Verdict::Compatible => replays.push(t.elapsed()),
-            other => return Err(Error::new(codes::NONDETERMINISM, format!("replay of the benchmark journal: {other:?}"), "report a bug")),
+            other => {
+                return Err(Error::new(
+                    codes::NONDETERMINISM,
+                    format!("replay of the benchmark journal: {other:?}"),
+                    "report a bug",
+                ));
+            }
         }
     }
     replays.sort();
     let replay = percentile(&replays, 0.5);
-    println!("replay of {entries} entries     {}   (target < 50 ms: {})", ms(replay), if replay < Duration::from_millis(50) { "met" } else { "NOT met" });
+    println!(
+        "replay of {entries} entries     {}   (target < 50 ms: {})",
+        ms(replay),
+        if replay < Duration::from_millis(50) {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
 
     let started = store.journal(&id).await?.into_iter().take(1).collect::<Vec<_>>();
     let mut inst = Vec::new();
     for _ in 0..2000 {
         let cursor = Cursor::new(started.clone()).map_err(Error::store)?;
-        let lease = crate::store::Lease { execution_id: id.clone(), owner: "bench".into(), epoch: -1 };
-        let host = ExecutionHost::new(cursor, lease, store.clone(), rt.engine.clone(), Default::default(), Duration::from_secs(1), false);
-        inst.push(time_instantiation(&rt.engine, &component, host).await.map_err(|e| Error::store(format!("{e:#}")))?);
+        let lease = crate::store::Lease {
+            execution_id: id.clone(),
+            owner: "bench".into(),
+            epoch: -1,
+        };
+        let host = ExecutionHost::new(
+            cursor,
+            lease,
+            store.clone(),
+            rt.engine.clone(),
+            Default::default(),
+            Duration::from_secs(1),
+            false,
+        );
+        inst.push(
+            time_instantiation(&rt.engine, &component, host)
+                .await
+                .map_err(|e| Error::store(format!("{e:#}")))?,
+        );
     }
     inst.sort();
     let inst_p50 = percentile(&inst, 0.5);
@@ -189,7 +248,11 @@ async fn run_all(args: &BenchArgs, rt: Arc<Runtime>, store: Arc<dyn Store>) -> R
         "instantiate (cached)       p50 {:.1} µs  p99 {:.1} µs   (target < 50 µs: {})",
         inst_p50.as_secs_f64() * 1e6,
         percentile(&inst, 0.99).as_secs_f64() * 1e6,
-        if inst_p50 < Duration::from_micros(50) { "met" } else { "NOT met" }
+        if inst_p50 < Duration::from_micros(50) {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

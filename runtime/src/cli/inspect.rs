@@ -32,7 +32,11 @@ pub struct ShowArgs {
 }
 
 fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_owned() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
 }
 
 /// `cairn list`.
@@ -42,17 +46,29 @@ pub async fn list(data_dir: &Path, args: ListArgs) -> Result<ExitCode> {
         .iter()
         .map(|s| {
             Status::parse(s).ok_or_else(|| {
-                Error::new(codes::INVALID_ARGUMENT, format!("unknown status `{s}`"), "use running, sleeping, completed, failed or parked")
+                Error::new(
+                    codes::INVALID_ARGUMENT,
+                    format!("unknown status `{s}`"),
+                    "use running, sleeping, completed, failed or parked",
+                )
             })
         })
         .collect::<Result<Vec<_>>>()?;
     let store = open_store(data_dir)?;
-    let execs = store.list(&ListFilter { statuses, limit: Some(args.limit) }).await?;
+    let execs = store
+        .list(&ListFilter {
+            statuses,
+            limit: Some(args.limit),
+        })
+        .await?;
     if args.output == Format::Json {
         println!("{}", serde_json::to_string_pretty(&execs).expect("executions encode"));
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<36}  {:<10}  {:<16}  {:<24}  {}", "ID", "STATUS", "WORKFLOW", "CREATED", "UPDATED");
+    println!(
+        "{:<36}  {:<10}  {:<16}  {:<24}  UPDATED",
+        "ID", "STATUS", "WORKFLOW", "CREATED"
+    );
     for e in execs {
         println!(
             "{:<36}  {:<10}  {:<16}  {:<24}  {}",
@@ -70,7 +86,11 @@ pub async fn list(data_dir: &Path, args: ListArgs) -> Result<ExitCode> {
 pub async fn show(data_dir: &Path, args: ShowArgs) -> Result<ExitCode> {
     let store = open_store(data_dir)?;
     let exec = store.execution(&args.id).await?.ok_or_else(|| {
-        Error::new(codes::NOT_FOUND, format!("no execution with id {}", args.id), "list executions with `cairn list`")
+        Error::new(
+            codes::NOT_FOUND,
+            format!("no execution with id {}", args.id),
+            "list executions with `cairn list`",
+        )
     })?;
     let journal = store.journal(&args.id).await?;
     if args.output == Format::Json {
@@ -90,7 +110,11 @@ pub async fn show(data_dir: &Path, args: ShowArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("execution  {}", exec.id);
-    println!("workflow   {} (component {})", exec.workflow, &exec.component[..12.min(exec.component.len())]);
+    println!(
+        "workflow   {} (component {})",
+        exec.workflow,
+        &exec.component[..12.min(exec.component.len())]
+    );
     println!("status     {}", exec.status.as_str());
     println!("created    {}", time(exec.created_at_ms));
     println!("input      {}", truncate(&exec.input, 100));
@@ -107,7 +131,13 @@ pub async fn show(data_dir: &Path, args: ShowArgs) -> Result<ExitCode> {
     let start = journal.first().map(|e| e.at_ms).unwrap_or(0);
     println!("{:>5}  {:<15}  {:>9}  DETAIL", "SEQ", "KIND", "AT (ms)");
     for e in &journal {
-        println!("{:>5}  {:<15}  {:>9}  {}", e.seq, e.kind, format!("+{}", e.at_ms - start), truncate(&e.payload, 110));
+        println!(
+            "{:>5}  {:<15}  {:>9}  {}",
+            e.seq,
+            e.kind,
+            format!("+{}", e.at_ms - start),
+            truncate(&e.payload, 110)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

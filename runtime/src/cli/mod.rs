@@ -79,13 +79,21 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("{}", Error::new(codes::IO, format!("cannot start the async runtime: {e}"), "check system limits"));
+            eprintln!(
+                "{}",
+                Error::new(
+                    codes::IO,
+                    format!("cannot start the async runtime: {e}"),
+                    "check system limits"
+                )
+            );
             return ExitCode::from(1);
         }
     };
@@ -121,7 +129,11 @@ pub(crate) fn open_store(data_dir: &std::path::Path) -> Result<Arc<dyn Store>> {
 /// Builds an engine and a runtime node over a store.
 pub(crate) fn node(data_dir: &std::path::Path, store: Arc<dyn Store>, o: &NodeOptions) -> Result<Arc<Runtime>> {
     if o.memory_limit_mb == 0 || o.memory_limit_mb > 4096 {
-        return Err(Error::new(codes::INVALID_ARGUMENT, "--memory-limit-mb must be between 1 and 4096", "pass e.g. --memory-limit-mb 256"));
+        return Err(Error::new(
+            codes::INVALID_ARGUMENT,
+            "--memory-limit-mb must be between 1 and 4096",
+            "pass e.g. --memory-limit-mb 256",
+        ));
     }
     let engine = Engine::new(EngineConfig {
         cache_dir: data_dir.join("cache"),

@@ -33,14 +33,22 @@ pub struct ReplayArgs {
 
 /// Replays each selected journal; exit code 0 when all are compatible, 1 otherwise.
 pub async fn replay(data_dir: &Path, args: ReplayArgs) -> Result<ExitCode> {
-    let bytes = std::fs::read(&args.component)
-        .map_err(|e| Error::new(codes::IO, format!("cannot read {}: {e}", args.component.display()), "check the path"))?;
+    let bytes = std::fs::read(&args.component).map_err(|e| {
+        Error::new(
+            codes::IO,
+            format!("cannot read {}: {e}", args.component.display()),
+            "check the path",
+        )
+    })?;
     let store = open_store(data_dir)?;
     let rt = node(data_dir, store.clone(), &args.node)?;
     let component = rt.engine.workflow(&digest_of(&bytes), &bytes)?;
     let ids: Vec<String> = if args.ids.is_empty() {
         store
-            .list(&ListFilter { statuses: vec![], limit: None })
+            .list(&ListFilter {
+                statuses: vec![],
+                limit: None,
+            })
             .await?
             .into_iter()
             .filter(|e| args.workflow.as_deref().is_none_or(|w| w == e.workflow))
@@ -61,7 +69,9 @@ pub async fn replay(data_dir: &Path, args: ReplayArgs) -> Result<ExitCode> {
         };
         all_ok &= error.is_none();
         match args.output {
-            Format::Json => rows.push(serde_json::json!({ "execution_id": id, "verdict": status, "error": error.map(|e| e.to_json()) })),
+            Format::Json => rows.push(
+                serde_json::json!({ "execution_id": id, "verdict": status, "error": error.map(|e| e.to_json()) }),
+            ),
             Format::Text => match error {
                 None => println!("{id}  compatible"),
                 Some(e) => println!("{id}  {status}: [{}] {}", e.code.0, e.message),

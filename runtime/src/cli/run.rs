@@ -42,7 +42,11 @@ pub struct ResumeArgs {
 
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
-        Error::new(codes::IO, format!("cannot read {}: {e}", path.display()), "check the path; build the examples with ./x build")
+        Error::new(
+            codes::IO,
+            format!("cannot read {}: {e}", path.display()),
+            "check the path; build the examples with ./x build",
+        )
     })
 }
 
@@ -93,14 +97,21 @@ fn report(id: &str, outcome: &Outcome, format: Format) -> ExitCode {
 pub async fn run(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
     let workflow_bytes = read(&args.workflow)?;
     if serde_json::from_str::<serde_json::Value>(&args.input).is_err() {
-        return Err(Error::new(codes::INVALID_INPUT, "the input is not valid JSON", "pass JSON, e.g. --input '{\"n\": 10}'"));
+        return Err(Error::new(
+            codes::INVALID_INPUT,
+            "the input is not valid JSON",
+            "pass JSON, e.g. --input '{\"n\": 10}'",
+        ));
     }
     let http_allow = parse_allow(&args.allow_http)?;
     let store = open_store(data_dir)?;
     let rt = node(data_dir, store.clone(), &args.node)?;
     let digest = digest_of(&workflow_bytes);
     rt.engine.workflow(&digest, &workflow_bytes)?;
-    let mut bindings = Bindings { activities: Vec::new(), http_allow };
+    let mut bindings = Bindings {
+        activities: Vec::new(),
+        http_allow,
+    };
     let mut activity_components = Vec::new();
     for path in &args.activities {
         let bytes = read(path)?;
@@ -112,7 +123,11 @@ pub async fn run(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
     }
     crate::engine::ActivityRegistry::new(activity_components, &bindings.http_allow)?;
     store.put_component(&digest, &workflow_bytes).await?;
-    let name = args.workflow.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "workflow".into());
+    let name = args
+        .workflow
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "workflow".into());
     let lease = rt.start(&name, &digest, &bindings, &args.input).await?;
     let id = lease.execution_id.clone();
     if args.output == Format::Text && !args.node.quiet {

@@ -106,13 +106,20 @@ pub struct ActivityState {
 
 impl WasiView for ActivityState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for ActivityState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.gate }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.gate,
+        }
     }
 }
 
@@ -141,13 +148,20 @@ pub(super) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Activ
     Ok(linker)
 }
 
-fn new_store(engine: &Engine, call: Option<&ActivityCall>, attempt: u32, budget: Duration) -> (wasmtime::Store<ActivityState>, MemoryOutputPipe) {
+fn new_store(
+    engine: &Engine,
+    call: Option<&ActivityCall>,
+    attempt: u32,
+    budget: Duration,
+) -> (wasmtime::Store<ActivityState>, MemoryOutputPipe) {
     let (wasi, stderr) = super::wasi::activity_ctx();
     let state = ActivityState {
         wasi,
         table: ResourceTable::new(),
         http: WasiHttpCtx::new(),
-        gate: HttpGate { allow: call.map(|c| c.allow_http.clone()).unwrap_or_default() },
+        gate: HttpGate {
+            allow: call.map(|c| c.allow_http.clone()).unwrap_or_default(),
+        },
         guard: Guard::new(engine.config.memory_limit, budget),
         execution_id: call.map(|c| c.execution_id.clone()).unwrap_or_default(),
         idempotency_key: call.map(|c| c.idempotency_key.clone()).unwrap_or_default(),
@@ -164,7 +178,10 @@ pub(super) async fn list_names(engine: &Engine, pre: &ActivityPre<ActivityState>
     let trap = |e: wasmtime::Error| {
         Error::new(
             codes::GUEST_TRAP,
-            format!("the activity component failed while listing its activities: {e:#} {}", String::from_utf8_lossy(&stderr.contents())),
+            format!(
+                "the activity component failed while listing its activities: {e:#} {}",
+                String::from_utf8_lossy(&stderr.contents())
+            ),
             "fix the component's `activities` export",
         )
     };
@@ -173,8 +190,17 @@ pub(super) async fn list_names(engine: &Engine, pre: &ActivityPre<ActivityState>
 }
 
 /// Runs one attempt; `Err` is a failure with its retryability.
-async fn attempt(engine: &Engine, component: &ActivityComponent, call: &ActivityCall, n: u32) -> Result<String, FailureRecord> {
-    let _permit = engine.activity_permits.acquire().await.expect("permits are never closed");
+async fn attempt(
+    engine: &Engine,
+    component: &ActivityComponent,
+    call: &ActivityCall,
+    n: u32,
+) -> Result<String, FailureRecord> {
+    let _permit = engine
+        .activity_permits
+        .acquire()
+        .await
+        .expect("permits are never closed");
     let timeout = call.spec.attempt_timeout();
     let (mut store, stderr) = new_store(engine, Some(call), n, timeout);
     let run = async {
@@ -205,15 +231,27 @@ async fn attempt(engine: &Engine, component: &ActivityComponent, call: &Activity
                 format!("{trap:#}")
             };
             let stderr = String::from_utf8_lossy(&stderr.contents()).trim().to_owned();
-            Err(trapped(if stderr.is_empty() { why } else { format!("{why}; stderr: {stderr}") }))
+            Err(trapped(if stderr.is_empty() {
+                why
+            } else {
+                format!("{why}; stderr: {stderr}")
+            }))
         }
         Ok(Ok(Ok(output))) => {
             if serde_json::from_str::<serde_json::Value>(&output).is_err() {
-                return Err(FailureRecord::new("invalid-activity-output", format!("`{}` returned text that is not JSON", call.name)));
+                return Err(FailureRecord::new(
+                    "invalid-activity-output",
+                    format!("`{}` returned text that is not JSON", call.name),
+                ));
             }
             Ok(output)
         }
-        Ok(Ok(Err(f))) => Err(FailureRecord { code: f.code, message: f.message, retryable: f.retryable, details: f.details }),
+        Ok(Ok(Err(f))) => Err(FailureRecord {
+            code: f.code,
+            message: f.message,
+            retryable: f.retryable,
+            details: f.details,
+        }),
     }
 }
 
@@ -224,13 +262,23 @@ pub async fn run(engine: &Engine, component: &ActivityComponent, call: ActivityC
     loop {
         let result = attempt(engine, component, &call, n).await;
         match result {
-            Ok(output) => return ActivityOutcome { attempts: n, result: Ok(output) },
+            Ok(output) => {
+                return ActivityOutcome {
+                    attempts: n,
+                    result: Ok(output),
+                };
+            }
             Err(f) if f.retryable && (max == 0 || n < max) => {
                 tracing::info!(target: "cairn::activity", "[{}] `{}` attempt {n} failed ({}: {}); retrying", call.execution_id, call.name, f.code, f.message);
                 tokio::time::sleep(call.spec.delay(n)).await;
                 n += 1;
             }
-            Err(f) => return ActivityOutcome { attempts: n, result: Err(f) },
+            Err(f) => {
+                return ActivityOutcome {
+                    attempts: n,
+                    result: Err(f),
+                };
+            }
         }
     }
 }

@@ -29,7 +29,10 @@ pub(super) fn compile(engine: &Engine, digest: &str, bytes: &[u8]) -> Result<Com
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.wasm.precompile_compatibility_hash().hash(&mut h);
-    let artifact = engine.config.cache_dir.join(format!("{digest}-{:016x}.cwasm", h.finish()));
+    let artifact = engine
+        .config
+        .cache_dir
+        .join(format!("{digest}-{:016x}.cwasm", h.finish()));
     if artifact.exists() {
         // SAFETY: the artifact was written by this engine configuration (the
         // file name carries the compatibility hash) into Cairn's own cache.
@@ -40,12 +43,19 @@ pub(super) fn compile(engine: &Engine, digest: &str, bytes: &[u8]) -> Result<Com
     }
     let compiled = engine.wasm.precompile_component(bytes).map_err(|e| {
         let text = format!("{e:#}");
-        let hint = if text.contains("core module") || text.contains("component parser") || text.contains("expected a component") {
+        let hint = if text.contains("core module")
+            || text.contains("component parser")
+            || text.contains("expected a component")
+        {
             "this is a core module, not a component: build with `--target wasm32-wasip2` (or componentize-py / jco)"
         } else {
             "pass a valid WebAssembly component built for wasm32-wasip2"
         };
-        Error::new(codes::INVALID_COMPONENT, format!("the component cannot be compiled: {text}"), hint)
+        Error::new(
+            codes::INVALID_COMPONENT,
+            format!("the component cannot be compiled: {text}"),
+            hint,
+        )
     })?;
     if std::fs::create_dir_all(&engine.config.cache_dir).is_ok() {
         let tmp = artifact.with_extension(format!("tmp{}", std::process::id()));
@@ -54,8 +64,13 @@ pub(super) fn compile(engine: &Engine, digest: &str, bytes: &[u8]) -> Result<Com
         }
     }
     // SAFETY: `compiled` was just produced by `precompile_component` of this engine.
-    unsafe { Component::deserialize(&engine.wasm, &compiled) }
-        .map_err(|e| Error::new(codes::INVALID_COMPONENT, format!("cannot load the compiled component: {e}"), "report this as a bug"))
+    unsafe { Component::deserialize(&engine.wasm, &compiled) }.map_err(|e| {
+        Error::new(
+            codes::INVALID_COMPONENT,
+            format!("cannot load the compiled component: {e}"),
+            "report this as a bug",
+        )
+    })
 }
 
 /// Which world a component is checked against.
@@ -75,11 +90,22 @@ fn check_world(engine: &Engine, component: &Component, world: World) -> Result<(
         World::Workflow => (has("invoke") && !has("run"), "run", "an activity"),
         World::Activity => (has("run") && !has("invoke"), "invoke", "a workflow"),
     };
-    let wanted = if world == World::Workflow { "workflow" } else { "activity" };
+    let wanted = if world == World::Workflow {
+        "workflow"
+    } else {
+        "activity"
+    };
     if looks_other {
         return Err(Error::new(
             codes::WRONG_WORLD,
-            format!("this component is {other} component, not {}", if wanted == "workflow" { "a workflow" } else { "an activity" }),
+            format!(
+                "this component is {other} component, not {}",
+                if wanted == "workflow" {
+                    "a workflow"
+                } else {
+                    "an activity"
+                }
+            ),
             if world == World::Workflow {
                 "pass it with --activity, and pass a workflow component as the first argument"
             } else {
@@ -90,7 +116,10 @@ fn check_world(engine: &Engine, component: &Component, world: World) -> Result<(
     if !has(expected) {
         return Err(Error::new(
             codes::WRONG_WORLD,
-            format!("the component does not export `{expected}` of the cairn:workflow/{wanted} world (it exports: {})", exports.join(", ")),
+            format!(
+                "the component does not export `{expected}` of the cairn:workflow/{wanted} world (it exports: {})",
+                exports.join(", ")
+            ),
             format!("build it against wit/ world `{wanted}` (the Rust SDK's `cairn_sdk::{wanted}!` macro does this)"),
         ));
     }
@@ -99,21 +128,39 @@ fn check_world(engine: &Engine, component: &Component, world: World) -> Result<(
             World::Workflow => {
                 name.starts_with("cairn:workflow/context@")
                     || name.starts_with("cairn:workflow/types@")
-                    || ["wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:filesystem/", "wasi:sockets/"]
-                        .iter()
-                        .any(|p| name.starts_with(p))
+                    || [
+                        "wasi:io/",
+                        "wasi:clocks/",
+                        "wasi:random/",
+                        "wasi:cli/",
+                        "wasi:filesystem/",
+                        "wasi:sockets/",
+                    ]
+                    .iter()
+                    .any(|p| name.starts_with(p))
             }
             World::Activity => {
                 name.starts_with("cairn:workflow/activity-context@")
                     || name.starts_with("cairn:workflow/types@")
-                    || ["wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:filesystem/", "wasi:sockets/", "wasi:http/"]
-                        .iter()
-                        .any(|p| name.starts_with(p))
+                    || [
+                        "wasi:io/",
+                        "wasi:clocks/",
+                        "wasi:random/",
+                        "wasi:cli/",
+                        "wasi:filesystem/",
+                        "wasi:sockets/",
+                        "wasi:http/",
+                    ]
+                    .iter()
+                    .any(|p| name.starts_with(p))
             }
         };
         if !allowed {
             let (message, hint) = if world == World::Workflow && name.starts_with("cairn:workflow/activity-context") {
-                ("this component is an activity component, not a workflow".to_owned(), "pass it with --activity".to_owned())
+                (
+                    "this component is an activity component, not a workflow".to_owned(),
+                    "pass it with --activity".to_owned(),
+                )
             } else if world == World::Workflow && name.starts_with("wasi:http/") {
                 (
                     format!("workflows cannot import `{name}`: a workflow has no network"),
@@ -151,9 +198,16 @@ impl WorkflowComponent {
         check_world(engine, &component, World::Workflow)?;
         let pre = engine.workflow_linker.instantiate_pre(&component).map_err(link_error)?;
         let pre = WorkflowPre::new(pre).map_err(|e| {
-            Error::new(codes::WRONG_WORLD, format!("the component's `run` does not match the workflow world: {e}"), "rebuild it against wit/")
+            Error::new(
+                codes::WRONG_WORLD,
+                format!("the component's `run` does not match the workflow world: {e}"),
+                "rebuild it against wit/",
+            )
         })?;
-        Ok(WorkflowComponent { digest: digest.to_owned(), pre })
+        Ok(WorkflowComponent {
+            digest: digest.to_owned(),
+            pre,
+        })
     }
 }
 
@@ -171,10 +225,18 @@ impl ActivityComponent {
         check_world(engine, &component, World::Activity)?;
         let pre = engine.activity_linker.instantiate_pre(&component).map_err(link_error)?;
         let pre = ActivityPre::new(pre).map_err(|e| {
-            Error::new(codes::WRONG_WORLD, format!("the component's exports do not match the activity world: {e}"), "rebuild it against wit/")
+            Error::new(
+                codes::WRONG_WORLD,
+                format!("the component's exports do not match the activity world: {e}"),
+                "rebuild it against wit/",
+            )
         })?;
         let names = super::activity_host::list_names(engine, &pre).await?;
-        Ok(ActivityComponent { digest: digest.to_owned(), names, pre })
+        Ok(ActivityComponent {
+            digest: digest.to_owned(),
+            names,
+            pre,
+        })
     }
 }
 
@@ -188,7 +250,10 @@ pub struct ActivityRegistry {
 
 impl ActivityRegistry {
     /// Builds a registry; two components serving one name is an error.
-    pub fn new(components: Vec<Arc<ActivityComponent>>, http_allow: &HashMap<String, Vec<String>>) -> Result<ActivityRegistry> {
+    pub fn new(
+        components: Vec<Arc<ActivityComponent>>,
+        http_allow: &HashMap<String, Vec<String>>,
+    ) -> Result<ActivityRegistry> {
         let mut by_name = HashMap::new();
         for c in components {
             for name in &c.names {
@@ -197,13 +262,20 @@ impl ActivityRegistry {
                 {
                     return Err(Error::new(
                         codes::DUPLICATE_ACTIVITY,
-                        format!("two activity components serve `{name}` ({} and {})", &prev.digest[..12], &c.digest[..12]),
+                        format!(
+                            "two activity components serve `{name}` ({} and {})",
+                            &prev.digest[..12],
+                            &c.digest[..12]
+                        ),
                         "pass only one component per activity name",
                     ));
                 }
             }
         }
-        let http_allow = http_allow.iter().map(|(k, v)| (k.clone(), Arc::new(v.clone()))).collect();
+        let http_allow = http_allow
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::new(v.clone())))
+            .collect();
         Ok(ActivityRegistry { by_name, http_allow })
     }
 

@@ -18,7 +18,13 @@ pub struct Guard {
 impl Guard {
     /// A guard with the given limits; the activation clock starts now.
     pub fn new(memory_limit: usize, cpu_budget: Duration) -> Guard {
-        Guard { memory_limit, cpu_budget, activation_start: Instant::now(), memory_exceeded: false, cpu_exceeded: false }
+        Guard {
+            memory_limit,
+            cpu_budget,
+            activation_start: Instant::now(),
+            memory_exceeded: false,
+            cpu_exceeded: false,
+        }
     }
 
     /// Starts a new activation (call when control returns to the guest).

@@ -112,11 +112,13 @@ impl Engine {
         pool.max_tables_per_component(64);
         pool.max_memory_size(config.memory_limit.max(1 << 20).next_power_of_two());
         wc.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
-        let wasm = wasmtime::Engine::new(&wc).map_err(|e| crate::error::Error::new(
-            crate::error::codes::IO,
-            format!("cannot configure the WebAssembly engine: {e}"),
-            "lower --max-instances or --memory-limit-mb, or raise the address-space limit (ulimit -v)",
-        ))?;
+        let wasm = wasmtime::Engine::new(&wc).map_err(|e| {
+            crate::error::Error::new(
+                crate::error::codes::IO,
+                format!("cannot configure the WebAssembly engine: {e}"),
+                "lower --max-instances or --memory-limit-mb, or raise the address-space limit (ulimit -v)",
+            )
+        })?;
         let workflow_linker = workflow_host::linker(&wasm).expect("linking workflow host functions");
         let activity_linker = activity_host::linker(&wasm).expect("linking activity host functions");
         let activity_share = (n / 8).max(8);
@@ -154,7 +156,10 @@ impl Engine {
         }
         let component = components::compile(self, digest, &bytes)?;
         let loaded = Arc::new(ActivityComponent::new(self, digest, component).await?);
-        self.activities.lock().unwrap().insert(digest.to_owned(), loaded.clone());
+        self.activities
+            .lock()
+            .unwrap()
+            .insert(digest.to_owned(), loaded.clone());
         Ok(loaded)
     }
 

@@ -67,7 +67,10 @@ pub fn workflow_ctx(clock: Arc<AtomicI64>, start_ms: i64, seed: u64) -> (WasiCtx
 pub fn activity_ctx() -> (WasiCtx, MemoryOutputPipe) {
     let stderr = MemoryOutputPipe::new(16 * 1024);
     let mut b = WasiCtxBuilder::new();
-    b.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    b.stderr(stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
     (b.build(), stderr)
 }
 
@@ -81,9 +84,13 @@ pub struct HttpGate {
 impl HttpGate {
     fn allows(&self, uri: &http::Uri) -> bool {
         let Some(host) = uri.host() else { return false };
-        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
         let with_port = format!("{host}:{port}");
-        self.allow.iter().any(|a| a.eq_ignore_ascii_case(host) || a.eq_ignore_ascii_case(&with_port))
+        self.allow
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(host) || a.eq_ignore_ascii_case(&with_port))
     }
 }
 
@@ -101,12 +108,18 @@ impl WasiHttpHooks for HttpGate {
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         drop(fut);
         if !self.allows(request.uri()) {
-            tracing::warn!("activity HTTP request to {} denied: not on the allow-list", request.uri());
+            tracing::warn!(
+                "activity HTTP request to {} denied: not on the allow-list",
+                request.uri()
+            );
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         Box::new(async move {
             let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+            Ok((
+                res.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
         })
     }
 }

@@ -53,7 +53,10 @@ pub struct WorkflowState {
 
 impl WasiView for WorkflowState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -94,10 +97,21 @@ impl Drop for ExecutionHost {
 enum Call<'a> {
     Now,
     Random,
-    Log { level: &'static str, message: &'a str },
-    Sleep { ms: u64 },
-    StartActivity { name: &'a str, input: &'a str, options: RetrySpec },
-    Await { handles: &'a [u32] },
+    Log {
+        level: &'static str,
+        message: &'a str,
+    },
+    Sleep {
+        ms: u64,
+    },
+    StartActivity {
+        name: &'a str,
+        input: &'a str,
+        options: RetrySpec,
+    },
+    Await {
+        handles: &'a [u32],
+    },
 }
 
 impl Call<'_> {
@@ -200,7 +214,9 @@ impl ExecutionHost {
     /// result is started again (same idempotency key), an unfired timer waits.
     async fn on_replayed(&mut self, call: &Call<'_>, recorded: &Replayed) -> wasmtime::Result<()> {
         match call {
-            Call::StartActivity { name, input, options } if self.cursor.event(kinds::ACTIVITY_DONE, recorded.seq).is_none() => {
+            Call::StartActivity { name, input, options }
+                if self.cursor.event(kinds::ACTIVITY_DONE, recorded.seq).is_none() =>
+            {
                 self.launch(recorded.seq, name, input, options.clone())
             }
             Call::Sleep { .. } if self.cursor.event(kinds::TIMER_FIRED, recorded.seq).is_none() => {
@@ -255,7 +271,10 @@ impl ExecutionHost {
             let known = self.registry.names().join(", ");
             let error = Error::new(
                 codes::UNKNOWN_ACTIVITY,
-                format!("execution {} called activity `{name}`, which no registered component serves (registered: {known})", self.id),
+                format!(
+                    "execution {} called activity `{name}`, which no registered component serves (registered: {known})",
+                    self.id
+                ),
                 "start the workflow with --activity <component.wasm> for a component that serves it",
             );
             return Err(self.stop(Interrupt::Park(error)));
@@ -296,7 +315,10 @@ impl ExecutionHost {
         }
         let mut fresh = false;
         loop {
-            if let Some(h) = handles.iter().find(|h| self.cursor.event(kinds::ACTIVITY_DONE, **h).is_some()) {
+            if let Some(h) = handles
+                .iter()
+                .find(|h| self.cursor.event(kinds::ACTIVITY_DONE, **h).is_some())
+            {
                 return Ok((*h, fresh));
             }
             let Some((h, outcome)) = self.done_rx.recv().await else {
@@ -335,7 +357,12 @@ impl ExecutionHost {
                 Ok(()) => return Ok(()),
                 Err(e) if e.code == codes::LEASE_LOST => return Err(self.stop(Interrupt::LeaseLost)),
                 Err(e) if attempt < 10 => {
-                    tracing::warn!("execution {}: commit failed (attempt {}): {}", self.id, attempt + 1, e.message);
+                    tracing::warn!(
+                        "execution {}: commit failed (attempt {}): {}",
+                        self.id,
+                        attempt + 1,
+                        e.message
+                    );
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                     attempt += 1;
@@ -352,7 +379,10 @@ impl ExecutionHost {
         let Some(outcome) = outcome else {
             let error = Error::new(
                 codes::CORRUPT_JOURNAL,
-                format!("execution {}: no readable result for activity call {handle} in the journal", self.id),
+                format!(
+                    "execution {}: no readable result for activity call {handle} in the journal",
+                    self.id
+                ),
                 "the journal was changed outside Cairn; terminate the execution",
             );
             return Err(self.stop(Interrupt::Park(error)));
@@ -425,7 +455,13 @@ impl context::Host for WorkflowState {
         options: Option<types::ActivityOptions>,
     ) -> wasmtime::Result<u32> {
         let options = RetrySpec::from_wit(options);
-        let v = self.journaled(Call::StartActivity { name: &name, input: &input, options }).await?;
+        let v = self
+            .journaled(Call::StartActivity {
+                name: &name,
+                input: &input,
+                options,
+            })
+            .await?;
         Ok(v.as_u64().unwrap_or(0) as u32)
     }
 
@@ -443,7 +479,11 @@ impl context::Host for WorkflowState {
     }
 
     async fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
-        self.journaled(Call::Log { level: level_name(level), message: &message }).await?;
+        self.journaled(Call::Log {
+            level: level_name(level),
+            message: &message,
+        })
+        .await?;
         Ok(())
     }
 }
@@ -483,7 +523,11 @@ async fn run_in(
 
 /// Times one instantiation of a pre-linked workflow component (store
 /// creation excluded). Used by `cairn bench`.
-pub(crate) async fn time_instantiation(engine: &Engine, component: &WorkflowComponent, host: ExecutionHost) -> wasmtime::Result<Duration> {
+pub(crate) async fn time_instantiation(
+    engine: &Engine,
+    component: &WorkflowComponent,
+    host: ExecutionHost,
+) -> wasmtime::Result<Duration> {
     let (wasi, stderr) = super::wasi::workflow_ctx(host.cursor.clock(), host.cursor.start_ms(), 1);
     let state = WorkflowState {
         wasi,

@@ -23,7 +23,11 @@ pub struct NonDeterminism {
 
 impl fmt::Display for NonDeterminism {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "non-determinism at seq {}: the journal has {} but the code called {}", self.seq, self.expected, self.actual)
+        write!(
+            f,
+            "non-determinism at seq {}: the journal has {} but the code called {}",
+            self.seq, self.expected, self.actual
+        )
     }
 }
 
@@ -135,7 +139,10 @@ impl Cursor {
         }
         self.pos += 1;
         self.clock.store(entry.at_ms, Ordering::Relaxed);
-        Ok(Some(Replayed { seq: entry.seq, result: payload.result.clone() }))
+        Ok(Some(Replayed {
+            seq: entry.seq,
+            result: payload.result.clone(),
+        }))
     }
 
     /// The first recorded command not replayed yet, described, if any.
@@ -150,7 +157,12 @@ impl Cursor {
     fn push(&mut self, kind: &str, payload: String, at_ms: i64) -> u32 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.pending.push(Entry { seq, kind: kind.to_owned(), payload, at_ms });
+        self.pending.push(Entry {
+            seq,
+            kind: kind.to_owned(),
+            payload,
+            at_ms,
+        });
         seq
     }
 
@@ -201,7 +213,12 @@ mod tests {
     use serde_json::json;
 
     fn journal() -> Vec<Entry> {
-        let started = StartedPayload { workflow: "w".into(), component: "c".into(), input: "{}".into(), seed: 7 };
+        let started = StartedPayload {
+            workflow: "w".into(),
+            component: "c".into(),
+            input: "{}".into(),
+            seed: 7,
+        };
         let cmd = |seq, kind: &str, args: Value, result: Value| Entry {
             seq,
             kind: kind.into(),
@@ -209,13 +226,22 @@ mod tests {
             at_ms: 1000 + seq as i64,
         };
         vec![
-            Entry { seq: 0, kind: "started".into(), payload: serde_json::to_string(&started).unwrap(), at_ms: 1000 },
+            Entry {
+                seq: 0,
+                kind: "started".into(),
+                payload: serde_json::to_string(&started).unwrap(),
+                at_ms: 1000,
+            },
             cmd(1, kinds::NOW, json!({}), json!(1001)),
             cmd(2, kinds::ACTIVITY_START, json!({"name": "a"}), json!(2)),
             Entry {
                 seq: 3,
                 kind: kinds::ACTIVITY_DONE.into(),
-                payload: serde_json::to_string(&EventPayload { of: 2, data: json!("x") }).unwrap(),
+                payload: serde_json::to_string(&EventPayload {
+                    of: 2,
+                    data: json!("x"),
+                })
+                .unwrap(),
                 at_ms: 1003,
             },
         ]

@@ -106,6 +106,11 @@ pub struct FailureRecord {
 impl FailureRecord {
     /// A non-retryable failure.
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        FailureRecord { code: code.into(), message: message.into(), retryable: false, details: None }
+        FailureRecord {
+            code: code.into(),
+            message: message.into(),
+            retryable: false,
+            details: None,
+        }
     }
 }

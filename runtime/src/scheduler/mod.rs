@@ -40,7 +40,11 @@ pub struct RuntimeConfig {
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { lease: Duration::from_secs(10), evict_after: Duration::from_secs(2), echo_logs: true }
+        RuntimeConfig {
+            lease: Duration::from_secs(10),
+            evict_after: Duration::from_secs(2),
+            echo_logs: true,
+        }
     }
 }
 
@@ -74,30 +78,47 @@ pub struct Runtime {
 
 /// This node's id: host name, process id and a random suffix.
 pub fn new_node_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
     format!("{host}:{}:{:08x}", std::process::id(), rand::random::<u32>())
 }
 
 /// Whether a node id names a process of this host that no longer exists.
 pub fn is_dead_local_owner(owner: &str) -> bool {
     let mut parts = owner.split(':');
-    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else { return false };
+    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
+        return false;
+    };
     let me = new_node_id();
     let my_host = me.split(':').next().unwrap_or_default();
-    host == my_host && pid.parse::<u32>().is_ok_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+    host == my_host
+        && pid
+            .parse::<u32>()
+            .is_ok_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
 }
 
 impl Runtime {
     /// A node over a store and an engine; starts the lease renewer.
     pub fn new(store: Arc<dyn Store>, engine: Arc<Engine>, config: RuntimeConfig) -> Arc<Runtime> {
-        let rt = Arc::new(Runtime { store, engine, node_id: new_node_id(), config, registries: Mutex::new(HashMap::new()) });
+        let rt = Arc::new(Runtime {
+            store,
+            engine,
+            node_id: new_node_id(),
+            config,
+            registries: Mutex::new(HashMap::new()),
+        });
         let weak = Arc::downgrade(&rt);
         let every = rt.config.lease / 3;
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
                 let Some(rt) = weak.upgrade() else { break };
-                if let Err(e) = rt.store.renew_leases(&rt.node_id, rt.config.lease.as_millis() as i64).await {
+                if let Err(e) = rt
+                    .store
+                    .renew_leases(&rt.node_id, rt.config.lease.as_millis() as i64)
+                    .await
+                {
                     tracing::warn!("renewing leases failed: {}", e.message);
                 }
             }
@@ -112,7 +133,11 @@ impl Runtime {
     /// Creates an execution of an already stored workflow component.
     pub async fn start(&self, workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<Lease> {
         if serde_json::from_str::<serde_json::Value>(input).is_err() {
-            return Err(Error::new(codes::INVALID_INPUT, "the input is not valid JSON", "pass JSON, e.g. --input '{\"n\": 10}'"));
+            return Err(Error::new(
+                codes::INVALID_INPUT,
+                "the input is not valid JSON",
+                "pass JSON, e.g. --input '{\"n\": 10}'",
+            ));
         }
         let id = uuid::Uuid::now_v7().to_string();
         let started = StartedPayload {
@@ -142,21 +167,32 @@ impl Runtime {
             return Ok(r.clone());
         }
         let bindings: Bindings = serde_json::from_str(bindings_json).map_err(|e| {
-            Error::new(codes::CORRUPT_JOURNAL, format!("the execution's bindings cannot be read: {e}"), "terminate the execution")
+            Error::new(
+                codes::CORRUPT_JOURNAL,
+                format!("the execution's bindings cannot be read: {e}"),
+                "terminate the execution",
+            )
         })?;
         let mut components = Vec::new();
         for digest in &bindings.activities {
             let c = match self.engine.cached_activity(digest) {
                 Some(c) => c,
                 None => {
-                    let bytes = self.store.component(digest).await?.ok_or_else(|| missing_component(digest))?;
+                    let bytes = self
+                        .store
+                        .component(digest)
+                        .await?
+                        .ok_or_else(|| missing_component(digest))?;
                     self.engine.activity(digest, bytes).await?
                 }
             };
             components.push(c);
         }
         let registry = Arc::new(ActivityRegistry::new(components, &bindings.http_allow)?);
-        self.registries.lock().unwrap().insert(bindings_json.to_owned(), registry.clone());
+        self.registries
+            .lock()
+            .unwrap()
+            .insert(bindings_json.to_owned(), registry.clone());
         Ok(registry)
     }
 
@@ -166,12 +202,21 @@ impl Runtime {
         let id = lease.execution_id.clone();
         let exec = self.store.execution(&id).await?.ok_or_else(|| not_found(&id))?;
         let journal = self.store.journal(&id).await?;
-        let cursor = Cursor::new(journal)
-            .map_err(|e| Error::new(codes::CORRUPT_JOURNAL, format!("execution {id}: {e}"), "terminate the execution"))?;
+        let cursor = Cursor::new(journal).map_err(|e| {
+            Error::new(
+                codes::CORRUPT_JOURNAL,
+                format!("execution {id}: {e}"),
+                "terminate the execution",
+            )
+        })?;
         let component = match self.engine.cached_workflow(&exec.component) {
             Some(c) => c,
             None => {
-                let bytes = self.store.component(&exec.component).await?.ok_or_else(|| missing_component(&exec.component))?;
+                let bytes = self
+                    .store
+                    .component(&exec.component)
+                    .await?
+                    .ok_or_else(|| missing_component(&exec.component))?;
                 self.engine.workflow(&exec.component, &bytes)?
             }
         };
@@ -185,7 +230,12 @@ impl Runtime {
             self.config.evict_after,
             self.config.echo_logs,
         );
-        let _permit = self.engine.workflow_permits.acquire().await.expect("permits are never closed");
+        let _permit = self
+            .engine
+            .workflow_permits
+            .acquire()
+            .await
+            .expect("permits are never closed");
         let (result, state) = workflow_host::activate(&self.engine, &component, host, &exec.input).await;
         let mut host = state.host;
         let (entry, transition, outcome) = match result {
@@ -195,17 +245,32 @@ impl Runtime {
                     return self.park(&lease, error).await;
                 }
                 let entry = serde_json::json!({ "output": output });
-                (entry, Transition::Completed { output: output.clone() }, Outcome::Completed(output))
+                (
+                    entry,
+                    Transition::Completed { output: output.clone() },
+                    Outcome::Completed(output),
+                )
             }
             Ok(Err(f)) => {
-                let failure = FailureRecord { code: f.code, message: f.message, retryable: f.retryable, details: f.details };
+                let failure = FailureRecord {
+                    code: f.code,
+                    message: f.message,
+                    retryable: f.retryable,
+                    details: f.details,
+                };
                 let error = Error::new(
                     codes::WORKFLOW_FAILED,
                     format!("workflow failed: {}: {}", failure.code, failure.message),
                     "see `cairn show` for the journal",
                 );
                 let entry = serde_json::json!({ "failure": failure });
-                (entry, Transition::Failed { error: error.to_json().to_string() }, Outcome::Failed(error))
+                (
+                    entry,
+                    Transition::Failed {
+                        error: error.to_json().to_string(),
+                    },
+                    Outcome::Failed(error),
+                )
             }
             Err(trap) => match host.interrupt.take() {
                 Some(Interrupt::Suspend { wake_at_ms }) => {
@@ -215,15 +280,27 @@ impl Runtime {
                 Some(Interrupt::Park(error)) => return self.park(&lease, error).await,
                 Some(Interrupt::LeaseLost) => return Ok(Outcome::LeaseLost),
                 Some(Interrupt::Store(e)) => return Err(e),
-                Some(Interrupt::EndOfJournal) => return Err(Error::store("a live activation stopped at the end of its journal")),
+                Some(Interrupt::EndOfJournal) => {
+                    return Err(Error::store("a live activation stopped at the end of its journal"));
+                }
                 None => {
                     let error = classify_trap(&trap, &state.guard, &state.stderr.contents());
                     let entry = serde_json::json!({ "error": error.to_json() });
-                    (entry, Transition::Failed { error: error.to_json().to_string() }, Outcome::Failed(error))
+                    (
+                        entry,
+                        Transition::Failed {
+                            error: error.to_json().to_string(),
+                        },
+                        Outcome::Failed(error),
+                    )
                 }
             },
         };
-        let kind = if matches!(outcome, Outcome::Completed(_)) { kinds::COMPLETED } else { kinds::FAILED };
+        let kind = if matches!(outcome, Outcome::Completed(_)) {
+            kinds::COMPLETED
+        } else {
+            kinds::FAILED
+        };
         host.cursor.record_lifecycle(kind, entry, now_ms());
         match host.commit(transition).await {
             Ok(()) => Ok(outcome),
@@ -235,7 +312,17 @@ impl Runtime {
     }
 
     async fn park(&self, lease: &Lease, error: Error) -> Result<Outcome> {
-        match self.store.append(lease, &[], &Transition::Parked { reason: error.to_json().to_string() }).await {
+        match self
+            .store
+            .append(
+                lease,
+                &[],
+                &Transition::Parked {
+                    reason: error.to_json().to_string(),
+                },
+            )
+            .await
+        {
             Ok(()) => Ok(Outcome::Parked(error)),
             Err(e) if e.code == codes::LEASE_LOST => Ok(Outcome::LeaseLost),
             Err(e) => Err(e),
@@ -251,7 +338,11 @@ impl Runtime {
                 Outcome::Sleeping(wake_at) => {
                     let wait = (wake_at - now_ms()).max(0) as u64;
                     tokio::time::sleep(Duration::from_millis(wait)).await;
-                    match self.store.claim(&lease.execution_id, &self.node_id, self.lease_ms(), &[]).await? {
+                    match self
+                        .store
+                        .claim(&lease.execution_id, &self.node_id, self.lease_ms(), &[])
+                        .await?
+                    {
                         Some(l) => lease = l,
                         None => return Ok(Outcome::LeaseLost),
                     }
@@ -264,13 +355,25 @@ impl Runtime {
     /// Claims and runs to the end every unfinished execution whose lease is
     /// free, expired, or held by a dead process of this host.
     pub async fn resume_all(self: &Arc<Self>) -> Result<Vec<(String, Result<Outcome>)>> {
-        let filter = crate::store::ListFilter { statuses: vec![Status::Running, Status::Sleeping], limit: None };
+        let filter = crate::store::ListFilter {
+            statuses: vec![Status::Running, Status::Sleeping],
+            limit: None,
+        };
         let unfinished = self.store.list(&filter).await?;
         let mut tasks = Vec::new();
         let mut skipped = Vec::new();
         for exec in unfinished {
-            let dead: Vec<String> = exec.lease_owner.iter().filter(|o| is_dead_local_owner(o)).cloned().collect();
-            match self.store.claim(&exec.id, &self.node_id, self.lease_ms(), &dead).await? {
+            let dead: Vec<String> = exec
+                .lease_owner
+                .iter()
+                .filter(|o| is_dead_local_owner(o))
+                .cloned()
+                .collect();
+            match self
+                .store
+                .claim(&exec.id, &self.node_id, self.lease_ms(), &dead)
+                .await?
+            {
                 Some(lease) => {
                     let rt = self.clone();
                     tasks.push((exec.id.clone(), tokio::spawn(async move { rt.run_to_end(lease).await })));
@@ -280,14 +383,25 @@ impl Runtime {
         }
         let mut results = Vec::new();
         for (id, task) in tasks {
-            let r = task.await.unwrap_or_else(|e| Err(Error::store(format!("task failed: {e}"))));
+            let r = task
+                .await
+                .unwrap_or_else(|e| Err(Error::store(format!("task failed: {e}"))));
             results.push((id, r));
         }
         for id in skipped {
-            let owner = self.store.execution(&id).await?.and_then(|e| e.lease_owner).unwrap_or_default();
+            let owner = self
+                .store
+                .execution(&id)
+                .await?
+                .and_then(|e| e.lease_owner)
+                .unwrap_or_default();
             results.push((
                 id,
-                Err(Error::new(codes::LEASE_LOST, format!("held by the live node {owner}"), "wait for that node or for its lease to expire")),
+                Err(Error::new(
+                    codes::LEASE_LOST,
+                    format!("held by the live node {owner}"),
+                    "wait for that node or for its lease to expire",
+                )),
             ));
         }
         Ok(results)
@@ -295,7 +409,11 @@ impl Runtime {
 }
 
 pub(crate) fn not_found(id: &str) -> Error {
-    Error::new(codes::NOT_FOUND, format!("no execution with id {id}"), "list executions with `cairn list`")
+    Error::new(
+        codes::NOT_FOUND,
+        format!("no execution with id {id}"),
+        "list executions with `cairn list`",
+    )
 }
 
 fn missing_component(digest: &str) -> Error {
@@ -309,17 +427,29 @@ fn missing_component(digest: &str) -> Error {
 /// Turns a guest trap into a coded error naming the limit that stopped it.
 pub(crate) fn classify_trap(trap: &wasmtime::Error, guard: &crate::engine::Guard, stderr: &[u8]) -> Error {
     let stderr = String::from_utf8_lossy(stderr).trim().replace('\n', " | ");
-    let with_stderr = |m: String| if stderr.is_empty() { m } else { format!("{m}; guest stderr: {stderr}") };
+    let with_stderr = |m: String| {
+        if stderr.is_empty() {
+            m
+        } else {
+            format!("{m}; guest stderr: {stderr}")
+        }
+    };
     if guard.cpu_exceeded {
         Error::new(
             codes::CPU_BUDGET,
-            format!("the workflow ran longer than its CPU budget of {:?} without a host call", guard.cpu_budget()),
+            format!(
+                "the workflow ran longer than its CPU budget of {:?} without a host call",
+                guard.cpu_budget()
+            ),
             "look for an endless loop; raise --cpu-budget-ms if the computation is legitimate",
         )
     } else if guard.memory_exceeded {
         Error::new(
             codes::MEMORY_LIMIT,
-            format!("the workflow tried to use more than its memory limit of {} MiB", guard.memory_limit_mib()),
+            format!(
+                "the workflow tried to use more than its memory limit of {} MiB",
+                guard.memory_limit_mib()
+            ),
             "look for unbounded growth; raise --memory-limit-mb if the workload needs it",
         )
     } else {

@@ -27,9 +27,19 @@ impl Runtime {
         let journal = self.store.journal(id).await?;
         let cursor = match Cursor::new(journal) {
             Ok(c) => c,
-            Err(e) => return Ok(Verdict::Failed(Error::new(codes::CORRUPT_JOURNAL, format!("execution {id}: {e}"), "terminate the execution"))),
+            Err(e) => {
+                return Ok(Verdict::Failed(Error::new(
+                    codes::CORRUPT_JOURNAL,
+                    format!("execution {id}: {e}"),
+                    "terminate the execution",
+                )));
+            }
         };
-        let lease = Lease { execution_id: id.to_owned(), owner: "replay-check".into(), epoch: -1 };
+        let lease = Lease {
+            execution_id: id.to_owned(),
+            owner: "replay-check".into(),
+            epoch: -1,
+        };
         let host = ExecutionHost::new(
             cursor,
             lease,

@@ -11,7 +11,12 @@ fn id(tag: &str) -> String {
 }
 
 fn entry(seq: u32, kind: &str) -> Entry {
-    Entry { seq, kind: kind.into(), payload: format!("{{\"n\":{seq}}}"), at_ms: 1_000 + seq as i64 }
+    Entry {
+        seq,
+        kind: kind.into(),
+        payload: format!("{{\"n\":{seq}}}"),
+        at_ms: 1_000 + seq as i64,
+    }
 }
 
 async fn create(store: &dyn Store, tag: &str, owner: &str, lease_ms: i64) -> Lease {
@@ -33,8 +38,14 @@ async fn create(store: &dyn Store, tag: &str, owner: &str, lease_ms: i64) -> Lea
 /// Entries come back in order with their payloads; status follows transitions.
 pub async fn journal_roundtrip(store: &dyn Store) {
     let lease = create(store, "roundtrip", "node-a", 10_000).await;
-    store.append(&lease, &[entry(1, "now"), entry(2, "log")], &Transition::Running).await.unwrap();
-    store.append(&lease, &[entry(3, "sleep")], &Transition::Sleeping { wake_at_ms: 42 }).await.unwrap();
+    store
+        .append(&lease, &[entry(1, "now"), entry(2, "log")], &Transition::Running)
+        .await
+        .unwrap();
+    store
+        .append(&lease, &[entry(3, "sleep")], &Transition::Sleeping { wake_at_ms: 42 })
+        .await
+        .unwrap();
     let journal = store.journal(&lease.execution_id).await.unwrap();
     assert_eq!(journal.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
     assert_eq!(journal[2], entry(2, "log"));
@@ -48,10 +59,17 @@ pub async fn journal_roundtrip(store: &dyn Store) {
 /// A batch commits whole or not at all, status change included.
 pub async fn append_is_atomic(store: &dyn Store) {
     let lease = create(store, "atomic", "node-a", 10_000).await;
-    store.append(&lease, &[entry(1, "now")], &Transition::Running).await.unwrap();
+    store
+        .append(&lease, &[entry(1, "now")], &Transition::Running)
+        .await
+        .unwrap();
     // seq 1 again: the whole batch must fail.
     let err = store
-        .append(&lease, &[entry(2, "random"), entry(1, "dup")], &Transition::Completed { output: "1".into() })
+        .append(
+            &lease,
+            &[entry(2, "random"), entry(1, "dup")],
+            &Transition::Completed { output: "1".into() },
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code, codes::STORE);
@@ -66,14 +84,27 @@ pub async fn append_is_atomic(store: &dyn Store) {
 pub async fn fencing_rejects_stale_lease(store: &dyn Store) {
     let old = create(store, "fencing", "node-a", 1).await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let new = store.claim(&old.execution_id, "node-b", 10_000, &[]).await.unwrap().expect("expired lease is claimable");
+    let new = store
+        .claim(&old.execution_id, "node-b", 10_000, &[])
+        .await
+        .unwrap()
+        .expect("expired lease is claimable");
     assert_eq!(new.epoch, 2);
-    let err = store.append(&old, &[entry(1, "now")], &Transition::Running).await.unwrap_err();
+    let err = store
+        .append(&old, &[entry(1, "now")], &Transition::Running)
+        .await
+        .unwrap_err();
     assert_eq!(err.code, codes::LEASE_LOST);
-    let err = store.append(&old, &[], &Transition::Completed { output: "1".into() }).await.unwrap_err();
+    let err = store
+        .append(&old, &[], &Transition::Completed { output: "1".into() })
+        .await
+        .unwrap_err();
     assert_eq!(err.code, codes::LEASE_LOST);
     assert_eq!(store.journal(&old.execution_id).await.unwrap().len(), 1);
-    store.append(&new, &[entry(1, "now")], &Transition::Running).await.unwrap();
+    store
+        .append(&new, &[entry(1, "now")], &Transition::Running)
+        .await
+        .unwrap();
     assert_eq!(store.journal(&old.execution_id).await.unwrap().len(), 2);
 }
 
@@ -81,12 +112,37 @@ pub async fn fencing_rejects_stale_lease(store: &dyn Store) {
 /// finished executions cannot be claimed at all.
 pub async fn claim_respects_live_leases(store: &dyn Store) {
     let lease = create(store, "claim", "node-a", 60_000).await;
-    assert!(store.claim(&lease.execution_id, "node-b", 10_000, &[]).await.unwrap().is_none());
-    let stolen = store.claim(&lease.execution_id, "node-b", 10_000, &["node-a".into()]).await.unwrap().unwrap();
+    assert!(
+        store
+            .claim(&lease.execution_id, "node-b", 10_000, &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let stolen = store
+        .claim(&lease.execution_id, "node-b", 10_000, &["node-a".into()])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stolen.epoch, 2);
-    store.append(&stolen, &[], &Transition::Completed { output: "1".into() }).await.unwrap();
-    assert!(store.claim(&lease.execution_id, "node-c", 10_000, &["node-b".into()]).await.unwrap().is_none());
-    assert!(store.claim("no-such-id", "node-c", 10_000, &[]).await.unwrap().is_none());
+    store
+        .append(&stolen, &[], &Transition::Completed { output: "1".into() })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim(&lease.execution_id, "node-c", 10_000, &["node-b".into()])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .claim("no-such-id", "node-c", 10_000, &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// Renewal keeps a lease from expiring; release frees it at once.
@@ -94,38 +150,93 @@ pub async fn renew_and_release(store: &dyn Store) {
     let lease = create(store, "renew", "node-renew", 150).await;
     store.renew_leases("node-renew", 60_000).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(store.claim(&lease.execution_id, "node-b", 10_000, &[]).await.unwrap().is_none(), "renewed lease still held");
+    assert!(
+        store
+            .claim(&lease.execution_id, "node-b", 10_000, &[])
+            .await
+            .unwrap()
+            .is_none(),
+        "renewed lease still held"
+    );
     store.release(&lease).await.unwrap();
-    let next = store.claim(&lease.execution_id, "node-b", 10_000, &[]).await.unwrap().expect("released lease is claimable");
+    let next = store
+        .claim(&lease.execution_id, "node-b", 10_000, &[])
+        .await
+        .unwrap()
+        .expect("released lease is claimable");
     assert_eq!(next.epoch, 2);
 }
 
 /// Terminal transitions release the lease and record output or error.
 pub async fn terminal_transitions(store: &dyn Store) {
     let done = create(store, "done", "node-a", 60_000).await;
-    store.append(&done, &[entry(1, "completed")], &Transition::Completed { output: "\"ok\"".into() }).await.unwrap();
+    store
+        .append(
+            &done,
+            &[entry(1, "completed")],
+            &Transition::Completed {
+                output: "\"ok\"".into(),
+            },
+        )
+        .await
+        .unwrap();
     let e = store.execution(&done.execution_id).await.unwrap().unwrap();
-    assert_eq!((e.status, e.output.as_deref(), e.lease_owner), (Status::Completed, Some("\"ok\""), None));
+    assert_eq!(
+        (e.status, e.output.as_deref(), e.lease_owner),
+        (Status::Completed, Some("\"ok\""), None)
+    );
     let parked = create(store, "parked", "node-a", 60_000).await;
-    store.append(&parked, &[], &Transition::Parked { reason: "{\"code\":\"X\"}".into() }).await.unwrap();
+    store
+        .append(
+            &parked,
+            &[],
+            &Transition::Parked {
+                reason: "{\"code\":\"X\"}".into(),
+            },
+        )
+        .await
+        .unwrap();
     let e = store.execution(&parked.execution_id).await.unwrap().unwrap();
     assert_eq!(e.status, Status::Parked);
     assert_eq!(e.error.as_deref(), Some("{\"code\":\"X\"}"));
-    assert_eq!(store.journal(&parked.execution_id).await.unwrap().len(), 1, "parking writes no entry");
+    assert_eq!(
+        store.journal(&parked.execution_id).await.unwrap().len(),
+        1,
+        "parking writes no entry"
+    );
 }
 
 /// Listing filters by status and is newest first.
 pub async fn list_filters(store: &dyn Store) {
     let a = create(store, "list", "node-a", 60_000).await;
     let b = create(store, "list", "node-a", 60_000).await;
-    store.append(&b, &[], &Transition::Failed { error: "{}".into() }).await.unwrap();
-    let failed = store.list(&ListFilter { statuses: vec![Status::Failed], limit: None }).await.unwrap();
+    store
+        .append(&b, &[], &Transition::Failed { error: "{}".into() })
+        .await
+        .unwrap();
+    let failed = store
+        .list(&ListFilter {
+            statuses: vec![Status::Failed],
+            limit: None,
+        })
+        .await
+        .unwrap();
     assert!(failed.iter().any(|e| e.id == b.execution_id));
     assert!(failed.iter().all(|e| e.status == Status::Failed));
     let all = store.list(&ListFilter::default()).await.unwrap();
     let pos = |id: &str| all.iter().position(|e| e.id == id).unwrap();
     assert!(pos(&b.execution_id) < pos(&a.execution_id), "newest first");
-    assert_eq!(store.list(&ListFilter { statuses: vec![], limit: Some(1) }).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .list(&ListFilter {
+                statuses: vec![],
+                limit: Some(1)
+            })
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// Components are content-addressed and stored once.
@@ -133,7 +244,10 @@ pub async fn components_roundtrip(store: &dyn Store) {
     let digest = id("digest");
     store.put_component(&digest, b"\0asm-bytes").await.unwrap();
     store.put_component(&digest, b"\0asm-bytes").await.unwrap();
-    assert_eq!(store.component(&digest).await.unwrap().as_deref(), Some(&b"\0asm-bytes"[..]));
+    assert_eq!(
+        store.component(&digest).await.unwrap().as_deref(),
+        Some(&b"\0asm-bytes"[..])
+    );
     assert!(store.component("missing").await.unwrap().is_none());
 }
 
@@ -148,7 +262,10 @@ pub async fn concurrent_appends(store: Arc<dyn Store>) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             for seq in 1..=25 {
-                store.append(&lease, &[entry(seq, "now")], &Transition::Running).await.unwrap();
+                store
+                    .append(&lease, &[entry(seq, "now")], &Transition::Running)
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -157,7 +274,10 @@ pub async fn concurrent_appends(store: Arc<dyn Store>) {
     }
     for lease in leases {
         let j = store.journal(&lease.execution_id).await.unwrap();
-        assert_eq!(j.iter().map(|e| e.seq).collect::<Vec<_>>(), (0..=25).collect::<Vec<_>>());
+        assert_eq!(
+            j.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (0..=25).collect::<Vec<_>>()
+        );
     }
 }
 

@@ -76,16 +76,25 @@ fn open_connection(path: &Path) -> Result<Connection> {
 
 /// Applies pending migrations; returns the schema version.
 fn migrate(conn: &mut Connection) -> Result<i64> {
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .map_err(sql_err)?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(sql_err)?;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
     let current: i64 = tx
-        .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))
+        .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| {
+            r.get(0)
+        })
         .map_err(sql_err)?;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         tx.execute_batch(sql).map_err(sql_err)?;
-        tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", params![version, now_ms()])
-            .map_err(sql_err)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![version, now_ms()],
+        )
+        .map_err(sql_err)?;
     }
     tx.commit().map_err(sql_err)?;
     Ok(MIGRATIONS.last().map(|m| m.0).unwrap_or(0))
@@ -104,7 +113,11 @@ impl SqliteStore {
             .name("cairn-sqlite-writer".into())
             .spawn(move || writer_loop(writer, rx))
             .map_err(|e| Error::io(path, e))?;
-        Ok(SqliteStore { path: path.to_owned(), jobs: Mutex::new(tx), readers: Mutex::new(Vec::new()) })
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            jobs: Mutex::new(tx),
+            readers: Mutex::new(Vec::new()),
+        })
     }
 
     /// Runs `f` on the writer connection inside the next group commit.
@@ -113,7 +126,11 @@ impl SqliteStore {
         let job: Job = Box::new(move |conn| {
             let result = conn.execute_batch("SAVEPOINT job").map_err(sql_err).and_then(|_| {
                 let r = f(conn);
-                let end = if r.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                let end = if r.is_ok() {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                };
                 conn.execute_batch(end).map_err(sql_err)?;
                 r
             });
@@ -124,7 +141,11 @@ impl SqliteStore {
                 });
             })
         });
-        self.jobs.lock().unwrap().send(job).map_err(|_| Error::store("the writer thread has stopped"))?;
+        self.jobs
+            .lock()
+            .unwrap()
+            .send(job)
+            .map_err(|_| Error::store("the writer thread has stopped"))?;
         rx.await.map_err(|_| Error::store("the writer thread has stopped"))?
     }
 
@@ -140,7 +161,7 @@ impl SqliteStore {
             (conn, r)
         })
         .await
-        .map_err(|e| Error::store(e))?;
+        .map_err(Error::store)?;
         self.readers.lock().unwrap().push(conn);
         result
     }
@@ -199,7 +220,8 @@ fn insert_entries(conn: &Connection, id: &str, entries: &[Entry]) -> Result<()> 
         .prepare_cached("INSERT INTO journal (execution_id, seq, kind, payload, at) VALUES (?1, ?2, ?3, ?4, ?5)")
         .map_err(sql_err)?;
     for e in entries {
-        stmt.execute(params![id, e.seq, e.kind, e.payload, e.at_ms]).map_err(sql_err)?;
+        stmt.execute(params![id, e.seq, e.kind, e.payload, e.at_ms])
+            .map_err(sql_err)?;
     }
     Ok(())
 }
@@ -305,7 +327,10 @@ impl Store for SqliteStore {
         let owner = owner.to_owned();
         self.write(move |c| {
             let n = c
-                .execute("UPDATE executions SET lease_expires = ?2 WHERE lease_owner = ?1", params![owner, now_ms() + lease_ms])
+                .execute(
+                    "UPDATE executions SET lease_expires = ?2 WHERE lease_owner = ?1",
+                    params![owner, now_ms() + lease_ms],
+                )
                 .map_err(sql_err)?;
             Ok(n as u64)
         })
@@ -332,7 +357,14 @@ impl Store for SqliteStore {
                 .prepare_cached("SELECT seq, kind, payload, at FROM journal WHERE execution_id = ?1 ORDER BY seq")
                 .map_err(sql_err)?;
             let rows = stmt
-                .query_map([id], |r| Ok(Entry { seq: r.get(0)?, kind: r.get(1)?, payload: r.get(2)?, at_ms: r.get(3)? }))
+                .query_map([id], |r| {
+                    Ok(Entry {
+                        seq: r.get(0)?,
+                        kind: r.get(1)?,
+                        payload: r.get(2)?,
+                        at_ms: r.get(3)?,
+                    })
+                })
                 .map_err(sql_err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err)
         })
@@ -342,9 +374,13 @@ impl Store for SqliteStore {
     async fn execution(&self, id: &str) -> Result<Option<Execution>> {
         let id = id.to_owned();
         self.read(move |c| {
-            c.query_row(&format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?1"), [id], row_to_execution)
-                .optional()
-                .map_err(sql_err)
+            c.query_row(
+                &format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?1"),
+                [id],
+                row_to_execution,
+            )
+            .optional()
+            .map_err(sql_err)
         })
         .await
     }
@@ -361,7 +397,9 @@ impl Store for SqliteStore {
                      ORDER BY created_at DESC, id DESC LIMIT ?2"
                 ))
                 .map_err(sql_err)?;
-            let rows = stmt.query_map(params![statuses, limit], row_to_execution).map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params![statuses, limit], row_to_execution)
+                .map_err(sql_err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err)
         })
         .await

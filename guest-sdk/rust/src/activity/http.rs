@@ -50,7 +50,7 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
     let fields = Fields::new();
     for (k, v) in headers {
         fields
-            .append(&k.to_string(), &v.as_bytes().to_vec())
+            .append(k, v.as_bytes())
             .map_err(|e| Failure::new("invalid-header", format!("header {k}: {e:?}")))?;
     }
     let req = OutgoingRequest::new(fields);
@@ -85,14 +85,23 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
         _ => return Err(Failure::retryable("http-error", "the response was lost")),
     };
     let status = response.status();
-    let incoming = response.consume().map_err(|_| Failure::retryable("http-error", "response body unavailable"))?;
-    let stream = incoming.stream().map_err(|_| Failure::retryable("http-error", "response body unavailable"))?;
+    let incoming = response
+        .consume()
+        .map_err(|_| Failure::retryable("http-error", "response body unavailable"))?;
+    let stream = incoming
+        .stream()
+        .map_err(|_| Failure::retryable("http-error", "response body unavailable"))?;
     let mut body = Vec::new();
     loop {
         match stream.blocking_read(64 * 1024) {
             Ok(chunk) => body.extend_from_slice(&chunk),
             Err(StreamError::Closed) => break,
-            Err(e) => return Err(Failure::retryable("http-error", format!("reading the response body: {e:?}"))),
+            Err(e) => {
+                return Err(Failure::retryable(
+                    "http-error",
+                    format!("reading the response body: {e:?}"),
+                ));
+            }
         }
     }
     Ok(Response { status, body })
