@@ -111,6 +111,14 @@ impl Engine {
         pool.max_memories_per_component(16);
         pool.max_tables_per_component(64);
         pool.max_memory_size(config.memory_limit.max(1 << 20).next_power_of_two());
+        // Reuse slots without returning pages to the kernel: reset small
+        // memories and tables with memset instead of madvise (which costs a
+        // TLB shootdown per instance), and batch the remaining decommits.
+        pool.linear_memory_keep_resident(1 << 20);
+        pool.table_keep_resident(64 << 10);
+        pool.async_stack_keep_resident(64 << 10);
+        pool.decommit_batch_size(32);
+        pool.pagemap_scan(wasmtime::Enabled::Auto);
         wc.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         let wasm = wasmtime::Engine::new(&wc).map_err(|e| {
             crate::error::Error::new(
