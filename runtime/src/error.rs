@@ -46,6 +46,10 @@ pub mod codes {
     pub const PARKED: Code = Code("CAIRN-E017");
     /// The journal in the store cannot be decoded.
     pub const CORRUPT_JOURNAL: Code = Code("CAIRN-E018");
+    /// The database cannot be reached (refused, bad URL, authentication).
+    pub const DB_UNREACHABLE: Code = Code("CAIRN-E019");
+    /// The database has no (or an older) Cairn schema.
+    pub const DB_UNINITIALIZED: Code = Code("CAIRN-E020");
 }
 
 /// A user-facing error.

@@ -57,7 +57,11 @@ async fn changed_code_parks_with_seq_and_diff_and_writes_nothing() {
             ..old[0].clone()
         },
     };
-    let lease = store.create_execution(&new, &rt.node_id, 10_000).await.unwrap();
+    let lease = store
+        .create_execution(&new, Some(&rt.node_id), 10_000)
+        .await
+        .unwrap()
+        .unwrap();
     store.append(&lease, &in_flight, &Transition::Running).await.unwrap();
     let before = store.journal("changed-code").await.unwrap();
 

@@ -84,13 +84,17 @@ impl Bench {
 }
 
 /// Runs every benchmark and prints a report.
-pub async fn bench(args: BenchArgs) -> Result<ExitCode> {
+pub async fn bench(_ctx: &super::Ctx, args: BenchArgs) -> Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("cairn-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("cairn.db"))?);
     let mut options = args.node.clone();
     options.quiet = true;
-    let rt = node(&dir, store.clone(), &options)?;
+    let ctx = super::Ctx {
+        data_dir: dir.clone(),
+        database: None,
+    };
+    let rt = node(&ctx, store.clone(), &options)?;
     let result = run_all(&args, rt, store).await;
     let _ = std::fs::remove_dir_all(&dir);
     result

@@ -1,10 +1,10 @@
 //! `cairn list` and `cairn show`.
 
-use super::{Format, open_store, time};
+use super::{Ctx, Format, time};
 use crate::error::{Error, Result, codes};
+use crate::store::postgres::Schema;
 use crate::store::{ListFilter, Status};
 use clap::Args;
-use std::path::Path;
 use std::process::ExitCode;
 
 /// Arguments of `cairn list`.
@@ -40,7 +40,7 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 /// `cairn list`.
-pub async fn list(data_dir: &Path, args: ListArgs) -> Result<ExitCode> {
+pub async fn list(ctx: &Ctx, args: ListArgs) -> Result<ExitCode> {
     let statuses = args
         .status
         .iter()
@@ -54,7 +54,7 @@ pub async fn list(data_dir: &Path, args: ListArgs) -> Result<ExitCode> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let store = open_store(data_dir)?;
+    let store = ctx.open_store(Schema::Require).await?;
     let execs = store
         .list(&ListFilter {
             statuses,
@@ -83,8 +83,8 @@ pub async fn list(data_dir: &Path, args: ListArgs) -> Result<ExitCode> {
 }
 
 /// `cairn show`: the execution and its journal.
-pub async fn show(data_dir: &Path, args: ShowArgs) -> Result<ExitCode> {
-    let store = open_store(data_dir)?;
+pub async fn show(ctx: &Ctx, args: ShowArgs) -> Result<ExitCode> {
+    let store = ctx.open_store(Schema::Require).await?;
     let exec = store.execution(&args.id).await?.ok_or_else(|| {
         Error::new(
             codes::NOT_FOUND,

@@ -2,6 +2,7 @@
 
 mod bench;
 mod inspect;
+mod ops;
 mod replay;
 mod run;
 
@@ -9,6 +10,7 @@ use crate::engine::{Engine, EngineConfig};
 use crate::error::{Error, Result, codes};
 use crate::scheduler::{Runtime, RuntimeConfig};
 use crate::store::Store;
+use crate::store::postgres::{PostgresStore, Schema};
 use crate::store::sqlite::SqliteStore;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -24,6 +26,10 @@ struct Cli {
     /// [default: ~/.local/share/cairn].
     #[arg(long, env = "CAIRN_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://user@host/db) of a shared store; without
+    /// it, the embedded SQLite store of the data directory is used.
+    #[arg(long, env = "CAIRN_DATABASE_URL", global = true)]
+    database: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,7 +56,7 @@ pub struct NodeOptions {
     #[arg(long, default_value_t = 2000)]
     evict_after_ms: u64,
     /// Lease duration of executions this node runs, ms.
-    #[arg(long, default_value_t = 10000)]
+    #[arg(long, default_value_t = 5000)]
     lease_ms: u64,
     /// Do not print workflow log lines.
     #[arg(long)]
@@ -69,12 +75,24 @@ enum Command {
     Show(inspect::ShowArgs),
     /// Replay stored journals against a new component and report divergences.
     Replay(replay::ReplayArgs),
+    /// Run a node: claim runnable executions from the store and run them.
+    Server(ops::ServerArgs),
+    /// Report on the store: reachable, schema version, live nodes, backlog.
+    Status(ops::StatusArgs),
+    /// Database administration.
+    #[command(subcommand)]
+    Db(ops::DbCommand),
     /// Measure latency, throughput, replay and instantiation on this machine.
     Bench(bench::BenchArgs),
 }
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // Die quietly when stdout is a closed pipe (`cairn show ID | head`).
+    // SAFETY: restoring the default disposition of SIGPIPE at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -97,15 +115,21 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
+    let ctx = Ctx {
+        data_dir: cli.data_dir.unwrap_or_else(default_data_dir),
+        database: cli.database,
+    };
     let result = rt.block_on(async move {
         match cli.command {
-            Command::Run(a) => run::run(&data_dir, a).await,
-            Command::Resume(a) => run::resume(&data_dir, a).await,
-            Command::List(a) => inspect::list(&data_dir, a).await,
-            Command::Show(a) => inspect::show(&data_dir, a).await,
-            Command::Replay(a) => replay::replay(&data_dir, a).await,
-            Command::Bench(a) => bench::bench(a).await,
+            Command::Run(a) => run::run(&ctx, a).await,
+            Command::Resume(a) => run::resume(&ctx, a).await,
+            Command::List(a) => inspect::list(&ctx, a).await,
+            Command::Show(a) => inspect::show(&ctx, a).await,
+            Command::Replay(a) => replay::replay(&ctx, a).await,
+            Command::Server(a) => ops::server(&ctx, a).await,
+            Command::Status(a) => ops::status(&ctx, a).await,
+            Command::Db(a) => ops::db(&ctx, a).await,
+            Command::Bench(a) => bench::bench(&ctx, a).await,
         }
     });
     match result {
@@ -121,13 +145,42 @@ fn default_data_dir() -> PathBuf {
     dirs::data_local_dir().unwrap_or_else(std::env::temp_dir).join("cairn")
 }
 
-/// Opens the embedded store of a data directory.
-pub(crate) fn open_store(data_dir: &std::path::Path) -> Result<Arc<dyn Store>> {
-    Ok(Arc::new(SqliteStore::open(&data_dir.join("cairn.db"))?))
+/// Where a command finds its store and cache.
+pub struct Ctx {
+    /// Data directory (SQLite file, compiled-component cache).
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL, if the store is shared.
+    pub database: Option<String>,
+}
+
+impl Ctx {
+    /// Opens the store: PostgreSQL when a URL is given, else SQLite.
+    pub async fn open_store(&self, schema: Schema) -> Result<Arc<dyn Store>> {
+        match &self.database {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Arc::new(PostgresStore::connect(url, 16, schema).await?))
+            }
+            Some(url) => Err(Error::new(
+                codes::INVALID_ARGUMENT,
+                format!("unsupported database URL `{url}`"),
+                "use postgres://USER@HOST:PORT/DB, or omit --database for the embedded SQLite store",
+            )),
+            None => Ok(Arc::new(SqliteStore::open(&self.data_dir.join("cairn.db"))?)),
+        }
+    }
+
+    /// The store, for messages.
+    pub fn describe(&self) -> String {
+        match &self.database {
+            Some(_) => "the database".into(),
+            None => self.data_dir.display().to_string(),
+        }
+    }
 }
 
 /// Builds an engine and a runtime node over a store.
-pub(crate) fn node(data_dir: &std::path::Path, store: Arc<dyn Store>, o: &NodeOptions) -> Result<Arc<Runtime>> {
+pub(crate) fn node(ctx: &Ctx, store: Arc<dyn Store>, o: &NodeOptions) -> Result<Arc<Runtime>> {
+    let data_dir = &ctx.data_dir;
     if o.memory_limit_mb == 0 || o.memory_limit_mb > 4096 {
         return Err(Error::new(
             codes::INVALID_ARGUMENT,

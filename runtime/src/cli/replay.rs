@@ -1,13 +1,14 @@
 //! `cairn replay`: check stored journals against a new component before
 //! switching to it.
 
-use super::{Format, NodeOptions, node, open_store};
+use super::{Ctx, Format, NodeOptions, node};
 use crate::engine::digest_of;
 use crate::error::{Error, Result, codes};
 use crate::scheduler::Verdict;
 use crate::store::ListFilter;
+use crate::store::postgres::Schema;
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `cairn replay`.
@@ -32,7 +33,7 @@ pub struct ReplayArgs {
 }
 
 /// Replays each selected journal; exit code 0 when all are compatible, 1 otherwise.
-pub async fn replay(data_dir: &Path, args: ReplayArgs) -> Result<ExitCode> {
+pub async fn replay(ctx: &Ctx, args: ReplayArgs) -> Result<ExitCode> {
     let bytes = std::fs::read(&args.component).map_err(|e| {
         Error::new(
             codes::IO,
@@ -40,8 +41,8 @@ pub async fn replay(data_dir: &Path, args: ReplayArgs) -> Result<ExitCode> {
             "check the path",
         )
     })?;
-    let store = open_store(data_dir)?;
-    let rt = node(data_dir, store.clone(), &args.node)?;
+    let store = ctx.open_store(Schema::Migrate).await?;
+    let rt = node(ctx, store.clone(), &args.node)?;
     let component = rt.engine.workflow(&digest_of(&bytes), &bytes)?;
     let ids: Vec<String> = if args.ids.is_empty() {
         store

@@ -1,9 +1,10 @@
 //! `cairn run` and `cairn resume`.
 
-use super::{Format, NodeOptions, node, open_store};
+use super::{Ctx, Format, NodeOptions, node};
 use crate::engine::digest_of;
 use crate::error::{Error, Result, codes};
 use crate::scheduler::{Bindings, Outcome};
+use crate::store::postgres::Schema;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,6 +24,9 @@ pub struct RunArgs {
     /// HOST[:PORT]; repeat for several.
     #[arg(long = "allow-http", value_name = "[NAME=]HOST[:PORT]")]
     allow_http: Vec<String>,
+    /// Only create the execution and print its id; a `cairn server` node runs it.
+    #[arg(long)]
+    detach: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     output: Format,
@@ -94,7 +98,7 @@ fn report(id: &str, outcome: &Outcome, format: Format) -> ExitCode {
 
 /// `cairn run`: validates everything before writing anything, stores the
 /// components, starts the execution and drives it to the end.
-pub async fn run(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
+pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<ExitCode> {
     let workflow_bytes = read(&args.workflow)?;
     if serde_json::from_str::<serde_json::Value>(&args.input).is_err() {
         return Err(Error::new(
@@ -104,8 +108,8 @@ pub async fn run(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
         ));
     }
     let http_allow = parse_allow(&args.allow_http)?;
-    let store = open_store(data_dir)?;
-    let rt = node(data_dir, store.clone(), &args.node)?;
+    let store = ctx.open_store(Schema::Migrate).await?;
+    let rt = node(ctx, store.clone(), &args.node)?;
     let digest = digest_of(&workflow_bytes);
     rt.engine.workflow(&digest, &workflow_bytes)?;
     let mut bindings = Bindings {
@@ -128,6 +132,14 @@ pub async fn run(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "workflow".into());
+    if args.detach {
+        let id = rt.enqueue(&name, &digest, &bindings, &args.input).await?;
+        match args.output {
+            Format::Json => println!("{}", serde_json::json!({ "execution_id": id, "status": "running" })),
+            Format::Text => println!("{id}"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let lease = rt.start(&name, &digest, &bindings, &args.input).await?;
     let id = lease.execution_id.clone();
     if args.output == Format::Text && !args.node.quiet {
@@ -138,12 +150,12 @@ pub async fn run(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
 }
 
 /// `cairn resume`: continues every unfinished execution and waits for them.
-pub async fn resume(data_dir: &Path, args: ResumeArgs) -> Result<ExitCode> {
-    let store = open_store(data_dir)?;
-    let rt = node(data_dir, store, &args.node)?;
+pub async fn resume(ctx: &Ctx, args: ResumeArgs) -> Result<ExitCode> {
+    let store = ctx.open_store(Schema::Migrate).await?;
+    let rt = node(ctx, store, &args.node)?;
     let results = rt.resume_all().await?;
     if results.is_empty() && args.output == Format::Text {
-        eprintln!("nothing to resume: no unfinished executions in {}", data_dir.display());
+        eprintln!("nothing to resume: no unfinished executions in {}", ctx.describe());
     }
     let mut worst = ExitCode::SUCCESS;
     for (id, result) in results {

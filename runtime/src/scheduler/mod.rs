@@ -3,8 +3,10 @@
 //! node's leases alive.
 
 mod replay;
+mod server;
 
 pub use replay::Verdict;
+pub use server::ServerOptions;
 
 use crate::engine::workflow_host::{self, ExecutionHost, Interrupt};
 use crate::engine::{ActivityRegistry, Engine};
@@ -41,7 +43,7 @@ pub struct RuntimeConfig {
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
-            lease: Duration::from_secs(10),
+            lease: Duration::from_secs(5),
             evict_after: Duration::from_secs(2),
             echo_logs: true,
         }
@@ -71,6 +73,8 @@ pub struct Runtime {
     pub engine: Arc<Engine>,
     /// This node's id: `host:pid:random`.
     pub node_id: String,
+    /// When this node started (ms since epoch).
+    pub started_at_ms: i64,
     /// Settings.
     pub config: RuntimeConfig,
     registries: Mutex<HashMap<String, Arc<ActivityRegistry>>>,
@@ -105,6 +109,7 @@ impl Runtime {
             store,
             engine,
             node_id: new_node_id(),
+            started_at_ms: now_ms(),
             config,
             registries: Mutex::new(HashMap::new()),
         });
@@ -121,6 +126,9 @@ impl Runtime {
                 {
                     tracing::warn!("renewing leases failed: {}", e.message);
                 }
+                if let Err(e) = rt.store.heartbeat(&rt.node_id, rt.started_at_ms).await {
+                    tracing::warn!("heartbeat failed: {}", e.message);
+                }
             }
         });
         rt
@@ -129,37 +137,22 @@ impl Runtime {
     fn lease_ms(&self) -> i64 {
         self.config.lease.as_millis() as i64
     }
-
-    /// Creates an execution of an already stored workflow component.
+    /// Creates an execution of an already stored workflow component, leased
+    /// to this node.
     pub async fn start(&self, workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<Lease> {
-        if serde_json::from_str::<serde_json::Value>(input).is_err() {
-            return Err(Error::new(
-                codes::INVALID_INPUT,
-                "the input is not valid JSON",
-                "pass JSON, e.g. --input '{\"n\": 10}'",
-            ));
-        }
-        let id = uuid::Uuid::now_v7().to_string();
-        let started = StartedPayload {
-            workflow: workflow.to_owned(),
-            component: component.to_owned(),
-            input: input.to_owned(),
-            seed: rand::random(),
-        };
-        let new = NewExecution {
-            id,
-            workflow: workflow.to_owned(),
-            component: component.to_owned(),
-            bindings: serde_json::to_string(bindings).expect("bindings encode"),
-            input: input.to_owned(),
-            started: Entry {
-                seq: 0,
-                kind: kinds::STARTED.into(),
-                payload: serde_json::to_string(&started).expect("payload encodes"),
-                at_ms: now_ms(),
-            },
-        };
-        self.store.create_execution(&new, &self.node_id, self.lease_ms()).await
+        let new = new_execution(workflow, component, bindings, input)?;
+        let lease = self
+            .store
+            .create_execution(&new, Some(&self.node_id), self.lease_ms())
+            .await?;
+        Ok(lease.expect("an owned execution comes with its lease"))
+    }
+
+    /// Creates an execution for any node to claim; returns its id.
+    pub async fn enqueue(&self, workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<String> {
+        let new = new_execution(workflow, component, bindings, input)?;
+        self.store.create_execution(&new, None, self.lease_ms()).await?;
+        Ok(new.id)
     }
 
     async fn registry(&self, bindings_json: &str) -> Result<Arc<ActivityRegistry>> {
@@ -406,6 +399,37 @@ impl Runtime {
         }
         Ok(results)
     }
+}
+
+/// A new execution with its `started` entry (fresh id and seed).
+fn new_execution(workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<NewExecution> {
+    if serde_json::from_str::<serde_json::Value>(input).is_err() {
+        return Err(Error::new(
+            codes::INVALID_INPUT,
+            "the input is not valid JSON",
+            "pass JSON, e.g. --input '{\"n\": 10}'",
+        ));
+    }
+    let id = uuid::Uuid::now_v7().to_string();
+    let started = StartedPayload {
+        workflow: workflow.to_owned(),
+        component: component.to_owned(),
+        input: input.to_owned(),
+        seed: rand::random(),
+    };
+    Ok(NewExecution {
+        id,
+        workflow: workflow.to_owned(),
+        component: component.to_owned(),
+        bindings: serde_json::to_string(bindings).expect("bindings encode"),
+        input: input.to_owned(),
+        started: Entry {
+            seq: 0,
+            kind: kinds::STARTED.into(),
+            payload: serde_json::to_string(&started).expect("payload encodes"),
+            at_ms: now_ms(),
+        },
+    })
 }
 
 pub(crate) fn not_found(id: &str) -> Error {

@@ -29,7 +29,11 @@ async fn create(store: &dyn Store, tag: &str, owner: &str, lease_ms: i64) -> Lea
         input: "{}".into(),
         started: entry(0, "started"),
     };
-    let lease = store.create_execution(&new, owner, lease_ms).await.expect("create");
+    let lease = store
+        .create_execution(&new, Some(owner), lease_ms)
+        .await
+        .expect("create")
+        .expect("owned");
     assert_eq!(lease.epoch, 1);
     assert_eq!(lease.execution_id, id);
     lease

@@ -6,6 +6,7 @@
 //! `CAIRN-E007` when the execution has been claimed by someone else since.
 
 pub mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
 use crate::error::Result;
@@ -182,6 +183,54 @@ pub struct ListFilter {
     pub limit: Option<u32>,
 }
 
+/// A runtime node as recorded by its heartbeats.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeInfo {
+    /// Node id (`host:pid:random`).
+    pub id: String,
+    /// When it started (ms since epoch).
+    pub started_at_ms: i64,
+    /// Its last heartbeat (ms since epoch).
+    pub heartbeat_at_ms: i64,
+    /// Leases it holds now.
+    pub leases: i64,
+}
+
+/// Executions by state.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Backlog {
+    /// Running or due, with no live lease: waiting for a node.
+    pub runnable: i64,
+    /// Leased by a node right now.
+    pub leased: i64,
+    /// Sleeping until a future time.
+    pub sleeping: i64,
+    /// Parked, waiting for an operator.
+    pub parked: i64,
+    /// Failed.
+    pub failed: i64,
+    /// Completed.
+    pub completed: i64,
+}
+
+/// What `cairn status` reports about a store.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreStatus {
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// Applied schema version (0: not initialized).
+    pub schema_version: i64,
+    /// Newest schema version this binary knows.
+    pub latest_version: i64,
+    /// Nodes that sent a heartbeat recently.
+    pub nodes: Vec<NodeInfo>,
+    /// Executions by state.
+    pub backlog: Backlog,
+}
+
+/// Nodes whose last heartbeat is older than this are not listed as live.
+pub const NODE_STALE_MS: i64 = 15_000;
+
 /// Current time in milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -199,9 +248,10 @@ pub trait Store: Send + Sync + 'static {
     /// Loads a component's bytes by sha256.
     async fn component(&self, digest: &str) -> Result<Option<Vec<u8>>>;
 
-    /// Creates an execution with its `started` entry, leased to `owner`
-    /// (epoch 1). One transaction.
-    async fn create_execution(&self, new: &NewExecution, owner: &str, lease_ms: i64) -> Result<Lease>;
+    /// Creates an execution with its `started` entry in one transaction.
+    /// With an owner it is leased to it (epoch 1) and the lease is returned;
+    /// without one it is left for any node to claim (and nodes are woken).
+    async fn create_execution(&self, new: &NewExecution, owner: Option<&str>, lease_ms: i64) -> Result<Option<Lease>>;
 
     /// Appends entries and applies a status change in one transaction, if
     /// `lease` is still current; otherwise fails with `CAIRN-E007` and
@@ -212,6 +262,21 @@ pub trait Store: Send + Sync + 'static {
     /// by one of `dead_owners`), incrementing its epoch. `None` if someone
     /// else holds it or it is finished.
     async fn claim(&self, id: &str, owner: &str, lease_ms: i64, dead_owners: &[String]) -> Result<Option<Lease>>;
+
+    /// Claims up to `limit` executions that can run now (running, or
+    /// sleeping and due) whose lease is free or expired; rows other nodes are
+    /// claiming at the same moment are skipped, never claimed twice.
+    async fn claim_runnable(&self, owner: &str, lease_ms: i64, limit: u32) -> Result<Vec<Lease>>;
+
+    /// Waits until new work may have arrived (a notification) or `timeout`
+    /// passes. Polling after the timeout is always correct on its own.
+    async fn wait_for_work(&self, timeout: std::time::Duration);
+
+    /// Records that node `id` (started at `started_at_ms`) is alive.
+    async fn heartbeat(&self, id: &str, started_at_ms: i64) -> Result<()>;
+
+    /// Schema version, live nodes and backlog.
+    async fn status(&self) -> Result<StoreStatus>;
 
     /// Extends every lease held by `owner`; returns how many.
     async fn renew_leases(&self, owner: &str, lease_ms: i64) -> Result<u64>;

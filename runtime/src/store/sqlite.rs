@@ -7,7 +7,10 @@
 //! one execution never needs more than one commit. Reads use their own
 //! connections and never wait for the writer.
 
-use super::{Entry, Execution, Lease, ListFilter, NewExecution, Status, Store, Transition, now_ms};
+use super::{
+    Backlog, Entry, Execution, Lease, ListFilter, NewExecution, NodeInfo, Status, Store, StoreStatus, Transition,
+    now_ms,
+};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -16,9 +19,10 @@ use std::sync::{Mutex, mpsc};
 use tokio::sync::oneshot;
 
 /// Versioned schema migrations, applied in order on open.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE components (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE components (
         digest TEXT PRIMARY KEY,
         bytes BLOB NOT NULL,
         created_at INTEGER NOT NULL
@@ -49,7 +53,32 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         PRIMARY KEY (execution_id, seq)
     ) WITHOUT ROWID;
     CREATE TABLE probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        started_at INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL
+    );",
+    ),
+];
+
+/// Counts executions by state; `?1` is the current time in ms.
+const BACKLOG_SQL: &str = "SELECT
+    COALESCE(SUM(CASE WHEN status IN ('running', 'sleeping') AND (wake_at IS NULL OR wake_at <= ?1)
+                       AND (lease_owner IS NULL OR lease_expires < ?1) THEN 1 ELSE 0 END), 0),
+    COALESCE(SUM(CASE WHEN status IN ('running', 'sleeping') AND lease_owner IS NOT NULL AND lease_expires >= ?1 THEN 1 ELSE 0 END), 0),
+    COALESCE(SUM(CASE WHEN status = 'sleeping' AND wake_at > ?1 AND (lease_owner IS NULL OR lease_expires < ?1) THEN 1 ELSE 0 END), 0),
+    COALESCE(SUM(CASE WHEN status = 'parked' THEN 1 ELSE 0 END), 0),
+    COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0),
+    COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0)
+    FROM executions";
+
+/// The newest schema version this binary knows.
+fn latest_version() -> i64 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
 
 type Reply = Box<dyn FnOnce(Option<Error>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
@@ -97,7 +126,7 @@ fn migrate(conn: &mut Connection) -> Result<i64> {
         .map_err(sql_err)?;
     }
     tx.commit().map_err(sql_err)?;
-    Ok(MIGRATIONS.last().map(|m| m.0).unwrap_or(0))
+    Ok(latest_version())
 }
 
 impl SqliteStore {
@@ -251,18 +280,21 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_execution(&self, new: &NewExecution, owner: &str, lease_ms: i64) -> Result<Lease> {
-        let (new, owner) = (new.clone(), owner.to_owned());
+    async fn create_execution(&self, new: &NewExecution, owner: Option<&str>, lease_ms: i64) -> Result<Option<Lease>> {
+        let (new, owner) = (new.clone(), owner.map(str::to_owned));
         self.write(move |c| {
             let now = now_ms();
+            let (epoch, expires) = if owner.is_some() { (1, Some(now + lease_ms)) } else { (0, None) };
             c.prepare_cached(
                 "INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_owner, lease_epoch, lease_expires)
-                 VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?6, ?7, 1, ?8)",
+                 VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?6, ?7, ?8, ?9)",
             )
-            .and_then(|mut s| s.execute(params![new.id, new.workflow, new.component, new.bindings, new.input, now, owner, now + lease_ms]))
+            .and_then(|mut s| {
+                s.execute(params![new.id, new.workflow, new.component, new.bindings, new.input, now, owner, epoch, expires])
+            })
             .map_err(sql_err)?;
             insert_entries(c, &new.id, std::slice::from_ref(&new.started))?;
-            Ok(Lease { execution_id: new.id, owner, epoch: 1 })
+            Ok(owner.map(|owner| Lease { execution_id: new.id, owner, epoch }))
         })
         .await
     }
@@ -319,6 +351,104 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(sql_err)?;
             Ok(epoch.map(|epoch| Lease { execution_id: id, owner, epoch }))
+        })
+        .await
+    }
+
+    async fn claim_runnable(&self, owner: &str, lease_ms: i64, limit: u32) -> Result<Vec<Lease>> {
+        let owner = owner.to_owned();
+        self.write(move |c| {
+            let now = now_ms();
+            let mut stmt = c
+                .prepare_cached(
+                    "UPDATE executions SET lease_owner = ?1, lease_epoch = lease_epoch + 1, lease_expires = ?2
+                     WHERE id IN (
+                        SELECT id FROM executions
+                        WHERE status IN ('running', 'sleeping') AND (wake_at IS NULL OR wake_at <= ?3)
+                          AND (lease_owner IS NULL OR lease_expires < ?3)
+                        ORDER BY updated_at LIMIT ?4)
+                     RETURNING id, lease_epoch",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params![owner, now + lease_ms, now, limit], |r| {
+                    Ok(Lease {
+                        execution_id: r.get(0)?,
+                        owner: owner.clone(),
+                        epoch: r.get(1)?,
+                    })
+                })
+                .map_err(sql_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err)
+        })
+        .await
+    }
+
+    async fn wait_for_work(&self, timeout: std::time::Duration) {
+        // SQLite has no notifications: polling is the mechanism.
+        tokio::time::sleep(timeout).await;
+    }
+
+    async fn heartbeat(&self, id: &str, started_at_ms: i64) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO nodes (id, started_at, heartbeat_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                params![id, started_at_ms, now_ms()],
+            )
+            .map_err(sql_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn status(&self) -> Result<StoreStatus> {
+        self.read(|c| {
+            let now = now_ms();
+            let version: i64 = c
+                .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| {
+                    r.get(0)
+                })
+                .map_err(sql_err)?;
+            let mut stmt = c
+                .prepare(
+                    "SELECT n.id, n.started_at, n.heartbeat_at,
+                        (SELECT COUNT(*) FROM executions e WHERE e.lease_owner = n.id AND e.lease_expires >= ?1)
+                     FROM nodes n WHERE n.heartbeat_at >= ?2 ORDER BY n.id",
+                )
+                .map_err(sql_err)?;
+            let nodes = stmt
+                .query_map(params![now, now - super::NODE_STALE_MS], |r| {
+                    Ok(NodeInfo {
+                        id: r.get(0)?,
+                        started_at_ms: r.get(1)?,
+                        heartbeat_at_ms: r.get(2)?,
+                        leases: r.get(3)?,
+                    })
+                })
+                .map_err(sql_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql_err)?;
+            let backlog = c
+                .query_row(BACKLOG_SQL, params![now], |r| {
+                    Ok(Backlog {
+                        runnable: r.get(0)?,
+                        leased: r.get(1)?,
+                        sleeping: r.get(2)?,
+                        parked: r.get(3)?,
+                        failed: r.get(4)?,
+                        completed: r.get(5)?,
+                    })
+                })
+                .map_err(sql_err)?;
+            Ok(StoreStatus {
+                backend: "sqlite",
+                schema_version: version,
+                latest_version: latest_version(),
+                nodes,
+                backlog,
+            })
         })
         .await
     }

@@ -1,0 +1,121 @@
+//! Operating a deployment: `cairn server`, `cairn status`, `cairn db`.
+
+use super::{Ctx, Format, NodeOptions, node, time};
+use crate::error::{Error, Result, codes};
+use crate::scheduler::ServerOptions;
+use crate::store::postgres::Schema;
+use clap::{Args, Subcommand};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Arguments of `cairn server`.
+#[derive(Args)]
+pub struct ServerArgs {
+    /// Executions this node runs at once.
+    #[arg(long, default_value_t = 256)]
+    max_concurrent: usize,
+    /// Longest idle wait between claim attempts, ms (notifications wake earlier).
+    #[arg(long, default_value_t = 200)]
+    poll_ms: u64,
+    #[command(flatten)]
+    node: NodeOptions,
+}
+
+/// Arguments of `cairn status`.
+#[derive(Args)]
+pub struct StatusArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    output: Format,
+}
+
+/// `cairn db ...`.
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// Apply pending schema migrations.
+    Migrate,
+}
+
+/// `cairn server`: migrates, then claims and runs executions until Ctrl-C / SIGTERM.
+pub async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
+    let store = ctx.open_store(Schema::Migrate).await?;
+    let rt = node(ctx, store, &args.node)?;
+    eprintln!("cairn server: node {} on {}", rt.node_id, ctx.describe());
+    let options = ServerOptions {
+        max_concurrent: args.max_concurrent,
+        poll: Duration::from_millis(args.poll_ms.max(10)),
+    };
+    rt.serve(options, shutdown_signal()).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+/// `cairn db migrate`.
+pub async fn db(ctx: &Ctx, command: DbCommand) -> Result<ExitCode> {
+    match command {
+        DbCommand::Migrate => {
+            let store = ctx.open_store(Schema::Migrate).await?;
+            let status = store.status().await?;
+            println!("schema at version {} ({})", status.schema_version, ctx.describe());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `cairn status`: exit 0 when the store is reachable and current.
+pub async fn status(ctx: &Ctx, args: StatusArgs) -> Result<ExitCode> {
+    let store = ctx.open_store(Schema::Inspect).await?;
+    let s = store.status().await?;
+    let pending = s.latest_version - s.schema_version;
+    if args.output == Format::Json {
+        let mut v = serde_json::to_value(&s).expect("status encodes");
+        v["reachable"] = true.into();
+        v["pending_migrations"] = pending.into();
+        println!("{}", serde_json::to_string_pretty(&v).expect("JSON encodes"));
+    } else {
+        println!("store      {} ({}), reachable", s.backend, ctx.describe());
+        if pending == 0 {
+            println!("schema     version {} (current)", s.schema_version);
+        } else {
+            println!(
+                "schema     version {} of {}: {pending} migration(s) pending",
+                s.schema_version, s.latest_version
+            );
+        }
+        println!("nodes      {} live", s.nodes.len());
+        if !s.nodes.is_empty() {
+            println!("  {:<40}  {:<24}  {:<24}  LEASES", "NODE", "STARTED", "LAST HEARTBEAT");
+            for n in &s.nodes {
+                println!(
+                    "  {:<40}  {:<24}  {:<24}  {}",
+                    n.id,
+                    time(n.started_at_ms),
+                    time(n.heartbeat_at_ms),
+                    n.leases
+                );
+            }
+        }
+        let b = &s.backlog;
+        println!(
+            "backlog    runnable {}  leased {}  sleeping {}  parked {}  failed {}  completed {}",
+            b.runnable, b.leased, b.sleeping, b.parked, b.failed, b.completed
+        );
+    }
+    if pending > 0 {
+        let e = Error::new(
+            codes::DB_UNINITIALIZED,
+            format!("the schema is at version {} of {}", s.schema_version, s.latest_version),
+            "run `cairn db migrate` (or start `cairn server`, which migrates on start)",
+        );
+        eprintln!("{e}");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
