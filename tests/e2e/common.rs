@@ -116,6 +116,8 @@ pub struct Seen {
     pub target: String,
     /// The `idempotency-key` header, if any.
     pub key: Option<String>,
+    /// When it arrived (ms since epoch).
+    pub at_ms: i64,
 }
 
 /// A local HTTP server that records every request and answers
@@ -164,6 +166,7 @@ impl TestServer {
                     seen.lock().unwrap().push(Seen {
                         target: target.clone(),
                         key,
+                        at_ms: cairn::store::now_ms(),
                     });
                     let wait = if target.contains("slow=1") {
                         slow.load(Ordering::SeqCst)
@@ -208,5 +211,57 @@ impl TestServer {
     /// All requests so far.
     pub fn requests(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+}
+
+/// Base URL of the test PostgreSQL server (`CAIRN_TEST_PG`, default the local one).
+pub fn pg_base() -> String {
+    std::env::var("CAIRN_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+fn psql(base: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([&format!("{base}/postgres"), "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .expect("psql must be installed for the PostgreSQL tests");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A fresh PostgreSQL database for one test, dropped afterwards.
+pub struct PgDb {
+    /// Connection URL of the database.
+    pub url: String,
+    base: String,
+    name: String,
+}
+
+impl PgDb {
+    /// Creates an empty database on the test server.
+    pub fn new() -> PgDb {
+        Self::on(&pg_base())
+    }
+
+    /// Creates an empty database on the server at `base`.
+    pub fn on(base: &str) -> PgDb {
+        let name = format!("cairn_t_{}", uuid::Uuid::now_v7().simple());
+        psql(base, &format!("CREATE DATABASE {name}"));
+        PgDb {
+            url: format!("{base}/{name}"),
+            base: base.to_owned(),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = Command::new("psql")
+            .args([&format!("{}/postgres", self.base), "-q", "-c", &sql])
+            .output();
     }
 }

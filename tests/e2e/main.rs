@@ -8,5 +8,6 @@ mod crash;
 mod examples;
 mod limits;
 mod replay;
+mod runtime_conformance;
 mod store;
 mod timers;

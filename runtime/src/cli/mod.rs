@@ -172,7 +172,7 @@ impl Ctx {
     /// The store, for messages.
     pub fn describe(&self) -> String {
         match &self.database {
-            Some(_) => "the database".into(),
+            Some(url) => crate::store::postgres::redact(url),
             None => self.data_dir.display().to_string(),
         }
     }

@@ -92,24 +92,38 @@ pub struct PostgresStore {
     listener: OnceCell<()>,
 }
 
-fn pg_err(e: impl std::fmt::Display) -> Error {
-    Error::store(e)
+fn pg_err(e: tokio_postgres::Error) -> Error {
+    match e.as_db_error() {
+        Some(db) => Error::store(format!("{} (SQLSTATE {})", db.message(), db.code().code())),
+        None => Error::store(format!(
+            "{e}{}",
+            std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default()
+        )),
+    }
 }
 
 fn pool_err(e: deadpool_postgres::PoolError) -> Error {
     Error::store(format!("no database connection: {e}"))
 }
 
-fn unreachable(url: &str, e: impl std::fmt::Display) -> Error {
+fn unreachable(url: &str, e: impl std::error::Error) -> Error {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
     Error::new(
         codes::DB_UNREACHABLE,
-        format!("cannot reach the database at {}: {e}", redact(url)),
+        format!("cannot reach the database at {}: {text}", redact(url)),
         "check --database / CAIRN_DATABASE_URL and that PostgreSQL is running (pg_isready)",
     )
 }
 
 /// The URL without its password, for messages.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
             Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
@@ -205,8 +219,24 @@ impl PostgresStore {
     }
 
     /// Applies pending migrations, each in its own transaction. Concurrent
-    /// migrators are safe: the version row's primary key lets one win.
+    /// migrators are safe: the version row's primary key lets one win (and a
+    /// race on creating the bookkeeping table is retried).
     pub async fn migrate(&self) -> Result<i64> {
+        let mut attempt = 0;
+        loop {
+            match self.migrate_once().await {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt < 3 => {
+                    tracing::debug!("migration attempt failed, retrying: {}", e.message);
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn migrate_once(&self) -> Result<i64> {
         let mut client = self.pool.get().await.map_err(pool_err)?;
         client
             .batch_execute(

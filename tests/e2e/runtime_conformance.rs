@@ -1,0 +1,255 @@
+//! Runtime behavior that depends on the store — timers, activity retries,
+//! idempotency keys, fencing of racing nodes — as the same test functions
+//! run against both backends.
+
+use crate::common::*;
+use cairn::engine::{Engine, EngineConfig, digest_of};
+use cairn::journal::kinds;
+use cairn::scheduler::{Bindings, Outcome, Runtime, RuntimeConfig};
+use cairn::store::postgres::{PostgresStore, Schema};
+use cairn::store::sqlite::SqliteStore;
+use cairn::store::{Status, Store};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Env {
+    store: Arc<dyn Store>,
+    dir: tempfile::TempDir,
+    digests: HashMap<&'static str, String>,
+}
+
+impl Env {
+    async fn new(store: Arc<dyn Store>) -> Env {
+        let mut digests = HashMap::new();
+        for name in [
+            "chain",
+            "increment",
+            "saga",
+            "payments",
+            "sleeper",
+            "http-steps",
+            "http-fetch",
+        ] {
+            let bytes = std::fs::read(wasm(name)).unwrap();
+            let d = digest_of(&bytes);
+            store.put_component(&d, &bytes).await.unwrap();
+            digests.insert(name, d);
+        }
+        Env {
+            store,
+            dir: data_dir(),
+            digests,
+        }
+    }
+
+    /// A runtime node of its own (own engine, own node id) on the shared store.
+    fn node(&self, lease: Duration) -> Arc<Runtime> {
+        let engine = Engine::new(EngineConfig {
+            cache_dir: self.dir.path().join("cache"),
+            ..Default::default()
+        })
+        .unwrap();
+        let config = RuntimeConfig {
+            lease,
+            evict_after: Duration::from_millis(300),
+            echo_logs: false,
+        };
+        Runtime::new(self.store.clone(), engine, config)
+    }
+
+    fn bindings(&self, activity: &str, allow: Option<String>) -> Bindings {
+        let mut http_allow = HashMap::new();
+        if let Some(host) = allow {
+            http_allow.insert("*".to_owned(), vec![host]);
+        }
+        Bindings {
+            activities: vec![self.digests[activity].clone()],
+            http_allow,
+        }
+    }
+}
+
+async fn kinds_of(store: &dyn Store, id: &str) -> Vec<String> {
+    store.journal(id).await.unwrap().into_iter().map(|e| e.kind).collect()
+}
+
+/// A long sleep is committed, evicts the instance, and wakes by replay.
+async fn timers(store: Arc<dyn Store>) {
+    let env = Env::new(store).await;
+    let rt = env.node(Duration::from_secs(5));
+    let lease = rt
+        .start(
+            "sleeper",
+            &env.digests["sleeper"],
+            &Bindings::default(),
+            "{\"ms\": 700}",
+        )
+        .await
+        .unwrap();
+    let id = lease.execution_id.clone();
+    let Outcome::Sleeping(wake_at) = rt.drive(lease).await.unwrap() else {
+        panic!("expected a long sleep to evict")
+    };
+    let exec = env.store.execution(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (exec.status, exec.wake_at_ms, exec.lease_owner),
+        (Status::Sleeping, Some(wake_at), None)
+    );
+    // Not claimable as runnable before it is due.
+    assert!(
+        env.store
+            .claim_runnable("someone", 5_000, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|l| l.execution_id != id)
+    );
+    tokio::time::sleep(Duration::from_millis(
+        (wake_at - cairn::store::now_ms()).max(0) as u64 + 20,
+    ))
+    .await;
+    let lease = env
+        .store
+        .claim_runnable(&rt.node_id, 5_000, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.execution_id == id);
+    let Outcome::Completed(out) = rt.drive(lease.expect("due execution is claimable")).await.unwrap() else {
+        panic!()
+    };
+    assert!(out.parse::<u64>().unwrap() >= 700);
+    assert_eq!(
+        kinds_of(&*env.store, &id).await,
+        ["started", "now", "log", "sleep", "timer.fired", "now", "completed"]
+    );
+}
+
+/// Retries follow the policy and are journaled once, with their attempt count.
+async fn activity_retries(store: Arc<dyn Store>) {
+    let env = Env::new(store).await;
+    let rt = env.node(Duration::from_secs(5));
+    let order = r#"{"order_id": "r-1", "item": "lamp", "quantity": 1, "amount_cents": 10}"#;
+    let lease = rt
+        .start("saga", &env.digests["saga"], &env.bindings("payments", None), order)
+        .await
+        .unwrap();
+    let id = lease.execution_id.clone();
+    let Outcome::Completed(out) = rt.run_to_end(lease).await.unwrap() else {
+        panic!()
+    };
+    let journal = env.store.journal(&id).await.unwrap();
+    let done: Vec<serde_json::Value> = journal
+        .iter()
+        .filter(|e| e.kind == kinds::ACTIVITY_DONE)
+        .map(|e| serde_json::from_str(&e.payload).unwrap())
+        .collect();
+    let attempts: Vec<u64> = done.iter().map(|d| d["data"]["attempts"].as_u64().unwrap()).collect();
+    assert_eq!(attempts, [1, 2, 1], "reserve once, charge retried once, ship once");
+    // The charge's idempotency key names the call (execution/seq), not the attempt.
+    let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(out["payment"].as_str().unwrap().ends_with(&format!("{id}/4")), "{out}");
+}
+
+/// Two nodes race for one execution: the one that lost its lease can no
+/// longer write; the winner finishes; the journal holds one completion.
+async fn racing_nodes_are_fenced(store: Arc<dyn Store>) {
+    let env = Env::new(store).await;
+    let server = TestServer::start(400, 0);
+    let (a, b) = (env.node(Duration::from_secs(30)), env.node(Duration::from_secs(30)));
+    let input = serde_json::json!({ "url": server.url(), "n": 3 }).to_string();
+    let allow = Some(format!("127.0.0.1:{}", server.port));
+    let lease = a
+        .start(
+            "http-steps",
+            &env.digests["http-steps"],
+            &env.bindings("http-fetch", allow),
+            &input,
+        )
+        .await
+        .unwrap();
+    let id = lease.execution_id.clone();
+    let a_run = tokio::spawn({
+        let a = a.clone();
+        async move { a.run_to_end(lease).await }
+    });
+    // While A waits for step 0, B decides A is dead and takes the execution.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while server.requests().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "A never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let b_lease = env
+        .store
+        .claim(&id, &b.node_id, 30_000, std::slice::from_ref(&a.node_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b_lease.epoch, 2);
+    let b_out = b.run_to_end(b_lease).await.unwrap();
+    let a_out = a_run.await.unwrap().unwrap();
+    assert!(
+        matches!(a_out, Outcome::LeaseLost),
+        "the loser is fenced off: {a_out:?}"
+    );
+    let Outcome::Completed(out) = b_out else {
+        panic!("B completes: {b_out:?}")
+    };
+    assert_eq!(out, r#"["ok:step=0","ok:step=1","ok:step=2"]"#);
+    let journal = env.store.journal(&id).await.unwrap();
+    assert_eq!(journal.iter().filter(|e| e.kind == kinds::COMPLETED).count(), 1);
+    assert_eq!(
+        journal.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (0..journal.len() as u32).collect::<Vec<_>>()
+    );
+    // Step 0 ran on both nodes with the same idempotency key; the others once.
+    let step0: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|s| s.target.ends_with("step=0"))
+        .collect();
+    assert_eq!(step0.len(), 2);
+    assert_eq!(step0[0].key, step0[1].key);
+    assert_eq!(step0[0].key.as_deref(), Some(format!("{id}/1").as_str()));
+    assert_eq!(server.count("step=1"), 1);
+    assert_eq!(server.count("step=2"), 1);
+}
+
+async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = data_dir();
+    (Arc::new(SqliteStore::open(&dir.path().join("cairn.db")).unwrap()), dir)
+}
+
+async fn postgres() -> (Arc<dyn Store>, PgDb) {
+    let db = PgDb::new();
+    (
+        Arc::new(PostgresStore::connect(&db.url, 8, Schema::Migrate).await.unwrap()),
+        db,
+    )
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _guard) = super::sqlite().await;
+                    super::$name(store).await;
+                }
+            )+
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _guard) = super::postgres().await;
+                    super::$name(store).await;
+                }
+            )+
+        }
+    };
+}
+
+on_both_backends!(timers, activity_retries, racing_nodes_are_fenced);
