@@ -18,7 +18,16 @@ impl Drop for Node {
 /// Starts a node on `url` with its own data directory (compile cache).
 pub fn start_node(url: &str, dir: &std::path::Path, lease_ms: u32) -> Node {
     let child = cairn(dir)
-        .args(["server", "--database", url, "--lease-ms", &lease_ms.to_string(), "--quiet", "--poll-ms", "100"])
+        .args([
+            "server",
+            "--database",
+            url,
+            "--lease-ms",
+            &lease_ms.to_string(),
+            "--quiet",
+            "--poll-ms",
+            "100",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -54,7 +63,9 @@ fn kill9_one_of_three_nodes_under_load_and_every_workflow_completes_once() {
     let out = cairn_pg(&db.url, dirs[3].path(), &["db", "migrate"]);
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let mut nodes: Vec<Option<Node>> = (0..3).map(|i| Some(start_node(&db.url, dirs[i].path(), 2000))).collect();
+    let mut nodes: Vec<Option<Node>> = (0..3)
+        .map(|i| Some(start_node(&db.url, dirs[i].path(), 2000)))
+        .collect();
     const N: usize = 24;
     let mut ids = Vec::new();
     for k in 0..N {
@@ -62,7 +73,17 @@ fn kill9_one_of_three_nodes_under_load_and_every_workflow_completes_once() {
         let out = cairn_pg(
             &db.url,
             dirs[3].path(),
-            &["run", wf.to_str().unwrap(), "--activity", act.to_str().unwrap(), "--allow-http", &allow, "--input", &input, "--detach"],
+            &[
+                "run",
+                wf.to_str().unwrap(),
+                "--activity",
+                act.to_str().unwrap(),
+                "--allow-http",
+                &allow,
+                "--input",
+                &input,
+                "--detach",
+            ],
         );
         assert!(out.status.success(), "{}", stderr(&out));
         ids.push((k, stdout(&out).trim().to_owned()));
@@ -71,10 +92,26 @@ fn kill9_one_of_three_nodes_under_load_and_every_workflow_completes_once() {
     wait_for(60, "work in flight", || (server.requests().len() >= N).then_some(()));
     let out = cairn_pg(&db.url, dirs[3].path(), &["status", "--output", "json"]);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let busiest = status["nodes"].as_array().unwrap().iter().max_by_key(|n| n["leases"].as_i64().unwrap()).unwrap().clone();
+    let busiest = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|n| n["leases"].as_i64().unwrap())
+        .unwrap()
+        .clone();
     assert!(busiest["leases"].as_i64().unwrap() >= 1, "{status}");
-    let pid: u32 = busiest["id"].as_str().unwrap().split(':').nth(1).unwrap().parse().unwrap();
-    let index = nodes.iter().position(|n| n.as_ref().unwrap().0.id() == pid).expect("the busiest node is ours");
+    let pid: u32 = busiest["id"]
+        .as_str()
+        .unwrap()
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let index = nodes
+        .iter()
+        .position(|n| n.as_ref().unwrap().0.id() == pid)
+        .expect("the busiest node is ours");
     let killed_at = Instant::now();
     let mut victim = nodes[index].take().unwrap();
     victim.0.kill().unwrap();
@@ -91,10 +128,17 @@ fn kill9_one_of_three_nodes_under_load_and_every_workflow_completes_once() {
     let requests = server.requests();
     for (k, id) in &ids {
         let entries = journal(&db.url, dirs[3].path(), id);
-        assert_eq!(entries.iter().filter(|e| e["kind"] == "completed").count(), 1, "{id} completed exactly once");
+        assert_eq!(
+            entries.iter().filter(|e| e["kind"] == "completed").count(),
+            1,
+            "{id} completed exactly once"
+        );
         let output = &entries.last().unwrap()["payload"]["output"];
         let expected: Vec<String> = (0..4).map(|s| format!("ok:wf={k}?step={s}")).collect();
-        assert_eq!(output.as_str().map(|o| serde_json::from_str::<Vec<String>>(o).unwrap()), Some(expected));
+        assert_eq!(
+            output.as_str().map(|o| serde_json::from_str::<Vec<String>>(o).unwrap()),
+            Some(expected)
+        );
         // No completed activity ran again: every request for a step arrived
         // before that step's (final) result was journaled.
         let done_times: Vec<i64> = entries
@@ -109,9 +153,15 @@ fn kill9_one_of_three_nodes_under_load_and_every_workflow_completes_once() {
             let seen: Vec<_> = requests.iter().filter(|r| r.target == target).collect();
             assert!(!seen.is_empty(), "{target} ran");
             for r in &seen {
-                assert!(r.at_ms <= *done + 5, "{target} ran again after its result was journaled");
+                assert!(
+                    r.at_ms <= *done + 5,
+                    "{target} ran again after its result was journaled"
+                );
             }
-            assert!(seen.iter().all(|r| r.key == seen[0].key), "retries of {target} share the idempotency key");
+            assert!(
+                seen.iter().all(|r| r.key == seen[0].key),
+                "retries of {target} share the idempotency key"
+            );
         }
     }
     drop(nodes);
@@ -132,7 +182,11 @@ fn status_reports_schema_nodes_and_backlog_and_explains_bad_databases() {
     let out = cairn_pg(&db.url, dir.path(), &["status"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("migration(s) pending"), "{}", stdout(&out));
-    assert!(stderr(&out).contains("error[CAIRN-E020]") && stderr(&out).contains("cairn db migrate"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("error[CAIRN-E020]") && stderr(&out).contains("cairn db migrate"),
+        "{}",
+        stderr(&out)
+    );
     let out = cairn_pg(&db.url, dir.path(), &["list"]);
     assert!(stderr(&out).contains("CAIRN-E020"), "{}", stderr(&out));
 
@@ -140,7 +194,19 @@ fn status_reports_schema_nodes_and_backlog_and_explains_bad_databases() {
     let out = cairn_pg(&db.url, dir.path(), &["db", "migrate"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let (wf, act) = (wasm("chain"), wasm("increment"));
-    let out = cairn_pg(&db.url, dir.path(), &["run", wf.to_str().unwrap(), "--activity", act.to_str().unwrap(), "--input", "{\"n\": 2}", "--detach"]);
+    let out = cairn_pg(
+        &db.url,
+        dir.path(),
+        &[
+            "run",
+            wf.to_str().unwrap(),
+            "--activity",
+            act.to_str().unwrap(),
+            "--input",
+            "{\"n\": 2}",
+            "--detach",
+        ],
+    );
     assert!(out.status.success());
     let out = cairn_pg(&db.url, dir.path(), &["status", "--output", "json"]);
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -156,5 +222,8 @@ fn status_reports_schema_nodes_and_backlog_and_explains_bad_databases() {
     assert_eq!(s["backlog"]["runnable"], 0);
     assert_eq!(s["pending_migrations"], 0);
     let text = stdout(&cairn_pg(&db.url, dir.path(), &["status"]));
-    assert!(text.contains("schema     version 2 (current)") && text.contains("nodes      1 live"), "{text}");
+    assert!(
+        text.contains("schema     version 2 (current)") && text.contains("nodes      1 live"),
+        "{text}"
+    );
 }

@@ -6,6 +6,7 @@ mod common;
 mod bad_input;
 mod cluster;
 mod crash;
+mod db_faults;
 mod examples;
 mod limits;
 mod replay;
