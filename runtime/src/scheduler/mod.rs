@@ -78,6 +78,9 @@ pub struct Runtime {
     /// Settings.
     pub config: RuntimeConfig,
     registries: Mutex<HashMap<String, Arc<ActivityRegistry>>>,
+    /// Executions this node just created and has not driven yet: their
+    /// first activation needs no read from the store.
+    fresh: Mutex<HashMap<String, NewExecution>>,
 }
 
 /// This node's id: host name, process id and a random suffix.
@@ -112,6 +115,7 @@ impl Runtime {
             started_at_ms: now_ms(),
             config,
             registries: Mutex::new(HashMap::new()),
+            fresh: Mutex::new(HashMap::new()),
         });
         let weak = Arc::downgrade(&rt);
         let every = rt.config.lease / 3;
@@ -145,6 +149,11 @@ impl Runtime {
             .store
             .create_execution(&new, Some(&self.node_id), self.lease_ms())
             .await?;
+        let mut fresh = self.fresh.lock().unwrap();
+        if fresh.len() > 10_000 {
+            fresh.clear(); // started but never driven: fall back to reading the store
+        }
+        fresh.insert(new.id.clone(), new);
         Ok(lease.expect("an owned execution comes with its lease"))
     }
 
@@ -193,8 +202,29 @@ impl Runtime {
     /// workflow returns, sleeps long, or is stopped; commits the outcome.
     pub async fn drive(&self, lease: Lease) -> Result<Outcome> {
         let id = lease.execution_id.clone();
-        let exec = self.store.execution(&id).await?.ok_or_else(|| not_found(&id))?;
-        let journal = self.store.journal(&id).await?;
+        let fresh = self.fresh.lock().unwrap().remove(&id).filter(|_| lease.epoch == 1);
+        let (exec, journal) = match fresh {
+            Some(new) => (new.clone(), vec![new.started]),
+            None => {
+                let e = self.store.execution(&id).await?.ok_or_else(|| not_found(&id))?;
+                let journal = self.store.journal(&id).await?;
+                let started = journal.first().cloned().unwrap_or(Entry {
+                    seq: 0,
+                    kind: String::new(),
+                    payload: String::new(),
+                    at_ms: 0,
+                });
+                let exec = NewExecution {
+                    id: e.id,
+                    workflow: e.workflow,
+                    component: e.component,
+                    bindings: e.bindings,
+                    input: e.input,
+                    started,
+                };
+                (exec, journal)
+            }
+        };
         let cursor = Cursor::new(journal).map_err(|e| {
             Error::new(
                 codes::CORRUPT_JOURNAL,
