@@ -77,6 +77,7 @@ async fn infinite_loop_and_memory_bomb_fail_while_another_execution_completes() 
         .list(&cairn::store::ListFilter {
             statuses: vec![cairn::store::Status::Failed],
             limit: None,
+            ..Default::default()
         })
         .await
         .unwrap();

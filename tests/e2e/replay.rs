@@ -52,6 +52,7 @@ async fn changed_code_parks_with_seq_and_diff_and_writes_nothing() {
         component: changed_d.clone(),
         bindings: serde_json::to_string(&bindings).unwrap(),
         input: "{\"n\": 3}".into(),
+        parent: None,
         started: Entry {
             payload: serde_json::to_string(&started).unwrap(),
             ..old[0].clone()

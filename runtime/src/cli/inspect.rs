@@ -59,6 +59,7 @@ pub async fn list(ctx: &Ctx, args: ListArgs) -> Result<ExitCode> {
         .list(&ListFilter {
             statuses,
             limit: Some(args.limit),
+            ..Default::default()
         })
         .await?;
     if args.output == Format::Json {

@@ -49,6 +49,7 @@ pub async fn replay(ctx: &Ctx, args: ReplayArgs) -> Result<ExitCode> {
             .list(&ListFilter {
                 statuses: vec![],
                 limit: None,
+                ..Default::default()
             })
             .await?
             .into_iter()

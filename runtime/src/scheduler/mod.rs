@@ -220,6 +220,7 @@ impl Runtime {
                     component: e.component,
                     bindings: e.bindings,
                     input: e.input,
+                    parent: e.parent,
                     started,
                 };
                 (exec, journal)
@@ -381,6 +382,7 @@ impl Runtime {
         let filter = crate::store::ListFilter {
             statuses: vec![Status::Running, Status::Sleeping],
             limit: None,
+            ..Default::default()
         };
         let unfinished = self.store.list(&filter).await?;
         let mut tasks = Vec::new();
@@ -453,6 +455,7 @@ fn new_execution(workflow: &str, component: &str, bindings: &Bindings, input: &s
         component: component.to_owned(),
         bindings: serde_json::to_string(bindings).expect("bindings encode"),
         input: input.to_owned(),
+        parent: None,
         started: Entry {
             seq: 0,
             kind: kinds::STARTED.into(),

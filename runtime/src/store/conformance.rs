@@ -27,6 +27,7 @@ async fn create(store: &dyn Store, tag: &str, owner: &str, lease_ms: i64) -> Lea
         component: "c0ffee".into(),
         bindings: "{}".into(),
         input: "{}".into(),
+        parent: None,
         started: entry(0, "started"),
     };
     let lease = store
@@ -222,6 +223,7 @@ pub async fn list_filters(store: &dyn Store) {
         .list(&ListFilter {
             statuses: vec![Status::Failed],
             limit: None,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -234,7 +236,8 @@ pub async fn list_filters(store: &dyn Store) {
         store
             .list(&ListFilter {
                 statuses: vec![],
-                limit: Some(1)
+                limit: Some(1),
+                ..Default::default()
             })
             .await
             .unwrap()

@@ -41,6 +41,10 @@ pub enum Status {
     Failed,
     /// Stopped until an operator acts (non-determinism, missing activity).
     Parked,
+    /// Ended by an operator (`cairn terminate`); no compensation ran.
+    Terminated,
+    /// Ended by continue-as-new; the output names the next run.
+    Continued,
 }
 
 impl Status {
@@ -52,6 +56,8 @@ impl Status {
             Status::Completed => "completed",
             Status::Failed => "failed",
             Status::Parked => "parked",
+            Status::Terminated => "terminated",
+            Status::Continued => "continued",
         }
     }
 
@@ -63,6 +69,8 @@ impl Status {
             "completed" => Status::Completed,
             "failed" => Status::Failed,
             "parked" => Status::Parked,
+            "terminated" => Status::Terminated,
+            "continued" => Status::Continued,
             _ => return None,
         })
     }
@@ -104,6 +112,8 @@ pub struct Execution {
     pub lease_epoch: i64,
     /// When the lease expires (ms since epoch).
     pub lease_expires_ms: Option<i64>,
+    /// The parent execution, for child workflows.
+    pub parent: Option<String>,
 }
 
 /// A new execution with its first journal entry.
@@ -119,6 +129,8 @@ pub struct NewExecution {
     pub bindings: String,
     /// JSON input.
     pub input: String,
+    /// The parent execution, for child workflows.
+    pub parent: Option<String>,
     /// The `started` entry (seq 0).
     pub started: Entry,
 }
@@ -159,6 +171,11 @@ pub enum Transition {
         /// JSON error.
         reason: String,
     },
+    /// Status `continued` (continue-as-new); the output names the next run.
+    Continued {
+        /// JSON `{"continued_as": id}`.
+        output: String,
+    },
 }
 
 impl Transition {
@@ -170,6 +187,7 @@ impl Transition {
             Transition::Completed { .. } => Status::Completed,
             Transition::Failed { .. } => Status::Failed,
             Transition::Parked { .. } => Status::Parked,
+            Transition::Continued { .. } => Status::Continued,
         }
     }
 }
@@ -181,6 +199,76 @@ pub struct ListFilter {
     pub statuses: Vec<Status>,
     /// At most this many, newest first.
     pub limit: Option<u32>,
+    /// Only executions of this workflow name.
+    pub workflow: Option<String>,
+    /// Only executions created at or after this time (ms since epoch).
+    pub created_from_ms: Option<i64>,
+    /// Only executions created before this time (ms since epoch).
+    pub created_to_ms: Option<i64>,
+    /// Paging: only executions after this one in the order (created_at desc, id desc).
+    pub after: Option<(i64, String)>,
+}
+
+impl Transition {
+    /// Whether the execution is finished after this transition (the lease is released).
+    pub fn is_terminal(&self) -> bool {
+        !matches!(self, Transition::Running | Transition::Sleeping { .. })
+    }
+
+    /// The (wake_at, output, error) columns this transition sets.
+    pub fn columns(&self) -> (Option<i64>, Option<&str>, Option<&str>) {
+        match self {
+            Transition::Sleeping { wake_at_ms } => (Some(*wake_at_ms), None, None),
+            Transition::Completed { output } | Transition::Continued { output } => (None, Some(output), None),
+            Transition::Failed { error } | Transition::Parked { reason: error } => (None, None, Some(error)),
+            Transition::Running => (None, None, None),
+        }
+    }
+}
+
+/// A named, versioned workflow: component plus the activities it may call.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deployment {
+    /// Name, e.g. `orders`.
+    pub name: String,
+    /// Version, from 1.
+    pub version: i64,
+    /// Workflow component digest.
+    pub component: String,
+    /// Activities and grants (JSON, see [`crate::scheduler::Bindings`]).
+    pub bindings: String,
+    /// When it was deployed (ms since epoch).
+    pub created_at_ms: i64,
+}
+
+/// A message waiting for an execution: a signal or a cancellation request.
+#[derive(Debug, Clone, Serialize)]
+pub struct InboxMessage {
+    /// Position among all messages (increasing).
+    pub id: i64,
+    /// `signal` or `cancel`.
+    pub kind: String,
+    /// Signal name (empty for `cancel`).
+    pub name: String,
+    /// JSON payload.
+    pub payload: String,
+    /// When it arrived (ms since epoch).
+    pub created_at_ms: i64,
+}
+
+/// A cron schedule that starts executions of a deployment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Schedule {
+    /// Schedule id.
+    pub id: String,
+    /// Cron expression (seconds field first, as in `0 */5 * * * *`).
+    pub cron: String,
+    /// Deployment name (latest version at each firing).
+    pub workflow: String,
+    /// JSON input of every execution.
+    pub input: String,
+    /// Next firing time (ms since epoch).
+    pub next_fire_at_ms: i64,
 }
 
 /// A runtime node as recorded by its heartbeats.
@@ -280,6 +368,46 @@ pub trait Store: Send + Sync + 'static {
 
     /// Extends every lease held by `owner`; returns how many.
     async fn renew_leases(&self, owner: &str, lease_ms: i64) -> Result<u64>;
+
+    /// Creates an unowned execution unless one with its id exists; returns
+    /// whether it was created (idempotent start).
+    async fn enqueue_if_absent(&self, new: &NewExecution) -> Result<bool>;
+
+    /// Stores a new version of deployment `name`; returns it.
+    async fn put_deployment(&self, name: &str, component: &str, bindings: &str) -> Result<Deployment>;
+
+    /// A deployment by name: the given version, or the latest.
+    async fn deployment(&self, name: &str, version: Option<i64>) -> Result<Option<Deployment>>;
+
+    /// All deployments, by name and version.
+    async fn deployments(&self) -> Result<Vec<Deployment>>;
+
+    /// Queues a message for an execution and wakes it if it is suspended.
+    async fn push_inbox(&self, execution_id: &str, kind: &str, name: &str, payload: &str) -> Result<i64>;
+
+    /// All messages queued for an execution, oldest first.
+    async fn inbox(&self, execution_id: &str) -> Result<Vec<InboxMessage>>;
+
+    /// Makes a suspended execution runnable now (a no-op otherwise).
+    async fn wake(&self, execution_id: &str) -> Result<()>;
+
+    /// Ends an unfinished or parked execution: fences out its owner (epoch
+    /// + 1), appends a `terminated` entry, status `terminated`. Returns
+    /// whether it was ended (false: already finished or unknown).
+    async fn terminate(&self, execution_id: &str, reason: &str) -> Result<bool>;
+
+    /// Creates or replaces a schedule.
+    async fn put_schedule(&self, schedule: &Schedule) -> Result<()>;
+
+    /// All schedules.
+    async fn schedules(&self) -> Result<Vec<Schedule>>;
+
+    /// Deletes a schedule; returns whether it existed.
+    async fn delete_schedule(&self, id: &str) -> Result<bool>;
+
+    /// Moves a schedule's next firing from `from_ms` to `to_ms` if it is
+    /// still `from_ms` (compare-and-set: exactly one node fires it).
+    async fn advance_schedule(&self, id: &str, from_ms: i64, to_ms: i64) -> Result<bool>;
 
     /// Gives a lease up without changing the execution.
     async fn release(&self, lease: &Lease) -> Result<()>;

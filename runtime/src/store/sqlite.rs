@@ -8,8 +8,8 @@
 //! connections and never wait for the writer.
 
 use super::{
-    Backlog, Entry, Execution, Lease, ListFilter, NewExecution, NodeInfo, Status, Store, StoreStatus, Transition,
-    now_ms,
+    Backlog, Deployment, Entry, Execution, InboxMessage, Lease, ListFilter, NewExecution, NodeInfo, Schedule, Status,
+    Store, StoreStatus, Transition, now_ms,
 };
 use crate::error::{Error, Result};
 use async_trait::async_trait;
@@ -60,6 +60,34 @@ const MIGRATIONS: &[(i64, &str)] = &[
         id TEXT PRIMARY KEY,
         started_at INTEGER NOT NULL,
         heartbeat_at INTEGER NOT NULL
+    );",
+    ),
+    (
+        3,
+        "ALTER TABLE executions ADD COLUMN parent TEXT;
+    CREATE TABLE deployments (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        component TEXT NOT NULL,
+        bindings TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (name, version)
+    );
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        execution_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX inbox_by_execution ON inbox (execution_id, id);
+    CREATE TABLE schedules (
+        id TEXT PRIMARY KEY,
+        cron TEXT NOT NULL,
+        workflow TEXT NOT NULL,
+        input TEXT NOT NULL,
+        next_fire_at INTEGER NOT NULL
     );",
     ),
 ];
@@ -239,10 +267,50 @@ fn row_to_execution(r: &rusqlite::Row<'_>) -> rusqlite::Result<Execution> {
         lease_owner: r.get(11)?,
         lease_epoch: r.get(12)?,
         lease_expires_ms: r.get(13)?,
+        parent: r.get(14)?,
     })
 }
 
-const EXECUTION_COLUMNS: &str = "id, workflow, component, bindings, status, input, output, error, wake_at, created_at, updated_at, lease_owner, lease_epoch, lease_expires";
+const EXECUTION_COLUMNS: &str = "id, workflow, component, bindings, status, input, output, error, wake_at, created_at, updated_at, lease_owner, lease_epoch, lease_expires, parent";
+
+/// Inserts an execution row (leased to `owner` at epoch 1, or unowned) and its `started` entry.
+fn insert_execution(c: &Connection, new: &NewExecution, owner: Option<&str>, lease_ms: i64) -> Result<()> {
+    let now = now_ms();
+    let (epoch, expires) = if owner.is_some() {
+        (1, Some(now + lease_ms))
+    } else {
+        (0, None)
+    };
+    c.prepare_cached(
+        "INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_owner, lease_epoch, lease_expires, parent)
+         VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![new.id, new.workflow, new.component, new.bindings, new.input, now, owner, epoch, expires, new.parent])
+    })
+    .map_err(sql_err)?;
+    insert_entries(c, &new.id, std::slice::from_ref(&new.started))
+}
+
+fn row_to_deployment(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
+    Ok(Deployment {
+        name: r.get(0)?,
+        version: r.get(1)?,
+        component: r.get(2)?,
+        bindings: r.get(3)?,
+        created_at_ms: r.get(4)?,
+    })
+}
+
+fn row_to_schedule(r: &rusqlite::Row<'_>) -> rusqlite::Result<Schedule> {
+    Ok(Schedule {
+        id: r.get(0)?,
+        cron: r.get(1)?,
+        workflow: r.get(2)?,
+        input: r.get(3)?,
+        next_fire_at_ms: r.get(4)?,
+    })
+}
 
 fn insert_entries(conn: &Connection, id: &str, entries: &[Entry]) -> Result<()> {
     let mut stmt = conn
@@ -283,18 +351,12 @@ impl Store for SqliteStore {
     async fn create_execution(&self, new: &NewExecution, owner: Option<&str>, lease_ms: i64) -> Result<Option<Lease>> {
         let (new, owner) = (new.clone(), owner.map(str::to_owned));
         self.write(move |c| {
-            let now = now_ms();
-            let (epoch, expires) = if owner.is_some() { (1, Some(now + lease_ms)) } else { (0, None) };
-            c.prepare_cached(
-                "INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_owner, lease_epoch, lease_expires)
-                 VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?6, ?7, ?8, ?9)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![new.id, new.workflow, new.component, new.bindings, new.input, now, owner, epoch, expires])
-            })
-            .map_err(sql_err)?;
-            insert_entries(c, &new.id, std::slice::from_ref(&new.started))?;
-            Ok(owner.map(|owner| Lease { execution_id: new.id, owner, epoch }))
+            insert_execution(c, &new, owner.as_deref(), lease_ms)?;
+            Ok(owner.map(|owner| Lease {
+                execution_id: new.id,
+                owner,
+                epoch: 1,
+            }))
         })
         .await
     }
@@ -312,13 +374,8 @@ impl Store for SqliteStore {
             }
             insert_entries(c, &lease.execution_id, &entries)?;
             let now = now_ms();
-            let (wake_at, output, error): (Option<i64>, Option<&str>, Option<&str>) = match &transition {
-                Transition::Sleeping { wake_at_ms } => (Some(*wake_at_ms), None, None),
-                Transition::Completed { output } => (None, Some(output), None),
-                Transition::Failed { error } | Transition::Parked { reason: error } => (None, None, Some(error)),
-                Transition::Running => (None, None, None),
-            };
-            let release = matches!(transition.status(), Status::Completed | Status::Failed | Status::Parked);
+            let (wake_at, output, error) = transition.columns();
+            let release = transition.is_terminal();
             c.prepare_cached(
                 "UPDATE executions SET status = ?2, wake_at = ?3, output = COALESCE(?4, output), error = COALESCE(?5, error), updated_at = ?6,
                  lease_owner = CASE WHEN ?7 THEN NULL ELSE lease_owner END,
@@ -519,18 +576,247 @@ impl Store for SqliteStore {
         let statuses: Vec<&'static str> = filter.statuses.iter().map(|s| s.as_str()).collect();
         let statuses = serde_json::to_string(&statuses).unwrap_or_else(|_| "[]".into());
         let limit = filter.limit.map(i64::from).unwrap_or(-1);
+        let f = filter.clone();
         self.read(move |c| {
+            let (after_at, after_id) = f.after.clone().unwrap_or((i64::MAX, String::new()));
             let mut stmt = c
                 .prepare(&format!(
                     "SELECT {EXECUTION_COLUMNS} FROM executions
                      WHERE (json_array_length(?1) = 0 OR status IN (SELECT value FROM json_each(?1)))
+                       AND (?3 IS NULL OR workflow = ?3)
+                       AND (?4 IS NULL OR created_at >= ?4)
+                       AND (?5 IS NULL OR created_at < ?5)
+                       AND (created_at < ?6 OR (created_at = ?6 AND id < ?7))
                      ORDER BY created_at DESC, id DESC LIMIT ?2"
                 ))
                 .map_err(sql_err)?;
             let rows = stmt
-                .query_map(params![statuses, limit], row_to_execution)
+                .query_map(
+                    params![
+                        statuses,
+                        limit,
+                        f.workflow,
+                        f.created_from_ms,
+                        f.created_to_ms,
+                        after_at,
+                        after_id
+                    ],
+                    row_to_execution,
+                )
                 .map_err(sql_err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err)
+        })
+        .await
+    }
+
+    async fn enqueue_if_absent(&self, new: &NewExecution) -> Result<bool> {
+        let new = new.clone();
+        self.write(move |c| {
+            let exists: bool = c
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM executions WHERE id = ?1)",
+                    [&new.id],
+                    |r| r.get(0),
+                )
+                .map_err(sql_err)?;
+            if exists {
+                return Ok(false);
+            }
+            insert_execution(c, &new, None, 0)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn put_deployment(&self, name: &str, component: &str, bindings: &str) -> Result<Deployment> {
+        let (name, component, bindings) = (name.to_owned(), component.to_owned(), bindings.to_owned());
+        self.write(move |c| {
+            c.query_row(
+                "INSERT INTO deployments (name, version, component, bindings, created_at)
+                 VALUES (?1, (SELECT COALESCE(MAX(version), 0) + 1 FROM deployments WHERE name = ?1), ?2, ?3, ?4)
+                 RETURNING name, version, component, bindings, created_at",
+                params![name, component, bindings, now_ms()],
+                row_to_deployment,
+            )
+            .map_err(sql_err)
+        })
+        .await
+    }
+
+    async fn deployment(&self, name: &str, version: Option<i64>) -> Result<Option<Deployment>> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT name, version, component, bindings, created_at FROM deployments
+                 WHERE name = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC LIMIT 1",
+                params![name, version],
+                row_to_deployment,
+            )
+            .optional()
+            .map_err(sql_err)
+        })
+        .await
+    }
+
+    async fn deployments(&self) -> Result<Vec<Deployment>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT name, version, component, bindings, created_at FROM deployments ORDER BY name, version",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt.query_map([], row_to_deployment).map_err(sql_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err)
+        })
+        .await
+    }
+
+    async fn push_inbox(&self, execution_id: &str, kind: &str, name: &str, payload: &str) -> Result<i64> {
+        let (id, kind, name, payload) = (
+            execution_id.to_owned(),
+            kind.to_owned(),
+            name.to_owned(),
+            payload.to_owned(),
+        );
+        self.write(move |c| {
+            let now = now_ms();
+            c.execute(
+                "INSERT INTO inbox (execution_id, kind, name, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, kind, name, payload, now],
+            )
+            .map_err(sql_err)?;
+            let seq = c.last_insert_rowid();
+            c.execute(
+                "UPDATE executions SET wake_at = ?2 WHERE id = ?1 AND status = 'sleeping' AND wake_at > ?2",
+                params![id, now],
+            )
+            .map_err(sql_err)?;
+            Ok(seq)
+        })
+        .await
+    }
+
+    async fn inbox(&self, execution_id: &str) -> Result<Vec<InboxMessage>> {
+        let id = execution_id.to_owned();
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT id, kind, name, payload, created_at FROM inbox WHERE execution_id = ?1 ORDER BY id",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map([id], |r| {
+                    Ok(InboxMessage {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        name: r.get(2)?,
+                        payload: r.get(3)?,
+                        created_at_ms: r.get(4)?,
+                    })
+                })
+                .map_err(sql_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err)
+        })
+        .await
+    }
+
+    async fn wake(&self, execution_id: &str) -> Result<()> {
+        let id = execution_id.to_owned();
+        self.write(move |c| {
+            let now = now_ms();
+            c.execute(
+                "UPDATE executions SET wake_at = ?2 WHERE id = ?1 AND status = 'sleeping' AND wake_at > ?2",
+                params![id, now],
+            )
+            .map_err(sql_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn terminate(&self, execution_id: &str, reason: &str) -> Result<bool> {
+        let (id, reason) = (execution_id.to_owned(), reason.to_owned());
+        self.write(move |c| {
+            let status: Option<String> = c
+                .query_row("SELECT status FROM executions WHERE id = ?1", [&id], |r| r.get(0))
+                .optional()
+                .map_err(sql_err)?;
+            if !matches!(status.as_deref(), Some("running" | "sleeping" | "parked")) {
+                return Ok(false);
+            }
+            let next: u32 = c
+                .query_row(
+                    "SELECT COALESCE(MAX(seq), -1) + 1 FROM journal WHERE execution_id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .map_err(sql_err)?;
+            let now = now_ms();
+            let payload = serde_json::json!({ "reason": reason }).to_string();
+            let entry = Entry {
+                seq: next,
+                kind: "terminated".into(),
+                payload: payload.clone(),
+                at_ms: now,
+            };
+            insert_entries(c, &id, &[entry])?;
+            c.execute(
+                "UPDATE executions SET status = 'terminated', error = ?2, wake_at = NULL, updated_at = ?3,
+                 lease_owner = NULL, lease_expires = NULL, lease_epoch = lease_epoch + 1 WHERE id = ?1",
+                params![id, payload, now],
+            )
+            .map_err(sql_err)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn put_schedule(&self, schedule: &Schedule) -> Result<()> {
+        let s = schedule.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO schedules (id, cron, workflow, input, next_fire_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET cron = excluded.cron, workflow = excluded.workflow,
+                    input = excluded.input, next_fire_at = excluded.next_fire_at",
+                params![s.id, s.cron, s.workflow, s.input, s.next_fire_at_ms],
+            )
+            .map_err(sql_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn schedules(&self) -> Result<Vec<Schedule>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare("SELECT id, cron, workflow, input, next_fire_at FROM schedules ORDER BY id")
+                .map_err(sql_err)?;
+            let rows = stmt.query_map([], row_to_schedule).map_err(sql_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err)
+        })
+        .await
+    }
+
+    async fn delete_schedule(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            Ok(c.execute("DELETE FROM schedules WHERE id = ?1", [id])
+                .map_err(sql_err)?
+                == 1)
+        })
+        .await
+    }
+
+    async fn advance_schedule(&self, id: &str, from_ms: i64, to_ms: i64) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE schedules SET next_fire_at = ?3 WHERE id = ?1 AND next_fire_at = ?2",
+                    params![id, from_ms, to_ms],
+                )
+                .map_err(sql_err)?;
+            Ok(n == 1)
         })
         .await
     }

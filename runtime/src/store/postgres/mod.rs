@@ -9,8 +9,8 @@
 //! schema distributes on Citus, YugabyteDB YSQL or CockroachDB unchanged.
 
 use super::{
-    Backlog, Entry, Execution, Lease, ListFilter, NODE_STALE_MS, NewExecution, NodeInfo, Status, Store, StoreStatus,
-    Transition, now_ms,
+    Backlog, Deployment, Entry, Execution, InboxMessage, Lease, ListFilter, NODE_STALE_MS, NewExecution, NodeInfo,
+    Schedule, Status, Store, StoreStatus, Transition, now_ms,
 };
 use crate::error::{Error, Result, codes};
 use async_trait::async_trait;
@@ -21,57 +21,12 @@ use tokio::sync::{Notify, OnceCell};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
-/// Versioned schema migrations, applied in order.
-pub const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        "CREATE TABLE components (
-            digest TEXT PRIMARY KEY,
-            bytes BYTEA NOT NULL,
-            created_at BIGINT NOT NULL
-        );
-        CREATE TABLE executions (
-            id TEXT PRIMARY KEY,
-            workflow TEXT NOT NULL,
-            component TEXT NOT NULL,
-            bindings TEXT NOT NULL,
-            status TEXT NOT NULL,
-            input TEXT NOT NULL,
-            output TEXT,
-            error TEXT,
-            wake_at BIGINT,
-            created_at BIGINT NOT NULL,
-            updated_at BIGINT NOT NULL,
-            lease_owner TEXT,
-            lease_epoch BIGINT NOT NULL,
-            lease_expires BIGINT
-        );
-        CREATE INDEX executions_unfinished ON executions (updated_at) WHERE status IN ('running', 'sleeping');
-        CREATE INDEX executions_created ON executions (created_at);
-        CREATE TABLE journal (
-            execution_id TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            payload TEXT NOT NULL,
-            at BIGINT NOT NULL,
-            PRIMARY KEY (execution_id, seq)
-        );
-        CREATE TABLE probe (id TEXT PRIMARY KEY, at BIGINT NOT NULL);",
-    ),
-    (
-        2,
-        "CREATE TABLE nodes (
-            id TEXT PRIMARY KEY,
-            started_at BIGINT NOT NULL,
-            heartbeat_at BIGINT NOT NULL
-        );",
-    ),
-];
+mod listen;
+mod schema;
 
-/// The newest schema version this binary knows.
-pub fn latest_version() -> i64 {
-    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
-}
+use listen::listen_loop;
+
+pub use schema::{MIGRATIONS, latest_version};
 
 /// What [`PostgresStore::connect`] does about the schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +88,7 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-const EXECUTION_COLUMNS: &str = "id, workflow, component, bindings, status, input, output, error, wake_at, created_at, updated_at, lease_owner, lease_epoch, lease_expires";
+const EXECUTION_COLUMNS: &str = "id, workflow, component, bindings, status, input, output, error, wake_at, created_at, updated_at, lease_owner, lease_epoch, lease_expires, parent";
 
 fn row_to_execution(r: &tokio_postgres::Row) -> Execution {
     let status: String = r.get(4);
@@ -152,6 +107,17 @@ fn row_to_execution(r: &tokio_postgres::Row) -> Execution {
         lease_owner: r.get(11),
         lease_epoch: r.get(12),
         lease_expires_ms: r.get(13),
+        parent: r.get(14),
+    }
+}
+
+fn row_to_deployment(r: &tokio_postgres::Row) -> Deployment {
+    Deployment {
+        name: r.get(0),
+        version: r.get(1),
+        component: r.get(2),
+        bindings: r.get(3),
+        created_at_ms: r.get(4),
     }
 }
 
@@ -284,38 +250,6 @@ impl PostgresStore {
     }
 }
 
-/// Keeps a connection LISTENing on `cairn_work` and wakes waiters on every
-/// notification; reconnects with exponential backoff.
-async fn listen_loop(url: String, work: Arc<Notify>) {
-    use futures_util::StreamExt;
-    let mut delay = Duration::from_millis(100);
-    loop {
-        if let Ok((client, mut connection)) = tokio_postgres::connect(&url, NoTls).await {
-            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-            let listen = client.batch_execute("LISTEN cairn_work");
-            let mut listen = std::pin::pin!(listen);
-            let mut listening = false;
-            loop {
-                tokio::select! {
-                    r = &mut listen, if !listening => {
-                        if r.is_err() { break; }
-                        listening = true;
-                        delay = Duration::from_millis(100);
-                        work.notify_waiters();
-                    }
-                    m = messages.next() => match m {
-                        Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => work.notify_waiters(),
-                        Some(Ok(_)) => {}
-                        _ => break,
-                    },
-                }
-            }
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
-    }
-}
-
 const APPEND_SQL: &str = "WITH lease AS (
         SELECT id FROM executions WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3 FOR UPDATE
     ), ins AS (
@@ -373,8 +307,8 @@ impl Store for PostgresStore {
         let stmt = c
             .prepare_cached(
                 "WITH e AS (
-                    INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_owner, lease_epoch, lease_expires)
-                    VALUES ($1, $2, $3, $4, 'running', $5, $6, $6, $7, $8, $9) RETURNING id)
+                    INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_owner, lease_epoch, lease_expires, parent)
+                    VALUES ($1, $2, $3, $4, 'running', $5, $6, $6, $7, $8, $9, $14) RETURNING id)
                  INSERT INTO journal (execution_id, seq, kind, payload, at) SELECT id, $10, $11, $12, $13 FROM e",
             )
             .await
@@ -396,6 +330,7 @@ impl Store for PostgresStore {
                 &new.started.kind,
                 &new.started.payload,
                 &new.started.at_ms,
+                &new.parent,
             ],
         )
         .await
@@ -421,13 +356,8 @@ impl Store for PostgresStore {
         let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
         let payloads: Vec<&str> = entries.iter().map(|e| e.payload.as_str()).collect();
         let ats: Vec<i64> = entries.iter().map(|e| e.at_ms).collect();
-        let (wake_at, output, error): (Option<i64>, Option<&str>, Option<&str>) = match transition {
-            Transition::Sleeping { wake_at_ms } => (Some(*wake_at_ms), None, None),
-            Transition::Completed { output } => (None, Some(output), None),
-            Transition::Failed { error } | Transition::Parked { reason: error } => (None, None, Some(error)),
-            Transition::Running => (None, None, None),
-        };
-        let release = matches!(transition.status(), Status::Completed | Status::Failed | Status::Parked);
+        let (wake_at, output, error) = transition.columns();
+        let release = transition.is_terminal();
         let status = transition.status().as_str();
         let params: [&(dyn ToSql + Sync); 13] = [
             &lease.execution_id,
@@ -623,18 +553,254 @@ impl Store for PostgresStore {
         let c = self.client().await?;
         let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
         let limit: Option<i64> = filter.limit.map(i64::from);
+        let (after_at, after_id) = filter.after.clone().unwrap_or((i64::MAX, String::new()));
         let rows = c
             .query(
                 &format!(
                     "SELECT {EXECUTION_COLUMNS} FROM executions
-                     WHERE cardinality($1::text[]) = 0 OR status = ANY($1)
+                     WHERE (cardinality($1::text[]) = 0 OR status = ANY($1))
+                       AND ($3::text IS NULL OR workflow = $3)
+                       AND ($4::int8 IS NULL OR created_at >= $4)
+                       AND ($5::int8 IS NULL OR created_at < $5)
+                       AND (created_at < $6 OR (created_at = $6 AND id < $7))
                      ORDER BY created_at DESC, id DESC LIMIT $2"
                 ),
-                &[&statuses, &limit],
+                &[
+                    &statuses,
+                    &limit,
+                    &filter.workflow,
+                    &filter.created_from_ms,
+                    &filter.created_to_ms,
+                    &after_at,
+                    &after_id,
+                ],
             )
             .await
             .map_err(pg_err)?;
         Ok(rows.iter().map(row_to_execution).collect())
+    }
+
+    async fn enqueue_if_absent(&self, new: &NewExecution) -> Result<bool> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "WITH e AS (
+                    INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_epoch, parent)
+                    VALUES ($1, $2, $3, $4, 'running', $5, $6, $6, 0, $7) ON CONFLICT (id) DO NOTHING RETURNING id)
+                 INSERT INTO journal (execution_id, seq, kind, payload, at) SELECT id, $8, $9, $10, $11 FROM e",
+                &[
+                    &new.id,
+                    &new.workflow,
+                    &new.component,
+                    &new.bindings,
+                    &new.input,
+                    &now_ms(),
+                    &new.parent,
+                    &(new.started.seq as i32),
+                    &new.started.kind,
+                    &new.started.payload,
+                    &new.started.at_ms,
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+        if n == 1 {
+            let _ = c.execute("SELECT pg_notify('cairn_work', '')", &[]).await;
+        }
+        Ok(n == 1)
+    }
+
+    async fn put_deployment(&self, name: &str, component: &str, bindings: &str) -> Result<Deployment> {
+        let c = self.client().await?;
+        // Two deploys racing for one version: the loser retries with the next number.
+        for _ in 0..5 {
+            let r = c
+                .query_one(
+                    "INSERT INTO deployments (name, version, component, bindings, created_at)
+                     VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM deployments WHERE name = $1), $2, $3, $4)
+                     RETURNING name, version, component, bindings, created_at",
+                    &[&name, &component, &bindings, &now_ms()],
+                )
+                .await;
+            match r {
+                Ok(row) => return Ok(row_to_deployment(&row)),
+                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => continue,
+                Err(e) => return Err(pg_err(e)),
+            }
+        }
+        Err(Error::store("could not allocate a deployment version"))
+    }
+
+    async fn deployment(&self, name: &str, version: Option<i64>) -> Result<Option<Deployment>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT name, version, component, bindings, created_at FROM deployments
+                 WHERE name = $1 AND ($2::int8 IS NULL OR version = $2) ORDER BY version DESC LIMIT 1",
+                &[&name, &version],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(row.as_ref().map(row_to_deployment))
+    }
+
+    async fn deployments(&self) -> Result<Vec<Deployment>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT name, version, component, bindings, created_at FROM deployments ORDER BY name, version",
+                &[],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(rows.iter().map(row_to_deployment).collect())
+    }
+
+    async fn push_inbox(&self, execution_id: &str, kind: &str, name: &str, payload: &str) -> Result<i64> {
+        let c = self.client().await?;
+        let now = now_ms();
+        let row = c
+            .query_one(
+                "WITH m AS (
+                    INSERT INTO inbox (execution_id, kind, name, payload, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id
+                 ), w AS (
+                    UPDATE executions SET wake_at = $5 WHERE id = $1 AND status = 'sleeping' AND wake_at > $5
+                 )
+                 SELECT id FROM m",
+                &[&execution_id, &kind, &name, &payload, &now],
+            )
+            .await
+            .map_err(pg_err)?;
+        let _ = c.execute("SELECT pg_notify('cairn_work', '')", &[]).await;
+        Ok(row.get(0))
+    }
+
+    async fn inbox(&self, execution_id: &str) -> Result<Vec<InboxMessage>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT id, kind, name, payload, created_at FROM inbox WHERE execution_id = $1 ORDER BY id",
+                &[&execution_id],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| InboxMessage {
+                id: r.get(0),
+                kind: r.get(1),
+                name: r.get(2),
+                payload: r.get(3),
+                created_at_ms: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn wake(&self, execution_id: &str) -> Result<()> {
+        let c = self.client().await?;
+        let now = now_ms();
+        c.execute(
+            "UPDATE executions SET wake_at = $2 WHERE id = $1 AND status = 'sleeping' AND wake_at > $2",
+            &[&execution_id, &now],
+        )
+        .await
+        .map_err(pg_err)?;
+        let _ = c.execute("SELECT pg_notify('cairn_work', '')", &[]).await;
+        Ok(())
+    }
+
+    async fn terminate(&self, execution_id: &str, reason: &str) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let row = tx
+            .query_opt(
+                "SELECT status FROM executions WHERE id = $1 FOR UPDATE",
+                &[&execution_id],
+            )
+            .await
+            .map_err(pg_err)?;
+        let status: Option<String> = row.map(|r| r.get(0));
+        if !matches!(status.as_deref(), Some("running" | "sleeping" | "parked")) {
+            return Ok(false);
+        }
+        let now = now_ms();
+        let payload = serde_json::json!({ "reason": reason }).to_string();
+        tx.execute(
+            "INSERT INTO journal (execution_id, seq, kind, payload, at)
+             SELECT $1, COALESCE(MAX(seq), -1) + 1, 'terminated', $2, $3 FROM journal WHERE execution_id = $1",
+            &[&execution_id, &payload, &now],
+        )
+        .await
+        .map_err(pg_err)?;
+        tx.execute(
+            "UPDATE executions SET status = 'terminated', error = $2, wake_at = NULL, updated_at = $3,
+             lease_owner = NULL, lease_expires = NULL, lease_epoch = lease_epoch + 1 WHERE id = $1",
+            &[&execution_id, &payload, &now],
+        )
+        .await
+        .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(true)
+    }
+
+    async fn put_schedule(&self, schedule: &Schedule) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO schedules (id, cron, workflow, input, next_fire_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET cron = EXCLUDED.cron, workflow = EXCLUDED.workflow,
+                input = EXCLUDED.input, next_fire_at = EXCLUDED.next_fire_at",
+            &[
+                &schedule.id,
+                &schedule.cron,
+                &schedule.workflow,
+                &schedule.input,
+                &schedule.next_fire_at_ms,
+            ],
+        )
+        .await
+        .map_err(pg_err)?;
+        Ok(())
+    }
+
+    async fn schedules(&self) -> Result<Vec<Schedule>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT id, cron, workflow, input, next_fire_at FROM schedules ORDER BY id",
+                &[],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| Schedule {
+                id: r.get(0),
+                cron: r.get(1),
+                workflow: r.get(2),
+                input: r.get(3),
+                next_fire_at_ms: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn delete_schedule(&self, id: &str) -> Result<bool> {
+        let c = self.client().await?;
+        Ok(c.execute("DELETE FROM schedules WHERE id = $1", &[&id])
+            .await
+            .map_err(pg_err)?
+            == 1)
+    }
+
+    async fn advance_schedule(&self, id: &str, from_ms: i64, to_ms: i64) -> Result<bool> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE schedules SET next_fire_at = $3 WHERE id = $1 AND next_fire_at = $2",
+                &[&id, &from_ms, &to_ms],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(n == 1)
     }
 
     async fn probe_commit(&self) -> Result<()> {

@@ -1,0 +1,81 @@
+//! The PostgreSQL schema: versioned migrations, applied in order.
+
+/// Versioned schema migrations, applied in order.
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE components (
+            digest TEXT PRIMARY KEY,
+            bytes BYTEA NOT NULL,
+            created_at BIGINT NOT NULL
+        );
+        CREATE TABLE executions (
+            id TEXT PRIMARY KEY,
+            workflow TEXT NOT NULL,
+            component TEXT NOT NULL,
+            bindings TEXT NOT NULL,
+            status TEXT NOT NULL,
+            input TEXT NOT NULL,
+            output TEXT,
+            error TEXT,
+            wake_at BIGINT,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            lease_owner TEXT,
+            lease_epoch BIGINT NOT NULL,
+            lease_expires BIGINT
+        );
+        CREATE INDEX executions_unfinished ON executions (updated_at) WHERE status IN ('running', 'sleeping');
+        CREATE INDEX executions_created ON executions (created_at);
+        CREATE TABLE journal (
+            execution_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            at BIGINT NOT NULL,
+            PRIMARY KEY (execution_id, seq)
+        );
+        CREATE TABLE probe (id TEXT PRIMARY KEY, at BIGINT NOT NULL);",
+    ),
+    (
+        2,
+        "CREATE TABLE nodes (
+            id TEXT PRIMARY KEY,
+            started_at BIGINT NOT NULL,
+            heartbeat_at BIGINT NOT NULL
+        );",
+    ),
+    (
+        3,
+        "ALTER TABLE executions ADD COLUMN parent TEXT;
+        CREATE TABLE deployments (
+            name TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            component TEXT NOT NULL,
+            bindings TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (name, version)
+        );
+        CREATE TABLE inbox (
+            execution_id TEXT NOT NULL,
+            id BIGINT GENERATED ALWAYS AS IDENTITY,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (execution_id, id)
+        );
+        CREATE TABLE schedules (
+            id TEXT PRIMARY KEY,
+            cron TEXT NOT NULL,
+            workflow TEXT NOT NULL,
+            input TEXT NOT NULL,
+            next_fire_at BIGINT NOT NULL
+        );",
+    ),
+];
+
+/// The newest schema version this binary knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
