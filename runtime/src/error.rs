@@ -50,6 +50,14 @@ pub mod codes {
     pub const DB_UNREACHABLE: Code = Code("CAIRN-E019");
     /// The database has no (or an older) Cairn schema.
     pub const DB_UNINITIALIZED: Code = Code("CAIRN-E020");
+    /// A request body is larger than the server accepts.
+    pub const PAYLOAD_TOO_LARGE: Code = Code("CAIRN-E021");
+    /// The execution has already finished.
+    pub const ALREADY_FINISHED: Code = Code("CAIRN-E022");
+    /// The server cannot be reached, or answered something unexpected.
+    pub const SERVER: Code = Code("CAIRN-E023");
+    /// No deployment with that name (or version).
+    pub const UNKNOWN_WORKFLOW: Code = Code("CAIRN-E024");
 }
 
 /// A user-facing error.

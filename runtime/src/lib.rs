@@ -6,8 +6,10 @@
 //! - [`journal`]: entry kinds and the replay cursor.
 //! - [`store`]: the [`store::Store`] trait and its backends.
 //! - [`scheduler`]: starting, driving, waking and resuming executions.
+//! - [`api`]: the HTTP+JSON API of `cairn server`, and its client.
 //! - [`cli`]: the `cairn` command.
 
+pub mod api;
 pub mod cli;
 pub mod engine;
 pub mod error;

@@ -20,6 +20,9 @@ const WORKFLOWS: &[&str] = &[
     "membomb",
     "http-steps",
     "sleeper",
+    "signals",
+    "parent",
+    "counter",
 ];
 const ACTIVITIES: &[&str] = &["increment", "payments", "http-fetch"];
 

@@ -11,6 +11,9 @@ struct Order {
     item: String,
     quantity: u32,
     amount_cents: u64,
+    /// Wait this long between payment and shipping (a durable timer).
+    #[serde(default)]
+    hold_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -32,6 +35,11 @@ fn saga(order: Order) -> Result<Receipt, Failure> {
         compensations.push(("release", reservation.clone()));
         let payment: String = workflow::start_with("charge", &order, &retrying).wait()?;
         compensations.push(("refund", payment.clone()));
+        if order.hold_ms > 0 {
+            // Cancelling the execution here interrupts the timer; the
+            // completed steps are compensated below.
+            workflow::sleep(Duration::from_millis(order.hold_ms))?;
+        }
         let tracking: String = workflow::start_with("ship", &order, &retrying).wait()?;
         Ok(Receipt {
             order_id: order.order_id.clone(),

@@ -36,6 +36,11 @@ impl Failure {
         }
     }
 
+    /// Whether this failure reports a cancellation of the execution.
+    pub fn is_cancelled(&self) -> bool {
+        self.code == "cancelled"
+    }
+
     /// Attaches JSON details.
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
         self.details = Some(details);

@@ -33,6 +33,6 @@ pub mod prelude {
     #[cfg(feature = "activity")]
     pub use crate::activity::{self, http};
     #[cfg(feature = "workflow")]
-    pub use crate::workflow::{self, Activity, ActivityOptions, RetryPolicy};
+    pub use crate::workflow::{self, Activity, ActivityOptions, Child, ChildOptions, ParentClosePolicy, RetryPolicy};
     pub use serde::{Deserialize, Serialize};
 }

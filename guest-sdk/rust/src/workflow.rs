@@ -82,9 +82,94 @@ pub fn random_u64() -> u64 {
     ctx::random()
 }
 
-/// Sleeps durably. The timer survives restarts of the runtime.
-pub fn sleep(duration: Duration) {
-    ctx::sleep(duration.as_millis().min(u64::MAX as u128) as u64)
+/// Sleeps durably. The timer survives restarts of the runtime. Fails with
+/// code `cancelled` when the execution is cancelled while sleeping.
+pub fn sleep(duration: Duration) -> Result<(), Failure> {
+    ctx::sleep(millis(duration)).map_err(Failure::from)
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}
+
+/// Waits for the oldest unconsumed signal `name` and decodes its payload.
+/// Signals sent before the call are buffered, in order. `Ok(None)` after
+/// `timeout` (`None`: wait forever); code `cancelled` when cancelled.
+pub fn receive_signal<T: DeserializeOwned>(name: &str, timeout: Option<Duration>) -> Result<Option<T>, Failure> {
+    match ctx::receive_signal(name, timeout.map(millis)).map_err(Failure::from)? {
+        None => Ok(None),
+        Some(json) => serde_json::from_str(&json).map(Some).map_err(|e| {
+            Failure::new(
+                "invalid-signal",
+                format!("signal `{name}` does not match the expected type: {e}"),
+            )
+        }),
+    }
+}
+
+/// What happens to a child when its parent finishes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ParentClosePolicy {
+    /// The child is terminated.
+    #[default]
+    Terminate,
+    /// The child is asked to cancel.
+    RequestCancel,
+    /// The child runs on.
+    Abandon,
+}
+
+/// Options of a child workflow.
+#[derive(Debug, Clone, Default)]
+pub struct ChildOptions {
+    /// The child's execution id (default: derived from the parent's).
+    pub workflow_id: Option<String>,
+    /// What happens to the child when this workflow finishes.
+    pub parent_close_policy: ParentClosePolicy,
+}
+
+/// A started child workflow whose result has type `O`.
+#[must_use = "a child's result is only seen by waiting for it"]
+pub struct Child<O> {
+    handle: u32,
+    _output: PhantomData<fn() -> O>,
+}
+
+impl<O: DeserializeOwned> Child<O> {
+    /// Waits for the child's result.
+    pub fn wait(self) -> Result<O, Failure> {
+        decode_output(ctx::await_child(self.handle))
+    }
+}
+
+/// Starts a child workflow of deployment `workflow` (`name` or `name@version`).
+pub fn start_child<I: Serialize, O: DeserializeOwned>(
+    workflow: &str,
+    input: &I,
+    options: &ChildOptions,
+) -> Result<Child<O>, Failure> {
+    let json = serde_json::to_string(input).expect("child input must be serializable as JSON");
+    let policy = match options.parent_close_policy {
+        ParentClosePolicy::Terminate => wit::ParentClosePolicy::Terminate,
+        ParentClosePolicy::RequestCancel => wit::ParentClosePolicy::RequestCancel,
+        ParentClosePolicy::Abandon => wit::ParentClosePolicy::Abandon,
+    };
+    let opts = wit::ChildOptions {
+        workflow_id: options.workflow_id.clone(),
+        parent_close_policy: policy,
+    };
+    let handle = ctx::start_child(workflow, &json, &opts).map_err(Failure::from)?;
+    Ok(Child {
+        handle,
+        _output: PhantomData,
+    })
+}
+
+/// Ends this run and starts a new run of the same workflow with `input`.
+pub fn continue_as_new<I: Serialize>(input: &I) -> ! {
+    let json = serde_json::to_string(input).expect("input must be serializable as JSON");
+    ctx::continue_as_new(&json);
+    unreachable!("continue-as-new does not return")
 }
 
 /// Writes an informational log line attached to the execution.

@@ -16,6 +16,9 @@ pub struct ListArgs {
     /// At most this many, newest first.
     #[arg(long, default_value_t = 50)]
     limit: u32,
+    /// Only executions of this workflow.
+    #[arg(long)]
+    workflow: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     output: Format,
@@ -39,6 +42,13 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
+impl ListArgs {
+    /// `cairn list` against a server's API.
+    pub async fn remote(self, client: &crate::api::client::Client) -> Result<ExitCode> {
+        super::remote::list(client, &self.status, self.workflow.as_deref(), self.limit, self.output).await
+    }
+}
+
 /// `cairn list`.
 pub async fn list(ctx: &Ctx, args: ListArgs) -> Result<ExitCode> {
     let statuses = args
@@ -59,6 +69,7 @@ pub async fn list(ctx: &Ctx, args: ListArgs) -> Result<ExitCode> {
         .list(&ListFilter {
             statuses,
             limit: Some(args.limit),
+            workflow: args.workflow.clone(),
             ..Default::default()
         })
         .await?;

@@ -3,6 +3,7 @@
 mod bench;
 mod inspect;
 mod ops;
+mod remote;
 mod replay;
 mod run;
 
@@ -30,6 +31,11 @@ struct Cli {
     /// it, the embedded SQLite store of the data directory is used.
     #[arg(long, env = "CAIRN_DATABASE_URL", global = true)]
     database: Option<String>,
+    /// Address of a `cairn server` API (e.g. http://127.0.0.1:7400) for
+    /// deploy, start, describe, result, history, list, signal, cancel,
+    /// terminate and schedule.
+    #[arg(long, env = "CAIRN_SERVER", global = true)]
+    server: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -75,8 +81,30 @@ enum Command {
     Show(inspect::ShowArgs),
     /// Replay stored journals against a new component and report divergences.
     Replay(replay::ReplayArgs),
-    /// Run a node: claim runnable executions from the store and run them.
+    /// Run a node: the HTTP API, plus claiming and running executions.
     Server(ops::ServerArgs),
+    /// Upload components and create the next version of a deployment.
+    Deploy(remote::DeployArgs),
+    /// Start an execution of a deployment.
+    Start(remote::StartArgs),
+    /// Describe an execution.
+    Describe(remote::IdArgs),
+    /// Print an execution's result (`--wait` until it finishes).
+    Result(remote::ResultArgs),
+    /// Print an execution's journal.
+    History(remote::IdArgs),
+    /// Send a signal to an execution.
+    Signal(remote::SignalArgs),
+    /// Request cancellation of an execution (it may compensate).
+    Cancel {
+        /// Execution id.
+        id: String,
+    },
+    /// Terminate an execution at once (no compensation).
+    Terminate(remote::TerminateArgs),
+    /// Cron schedules of deployments.
+    #[command(subcommand)]
+    Schedule(remote::ScheduleCommand),
     /// Report on the store: reachable, schema version, live nodes, backlog.
     Status(ops::StatusArgs),
     /// Database administration.
@@ -119,8 +147,27 @@ pub fn main() -> ExitCode {
         data_dir: cli.data_dir.unwrap_or_else(default_data_dir),
         database: cli.database,
     };
+    let server = cli.server;
     let result = rt.block_on(async move {
+        let client = || match &server {
+            Some(url) => crate::api::client::Client::new(url),
+            None => Err(Error::new(
+                codes::INVALID_ARGUMENT,
+                "this command talks to a Cairn server, and none was given",
+                "pass --server http://HOST:PORT or set CAIRN_SERVER (start one with `cairn server`)",
+            )),
+        };
         match cli.command {
+            Command::List(a) if server.is_some() => a.remote(&client()?).await,
+            Command::Deploy(a) => remote::deploy(&client()?, a).await,
+            Command::Start(a) => remote::start(&client()?, a).await,
+            Command::Describe(a) => remote::describe(&client()?, a).await,
+            Command::Result(a) => remote::result(&client()?, a).await,
+            Command::History(a) => remote::history(&client()?, a).await,
+            Command::Signal(a) => remote::signal(&client()?, a).await,
+            Command::Cancel { id } => remote::cancel(&client()?, &id).await,
+            Command::Terminate(a) => remote::terminate(&client()?, a).await,
+            Command::Schedule(a) => remote::schedule(&client()?, a).await,
             Command::Run(a) => run::run(&ctx, a).await,
             Command::Resume(a) => run::resume(&ctx, a).await,
             Command::List(a) => inspect::list(&ctx, a).await,

@@ -1,6 +1,7 @@
 //! Operating a deployment: `cairn server`, `cairn status`, `cairn db`.
 
 use super::{Ctx, Format, NodeOptions, node, time};
+use crate::api::{ApiLimits, ApiState};
 use crate::error::{Error, Result, codes};
 use crate::scheduler::ServerOptions;
 use crate::store::postgres::Schema;
@@ -17,6 +18,18 @@ pub struct ServerArgs {
     /// Longest idle wait between claim attempts, ms (notifications wake earlier).
     #[arg(long, default_value_t = 200)]
     poll_ms: u64,
+    /// Address of the HTTP API.
+    #[arg(long, default_value = "127.0.0.1:7400")]
+    listen: String,
+    /// Do not serve the HTTP API (a worker-only node).
+    #[arg(long)]
+    no_api: bool,
+    /// Largest JSON request body (inputs, signals), bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_payload_bytes: usize,
+    /// Largest component upload, bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    max_component_bytes: usize,
     #[command(flatten)]
     node: NodeOptions,
 }
@@ -40,12 +53,44 @@ pub enum DbCommand {
 pub async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
     let store = ctx.open_store(Schema::Migrate).await?;
     let rt = node(ctx, store, &args.node)?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let api = if args.no_api {
+        None
+    } else {
+        let listener = tokio::net::TcpListener::bind(&args.listen).await.map_err(|e| {
+            Error::new(
+                codes::IO,
+                format!("cannot listen on {}: {e}", args.listen),
+                "pick another address with --listen",
+            )
+        })?;
+        let state = ApiState {
+            rt: rt.clone(),
+            limits: ApiLimits {
+                max_payload: args.max_payload_bytes,
+                max_component: args.max_component_bytes,
+            },
+        };
+        let mut stop = stop_rx.clone();
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or(args.listen.clone());
+        eprintln!("cairn server: API on http://{addr}");
+        Some(tokio::spawn(crate::api::serve(listener, state, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })))
+    };
     eprintln!("cairn server: node {} on {}", rt.node_id, ctx.describe());
     let options = ServerOptions {
         max_concurrent: args.max_concurrent,
         poll: Duration::from_millis(args.poll_ms.max(10)),
     };
     rt.serve(options, shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    if let Some(api) = api {
+        let _ = api.await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

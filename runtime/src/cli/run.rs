@@ -54,7 +54,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-fn parse_allow(specs: &[String]) -> Result<std::collections::HashMap<String, Vec<String>>> {
+pub(crate) fn parse_allow(specs: &[String]) -> Result<std::collections::HashMap<String, Vec<String>>> {
     let mut map: std::collections::HashMap<String, Vec<String>> = Default::default();
     for spec in specs {
         let (name, host) = spec.split_once('=').unwrap_or(("*", spec));
@@ -78,6 +78,7 @@ fn report(id: &str, outcome: &Outcome, format: Format) -> ExitCode {
         Outcome::Parked(_) => ("parked", 3),
         Outcome::Sleeping(_) => ("sleeping", 0),
         Outcome::LeaseLost => ("taken over", 4),
+        Outcome::Continued(_) => ("continued", 0),
     };
     match (format, outcome) {
         (Format::Json, _) => {

@@ -4,7 +4,7 @@
 use super::{CommandPayload, EventPayload, StartedPayload, kinds};
 use crate::store::Entry;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -48,6 +48,8 @@ pub struct Cursor {
     pos: usize,
     /// Events by (kind, seq of the command they complete).
     events: HashMap<(String, u32), Value>,
+    /// Inbox messages (signals, cancellations) already consumed.
+    consumed: HashSet<i64>,
     next_seq: u32,
     pending: Vec<Entry>,
     /// Logical time: when the last command was recorded. Shared with the
@@ -80,9 +82,13 @@ impl Cursor {
         let next_seq = journal.last().map(|e| e.seq + 1).unwrap_or(1);
         let mut commands = Vec::new();
         let mut events = HashMap::new();
+        let mut consumed = HashSet::new();
         for entry in journal.into_iter().skip(1) {
             if kinds::is_event(&entry.kind) {
                 let ev: EventPayload = serde_json::from_str(&entry.payload).map_err(|e| corrupt(&entry, e))?;
+                if let Some(id) = ev.data.get("inbox").and_then(Value::as_i64) {
+                    consumed.insert(id);
+                }
                 events.insert((entry.kind.clone(), ev.of), ev.data);
             } else if !kinds::is_lifecycle(&entry.kind) {
                 let payload: CommandPayload = serde_json::from_str(&entry.payload).map_err(|e| corrupt(&entry, e))?;
@@ -94,6 +100,7 @@ impl Cursor {
             commands,
             pos: 0,
             events,
+            consumed,
             next_seq,
             pending: Vec::new(),
             clock: Arc::new(AtomicI64::new(start_ms)),
@@ -181,6 +188,9 @@ impl Cursor {
     /// Records an event completing command `of` (buffered until the next commit).
     pub fn record_event(&mut self, kind: &str, of: u32, data: Value, at_ms: i64) {
         let payload = serde_json::to_string(&EventPayload { of, data: data.clone() }).expect("JSON values encode");
+        if let Some(id) = data.get("inbox").and_then(Value::as_i64) {
+            self.consumed.insert(id);
+        }
         self.events.insert((kind.to_owned(), of), data);
         self.push(kind, payload, at_ms);
     }
@@ -193,6 +203,11 @@ impl Cursor {
     /// The data of the event of `kind` completing command `of`, if recorded.
     pub fn event(&self, kind: &str, of: u32) -> Option<&Value> {
         self.events.get(&(kind.to_owned(), of))
+    }
+
+    /// Whether inbox message `id` was consumed by this execution.
+    pub fn is_consumed(&self, id: i64) -> bool {
+        self.consumed.contains(&id)
     }
 
     /// Takes the buffered entries for a commit.

@@ -38,15 +38,49 @@ pub mod kinds {
     pub const ACTIVITY_DONE: &str = "activity.done";
     /// Command: the workflow waited for one of some activities.
     pub const ACTIVITY_AWAIT: &str = "activity.await";
+    /// Event: a durable timer was interrupted by cancellation.
+    pub const TIMER_CANCELLED: &str = "timer.cancelled";
+    /// Command: the workflow waits for a signal.
+    pub const SIGNAL_WAIT: &str = "signal.wait";
+    /// Event: a signal was consumed by a wait (`data.inbox` names it).
+    pub const SIGNAL_RECEIVED: &str = "signal.received";
+    /// Event: a signal wait timed out.
+    pub const SIGNAL_TIMEOUT: &str = "signal.timeout";
+    /// Event: a signal wait was interrupted by cancellation.
+    pub const SIGNAL_CANCELLED: &str = "signal.cancelled";
+    /// Event: a cancellation request was delivered (`data.inbox` names it).
+    pub const CANCEL_RECEIVED: &str = "cancel.received";
+    /// Command: a child workflow was started.
+    pub const CHILD_START: &str = "child.start";
+    /// Command: the workflow waited for a child.
+    pub const CHILD_AWAIT: &str = "child.await";
+    /// Event: a child finished.
+    pub const CHILD_DONE: &str = "child.done";
+    /// Command: continue-as-new.
+    pub const CONTINUE: &str = "continue";
+    /// Lifecycle: this run ended by continue-as-new.
+    pub const CONTINUED: &str = "continued";
+    /// Lifecycle: an operator terminated the execution.
+    pub const TERMINATED: &str = "terminated";
 
     /// Whether entries of this kind are events (looked up, not matched in order).
     pub fn is_event(kind: &str) -> bool {
-        matches!(kind, TIMER_FIRED | ACTIVITY_DONE)
+        matches!(
+            kind,
+            TIMER_FIRED
+                | TIMER_CANCELLED
+                | ACTIVITY_DONE
+                | SIGNAL_RECEIVED
+                | SIGNAL_TIMEOUT
+                | SIGNAL_CANCELLED
+                | CANCEL_RECEIVED
+                | CHILD_DONE
+        )
     }
 
     /// Whether entries of this kind are lifecycle entries.
     pub fn is_lifecycle(kind: &str) -> bool {
-        matches!(kind, STARTED | COMPLETED | FAILED)
+        matches!(kind, STARTED | COMPLETED | FAILED | CONTINUED | TERMINATED)
     }
 }
 

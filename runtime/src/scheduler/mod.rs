@@ -3,12 +3,14 @@
 //! node's leases alive.
 
 mod replay;
+mod schedules;
 mod server;
 
 pub use replay::Verdict;
+pub use schedules::next_fire;
 pub use server::ServerOptions;
 
-use crate::engine::workflow_host::{self, ExecutionHost, Interrupt};
+use crate::engine::workflow_host::{self, ChildRef, ExecutionHost, Interrupt};
 use crate::engine::{ActivityRegistry, Engine};
 use crate::error::{Error, Result, codes};
 use crate::journal::{Cursor, FailureRecord, StartedPayload, kinds};
@@ -63,6 +65,8 @@ pub enum Outcome {
     Sleeping(i64),
     /// Another node took the execution over.
     LeaseLost,
+    /// This run continued as new; the next run has this id.
+    Continued(String),
 }
 
 /// A runtime node: store, engine and identity.
@@ -81,6 +85,8 @@ pub struct Runtime {
     /// Executions this node just created and has not driven yet: their
     /// first activation needs no read from the store.
     fresh: Mutex<HashMap<String, NewExecution>>,
+    /// Wakes this node's claim loop (new work was created here).
+    pub wake_claims: tokio::sync::Notify,
 }
 
 /// This node's id: host name, process id and a random suffix.
@@ -116,6 +122,7 @@ impl Runtime {
             config,
             registries: Mutex::new(HashMap::new()),
             fresh: Mutex::new(HashMap::new()),
+            wake_claims: tokio::sync::Notify::new(),
         });
         let weak = Arc::downgrade(&rt);
         let every = rt.config.lease / 3;
@@ -307,6 +314,10 @@ impl Runtime {
                 Some(Interrupt::EndOfJournal) => {
                     return Err(Error::store("a live activation stopped at the end of its journal"));
                 }
+                Some(Interrupt::Continued { next }) => {
+                    self.finished(&host, exec.parent.as_deref()).await;
+                    return Ok(Outcome::Continued(next));
+                }
                 None => {
                     let error = classify_trap(&trap, &state.guard, &state.stderr.contents());
                     let entry = serde_json::json!({ "error": error.to_json() });
@@ -327,12 +338,42 @@ impl Runtime {
         };
         host.cursor.record_lifecycle(kind, entry, now_ms());
         match host.commit(transition).await {
-            Ok(()) => Ok(outcome),
+            Ok(()) => {
+                self.finished(&host, exec.parent.as_deref()).await;
+                Ok(outcome)
+            }
             Err(_) => match host.interrupt.take() {
                 Some(Interrupt::Store(e)) => Err(e),
                 _ => Ok(Outcome::LeaseLost),
             },
         }
+    }
+
+    /// After a terminal commit: applies the close policy to open children
+    /// and wakes the parent, if any (best effort: both are idempotent, and
+    /// a parent also re-checks on its own).
+    async fn finished(&self, host: &ExecutionHost, parent: Option<&str>) {
+        close_children(&*self.store, &host.id, host.open_children()).await;
+        if let Some(parent) = parent
+            && let Err(e) = self.store.wake(parent).await
+        {
+            tracing::warn!("waking parent {parent} failed: {}", e.message);
+        }
+    }
+
+    /// Terminates an execution (fencing out its owner) and applies the close
+    /// policy to its open children. Returns whether it was running.
+    pub async fn terminate(&self, id: &str, reason: &str) -> Result<bool> {
+        if !self.store.terminate(id, reason).await? {
+            return Ok(false);
+        }
+        let journal = self.store.journal(id).await?;
+        close_children(&*self.store, id, open_children_of(&journal)).await;
+        let parent = self.store.execution(id).await?.and_then(|e| e.parent);
+        if let Some(parent) = parent {
+            self.store.wake(&parent).await?;
+        }
+        Ok(true)
     }
 
     async fn park(&self, lease: &Lease, error: Error) -> Result<Outcome> {
@@ -371,6 +412,10 @@ impl Runtime {
                         None => return Ok(Outcome::LeaseLost),
                     }
                 }
+                Outcome::Continued(next) => match self.store.claim(&next, &self.node_id, self.lease_ms(), &[]).await? {
+                    Some(l) => lease = l,
+                    None => return Ok(Outcome::Continued(next)),
+                },
                 other => return Ok(other),
             }
         }
@@ -463,6 +508,46 @@ fn new_execution(workflow: &str, component: &str, bindings: &Bindings, input: &s
             at_ms: now_ms(),
         },
     })
+}
+
+/// Children started in a journal that have no recorded outcome.
+fn open_children_of(journal: &[Entry]) -> Vec<ChildRef> {
+    let done: std::collections::HashSet<u32> = journal
+        .iter()
+        .filter(|e| e.kind == kinds::CHILD_DONE)
+        .filter_map(|e| {
+            serde_json::from_str::<crate::journal::EventPayload>(&e.payload)
+                .ok()
+                .map(|p| p.of)
+        })
+        .collect();
+    journal
+        .iter()
+        .filter(|e| e.kind == kinds::CHILD_START && !done.contains(&e.seq))
+        .filter_map(|e| serde_json::from_str::<crate::journal::CommandPayload>(&e.payload).ok())
+        .filter_map(|p| {
+            let id = p.result.get("id")?.as_str()?.to_owned();
+            let policy = p.args.get("policy")?.as_str()?.to_owned();
+            Some(ChildRef { id, policy })
+        })
+        .collect()
+}
+
+/// Applies each open child's parent-close policy.
+async fn close_children(store: &dyn Store, parent: &str, children: Vec<ChildRef>) {
+    for child in children {
+        let result = match child.policy.as_str() {
+            "terminate" => store
+                .terminate(&child.id, &format!("parent {parent} finished"))
+                .await
+                .map(|_| ()),
+            "request-cancel" => store.push_inbox(&child.id, "cancel", "", "null").await.map(|_| ()),
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::warn!("closing child {} of {parent} failed: {}", child.id, e.message);
+        }
+    }
 }
 
 pub(crate) fn not_found(id: &str) -> Error {

@@ -37,6 +37,7 @@ impl Runtime {
         let wake = Arc::new(Notify::new());
         let mut shutdown = std::pin::pin!(shutdown);
         let mut backoff = Duration::from_millis(100);
+        let mut last_schedules = std::time::Instant::now() - options.poll;
         if let Err(e) = self.store.heartbeat(&self.node_id, self.started_at_ms).await {
             tracing::warn!("heartbeat failed: {}", e.message);
         }
@@ -75,10 +76,19 @@ impl Runtime {
                     continue;
                 }
             };
+            if last_schedules.elapsed() >= options.poll {
+                last_schedules = std::time::Instant::now();
+                match self.fire_due_schedules().await {
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("firing schedules failed: {}", e.message),
+                }
+            }
             if idle || wanted == 0 {
                 tokio::select! {
                     _ = self.store.wait_for_work(options.poll) => {}
                     _ = wake.notified() => {}
+                    _ = self.wake_claims.notified() => {}
                     _ = &mut shutdown => break,
                 }
             }
@@ -99,6 +109,7 @@ impl Runtime {
                 });
             }
             Ok(Outcome::Completed(_)) => tracing::debug!("execution {id} completed"),
+            Ok(Outcome::Continued(next)) => tracing::debug!("execution {id} continued as {next}"),
             Ok(Outcome::Failed(e)) => tracing::info!("execution {id} failed: {}", e.message),
             Ok(Outcome::Parked(e)) => tracing::warn!("execution {id} parked: {}", e.message),
             Ok(Outcome::LeaseLost) => tracing::warn!("execution {id}: lease lost to another node; stopped here"),

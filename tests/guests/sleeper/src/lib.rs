@@ -12,7 +12,7 @@ struct Input {
 fn sleeper(input: Input) -> Result<u64, Failure> {
     let before = workflow::now();
     workflow::log(format!("sleeping {} ms", input.ms));
-    workflow::sleep(Duration::from_millis(input.ms));
+    workflow::sleep(Duration::from_millis(input.ms))?;
     let slept = workflow::now().duration_since(before).unwrap_or_default();
     Ok(slept.as_millis() as u64)
 }

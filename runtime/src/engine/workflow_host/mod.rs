@@ -3,17 +3,25 @@
 //!
 //! Live, a call runs, its result is recorded and buffered; the buffer is
 //! committed in one transaction with the next externally visible step (an
-//! activity result, a timer start, the completion). Replaying, a call must
-//! match the command at the cursor (kind and arguments) and gets the recorded
-//! result; a mismatch parks the execution and writes nothing.
+//! activity result, a timer start, a consumed signal, a child start, the
+//! completion). Replaying, a call must match the command at the cursor (kind
+//! and arguments) and gets the recorded result; a mismatch parks the
+//! execution and writes nothing.
+//!
+//! - `context.rs`: the WIT `context` functions, decoding recorded results;
+//! - `waits.rs`: everything that blocks — activities, timers, signals,
+//!   children — and cancellation, which reaches all of them.
 
-use super::activity_host::{self, ActivityCall, RetrySpec};
+mod context;
+mod waits;
+
+use super::activity_host::RetrySpec;
 use super::bindings::workflow::Workflow;
-use super::bindings::workflow::cairn::workflow::{context, types};
+use super::bindings::workflow::cairn::workflow::types;
 use super::{ActivityRegistry, Engine, Guard, WorkflowComponent};
 use crate::error::{Error, codes};
 use crate::journal::{ActivityOutcome, Cursor, NonDeterminism, Replayed, kinds};
-use crate::store::{Lease, Store, Transition, now_ms};
+use crate::store::{InboxMessage, Lease, Store, Transition, now_ms};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,7 +35,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 /// Why the host stopped the guest before it returned.
 #[derive(Debug)]
 pub enum Interrupt {
-    /// A long sleep: the timer is committed, the instance is dropped.
+    /// A long wait: its deadline is committed, the instance is dropped.
     Suspend {
         /// When to wake, ms since epoch.
         wake_at_ms: i64,
@@ -40,6 +48,11 @@ pub enum Interrupt {
     Store(Error),
     /// Replay-only mode reached the end of the journal.
     EndOfJournal,
+    /// Continue-as-new: this run is committed as `continued`.
+    Continued {
+        /// The next run's execution id.
+        next: String,
+    },
 }
 
 /// Store data of a workflow instance.
@@ -61,11 +74,23 @@ impl WasiView for WorkflowState {
 }
 
 /// Links deterministic WASI and the `context` interface.
-pub(super) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<WorkflowState>> {
+pub(in crate::engine) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<WorkflowState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    context::add_to_linker::<WorkflowState, HasSelf<WorkflowState>>(&mut linker, |s| s)?;
+    super::bindings::workflow::cairn::workflow::context::add_to_linker::<WorkflowState, HasSelf<WorkflowState>>(
+        &mut linker,
+        |s| s,
+    )?;
     Ok(linker)
+}
+
+/// A child workflow started by this execution.
+#[derive(Debug, Clone)]
+pub struct ChildRef {
+    /// The child's execution id (updated when it continues as new).
+    pub id: String,
+    /// What happens to it when this execution finishes.
+    pub policy: String,
 }
 
 /// Everything the host needs to serve one execution's calls.
@@ -79,6 +104,10 @@ pub struct ExecutionHost {
     done_tx: mpsc::UnboundedSender<(u32, ActivityOutcome)>,
     done_rx: mpsc::UnboundedReceiver<(u32, ActivityOutcome)>,
     tasks: HashMap<u32, JoinHandle<()>>,
+    /// Children by the seq of their `child.start`.
+    pub(crate) children: HashMap<u32, ChildRef>,
+    /// Signals and cancellation requests, as last read from the store.
+    inbox: Vec<InboxMessage>,
     pub(crate) interrupt: Option<Interrupt>,
     evict_after: Duration,
     echo_logs: bool,
@@ -112,6 +141,22 @@ enum Call<'a> {
     Await {
         handles: &'a [u32],
     },
+    ReceiveSignal {
+        name: &'a str,
+        timeout_ms: Option<u64>,
+    },
+    StartChild {
+        workflow: &'a str,
+        input: &'a str,
+        workflow_id: Option<&'a str>,
+        policy: &'static str,
+    },
+    AwaitChild {
+        handle: u32,
+    },
+    ContinueAsNew {
+        input: &'a str,
+    },
 }
 
 impl Call<'_> {
@@ -123,6 +168,10 @@ impl Call<'_> {
             Call::Sleep { .. } => kinds::SLEEP,
             Call::StartActivity { .. } => kinds::ACTIVITY_START,
             Call::Await { .. } => kinds::ACTIVITY_AWAIT,
+            Call::ReceiveSignal { .. } => kinds::SIGNAL_WAIT,
+            Call::StartChild { .. } => kinds::CHILD_START,
+            Call::AwaitChild { .. } => kinds::CHILD_AWAIT,
+            Call::ContinueAsNew { .. } => kinds::CONTINUE,
         }
     }
 
@@ -133,6 +182,17 @@ impl Call<'_> {
             Call::Sleep { ms } => json!({ "duration_ms": ms }),
             Call::StartActivity { name, input, options } => json!({ "name": name, "input": input, "options": options }),
             Call::Await { handles } => json!({ "handles": handles }),
+            Call::ReceiveSignal { name, timeout_ms } => json!({ "name": name, "timeout_ms": timeout_ms }),
+            Call::StartChild {
+                workflow,
+                input,
+                workflow_id,
+                policy,
+            } => {
+                json!({ "workflow": workflow, "input": input, "workflow_id": workflow_id, "policy": policy })
+            }
+            Call::AwaitChild { handle } => json!({ "handle": handle }),
+            Call::ContinueAsNew { input } => json!({ "input": input }),
         }
     }
 }
@@ -168,6 +228,8 @@ impl ExecutionHost {
             done_tx,
             done_rx,
             tasks: HashMap::new(),
+            children: HashMap::new(),
+            inbox: Vec::new(),
             interrupt: None,
             evict_after,
             echo_logs,
@@ -191,8 +253,9 @@ impl ExecutionHost {
         wasmtime::format_err!(text)
     }
 
-    /// The one wrapper every journaled call passes through.
-    async fn call(&mut self, call: Call<'_>) -> wasmtime::Result<Value> {
+    /// The one wrapper every journaled call passes through. Returns the
+    /// command's seq and its (recorded or live) result.
+    async fn call(&mut self, call: Call<'_>) -> wasmtime::Result<(u32, Value)> {
         let (kind, args) = (call.kind(), call.args());
         match self.cursor.replay(kind, &args) {
             Err(nd) => {
@@ -203,31 +266,45 @@ impl ExecutionHost {
                 if !self.replay_only {
                     self.on_replayed(&call, &recorded).await?;
                 }
-                Ok(recorded.result)
+                Ok((recorded.seq, recorded.result))
             }
             Ok(None) if self.replay_only => Err(self.stop(Interrupt::EndOfJournal)),
             Ok(None) => self.live(call, kind, args).await,
         }
     }
 
-    /// Restores what a replayed command left running: an activity without a
-    /// result is started again (same idempotency key), an unfired timer waits.
+    /// Restores what a replayed command left unfinished: an activity without
+    /// a result is started again (same idempotency key); a timer, a signal
+    /// wait or a child without an outcome is waited for again.
     async fn on_replayed(&mut self, call: &Call<'_>, recorded: &Replayed) -> wasmtime::Result<()> {
+        let seq = recorded.seq;
+        let deadline = || recorded.result.get("deadline").and_then(Value::as_i64);
         match call {
-            Call::StartActivity { name, input, options }
-                if self.cursor.event(kinds::ACTIVITY_DONE, recorded.seq).is_none() =>
-            {
-                self.launch(recorded.seq, name, input, options.clone())
+            Call::StartActivity { name, input, options } if self.cursor.event(kinds::ACTIVITY_DONE, seq).is_none() => {
+                self.launch(seq, name, input, options.clone())
             }
-            Call::Sleep { .. } if self.cursor.event(kinds::TIMER_FIRED, recorded.seq).is_none() => {
+            Call::Sleep { .. } if !self.timer_resolved(seq) => {
                 let fire_at = recorded.result.get("fire_at").and_then(Value::as_i64).unwrap_or(0);
-                self.wait_timer(recorded.seq, fire_at).await
+                self.wait_timer(seq, fire_at).await
+            }
+            Call::ReceiveSignal { name, .. } if !self.signal_resolved(seq) => {
+                self.wait_signal(seq, name, deadline()).await
+            }
+            Call::StartChild { policy, .. } => {
+                if let Some(id) = recorded.result.get("id").and_then(Value::as_str) {
+                    let child = ChildRef {
+                        id: id.to_owned(),
+                        policy: (*policy).to_owned(),
+                    };
+                    self.children.insert(seq, child);
+                }
+                Ok(())
             }
             _ => Ok(()),
         }
     }
 
-    async fn live(&mut self, call: Call<'_>, kind: &'static str, args: Value) -> wasmtime::Result<Value> {
+    async fn live(&mut self, call: Call<'_>, kind: &'static str, args: Value) -> wasmtime::Result<(u32, Value)> {
         let now = now_ms();
         let result = match call {
             Call::Now => json!(now),
@@ -244,7 +321,7 @@ impl ExecutionHost {
                 let seq = self.cursor.record(kind, args, result.clone(), now);
                 self.commit(Transition::Sleeping { wake_at_ms: fire_at }).await?;
                 self.wait_timer(seq, fire_at).await?;
-                return Ok(result);
+                return Ok((seq, result));
             }
             Call::StartActivity { name, input, options } => {
                 let seq = self.cursor.next_seq();
@@ -254,96 +331,53 @@ impl ExecutionHost {
             Call::Await { handles } => {
                 let (handle, fresh) = self.wait_any(handles).await?;
                 let result = json!({ "handle": handle });
-                self.cursor.record(kind, args, result.clone(), now_ms());
+                let seq = self.cursor.record(kind, args, result.clone(), now_ms());
                 if fresh {
                     self.commit(Transition::Running).await?;
                 }
-                return Ok(result);
+                return Ok((seq, result));
+            }
+            Call::ReceiveSignal { name, timeout_ms } => {
+                let deadline = timeout_ms.map(|t| now.saturating_add(t.min(i64::MAX as u64) as i64));
+                let result = json!({ "deadline": deadline });
+                let seq = self.cursor.record(kind, args, result.clone(), now);
+                self.wait_signal(seq, name, deadline).await?;
+                return Ok((seq, result));
+            }
+            Call::StartChild {
+                workflow,
+                input,
+                workflow_id,
+                policy,
+            } => {
+                let seq = self.cursor.next_seq();
+                let result = self.start_child(seq, workflow, input, workflow_id, policy).await?;
+                self.cursor.record(kind, args, result.clone(), now);
+                self.commit(Transition::Running).await?;
+                return Ok((seq, result));
+            }
+            Call::AwaitChild { handle } => {
+                let fresh = self.wait_child(handle).await?;
+                let result = json!({ "handle": handle });
+                let seq = self.cursor.record(kind, args, result.clone(), now_ms());
+                if fresh {
+                    self.commit(Transition::Running).await?;
+                }
+                return Ok((seq, result));
+            }
+            Call::ContinueAsNew { input } => {
+                let next = self.continue_as_new(input).await?;
+                let seq = self.cursor.record(kind, args, json!({ "next": next }), now);
+                let output = json!({ "continued_as": next }).to_string();
+                self.cursor
+                    .record_lifecycle(kinds::CONTINUED, json!({ "next": next }), now_ms());
+                self.commit(Transition::Continued { output }).await?;
+                let _ = seq;
+                return Err(self.stop(Interrupt::Continued { next }));
             }
         };
-        self.cursor.record(kind, args, result.clone(), now);
-        Ok(result)
-    }
-
-    /// Starts activity call `seq` in the background.
-    fn launch(&mut self, seq: u32, name: &str, input: &str, options: RetrySpec) -> wasmtime::Result<()> {
-        let Some(component) = self.registry.get(name).cloned() else {
-            let known = self.registry.names().join(", ");
-            let error = Error::new(
-                codes::UNKNOWN_ACTIVITY,
-                format!(
-                    "execution {} called activity `{name}`, which no registered component serves (registered: {known})",
-                    self.id
-                ),
-                "start the workflow with --activity <component.wasm> for a component that serves it",
-            );
-            return Err(self.stop(Interrupt::Park(error)));
-        };
-        let call = ActivityCall {
-            execution_id: self.id.clone(),
-            name: name.to_owned(),
-            input: input.to_owned(),
-            idempotency_key: format!("{}/{seq}", self.id),
-            allow_http: self.registry.http_allow(name),
-            spec: options,
-        };
-        let (engine, tx) = (self.engine.clone(), self.done_tx.clone());
-        let task = tokio::spawn(async move {
-            let outcome = activity_host::run(&engine, &component, call).await;
-            let _ = tx.send((seq, outcome));
-        });
-        self.tasks.insert(seq, task);
-        Ok(())
-    }
-
-    fn record_done(&mut self, handle: u32, outcome: ActivityOutcome) {
-        self.tasks.remove(&handle);
-        let data = serde_json::to_value(&outcome).expect("outcomes encode");
-        self.cursor.record_event(kinds::ACTIVITY_DONE, handle, data, now_ms());
-    }
-
-    /// Waits until one of `handles` has a result; returns it and whether new
-    /// results were recorded meanwhile (then the caller commits).
-    async fn wait_any(&mut self, handles: &[u32]) -> wasmtime::Result<(u32, bool)> {
-        if handles.is_empty() {
-            wasmtime::bail!("await-any was called with no activity handles");
-        }
-        for h in handles {
-            if self.cursor.event(kinds::ACTIVITY_DONE, *h).is_none() && !self.tasks.contains_key(h) {
-                wasmtime::bail!("activity handle {h} was never started by this execution");
-            }
-        }
-        let mut fresh = false;
-        loop {
-            if let Some(h) = handles
-                .iter()
-                .find(|h| self.cursor.event(kinds::ACTIVITY_DONE, **h).is_some())
-            {
-                return Ok((*h, fresh));
-            }
-            let Some((h, outcome)) = self.done_rx.recv().await else {
-                wasmtime::bail!("activity results channel closed");
-            };
-            self.record_done(h, outcome);
-            fresh = true;
-            while let Ok((h, outcome)) = self.done_rx.try_recv() {
-                self.record_done(h, outcome);
-            }
-        }
-    }
-
-    /// Waits for timer `seq`; a wait longer than the eviction threshold
-    /// suspends the execution instead (the instance is dropped).
-    async fn wait_timer(&mut self, seq: u32, fire_at: i64) -> wasmtime::Result<()> {
-        let remaining = fire_at - now_ms();
-        if remaining > 0 {
-            if remaining as u128 > self.evict_after.as_millis() {
-                return Err(self.stop(Interrupt::Suspend { wake_at_ms: fire_at }));
-            }
-            tokio::time::sleep(Duration::from_millis(remaining as u64)).await;
-        }
-        self.cursor.record_event(kinds::TIMER_FIRED, seq, Value::Null, now_ms());
-        Ok(())
+        let seq = self.cursor.record(kind, args, result.clone(), now);
+        Ok((seq, result))
     }
 
     /// Commits the buffered entries with a status change, retrying transient
@@ -372,119 +406,16 @@ impl ExecutionHost {
         }
     }
 
-    /// The recorded outcome of activity `handle`.
-    fn outcome(&mut self, handle: u32) -> wasmtime::Result<Result<String, types::Failure>> {
-        let data = self.cursor.event(kinds::ACTIVITY_DONE, handle).cloned();
-        let outcome: Option<ActivityOutcome> = data.and_then(|d| serde_json::from_value(d).ok());
-        let Some(outcome) = outcome else {
-            let error = Error::new(
-                codes::CORRUPT_JOURNAL,
-                format!(
-                    "execution {}: no readable result for activity call {handle} in the journal",
-                    self.id
-                ),
-                "the journal was changed outside Cairn; terminate the execution",
-            );
-            return Err(self.stop(Interrupt::Park(error)));
-        };
-        Ok(outcome.result.map_err(|f| types::Failure {
-            code: f.code,
-            message: f.message,
-            retryable: f.retryable,
-            details: f.details,
-        }))
-    }
-}
-
-fn level_name(level: types::LogLevel) -> &'static str {
-    match level {
-        types::LogLevel::Debug => "debug",
-        types::LogLevel::Info => "info",
-        types::LogLevel::Warn => "warn",
-        types::LogLevel::Error => "error",
-    }
-}
-
-impl WorkflowState {
-    /// Runs a journaled call and restarts the CPU budget for the guest.
-    async fn journaled(&mut self, call: Call<'_>) -> wasmtime::Result<Value> {
-        let result = self.host.call(call).await;
-        self.guard.resume();
-        result
-    }
-
-    fn handle_of(&mut self, v: &Value) -> wasmtime::Result<u32> {
-        match v.get("handle").and_then(Value::as_u64) {
-            Some(h) => Ok(h as u32),
-            None => {
-                let error = Error::new(
-                    codes::CORRUPT_JOURNAL,
-                    format!("execution {}: a recorded await has no handle", self.host.id),
-                    "the journal was changed outside Cairn; terminate the execution",
-                );
-                Err(self.host.stop(Interrupt::Park(error)))
-            }
-        }
-    }
-}
-
-impl types::Host for WorkflowState {}
-
-impl context::Host for WorkflowState {
-    async fn execution_id(&mut self) -> wasmtime::Result<String> {
-        Ok(self.host.id.clone())
-    }
-
-    async fn now(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.journaled(Call::Now).await?.as_u64().unwrap_or(0))
-    }
-
-    async fn random(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.journaled(Call::Random).await?.as_u64().unwrap_or(0))
-    }
-
-    async fn sleep(&mut self, duration_ms: u64) -> wasmtime::Result<()> {
-        self.journaled(Call::Sleep { ms: duration_ms }).await?;
-        Ok(())
-    }
-
-    async fn start_activity(
-        &mut self,
-        name: String,
-        input: String,
-        options: Option<types::ActivityOptions>,
-    ) -> wasmtime::Result<u32> {
-        let options = RetrySpec::from_wit(options);
-        let v = self
-            .journaled(Call::StartActivity {
-                name: &name,
-                input: &input,
-                options,
-            })
-            .await?;
-        Ok(v.as_u64().unwrap_or(0) as u32)
-    }
-
-    async fn await_activity(&mut self, handle: u32) -> wasmtime::Result<Result<String, types::Failure>> {
-        let v = self.journaled(Call::Await { handles: &[handle] }).await?;
-        let h = self.handle_of(&v)?;
-        self.host.outcome(h)
-    }
-
-    async fn await_any(&mut self, handles: Vec<u32>) -> wasmtime::Result<(u32, Result<String, types::Failure>)> {
-        let v = self.journaled(Call::Await { handles: &handles }).await?;
-        let h = self.handle_of(&v)?;
-        let index = handles.iter().position(|x| *x == h).unwrap_or(0) as u32;
-        Ok((index, self.host.outcome(h)?))
-    }
-
-    async fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
-        self.journaled(Call::Log {
-            level: level_name(level),
-            message: &message,
-        })
-        .await?;
-        Ok(())
+    /// Children that have no recorded outcome yet, with their close policy.
+    pub(crate) fn open_children(&self) -> Vec<ChildRef> {
+        let mut open: Vec<(u32, ChildRef)> = self
+            .children
+            .iter()
+            .filter(|(seq, _)| self.cursor.event(kinds::CHILD_DONE, **seq).is_none())
+            .map(|(seq, c)| (*seq, c.clone()))
+            .collect();
+        open.sort_by_key(|(seq, _)| *seq);
+        open.into_iter().map(|(_, c)| c).collect()
     }
 }
 
@@ -493,9 +424,13 @@ impl context::Host for WorkflowState {
 pub(crate) async fn activate(
     engine: &Engine,
     component: &WorkflowComponent,
-    host: ExecutionHost,
+    mut host: ExecutionHost,
     input: &str,
 ) -> (wasmtime::Result<Result<String, types::Failure>>, WorkflowState) {
+    if !host.replay_only && host.cursor.is_replaying() {
+        // A recovering execution may have signals or a cancellation waiting.
+        host.refresh_inbox().await;
+    }
     let started = host.cursor.started().clone();
     let (wasi, stderr) = super::wasi::workflow_ctx(host.cursor.clock(), host.cursor.start_ms(), started.seed);
     let state = WorkflowState {
