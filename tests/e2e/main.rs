@@ -11,5 +11,6 @@ mod examples;
 mod limits;
 mod replay;
 mod runtime_conformance;
+mod service;
 mod store;
 mod timers;

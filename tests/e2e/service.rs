@@ -1,0 +1,433 @@
+//! The service end to end: `cairn server` with its HTTP API, driven by the
+//! `cairn` verbs and by raw HTTP requests.
+
+use crate::common::*;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
+
+/// A `cairn server` on an ephemeral port; killed (-9) when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut child = cairn(data)
+            .args([
+                "server",
+                "--listen",
+                "127.0.0.1:0",
+                "--quiet",
+                "--poll-ms",
+                "50",
+                "--lease-ms",
+                "1000",
+                "--evict-after-ms",
+                "300",
+            ])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("cairn server: API on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server announces its API address");
+        Server { child, url }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Runs a `cairn` verb against this server.
+    fn cli(&self, data: &Path, args: &[&str]) -> Output {
+        cairn(data).arg("--server").arg(&self.url).args(args).output().unwrap()
+    }
+
+    /// Runs a verb that must succeed and prints JSON; returns it.
+    fn json(&self, data: &Path, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let out = self.cli(data, &all);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)))
+    }
+
+    fn deploy(&self, data: &Path, name: &str, workflow: &str, activities: &[&str]) -> serde_json::Value {
+        let wf = wasm(workflow);
+        let mut args = vec!["deploy", name, wf.to_str().unwrap()];
+        let paths: Vec<String> = activities
+            .iter()
+            .map(|a| wasm(a).to_str().unwrap().to_owned())
+            .collect();
+        for p in &paths {
+            args.extend(["--activity", p.as_str()]);
+        }
+        self.json(data, &args)
+    }
+
+    /// A raw HTTP request: (status, JSON body).
+    fn http(&self, method: &str, path: &str, body: Option<&[u8]>) -> (u16, serde_json::Value) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let client = reqwest::Client::new();
+            let mut req = client.request(method.parse().unwrap(), format!("{}{path}", self.url));
+            if let Some(b) = body {
+                req = req.header("content-type", "application/json").body(b.to_vec());
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+            )
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn kinds(history: &serde_json::Value) -> Vec<String> {
+    history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn signals_sent_before_and_after_the_wait_are_received_in_order() {
+    let data = data_dir();
+    let server = Server::start(data.path(), &[]);
+    server.deploy(data.path(), "sig", "signals", &[]);
+    let started = server.json(
+        data.path(),
+        &[
+            "start",
+            "sig",
+            "--input",
+            r#"{"delay_ms": 1200, "n": 3, "timeout_ms": 20000}"#,
+        ],
+    );
+    let id = started["id"].as_str().unwrap().to_owned();
+    // Sent while the workflow still sleeps: buffered.
+    for k in [1, 2] {
+        let out = server.cli(
+            data.path(),
+            &["signal", &id, "item", "--payload", &format!("{{\"k\": {k}}}")],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    wait_for(30, "the workflow to wait for its third signal", || {
+        let h = server.json(data.path(), &["history", &id]);
+        (kinds(&h).iter().filter(|k| *k == "signal.wait").count() == 3).then_some(())
+    });
+    // Sent after the wait began.
+    let out = server.cli(data.path(), &["signal", &id, "item", "--payload", "{\"k\": 3}"]);
+    assert!(out.status.success());
+    let result = server.json(data.path(), &["result", &id, "--wait", "--timeout-s", "60"]);
+    assert_eq!(result["status"], "completed");
+    assert_eq!(
+        result["output"],
+        serde_json::json!([{ "k": 1 }, { "k": 2 }, { "k": 3 }])
+    );
+    let h = server.json(data.path(), &["history", &id]);
+    assert_eq!(kinds(&h).iter().filter(|k| *k == "signal.received").count(), 3);
+}
+
+#[test]
+fn cancelling_a_workflow_on_a_one_hour_timer_runs_its_compensation() {
+    let data = data_dir();
+    let server = Server::start(data.path(), &[]);
+    server.deploy(data.path(), "orders", "saga", &["payments"]);
+    let order = r#"{"order_id": "c-1", "item": "desk", "quantity": 1, "amount_cents": 500, "hold_ms": 3600000}"#;
+    let id = server.json(data.path(), &["start", "orders", "--input", order])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(30, "the one-hour timer", || {
+        let e = server.json(data.path(), &["describe", &id]);
+        (e["status"] == "sleeping").then_some(())
+    });
+    let out = server.cli(data.path(), &["cancel", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = server.cli(
+        data.path(),
+        &["result", &id, "--wait", "--timeout-s", "60", "--output", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "a failed execution exits 1");
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], "failed");
+    assert!(
+        result["error"]["message"].as_str().unwrap().contains("cancelled"),
+        "{result}"
+    );
+    let h = server.json(data.path(), &["history", &id]);
+    let k = kinds(&h);
+    assert!(
+        k.contains(&"timer.cancelled".to_owned()) && k.contains(&"cancel.received".to_owned()),
+        "{k:?}"
+    );
+    let compensations: Vec<String> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "activity.start")
+        .map(|e| e["payload"]["args"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(compensations, ["reserve", "charge", "refund", "release"]);
+    // Cancelling or terminating a finished execution is a conflict.
+    let out = server.cli(data.path(), &["cancel", &id]);
+    assert!(stderr(&out).contains("CAIRN-E022"), "{}", stderr(&out));
+}
+
+#[test]
+fn children_finish_after_their_parents_node_restarts() {
+    let data = data_dir();
+    let mut server = Server::start(data.path(), &[]);
+    server.deploy(data.path(), "nap", "sleeper", &[]);
+    server.deploy(data.path(), "parent", "parent", &[]);
+    let input = r#"{"workflow": "nap", "inputs": [{"ms": 1500}, {"ms": 2500}]}"#;
+    let id = server.json(data.path(), &["start", "parent", "--input", input])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(30, "two children", || (list(data.path()).len() == 3).then_some(()));
+    server.kill(); // kill -9 the only node: parent and children are all in flight
+
+    let server = Server::start(data.path(), &[]);
+    let result = server.json(data.path(), &["result", &id, "--wait", "--timeout-s", "60"]);
+    assert_eq!(result["status"], "completed", "{result}");
+    let slept: Vec<u64> = result["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(slept[0] >= 1500 && slept[1] >= 2500, "{slept:?}");
+    for child in [format!("{id}-c1"), format!("{id}-c2")] {
+        let e = server.json(data.path(), &["describe", &child]);
+        assert_eq!(e["status"], "completed");
+        assert_eq!(e["parent"], id.as_str());
+    }
+    let h = server.json(data.path(), &["history", &id]);
+    assert_eq!(kinds(&h).iter().filter(|k| *k == "child.done").count(), 2);
+}
+
+#[test]
+fn start_is_idempotent_and_deployments_pin_versions() {
+    let data = data_dir();
+    let server = Server::start(data.path(), &[]);
+    let v1 = server.deploy(data.path(), "c", "chain", &["increment"]);
+    assert_eq!(v1["version"], 1);
+    let first = server.json(
+        data.path(),
+        &["start", "c", "--id", "order-42", "--input", r#"{"n": 3}"#],
+    );
+    let again = server.json(
+        data.path(),
+        &["start", "c", "--id", "order-42", "--input", r#"{"n": 9}"#],
+    );
+    assert_eq!(
+        (first["created"].clone(), again["created"].clone()),
+        (true.into(), false.into())
+    );
+    let v2 = server.deploy(data.path(), "c", "chain-changed", &["increment"]);
+    assert_eq!(v2["version"], 2);
+    let new = server.json(data.path(), &["start", "c", "--input", r#"{"n": 2}"#])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old = server.json(data.path(), &["start", "c@1", "--input", r#"{"n": 2}"#])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (id, deployment, out) in [("order-42", &v1, 3), (new.as_str(), &v2, 2), (old.as_str(), &v1, 2)] {
+        let r = server.json(data.path(), &["result", id, "--wait", "--timeout-s", "60"]);
+        assert_eq!(r["output"], out, "{id}: {r}");
+        assert_eq!(
+            server.json(data.path(), &["describe", id])["component"],
+            deployment["component"],
+            "{id} is pinned"
+        );
+    }
+    let page = server.json(data.path(), &["list", "--workflow", "c"]);
+    assert_eq!(
+        page["executions"].as_array().unwrap().len(),
+        3,
+        "the repeated start created nothing"
+    );
+}
+
+#[test]
+fn continue_as_new_and_terminate_and_schedules() {
+    let data = data_dir();
+    let server = Server::start(data.path(), &[]);
+    server.deploy(data.path(), "counter", "counter", &[]);
+    server.deploy(data.path(), "sig", "signals", &[]);
+    let id = server.json(data.path(), &["start", "counter", "--input", r#"{"i": 0, "until": 3}"#])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = server.json(data.path(), &["result", &id, "--wait", "--timeout-s", "60"]);
+    assert_eq!(
+        (r["status"].clone(), r["output"].clone(), r["id"].clone()),
+        ("completed".into(), 3.into(), format!("{id}~3").into())
+    );
+    assert_eq!(server.json(data.path(), &["describe", &id])["status"], "continued");
+    assert_eq!(
+        server
+            .json(data.path(), &["history", &format!("{id}~3")])
+            .as_array()
+            .unwrap()
+            .len(),
+        3,
+        "each run keeps a short journal: started, log, completed"
+    );
+
+    let waiting = server.json(
+        data.path(),
+        &[
+            "start",
+            "sig",
+            "--input",
+            r#"{"delay_ms": 0, "n": 1, "timeout_ms": 3600000}"#,
+        ],
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = server.cli(data.path(), &["terminate", &waiting, "--reason", "test"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = server.cli(data.path(), &["result", &waiting, "--output", "json"]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((out.status.code(), r["status"].as_str()), (Some(1), Some("terminated")));
+    assert_eq!(
+        kinds(&server.json(data.path(), &["history", &waiting])).last().unwrap(),
+        "terminated"
+    );
+    let out = server.cli(data.path(), &["terminate", &waiting]);
+    assert!(stderr(&out).contains("CAIRN-E022"), "{}", stderr(&out));
+
+    let out = server.cli(
+        data.path(),
+        &[
+            "schedule",
+            "create",
+            "tick",
+            "--cron",
+            "* * * * * *",
+            "--workflow",
+            "counter",
+            "--input",
+            r#"{"i": 7, "until": 7}"#,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.json(data.path(), &["schedule", "list"])[0]["id"], "tick");
+    let fired = wait_for(30, "two firings", || {
+        let page = server.json(data.path(), &["list", "--workflow", "counter", "--limit", "100"]);
+        let ticks: Vec<serde_json::Value> = page["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["id"].as_str().unwrap().starts_with("tick@"))
+            .cloned()
+            .collect();
+        (ticks.len() >= 2).then_some(ticks)
+    });
+    assert!(fired.iter().all(|e| e["input"] == r#"{"i":7,"until":7}"#));
+    let out = server.cli(data.path(), &["schedule", "delete", "tick"]);
+    assert!(out.status.success());
+    let out = server.cli(
+        data.path(),
+        &[
+            "schedule",
+            "create",
+            "bad",
+            "--cron",
+            "every tuesday",
+            "--workflow",
+            "counter",
+        ],
+    );
+    assert!(stderr(&out).contains("CAIRN-E016"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_requests_get_their_codes_and_write_nothing() {
+    let data = data_dir();
+    let server = Server::start(data.path(), &["--max-payload-bytes", "1024"]);
+    // Unknown ids.
+    for (method, path) in [
+        ("GET", "/v1/executions/nope"),
+        ("GET", "/v1/executions/nope/result"),
+        ("GET", "/v1/executions/nope/journal"),
+        ("POST", "/v1/executions/nope/cancel"),
+        ("POST", "/v1/executions/nope/terminate"),
+        ("DELETE", "/v1/schedules/nope"),
+    ] {
+        let (status, body) = server.http(method, path, None);
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("CAIRN-E005")),
+            "{method} {path}: {body}"
+        );
+        assert!(body["hint"].is_string());
+    }
+    let (status, body) = server.http("POST", "/v1/executions/nope/signals/s", Some(b"{}"));
+    assert_eq!((status, body["code"].as_str()), (404, Some("CAIRN-E005")));
+    let (status, body) = server.http("POST", "/v1/executions", Some(br#"{"workflow": "ghost"}"#));
+    assert_eq!((status, body["code"].as_str()), (404, Some("CAIRN-E024")));
+    // Invalid JSON.
+    let (status, body) = server.http("POST", "/v1/executions", Some(b"{not json"));
+    assert_eq!((status, body["code"].as_str()), (400, Some("CAIRN-E004")), "{body}");
+    // Over the payload limit.
+    let big = format!(r#"{{"workflow": "c", "input": "{}"}}"#, "x".repeat(4096));
+    let (status, body) = server.http("POST", "/v1/executions", Some(big.as_bytes()));
+    assert_eq!((status, body["code"].as_str()), (413, Some("CAIRN-E021")), "{body}");
+    // A component of the wrong world, and junk.
+    let out = server.cli(data.path(), &["deploy", "wrong", wasm("increment").to_str().unwrap()]);
+    assert!(stderr(&out).contains("CAIRN-E002"), "{}", stderr(&out));
+    let (status, body) = server.http("POST", "/v1/components?kind=workflow", Some(b"\0asm junk"));
+    assert_eq!((status, body["code"].as_str()), (422, Some("CAIRN-E001")), "{body}");
+    // An unknown route.
+    let (status, body) = server.http("GET", "/v2/nothing", None);
+    assert_eq!((status, body["code"].as_str()), (404, Some("CAIRN-E005")));
+    // Nothing was written.
+    assert!(
+        server.json(data.path(), &["list"])["executions"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let (_, deployments) = server.http("GET", "/v1/deployments", None);
+    assert_eq!(deployments, serde_json::json!([]));
+    // The OpenAPI document is served.
+    let (status, doc) = server.http("GET", "/openapi.json", None);
+    assert_eq!(status, 200);
+    assert!(doc["paths"]["/v1/executions/{id}/signals/{name}"].is_object());
+}
