@@ -80,6 +80,13 @@ impl Server {
         self.json(data, &args)
     }
 
+    /// The status of an execution, if it exists.
+    fn status(&self, data: &Path, id: &str) -> Option<String> {
+        let out = self.cli(data, &["describe", id, "--output", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["status"].as_str().map(str::to_owned)
+    }
+
     /// A raw HTTP request: (status, JSON body).
     fn http(&self, method: &str, path: &str, body: Option<&[u8]>) -> (u16, serde_json::Value) {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -430,4 +437,86 @@ fn bad_requests_get_their_codes_and_write_nothing() {
     let (status, doc) = server.http("GET", "/openapi.json", None);
     assert_eq!(status, 200);
     assert!(doc["paths"]["/v1/executions/{id}/signals/{name}"].is_object());
+}
+
+#[test]
+fn cancellation_reaches_pending_activities_and_children_and_terminate_closes_children() {
+    let data = data_dir();
+    let server = Server::start(data.path(), &[]);
+    let http = TestServer::start(0, 60_000);
+    let fetch = wasm("http-fetch");
+    let steps = wasm("http-steps");
+    let allow = format!("fetch=127.0.0.1:{}", http.port);
+    let out = server.cli(
+        data.path(),
+        &[
+            "deploy",
+            "steps",
+            steps.to_str().unwrap(),
+            "--activity",
+            fetch.to_str().unwrap(),
+            "--allow-http",
+            &allow,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    server.deploy(data.path(), "nap", "sleeper", &[]);
+    server.deploy(data.path(), "parent", "parent", &[]);
+
+    // A pending activity (a request the server holds for a minute) is cancelled.
+    let input = serde_json::json!({ "url": format!("{}?slow=1", http.url()), "n": 1 }).to_string();
+    let id = server.json(data.path(), &["start", "steps", "--input", &input])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(30, "the slow request", || (!http.requests().is_empty()).then_some(()));
+    assert!(server.cli(data.path(), &["cancel", &id]).status.success());
+    let out = server.cli(
+        data.path(),
+        &["result", &id, "--wait", "--timeout-s", "30", "--output", "json"],
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["status"], "failed");
+    assert!(r["error"]["message"].as_str().unwrap().contains("cancelled"), "{r}");
+    let done = server.json(data.path(), &["history", &id]);
+    let done = done
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "activity.done")
+        .unwrap()
+        .clone();
+    assert_eq!(done["payload"]["data"]["result"]["Err"]["code"], "cancelled");
+
+    // Cancelling a parent cancels its children, whose failure the parent sees.
+    let input = r#"{"workflow": "nap", "inputs": [{"ms": 3600000}]}"#;
+    let parent = server.json(data.path(), &["start", "parent", "--input", input])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let child = format!("{parent}-c1");
+    wait_for(30, "the child to sleep", || {
+        (server.status(data.path(), &child).as_deref() == Some("sleeping")).then_some(())
+    });
+    assert!(server.cli(data.path(), &["cancel", &parent]).status.success());
+    let out = server.cli(
+        data.path(),
+        &["result", &parent, "--wait", "--timeout-s", "30", "--output", "json"],
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["status"], "failed", "{r}");
+    assert_eq!(server.json(data.path(), &["describe", &child])["status"], "failed");
+    assert!(kinds(&server.json(data.path(), &["history", &child])).contains(&"timer.cancelled".to_owned()));
+
+    // Terminating a parent terminates its children (the default close policy).
+    let parent = server.json(data.path(), &["start", "parent", "--input", input])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let child = format!("{parent}-c1");
+    wait_for(30, "the child to sleep", || {
+        (server.status(data.path(), &child).as_deref() == Some("sleeping")).then_some(())
+    });
+    assert!(server.cli(data.path(), &["terminate", &parent]).status.success());
+    assert_eq!(server.json(data.path(), &["describe", &child])["status"], "terminated");
 }
