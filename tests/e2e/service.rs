@@ -213,8 +213,18 @@ fn cancelling_a_workflow_on_a_one_hour_timer_runs_its_compensation() {
 
 #[test]
 fn children_finish_after_their_parents_node_restarts() {
+    children_survive_restart(&[]);
+}
+
+#[test]
+fn children_finish_after_their_parents_node_restarts_on_postgres() {
+    let db = PgDb::new();
+    children_survive_restart(&["--database", &db.url]);
+}
+
+fn children_survive_restart(extra: &[&str]) {
     let data = data_dir();
-    let mut server = Server::start(data.path(), &[]);
+    let mut server = Server::start(data.path(), extra);
     server.deploy(data.path(), "nap", "sleeper", &[]);
     server.deploy(data.path(), "parent", "parent", &[]);
     let input = r#"{"workflow": "nap", "inputs": [{"ms": 1500}, {"ms": 2500}]}"#;
@@ -222,10 +232,17 @@ fn children_finish_after_their_parents_node_restarts() {
         .as_str()
         .unwrap()
         .to_owned();
-    wait_for(30, "two children", || (list(data.path()).len() == 3).then_some(()));
+    wait_for(30, "two children", || {
+        (server.json(data.path(), &["list"])["executions"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 3)
+            .then_some(())
+    });
     server.kill(); // kill -9 the only node: parent and children are all in flight
 
-    let server = Server::start(data.path(), &[]);
+    let server = Server::start(data.path(), extra);
     let result = server.json(data.path(), &["result", &id, "--wait", "--timeout-s", "60"]);
     assert_eq!(result["status"], "completed", "{result}");
     let slept: Vec<u64> = result["output"]

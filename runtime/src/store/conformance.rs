@@ -288,6 +288,174 @@ pub async fn concurrent_appends(store: Arc<dyn Store>) {
     }
 }
 
+fn new_execution(id: &str) -> NewExecution {
+    NewExecution {
+        id: id.to_owned(),
+        workflow: "wf".into(),
+        component: "c0ffee".into(),
+        bindings: "{}".into(),
+        input: "{}".into(),
+        parent: Some("the-parent".into()),
+        started: entry(0, "started"),
+    }
+}
+
+/// Starting an id twice creates one execution; the second start reports it.
+pub async fn idempotent_enqueue(store: &dyn Store) {
+    let id = id("idem");
+    assert!(store.enqueue_if_absent(&new_execution(&id)).await.unwrap());
+    assert!(!store.enqueue_if_absent(&new_execution(&id)).await.unwrap());
+    let e = store.execution(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (e.status, e.lease_owner, e.lease_epoch, e.parent.as_deref()),
+        (Status::Running, None, 0, Some("the-parent"))
+    );
+    assert_eq!(store.journal(&id).await.unwrap().len(), 1);
+    let leases = store.claim_runnable("node-x", 10_000, 1000).await.unwrap();
+    assert!(
+        leases.iter().any(|l| l.execution_id == id && l.epoch == 1),
+        "an enqueued execution is claimable"
+    );
+}
+
+/// Deployments get increasing versions per name; lookups by version or latest.
+pub async fn deployments_are_versioned(store: &dyn Store) {
+    let name = id("dep");
+    let v1 = store.put_deployment(&name, "digest-1", "{}").await.unwrap();
+    let v2 = store.put_deployment(&name, "digest-2", "{}").await.unwrap();
+    assert_eq!((v1.version, v2.version), (1, 2));
+    assert_eq!(
+        store.deployment(&name, None).await.unwrap().unwrap().component,
+        "digest-2"
+    );
+    assert_eq!(
+        store.deployment(&name, Some(1)).await.unwrap().unwrap().component,
+        "digest-1"
+    );
+    assert!(store.deployment(&name, Some(3)).await.unwrap().is_none());
+    assert!(store.deployment("no-such-deployment", None).await.unwrap().is_none());
+    assert!(
+        store
+            .deployments()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|d| d.name == name)
+            .count()
+            == 2
+    );
+}
+
+/// Messages queue in order per execution and wake a suspended execution.
+pub async fn inbox_orders_messages_and_wakes(store: &dyn Store) {
+    let lease = create(store, "inbox", "node-a", 60_000).await;
+    let far = super::now_ms() + 3_600_000;
+    store
+        .append(&lease, &[], &Transition::Sleeping { wake_at_ms: far })
+        .await
+        .unwrap();
+    store.release(&lease).await.unwrap();
+    let a = store.push_inbox(&lease.execution_id, "signal", "s", "1").await.unwrap();
+    let b = store.push_inbox(&lease.execution_id, "signal", "s", "2").await.unwrap();
+    assert!(b > a);
+    let inbox = store.inbox(&lease.execution_id).await.unwrap();
+    assert_eq!(inbox.iter().map(|m| m.payload.as_str()).collect::<Vec<_>>(), ["1", "2"]);
+    let e = store.execution(&lease.execution_id).await.unwrap().unwrap();
+    assert!(e.wake_at_ms.unwrap() < far, "a message wakes a sleeping execution");
+    assert!(
+        store
+            .claim_runnable("node-b", 10_000, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.execution_id == lease.execution_id)
+    );
+}
+
+/// Terminate fences out the owner, appends `terminated`, and is not repeated.
+pub async fn terminate_fences_the_owner(store: &dyn Store) {
+    let lease = create(store, "terminate", "node-a", 60_000).await;
+    assert!(store.terminate(&lease.execution_id, "test").await.unwrap());
+    assert!(!store.terminate(&lease.execution_id, "again").await.unwrap());
+    assert!(!store.terminate("no-such-id", "x").await.unwrap());
+    let err = store
+        .append(&lease, &[entry(1, "now")], &Transition::Running)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, codes::LEASE_LOST);
+    let journal = store.journal(&lease.execution_id).await.unwrap();
+    assert_eq!(
+        journal.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["started", "terminated"]
+    );
+    assert_eq!(
+        store.execution(&lease.execution_id).await.unwrap().unwrap().status,
+        Status::Terminated
+    );
+}
+
+/// A schedule's firing is a compare-and-set: one winner per firing.
+pub async fn schedules_fire_once(store: &dyn Store) {
+    let s = super::Schedule {
+        id: id("sched"),
+        cron: "* * * * * *".into(),
+        workflow: "wf".into(),
+        input: "{}".into(),
+        next_fire_at_ms: 1000,
+    };
+    store.put_schedule(&s).await.unwrap();
+    assert!(store.schedules().await.unwrap().iter().any(|x| x.id == s.id));
+    assert!(store.advance_schedule(&s.id, 1000, 2000).await.unwrap());
+    assert!(
+        !store.advance_schedule(&s.id, 1000, 2000).await.unwrap(),
+        "the second node loses"
+    );
+    assert!(store.delete_schedule(&s.id).await.unwrap());
+    assert!(!store.delete_schedule(&s.id).await.unwrap());
+}
+
+/// Listing pages through results with a cursor and filters by workflow and time.
+pub async fn list_pages_and_filters(store: &dyn Store) {
+    let workflow = id("paged");
+    let before = super::now_ms();
+    for i in 0..5 {
+        let mut new = new_execution(&format!("{workflow}-{i}"));
+        new.workflow = workflow.clone();
+        store.enqueue_if_absent(&new).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let filter = |after: Option<(i64, String)>| ListFilter {
+        limit: Some(2),
+        workflow: Some(workflow.clone()),
+        after,
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list(&filter(after.clone())).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|e| (e.created_at_ms, e.id.clone()));
+        seen.extend(page.into_iter().map(|e| e.id));
+    }
+    let expected: Vec<String> = (0..5).rev().map(|i| format!("{workflow}-{i}")).collect();
+    assert_eq!(seen, expected, "newest first, every execution once");
+    let none = ListFilter {
+        workflow: Some(workflow.clone()),
+        created_to_ms: Some(before),
+        ..Default::default()
+    };
+    assert!(store.list(&none).await.unwrap().is_empty());
+    let all = ListFilter {
+        workflow: Some(workflow),
+        created_from_ms: Some(before),
+        ..Default::default()
+    };
+    assert_eq!(store.list(&all).await.unwrap().len(), 5);
+}
+
 /// Runs the whole suite against one store.
 pub async fn run_all(store: Arc<dyn Store>) {
     journal_roundtrip(&*store).await;
@@ -298,5 +466,11 @@ pub async fn run_all(store: Arc<dyn Store>) {
     terminal_transitions(&*store).await;
     list_filters(&*store).await;
     components_roundtrip(&*store).await;
+    idempotent_enqueue(&*store).await;
+    deployments_are_versioned(&*store).await;
+    inbox_orders_messages_and_wakes(&*store).await;
+    terminate_fences_the_owner(&*store).await;
+    schedules_fire_once(&*store).await;
+    list_pages_and_filters(&*store).await;
     concurrent_appends(store).await;
 }
