@@ -30,8 +30,9 @@ pub fn start_node(url: &str, dir: &std::path::Path, lease_ms: u32) -> Node {
             "--listen",
             "127.0.0.1:0",
         ])
+        .env("CAIRN_LOG", "cairn=info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("node.log")).unwrap())
         .spawn()
         .unwrap();
     Node(child)

@@ -1,7 +1,7 @@
 //! The activity side: side-effecting functions the host runs and retries.
 
 use crate::Failure;
-use crate::failure::{decode_input, encode_output, failure_conversions};
+use crate::failure::{failure_conversions, run_typed};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -67,9 +67,7 @@ where
     O: Serialize,
     E: Into<Failure>,
 {
-    let input = decode_input(input)?;
-    let output = f(input).map_err(Into::into)?;
-    Ok(encode_output(&output)?)
+    Ok(run_typed(input, f)?)
 }
 
 /// The id of the execution that called this activity.

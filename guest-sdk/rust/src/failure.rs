@@ -83,6 +83,20 @@ macro_rules! failure_conversions {
 }
 pub(crate) use failure_conversions;
 
+/// Runs a user's typed function on JSON text: decode the input, call,
+/// encode the output. Shared by the workflow and activity glue.
+#[allow(dead_code)]
+pub(crate) fn run_typed<I, O, E>(input: &str, f: fn(I) -> Result<O, E>) -> Result<String, Failure>
+where
+    I: serde::de::DeserializeOwned,
+    O: Serialize,
+    E: Into<Failure>,
+{
+    let input = decode_input(input)?;
+    let output = f(input).map_err(Into::into)?;
+    encode_output(&output)
+}
+
 /// Decodes a JSON input for the user's function, or explains why it cannot.
 pub(crate) fn decode_input<I: serde::de::DeserializeOwned>(input: &str) -> Result<I, Failure> {
     serde_json::from_str(input)

@@ -7,7 +7,7 @@
 //! library's clock and randomness deterministic too).
 
 use crate::Failure;
-use crate::failure::{decode_input, encode_output, failure_conversions};
+use crate::failure::{failure_conversions, run_typed};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
@@ -62,9 +62,7 @@ where
     O: Serialize,
     E: Into<Failure>,
 {
-    let input = decode_input(input)?;
-    let output = f(input).map_err(Into::into)?;
-    Ok(encode_output(&output)?)
+    Ok(run_typed(input, f)?)
 }
 
 /// The id of this execution.

@@ -3,9 +3,8 @@
 use super::{ApiError, ApiState, JsonBody, body_bytes};
 use crate::engine::digest_of;
 use crate::error::{Error, codes};
-use crate::journal::{StartedPayload, kinds};
 use crate::scheduler::Bindings;
-use crate::store::{Deployment, Entry, Execution, ListFilter, NewExecution, Schedule, Status, now_ms};
+use crate::store::{Deployment, Execution, ListFilter, Schedule, Status, now_ms};
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -275,26 +274,7 @@ async fn start(State(s): State<ApiState>, JsonBody(req): JsonBody<StartRequest>)
     }
     let d = resolve(&s, &req.workflow).await?;
     let input = req.input.to_string();
-    let started = StartedPayload {
-        workflow: d.name.clone(),
-        component: d.component.clone(),
-        input: input.clone(),
-        seed: rand::random(),
-    };
-    let new = NewExecution {
-        id: id.clone(),
-        workflow: d.name.clone(),
-        component: d.component.clone(),
-        bindings: d.bindings.clone(),
-        input,
-        parent: None,
-        started: Entry {
-            seq: 0,
-            kind: kinds::STARTED.into(),
-            payload: serde_json::to_string(&started).expect("encodes"),
-            at_ms: now_ms(),
-        },
-    };
+    let new = crate::scheduler::new_execution(id.clone(), &d.name, &d.component, d.bindings.clone(), &input, None);
     let created = s.rt.store.enqueue_if_absent(&new).await?;
     s.rt.wake_claims.notify_one();
     let (status, version) = if created {

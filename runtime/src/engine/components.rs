@@ -123,38 +123,26 @@ fn check_world(engine: &Engine, component: &Component, world: World) -> Result<(
             format!("build it against wit/ world `{wanted}` (the Rust SDK's `cairn_sdk::{wanted}!` macro does this)"),
         ));
     }
+    // The WASI a guest toolchain brings is linked for both worlds (with
+    // deterministic implementations for workflows); activities add wasi:http.
+    const WASI: &[&str] = &[
+        "wasi:io/",
+        "wasi:clocks/",
+        "wasi:random/",
+        "wasi:cli/",
+        "wasi:filesystem/",
+        "wasi:sockets/",
+    ];
+    let own: &[&str] = match world {
+        World::Workflow => &["cairn:workflow/context@", "cairn:workflow/types@"],
+        World::Activity => &[
+            "cairn:workflow/activity-context@",
+            "cairn:workflow/types@",
+            "wasi:http/",
+        ],
+    };
     for (name, _) in ty.imports(&engine.wasm) {
-        let allowed = match world {
-            World::Workflow => {
-                name.starts_with("cairn:workflow/context@")
-                    || name.starts_with("cairn:workflow/types@")
-                    || [
-                        "wasi:io/",
-                        "wasi:clocks/",
-                        "wasi:random/",
-                        "wasi:cli/",
-                        "wasi:filesystem/",
-                        "wasi:sockets/",
-                    ]
-                    .iter()
-                    .any(|p| name.starts_with(p))
-            }
-            World::Activity => {
-                name.starts_with("cairn:workflow/activity-context@")
-                    || name.starts_with("cairn:workflow/types@")
-                    || [
-                        "wasi:io/",
-                        "wasi:clocks/",
-                        "wasi:random/",
-                        "wasi:cli/",
-                        "wasi:filesystem/",
-                        "wasi:sockets/",
-                        "wasi:http/",
-                    ]
-                    .iter()
-                    .any(|p| name.starts_with(p))
-            }
-        };
+        let allowed = WASI.iter().chain(own).any(|p| name.starts_with(p));
         if !allowed {
             let (message, hint) = if world == World::Workflow && name.starts_with("cairn:workflow/activity-context") {
                 (

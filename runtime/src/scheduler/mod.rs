@@ -151,7 +151,7 @@ impl Runtime {
     /// Creates an execution of an already stored workflow component, leased
     /// to this node.
     pub async fn start(&self, workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<Lease> {
-        let new = new_execution(workflow, component, bindings, input)?;
+        let new = checked_new_execution(workflow, component, bindings, input)?;
         let lease = self
             .store
             .create_execution(&new, Some(&self.node_id), self.lease_ms())
@@ -166,7 +166,7 @@ impl Runtime {
 
     /// Creates an execution for any node to claim; returns its id.
     pub async fn enqueue(&self, workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<String> {
-        let new = new_execution(workflow, component, bindings, input)?;
+        let new = checked_new_execution(workflow, component, bindings, input)?;
         self.store.create_execution(&new, None, self.lease_ms()).await?;
         Ok(new.id)
     }
@@ -478,8 +478,41 @@ impl Runtime {
     }
 }
 
-/// A new execution with its `started` entry (fresh id and seed).
-fn new_execution(workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<NewExecution> {
+/// A new execution of `component` with its `started` entry and a fresh
+/// seed. The one constructor of executions (runs, API starts, children,
+/// continue-as-new, schedules).
+pub fn new_execution(
+    id: String,
+    workflow: &str,
+    component: &str,
+    bindings: String,
+    input: &str,
+    parent: Option<String>,
+) -> NewExecution {
+    let started = StartedPayload {
+        workflow: workflow.to_owned(),
+        component: component.to_owned(),
+        input: input.to_owned(),
+        seed: rand::random(),
+    };
+    NewExecution {
+        id,
+        workflow: workflow.to_owned(),
+        component: component.to_owned(),
+        bindings,
+        input: input.to_owned(),
+        parent,
+        started: Entry {
+            seq: 0,
+            kind: kinds::STARTED.into(),
+            payload: serde_json::to_string(&started).expect("payload encodes"),
+            at_ms: now_ms(),
+        },
+    }
+}
+
+/// A new top-level execution with a fresh id, if `input` is JSON.
+fn checked_new_execution(workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<NewExecution> {
     if serde_json::from_str::<serde_json::Value>(input).is_err() {
         return Err(Error::new(
             codes::INVALID_INPUT,
@@ -487,27 +520,15 @@ fn new_execution(workflow: &str, component: &str, bindings: &Bindings, input: &s
             "pass JSON, e.g. --input '{\"n\": 10}'",
         ));
     }
-    let id = uuid::Uuid::now_v7().to_string();
-    let started = StartedPayload {
-        workflow: workflow.to_owned(),
-        component: component.to_owned(),
-        input: input.to_owned(),
-        seed: rand::random(),
-    };
-    Ok(NewExecution {
-        id,
-        workflow: workflow.to_owned(),
-        component: component.to_owned(),
-        bindings: serde_json::to_string(bindings).expect("bindings encode"),
-        input: input.to_owned(),
-        parent: None,
-        started: Entry {
-            seq: 0,
-            kind: kinds::STARTED.into(),
-            payload: serde_json::to_string(&started).expect("payload encodes"),
-            at_ms: now_ms(),
-        },
-    })
+    let bindings = serde_json::to_string(bindings).expect("bindings encode");
+    Ok(new_execution(
+        uuid::Uuid::now_v7().to_string(),
+        workflow,
+        component,
+        bindings,
+        input,
+        None,
+    ))
 }
 
 /// Children started in a journal that have no recorded outcome.

@@ -4,8 +4,7 @@
 
 use super::Runtime;
 use crate::error::{Error, Result, codes};
-use crate::journal::{StartedPayload, kinds};
-use crate::store::{Entry, NewExecution, now_ms};
+use crate::store::now_ms;
 use std::str::FromStr;
 
 /// The first firing of `cron` strictly after `after_ms`.
@@ -48,26 +47,8 @@ impl Runtime {
                 tracing::warn!("schedule {}: no deployment `{}`; skipped", s.id, s.workflow);
                 continue;
             };
-            let started = StartedPayload {
-                workflow: d.name.clone(),
-                component: d.component.clone(),
-                input: s.input.clone(),
-                seed: rand::random(),
-            };
-            let new = NewExecution {
-                id: format!("{}@{}", s.id, s.next_fire_at_ms),
-                workflow: d.name,
-                component: d.component,
-                bindings: d.bindings,
-                input: s.input,
-                parent: None,
-                started: Entry {
-                    seq: 0,
-                    kind: kinds::STARTED.into(),
-                    payload: serde_json::to_string(&started).expect("payload encodes"),
-                    at_ms: now,
-                },
-            };
+            let id = format!("{}@{}", s.id, s.next_fire_at_ms);
+            let new = super::new_execution(id, &d.name, &d.component, d.bindings, &s.input, None);
             if self.store.enqueue_if_absent(&new).await? {
                 fired += 1;
             }

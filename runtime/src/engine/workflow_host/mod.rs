@@ -431,8 +431,16 @@ pub(crate) async fn activate(
         // A recovering execution may have signals or a cancellation waiting.
         host.refresh_inbox().await;
     }
-    let started = host.cursor.started().clone();
-    let (wasi, stderr) = super::wasi::workflow_ctx(host.cursor.clock(), host.cursor.start_ms(), started.seed);
+    let mut store = new_store(engine, host);
+    let result = run_in(&mut store, component, input).await;
+    (result, store.into_data())
+}
+
+/// A wasmtime store for one activation: deterministic WASI seeded from the
+/// journal, the memory cap and the CPU budget installed.
+fn new_store(engine: &Engine, host: ExecutionHost) -> wasmtime::Store<WorkflowState> {
+    let seed = host.cursor.started().seed;
+    let (wasi, stderr) = super::wasi::workflow_ctx(host.cursor.clock(), host.cursor.start_ms(), seed);
     let state = WorkflowState {
         wasi,
         table: ResourceTable::new(),
@@ -442,8 +450,7 @@ pub(crate) async fn activate(
     };
     let mut store = wasmtime::Store::new(&engine.wasm, state);
     Guard::install(&mut store, |s: &mut WorkflowState| &mut s.guard);
-    let result = run_in(&mut store, component, input).await;
-    (result, store.into_data())
+    store
 }
 
 async fn run_in(
@@ -463,16 +470,7 @@ pub(crate) async fn time_instantiation(
     component: &WorkflowComponent,
     host: ExecutionHost,
 ) -> wasmtime::Result<Duration> {
-    let (wasi, stderr) = super::wasi::workflow_ctx(host.cursor.clock(), host.cursor.start_ms(), 1);
-    let state = WorkflowState {
-        wasi,
-        table: ResourceTable::new(),
-        guard: Guard::new(engine.config.memory_limit, engine.config.cpu_budget),
-        host,
-        stderr,
-    };
-    let mut store = wasmtime::Store::new(&engine.wasm, state);
-    Guard::install(&mut store, |s: &mut WorkflowState| &mut s.guard);
+    let mut store = new_store(engine, host);
     let t = std::time::Instant::now();
     let _instance: Workflow = component.pre.instantiate_async(&mut store).await?;
     Ok(t.elapsed())

@@ -9,8 +9,9 @@
 use super::{ChildRef, ExecutionHost, Interrupt};
 use crate::engine::activity_host::{self, ActivityCall, RetrySpec};
 use crate::error::{Error, codes};
-use crate::journal::{ActivityOutcome, FailureRecord, StartedPayload, kinds};
-use crate::store::{Entry, NewExecution, Status, Transition, now_ms};
+use crate::journal::{ActivityOutcome, FailureRecord, kinds};
+use crate::scheduler::new_execution;
+use crate::store::{Status, Transition, now_ms};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -253,26 +254,15 @@ impl ExecutionHost {
         let id = workflow_id
             .map(str::to_owned)
             .unwrap_or_else(|| format!("{}-c{seq}", self.id));
-        let started = StartedPayload {
-            workflow: deployment.name.clone(),
-            component: deployment.component.clone(),
-            input: input.to_owned(),
-            seed: rand::random(),
-        };
-        let new = NewExecution {
-            id: id.clone(),
-            workflow: deployment.name,
-            component: deployment.component,
-            bindings: deployment.bindings,
-            input: input.to_owned(),
-            parent: Some(self.id.clone()),
-            started: Entry {
-                seq: 0,
-                kind: kinds::STARTED.into(),
-                payload: serde_json::to_string(&started).expect("payload encodes"),
-                at_ms: now_ms(),
-            },
-        };
+        let parent = Some(self.id.clone());
+        let new = new_execution(
+            id.clone(),
+            &deployment.name,
+            &deployment.component,
+            deployment.bindings,
+            input,
+            parent,
+        );
         if let Err(e) = self.store.enqueue_if_absent(&new).await {
             return Err(self.stop(Interrupt::Store(e)));
         }
@@ -385,26 +375,14 @@ impl ExecutionHost {
             Ok(None) => wasmtime::bail!("execution {} vanished", self.id),
             Err(e) => return Err(self.stop(Interrupt::Store(e))),
         };
-        let started = StartedPayload {
-            workflow: exec.workflow.clone(),
-            component: exec.component.clone(),
-            input: input.to_owned(),
-            seed: rand::random(),
-        };
-        let new = NewExecution {
-            id: next.clone(),
-            workflow: exec.workflow,
-            component: exec.component,
-            bindings: exec.bindings,
-            input: input.to_owned(),
-            parent: exec.parent,
-            started: Entry {
-                seq: 0,
-                kind: kinds::STARTED.into(),
-                payload: serde_json::to_string(&started).expect("payload encodes"),
-                at_ms: now_ms(),
-            },
-        };
+        let new = new_execution(
+            next.clone(),
+            &exec.workflow,
+            &exec.component,
+            exec.bindings,
+            input,
+            exec.parent,
+        );
         if let Err(e) = self.store.enqueue_if_absent(&new).await {
             return Err(self.stop(Interrupt::Store(e)));
         }

@@ -18,79 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 use tokio::sync::oneshot;
 
-/// Versioned schema migrations, applied in order on open.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        "CREATE TABLE components (
-        digest TEXT PRIMARY KEY,
-        bytes BLOB NOT NULL,
-        created_at INTEGER NOT NULL
-    );
-    CREATE TABLE executions (
-        id TEXT PRIMARY KEY,
-        workflow TEXT NOT NULL,
-        component TEXT NOT NULL,
-        bindings TEXT NOT NULL,
-        status TEXT NOT NULL,
-        input TEXT NOT NULL,
-        output TEXT,
-        error TEXT,
-        wake_at INTEGER,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        lease_owner TEXT,
-        lease_epoch INTEGER NOT NULL,
-        lease_expires INTEGER
-    );
-    CREATE INDEX executions_by_status ON executions (status, wake_at);
-    CREATE TABLE journal (
-        execution_id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        at INTEGER NOT NULL,
-        PRIMARY KEY (execution_id, seq)
-    ) WITHOUT ROWID;
-    CREATE TABLE probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);",
-    ),
-    (
-        2,
-        "CREATE TABLE nodes (
-        id TEXT PRIMARY KEY,
-        started_at INTEGER NOT NULL,
-        heartbeat_at INTEGER NOT NULL
-    );",
-    ),
-    (
-        3,
-        "ALTER TABLE executions ADD COLUMN parent TEXT;
-    CREATE TABLE deployments (
-        name TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        component TEXT NOT NULL,
-        bindings TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        PRIMARY KEY (name, version)
-    );
-    CREATE TABLE inbox (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        execution_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        name TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        created_at INTEGER NOT NULL
-    );
-    CREATE INDEX inbox_by_execution ON inbox (execution_id, id);
-    CREATE TABLE schedules (
-        id TEXT PRIMARY KEY,
-        cron TEXT NOT NULL,
-        workflow TEXT NOT NULL,
-        input TEXT NOT NULL,
-        next_fire_at INTEGER NOT NULL
-    );",
-    ),
-];
+mod schema;
+
+use schema::MIGRATIONS;
 
 /// Counts executions by state; `?1` is the current time in ms.
 const BACKLOG_SQL: &str = "SELECT
