@@ -153,7 +153,10 @@ fn postgres_restart_under_load_loses_nothing() {
         }
         if std::time::Instant::now() > deadline {
             for d in &node_dirs {
-                eprintln!("--- node log\n{}", std::fs::read_to_string(d.path().join("node.log")).unwrap_or_default());
+                eprintln!(
+                    "--- node log\n{}",
+                    std::fs::read_to_string(d.path().join("node.log")).unwrap_or_default()
+                );
             }
             panic!("not every workflow finished after the restart: {execs:?}");
         }

@@ -87,6 +87,17 @@ pub struct Runtime {
     fresh: Mutex<HashMap<String, NewExecution>>,
     /// Wakes this node's claim loop (new work was created here).
     pub wake_claims: tokio::sync::Notify,
+    /// Executions this node is driving now: the only leases it renews.
+    active: Mutex<std::collections::HashSet<String>>,
+}
+
+/// Marks an execution as driven by this node for as long as it lives.
+struct Active<'a>(&'a Runtime, String);
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.active.lock().unwrap().remove(&self.1);
+    }
 }
 
 /// This node's id: host name, process id and a random suffix.
@@ -123,6 +134,7 @@ impl Runtime {
             registries: Mutex::new(HashMap::new()),
             fresh: Mutex::new(HashMap::new()),
             wake_claims: tokio::sync::Notify::new(),
+            active: Mutex::new(Default::default()),
         });
         let weak = Arc::downgrade(&rt);
         let every = rt.config.lease / 3;
@@ -130,9 +142,10 @@ impl Runtime {
             loop {
                 tokio::time::sleep(every).await;
                 let Some(rt) = weak.upgrade() else { break };
+                let ids: Vec<String> = rt.active.lock().unwrap().iter().cloned().collect();
                 if let Err(e) = rt
                     .store
-                    .renew_leases(&rt.node_id, rt.config.lease.as_millis() as i64)
+                    .renew_leases(&rt.node_id, &ids, rt.config.lease.as_millis() as i64)
                     .await
                 {
                     tracing::warn!("renewing leases failed: {}", e.message);
@@ -209,6 +222,8 @@ impl Runtime {
     /// workflow returns, sleeps long, or is stopped; commits the outcome.
     pub async fn drive(&self, lease: Lease) -> Result<Outcome> {
         let id = lease.execution_id.clone();
+        self.active.lock().unwrap().insert(id.clone());
+        let _active = Active(self, id.clone());
         let fresh = self.fresh.lock().unwrap().remove(&id).filter(|_| lease.epoch == 1);
         let (exec, journal) = match fresh {
             Some(new) => (new.clone(), vec![new.started]),

@@ -153,7 +153,10 @@ pub async fn claim_respects_live_leases(store: &dyn Store) {
 /// Renewal keeps a lease from expiring; release frees it at once.
 pub async fn renew_and_release(store: &dyn Store) {
     let lease = create(store, "renew", "node-renew", 150).await;
-    store.renew_leases("node-renew", 60_000).await.unwrap();
+    store
+        .renew_leases("node-renew", std::slice::from_ref(&lease.execution_id), 60_000)
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(
         store

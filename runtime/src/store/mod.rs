@@ -366,8 +366,10 @@ pub trait Store: Send + Sync + 'static {
     /// Schema version, live nodes and backlog.
     async fn status(&self) -> Result<StoreStatus>;
 
-    /// Extends every lease held by `owner`; returns how many.
-    async fn renew_leases(&self, owner: &str, lease_ms: i64) -> Result<u64>;
+    /// Extends the leases `owner` holds on `ids` (the executions it is
+    /// running right now); returns how many. A lease the node does not know
+    /// it holds (a claim whose answer was lost) is left to expire.
+    async fn renew_leases(&self, owner: &str, ids: &[String], lease_ms: i64) -> Result<u64>;
 
     /// Creates an unowned execution unless one with its id exists; returns
     /// whether it was created (idempotent start).

@@ -473,12 +473,12 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn renew_leases(&self, owner: &str, lease_ms: i64) -> Result<u64> {
+    async fn renew_leases(&self, owner: &str, ids: &[String], lease_ms: i64) -> Result<u64> {
         let c = self.client().await?;
         let now = now_ms();
         c.execute(
-            "UPDATE executions SET lease_expires = $2 WHERE lease_owner = $1 AND status IN ('running', 'sleeping')",
-            &[&owner, &(now + lease_ms)],
+            "UPDATE executions SET lease_expires = $2 WHERE lease_owner = $1 AND id = ANY($3)",
+            &[&owner, &(now + lease_ms), &ids],
         )
         .await
         .map_err(pg_err)

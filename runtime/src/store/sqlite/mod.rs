@@ -440,13 +440,15 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn renew_leases(&self, owner: &str, lease_ms: i64) -> Result<u64> {
+    async fn renew_leases(&self, owner: &str, ids: &[String], lease_ms: i64) -> Result<u64> {
         let owner = owner.to_owned();
+        let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
         self.write(move |c| {
             let n = c
                 .execute(
-                    "UPDATE executions SET lease_expires = ?2 WHERE lease_owner = ?1",
-                    params![owner, now_ms() + lease_ms],
+                    "UPDATE executions SET lease_expires = ?2
+                     WHERE lease_owner = ?1 AND id IN (SELECT value FROM json_each(?3))",
+                    params![owner, now_ms() + lease_ms, ids],
                 )
                 .map_err(sql_err)?;
             Ok(n as u64)
