@@ -60,6 +60,39 @@ pub mod codes {
     pub const UNKNOWN_WORKFLOW: Code = Code("CAIRN-E024");
 }
 
+/// The code with this text, if Cairn defines it (codes received from a server).
+pub fn known_code(text: &str) -> Option<Code> {
+    use codes::*;
+    [
+        INVALID_COMPONENT,
+        WRONG_WORLD,
+        UNSUPPORTED_IMPORT,
+        INVALID_INPUT,
+        NOT_FOUND,
+        NONDETERMINISM,
+        LEASE_LOST,
+        STORE,
+        UNKNOWN_ACTIVITY,
+        GUEST_TRAP,
+        CPU_BUDGET,
+        MEMORY_LIMIT,
+        IO,
+        DUPLICATE_ACTIVITY,
+        WORKFLOW_FAILED,
+        INVALID_ARGUMENT,
+        PARKED,
+        CORRUPT_JOURNAL,
+        DB_UNREACHABLE,
+        DB_UNINITIALIZED,
+        PAYLOAD_TOO_LARGE,
+        ALREADY_FINISHED,
+        SERVER,
+        UNKNOWN_WORKFLOW,
+    ]
+    .into_iter()
+    .find(|c| c.0 == text)
+}
+
 /// A user-facing error.
 #[derive(Debug, Clone)]
 pub struct Error {

@@ -42,8 +42,10 @@ impl Client {
         };
         if status >= 400 {
             // The server's own coded error, passed through.
-            let code = body["code"].as_str().unwrap_or("CAIRN-E023");
-            let code = crate::error::Code(Box::leak(code.to_owned().into_boxed_str()));
+            let code = body["code"]
+                .as_str()
+                .and_then(crate::error::known_code)
+                .unwrap_or(codes::SERVER);
             return Err(Error::new(
                 code,
                 body["message"]

@@ -367,12 +367,11 @@ impl ExecutionHost {
             }
             Call::ContinueAsNew { input } => {
                 let next = self.continue_as_new(input).await?;
-                let seq = self.cursor.record(kind, args, json!({ "next": next }), now);
+                self.cursor.record(kind, args, json!({ "next": next }), now);
                 let output = json!({ "continued_as": next }).to_string();
                 self.cursor
                     .record_lifecycle(kinds::CONTINUED, json!({ "next": next }), now_ms());
                 self.commit(Transition::Continued { output }).await?;
-                let _ = seq;
                 return Err(self.stop(Interrupt::Continued { next }));
             }
         };
