@@ -304,6 +304,30 @@ fn start_is_idempotent_and_deployments_pin_versions() {
         3,
         "the repeated start created nothing"
     );
+    // Paging: two pages of two and one, newest first, nothing twice.
+    let first = server.json(data.path(), &["list", "--workflow", "c", "--limit", "2"]);
+    let cursor = first["next_cursor"].as_str().expect("a next page").to_owned();
+    let second = server.json(
+        data.path(),
+        &["list", "--workflow", "c", "--limit", "2", "--cursor", &cursor],
+    );
+    let ids = |p: &serde_json::Value| -> Vec<String> {
+        p["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut all = ids(&first);
+    all.extend(ids(&second));
+    assert_eq!(all, [old.clone(), new.clone(), "order-42".to_owned()]);
+    // A time range that ends before everything selects nothing.
+    let none = server.json(
+        data.path(),
+        &["list", "--workflow", "c", "--until", "2000-01-01T00:00:00Z"],
+    );
+    assert!(none["executions"].as_array().unwrap().is_empty());
 }
 
 #[test]

@@ -19,6 +19,15 @@ pub struct ListArgs {
     /// Only executions of this workflow.
     #[arg(long)]
     workflow: Option<String>,
+    /// Only executions created at or after this time (RFC 3339).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only executions created before this time (RFC 3339).
+    #[arg(long)]
+    until: Option<String>,
+    /// Continue a previous listing (the cursor it printed; with --server).
+    #[arg(long)]
+    cursor: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     output: Format,
@@ -45,8 +54,37 @@ fn truncate(s: &str, n: usize) -> String {
 impl ListArgs {
     /// `cairn list` against a server's API.
     pub async fn remote(self, client: &crate::api::client::Client) -> Result<ExitCode> {
-        super::remote::list(client, &self.status, self.workflow.as_deref(), self.limit, self.output).await
+        let mut query = format!("?limit={}", self.limit);
+        if !self.status.is_empty() {
+            query += &format!("&status={}", self.status.join(","));
+        }
+        if let Some(w) = &self.workflow {
+            query += &format!("&workflow={w}");
+        }
+        for (name, value) in [("from_ms", &self.since), ("to_ms", &self.until)] {
+            if let Some(t) = value {
+                query += &format!("&{name}={}", parse_time(t)?);
+            }
+        }
+        if let Some(c) = &self.cursor {
+            query += &format!("&cursor={c}");
+        }
+        super::remote::list(client, &query, self.output).await
     }
+}
+
+/// Parses an RFC 3339 time (`2026-11-23T10:00:00Z`) into ms since the epoch.
+fn parse_time(text: &str) -> Result<i64> {
+    let t = humantime::parse_rfc3339_weak(text).map_err(|e| {
+        Error::new(
+            codes::INVALID_ARGUMENT,
+            format!("`{text}` is not a time: {e}"),
+            "use RFC 3339, e.g. 2026-11-23T10:00:00Z",
+        )
+    })?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0))
 }
 
 /// `cairn list`.
@@ -70,6 +108,8 @@ pub async fn list(ctx: &Ctx, args: ListArgs) -> Result<ExitCode> {
             statuses,
             limit: Some(args.limit),
             workflow: args.workflow.clone(),
+            created_from_ms: args.since.as_deref().map(parse_time).transpose()?,
+            created_to_ms: args.until.as_deref().map(parse_time).transpose()?,
             ..Default::default()
         })
         .await?;

@@ -290,20 +290,7 @@ pub async fn history(client: &Client, a: IdArgs) -> Result<ExitCode> {
 }
 
 /// `cairn list` over the API.
-pub async fn list(
-    client: &Client,
-    statuses: &[String],
-    workflow: Option<&str>,
-    limit: u32,
-    output: Format,
-) -> Result<ExitCode> {
-    let mut query = format!("?limit={limit}");
-    if !statuses.is_empty() {
-        query += &format!("&status={}", statuses.join(","));
-    }
-    if let Some(w) = workflow {
-        query += &format!("&workflow={w}");
-    }
+pub async fn list(client: &Client, query: &str, output: Format) -> Result<ExitCode> {
     let (_, page) = client.get(&format!("/v1/executions{query}")).await?;
     if output == Format::Json {
         print_json(&page);
