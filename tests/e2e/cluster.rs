@@ -38,6 +38,28 @@ pub fn start_node(url: &str, dir: &std::path::Path, lease_ms: u32) -> Node {
     Node(child)
 }
 
+/// Enqueues `http-steps` (n steps against `server?wf=k`) on the database at
+/// `url` with `run --detach`; returns the execution id.
+pub fn enqueue_http_steps(url: &str, dir: &std::path::Path, server: &TestServer, k: usize, n: u32) -> String {
+    let (wf, act) = (wasm("http-steps"), wasm("http-fetch"));
+    let allow = format!("fetch=127.0.0.1:{}", server.port);
+    let input = serde_json::json!({ "url": format!("{}?wf={k}", server.url()), "n": n }).to_string();
+    let args = [
+        "run",
+        wf.to_str().unwrap(),
+        "--activity",
+        act.to_str().unwrap(),
+        "--allow-http",
+        &allow,
+        "--input",
+        &input,
+        "--detach",
+    ];
+    let out = cairn_pg(url, dir, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
 fn cairn_pg(url: &str, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     cairn(dir).arg("--database").arg(url).args(args).output().unwrap()
 }
@@ -61,8 +83,6 @@ fn kill9_one_of_three_nodes_under_load_and_every_workflow_completes_once() {
     let db = PgDb::new();
     let dirs: Vec<_> = (0..4).map(|_| data_dir()).collect();
     let server = TestServer::start(150, 0);
-    let allow = format!("fetch=127.0.0.1:{}", server.port);
-    let (wf, act) = (wasm("http-steps"), wasm("http-fetch"));
     let out = cairn_pg(&db.url, dirs[3].path(), &["db", "migrate"]);
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -72,24 +92,8 @@ fn kill9_one_of_three_nodes_under_load_and_every_workflow_completes_once() {
     const N: usize = 24;
     let mut ids = Vec::new();
     for k in 0..N {
-        let input = serde_json::json!({ "url": format!("{}?wf={k}", server.url()), "n": 4 }).to_string();
-        let out = cairn_pg(
-            &db.url,
-            dirs[3].path(),
-            &[
-                "run",
-                wf.to_str().unwrap(),
-                "--activity",
-                act.to_str().unwrap(),
-                "--allow-http",
-                &allow,
-                "--input",
-                &input,
-                "--detach",
-            ],
-        );
-        assert!(out.status.success(), "{}", stderr(&out));
-        ids.push((k, stdout(&out).trim().to_owned()));
+        let id = enqueue_http_steps(&db.url, dirs[3].path(), &server, k, 4);
+        ids.push((k, id));
     }
     // Under load: kill -9 the node holding the most leases.
     wait_for(60, "work in flight", || (server.requests().len() >= N).then_some(()));

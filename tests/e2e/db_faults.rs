@@ -2,7 +2,7 @@
 //! lost, every workflow finishes. Runs a private PostgreSQL cluster so the
 //! shared server is never restarted.
 
-use crate::cluster::start_node;
+use crate::cluster::{enqueue_http_steps, start_node};
 use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -112,8 +112,6 @@ fn postgres_restart_under_load_loses_nothing() {
     let db = PgDb::on(&pg.base());
     let (client, node_dirs) = (data_dir(), [data_dir(), data_dir()]);
     let server = TestServer::start(100, 0);
-    let allow = format!("fetch=127.0.0.1:{}", server.port);
-    let (wf, act) = (wasm("http-steps"), wasm("http-fetch"));
     let pgcli = |args: &[&str]| {
         cairn(client.path())
             .arg("--database")
@@ -127,19 +125,7 @@ fn postgres_restart_under_load_loses_nothing() {
 
     const N: usize = 12;
     for k in 0..N {
-        let input = serde_json::json!({ "url": format!("{}?wf={k}", server.url()), "n": 8 }).to_string();
-        let out = pgcli(&[
-            "run",
-            wf.to_str().unwrap(),
-            "--activity",
-            act.to_str().unwrap(),
-            "--allow-http",
-            &allow,
-            "--input",
-            &input,
-            "--detach",
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        enqueue_http_steps(&db.url, client.path(), &server, k, 8);
     }
     wait_for(60, "work in flight", || (server.requests().len() >= N).then_some(()));
     pg.ctl("restart");

@@ -80,6 +80,23 @@ impl Server {
         self.json(data, &args)
     }
 
+    /// Starts an execution of `workflow` with `input`; returns its id.
+    fn start_execution(&self, data: &Path, workflow: &str, input: &str) -> String {
+        self.json(data, &["start", workflow, "--input", input])["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `cairn result ID --wait` as JSON, whatever its exit code (failed runs exit 1).
+    fn wait_result(&self, data: &Path, id: &str) -> (Option<i32>, serde_json::Value) {
+        let out = self.cli(data, &["result", id, "--wait", "--timeout-s", "60", "--output", "json"]);
+        (
+            out.status.code(),
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out))),
+        )
+    }
+
     /// The status of an execution, if it exists.
     fn status(&self, data: &Path, id: &str) -> Option<String> {
         let out = self.cli(data, &["describe", id, "--output", "json"]);
@@ -171,22 +188,15 @@ fn cancelling_a_workflow_on_a_one_hour_timer_runs_its_compensation() {
     let server = Server::start(data.path(), &[]);
     server.deploy(data.path(), "orders", "saga", &["payments"]);
     let order = r#"{"order_id": "c-1", "item": "desk", "quantity": 1, "amount_cents": 500, "hold_ms": 3600000}"#;
-    let id = server.json(data.path(), &["start", "orders", "--input", order])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.start_execution(data.path(), "orders", order);
     wait_for(30, "the one-hour timer", || {
         let e = server.json(data.path(), &["describe", &id]);
         (e["status"] == "sleeping").then_some(())
     });
     let out = server.cli(data.path(), &["cancel", &id]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = server.cli(
-        data.path(),
-        &["result", &id, "--wait", "--timeout-s", "60", "--output", "json"],
-    );
-    assert_eq!(out.status.code(), Some(1), "a failed execution exits 1");
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, result) = server.wait_result(data.path(), &id);
+    assert_eq!(code, Some(1), "a failed execution exits 1");
     assert_eq!(result["status"], "failed");
     assert!(
         result["error"]["message"].as_str().unwrap().contains("cancelled"),
@@ -228,10 +238,7 @@ fn children_survive_restart(extra: &[&str]) {
     server.deploy(data.path(), "nap", "sleeper", &[]);
     server.deploy(data.path(), "parent", "parent", &[]);
     let input = r#"{"workflow": "nap", "inputs": [{"ms": 1500}, {"ms": 2500}]}"#;
-    let id = server.json(data.path(), &["start", "parent", "--input", input])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.start_execution(data.path(), "parent", input);
     wait_for(30, "two children", || {
         (server.json(data.path(), &["list"])["executions"]
             .as_array()
@@ -281,14 +288,8 @@ fn start_is_idempotent_and_deployments_pin_versions() {
     );
     let v2 = server.deploy(data.path(), "c", "chain-changed", &["increment"]);
     assert_eq!(v2["version"], 2);
-    let new = server.json(data.path(), &["start", "c", "--input", r#"{"n": 2}"#])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let old = server.json(data.path(), &["start", "c@1", "--input", r#"{"n": 2}"#])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new = server.start_execution(data.path(), "c", r#"{"n": 2}"#);
+    let old = server.start_execution(data.path(), "c@1", r#"{"n": 2}"#);
     for (id, deployment, out) in [("order-42", &v1, 3), (new.as_str(), &v2, 2), (old.as_str(), &v1, 2)] {
         let r = server.json(data.path(), &["result", id, "--wait", "--timeout-s", "60"]);
         assert_eq!(r["output"], out, "{id}: {r}");
@@ -336,10 +337,7 @@ fn continue_as_new_and_terminate_and_schedules() {
     let server = Server::start(data.path(), &[]);
     server.deploy(data.path(), "counter", "counter", &[]);
     server.deploy(data.path(), "sig", "signals", &[]);
-    let id = server.json(data.path(), &["start", "counter", "--input", r#"{"i": 0, "until": 3}"#])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.start_execution(data.path(), "counter", r#"{"i": 0, "until": 3}"#);
     let r = server.json(data.path(), &["result", &id, "--wait", "--timeout-s", "60"]);
     assert_eq!(
         (r["status"].clone(), r["output"].clone(), r["id"].clone()),
@@ -506,17 +504,10 @@ fn cancellation_reaches_pending_activities_and_children_and_terminate_closes_chi
 
     // A pending activity (a request the server holds for a minute) is cancelled.
     let input = serde_json::json!({ "url": format!("{}?slow=1", http.url()), "n": 1 }).to_string();
-    let id = server.json(data.path(), &["start", "steps", "--input", &input])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.start_execution(data.path(), "steps", &input);
     wait_for(30, "the slow request", || (!http.requests().is_empty()).then_some(()));
     assert!(server.cli(data.path(), &["cancel", &id]).status.success());
-    let out = server.cli(
-        data.path(),
-        &["result", &id, "--wait", "--timeout-s", "30", "--output", "json"],
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, r) = server.wait_result(data.path(), &id);
     assert_eq!(r["status"], "failed");
     assert!(r["error"]["message"].as_str().unwrap().contains("cancelled"), "{r}");
     let done = server.json(data.path(), &["history", &id]);
@@ -531,29 +522,19 @@ fn cancellation_reaches_pending_activities_and_children_and_terminate_closes_chi
 
     // Cancelling a parent cancels its children, whose failure the parent sees.
     let input = r#"{"workflow": "nap", "inputs": [{"ms": 3600000}]}"#;
-    let parent = server.json(data.path(), &["start", "parent", "--input", input])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let parent = server.start_execution(data.path(), "parent", input);
     let child = format!("{parent}-c1");
     wait_for(30, "the child to sleep", || {
         (server.status(data.path(), &child).as_deref() == Some("sleeping")).then_some(())
     });
     assert!(server.cli(data.path(), &["cancel", &parent]).status.success());
-    let out = server.cli(
-        data.path(),
-        &["result", &parent, "--wait", "--timeout-s", "30", "--output", "json"],
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, r) = server.wait_result(data.path(), &parent);
     assert_eq!(r["status"], "failed", "{r}");
     assert_eq!(server.json(data.path(), &["describe", &child])["status"], "failed");
     assert!(kinds(&server.json(data.path(), &["history", &child])).contains(&"timer.cancelled".to_owned()));
 
     // Terminating a parent terminates its children (the default close policy).
-    let parent = server.json(data.path(), &["start", "parent", "--input", input])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let parent = server.start_execution(data.path(), "parent", input);
     let child = format!("{parent}-c1");
     wait_for(30, "the child to sleep", || {
         (server.status(data.path(), &child).as_deref() == Some("sleeping")).then_some(())
