@@ -1,96 +1,136 @@
 //! User-facing errors: every one has a stable code, a one-line message and a
-//! hint that says what to do. The codes are listed in `docs/errors.md`.
+//! hint that says what to do.
+//!
+//! The codes come from one table ([`CODES`]): their constants, their HTTP
+//! statuses and the tables of `docs/errors.md` (a test checks the document
+//! lists exactly them).
 
 use std::fmt;
 
 /// A stable error code, e.g. `CAIRN-E004`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Code(pub &'static str);
 
-/// Every code Cairn can return, with its default hint.
-pub mod codes {
-    use super::Code;
-    /// The file is not a WebAssembly component.
-    pub const INVALID_COMPONENT: Code = Code("CAIRN-E001");
-    /// The component does not implement the expected world.
-    pub const WRONG_WORLD: Code = Code("CAIRN-E002");
-    /// The component imports something a workflow may not use.
-    pub const UNSUPPORTED_IMPORT: Code = Code("CAIRN-E003");
-    /// The input is not valid JSON.
-    pub const INVALID_INPUT: Code = Code("CAIRN-E004");
-    /// No execution with that id.
-    pub const NOT_FOUND: Code = Code("CAIRN-E005");
-    /// Replay diverged from the journal.
-    pub const NONDETERMINISM: Code = Code("CAIRN-E006");
-    /// This node no longer holds the execution's lease.
-    pub const LEASE_LOST: Code = Code("CAIRN-E007");
-    /// The database failed.
-    pub const STORE: Code = Code("CAIRN-E008");
-    /// The workflow called an activity no registered component serves.
-    pub const UNKNOWN_ACTIVITY: Code = Code("CAIRN-E009");
-    /// The guest trapped (panic, unreachable, stack overflow...).
-    pub const GUEST_TRAP: Code = Code("CAIRN-E010");
-    /// The guest ran longer than its CPU budget without a host call.
-    pub const CPU_BUDGET: Code = Code("CAIRN-E011");
-    /// The guest tried to grow its memory past the cap.
-    pub const MEMORY_LIMIT: Code = Code("CAIRN-E012");
-    /// A file could not be read or written.
-    pub const IO: Code = Code("CAIRN-E013");
-    /// Two activity components serve the same activity name.
-    pub const DUPLICATE_ACTIVITY: Code = Code("CAIRN-E014");
-    /// The workflow returned a failure.
-    pub const WORKFLOW_FAILED: Code = Code("CAIRN-E015");
-    /// A command-line argument is invalid.
-    pub const INVALID_ARGUMENT: Code = Code("CAIRN-E016");
-    /// The execution is parked and needs an operator.
-    pub const PARKED: Code = Code("CAIRN-E017");
-    /// The journal in the store cannot be decoded.
-    pub const CORRUPT_JOURNAL: Code = Code("CAIRN-E018");
-    /// The database cannot be reached (refused, bad URL, authentication).
-    pub const DB_UNREACHABLE: Code = Code("CAIRN-E019");
-    /// The database has no (or an older) Cairn schema.
-    pub const DB_UNINITIALIZED: Code = Code("CAIRN-E020");
-    /// A request body is larger than the server accepts.
-    pub const PAYLOAD_TOO_LARGE: Code = Code("CAIRN-E021");
-    /// The execution has already finished.
-    pub const ALREADY_FINISHED: Code = Code("CAIRN-E022");
-    /// The server cannot be reached, or answered something unexpected.
-    pub const SERVER: Code = Code("CAIRN-E023");
-    /// No deployment with that name (or version).
-    pub const UNKNOWN_WORKFLOW: Code = Code("CAIRN-E024");
+/// One row of the code table.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeInfo {
+    /// The code.
+    pub code: Code,
+    /// HTTP status of an API error with this code.
+    pub http_status: u16,
+    /// What it means (one line, as in `docs/errors.md`).
+    pub meaning: &'static str,
+    /// What to do about it (as in `docs/errors.md`).
+    pub remedy: &'static str,
 }
 
-/// The code with this text, if Cairn defines it (codes received from a server).
-pub fn known_code(text: &str) -> Option<Code> {
-    use codes::*;
-    [
-        INVALID_COMPONENT,
-        WRONG_WORLD,
-        UNSUPPORTED_IMPORT,
-        INVALID_INPUT,
-        NOT_FOUND,
-        NONDETERMINISM,
-        LEASE_LOST,
-        STORE,
-        UNKNOWN_ACTIVITY,
-        GUEST_TRAP,
-        CPU_BUDGET,
-        MEMORY_LIMIT,
-        IO,
-        DUPLICATE_ACTIVITY,
-        WORKFLOW_FAILED,
-        INVALID_ARGUMENT,
-        PARKED,
-        CORRUPT_JOURNAL,
-        DB_UNREACHABLE,
-        DB_UNINITIALIZED,
-        PAYLOAD_TOO_LARGE,
-        ALREADY_FINISHED,
-        SERVER,
-        UNKNOWN_WORKFLOW,
-    ]
-    .into_iter()
-    .find(|c| c.0 == text)
+macro_rules! code_table {
+    ($( $name:ident = $code:literal, $status:literal, $meaning:literal, $remedy:literal; )*) => {
+        /// Every code Cairn can return.
+        pub mod codes {
+            use super::Code;
+            $( #[doc = $meaning] pub const $name: Code = Code($code); )*
+        }
+        /// The code table: every code with its HTTP status, meaning and remedy.
+        pub const CODES: &[CodeInfo] = &[
+            $( CodeInfo { code: codes::$name, http_status: $status, meaning: $meaning, remedy: $remedy } ),*
+        ];
+    };
+}
+
+code_table! {
+    INVALID_COMPONENT = "CAIRN-E001", 422,
+        "The file is not a WebAssembly component (not wasm, a core module, truncated, or not compilable).",
+        "Build for `wasm32-wasip2` (or with componentize-py / jco).";
+    WRONG_WORLD = "CAIRN-E002", 422,
+        "The component implements the wrong world (an activity passed as a workflow or the reverse, or `run`/`invoke` missing or mistyped).",
+        "Pass workflows as the first argument and activities with `--activity`; build against `wit/`.";
+    UNSUPPORTED_IMPORT = "CAIRN-E003", 422,
+        "The component imports something it may not use (e.g. a workflow importing `wasi:http`) or cannot be linked.",
+        "Move side effects into activities; build against `cairn:workflow@0.1.0` and WASI 0.2.";
+    INVALID_INPUT = "CAIRN-E004", 400,
+        "The input is not valid JSON.",
+        "Pass JSON, e.g. `--input '{\"n\": 10}'`.";
+    NOT_FOUND = "CAIRN-E005", 404,
+        "No execution (or component, schedule or route) with that id.",
+        "`cairn list`.";
+    NONDETERMINISM = "CAIRN-E006", 500,
+        "Non-determinism: replay diverged from the journal; the message names the seq, the recorded call and the actual call. The execution is parked; nothing was written.",
+        "Run it with the component it started with, or terminate it. Check new code with `cairn replay` first.";
+    LEASE_LOST = "CAIRN-E007", 409,
+        "This node's lease on the execution is gone; its write was rejected (fencing).",
+        "Nothing: the new owner continues.";
+    STORE = "CAIRN-E008", 503,
+        "The store (database) failed.",
+        "Check the data directory / database; retry.";
+    UNKNOWN_ACTIVITY = "CAIRN-E009", 500,
+        "The workflow called an activity no registered component serves. The execution is parked.",
+        "Start it with `--activity` for a component serving that name.";
+    GUEST_TRAP = "CAIRN-E010", 500,
+        "The guest trapped (panic, `unreachable`, stack overflow). Its stderr is included.",
+        "Fix the workflow.";
+    CPU_BUDGET = "CAIRN-E011", 500,
+        "The guest computed longer than its CPU budget without a host call.",
+        "Look for an endless loop; raise `--cpu-budget-ms` if legitimate.";
+    MEMORY_LIMIT = "CAIRN-E012", 500,
+        "The guest tried to grow memory past its cap.",
+        "Look for unbounded growth; raise `--memory-limit-mb` if legitimate.";
+    IO = "CAIRN-E013", 500,
+        "A file could not be read or written.",
+        "Check the path and permissions.";
+    DUPLICATE_ACTIVITY = "CAIRN-E014", 422,
+        "Two activity components serve the same activity name.",
+        "Pass one component per name.";
+    WORKFLOW_FAILED = "CAIRN-E015", 500,
+        "The workflow returned a failure (its own code and message are in the text).",
+        "See `cairn show <id>`.";
+    INVALID_ARGUMENT = "CAIRN-E016", 400,
+        "A command-line or API argument is invalid (id, name, cron, status filter, cursor).",
+        "See `cairn <command> --help` or `/openapi.json`.";
+    PARKED = "CAIRN-E017", 500,
+        "The execution is parked and needs an operator.",
+        "See its error with `cairn show`.";
+    CORRUPT_JOURNAL = "CAIRN-E018", 500,
+        "The journal (or the bindings) of an execution in the store cannot be decoded.",
+        "It was changed outside Cairn; terminate the execution.";
+    DB_UNREACHABLE = "CAIRN-E019", 503,
+        "The database cannot be reached (refused, bad URL, authentication).",
+        "Check `--database` / `CAIRN_DATABASE_URL` and `pg_isready`.";
+    DB_UNINITIALIZED = "CAIRN-E020", 503,
+        "The database has no Cairn schema, or an older one.",
+        "`cairn db migrate` (or start `cairn server`, which migrates).";
+    PAYLOAD_TOO_LARGE = "CAIRN-E021", 413,
+        "A request body is larger than the server accepts.",
+        "Send less, or raise `--max-payload-bytes` / `--max-component-bytes`.";
+    ALREADY_FINISHED = "CAIRN-E022", 409,
+        "The execution has already finished (signal, cancel, terminate).",
+        "Nothing to do; see its result.";
+    SERVER = "CAIRN-E023", 502,
+        "The Cairn server cannot be reached, or answered something unexpected.",
+        "Check `--server` / `CAIRN_SERVER`; start `cairn server`.";
+    UNKNOWN_WORKFLOW = "CAIRN-E024", 404,
+        "No deployment with that name or version.",
+        "`cairn deploy` it first.";
+}
+
+impl Code {
+    /// The code with this text, if Cairn defines it (codes received from a server).
+    pub fn parse(text: &str) -> Option<Code> {
+        CODES.iter().map(|c| c.code).find(|c| c.0 == text)
+    }
+
+    /// Its row of the code table.
+    pub fn info(self) -> &'static CodeInfo {
+        CODES
+            .iter()
+            .find(|c| c.code == self)
+            .expect("every code constant comes from the table")
+    }
+
+    /// HTTP status of an API error with this code.
+    pub fn http_status(self) -> u16 {
+        self.info().http_status
+    }
 }
 
 /// A user-facing error.
@@ -133,7 +173,7 @@ impl Error {
     pub fn io(path: &std::path::Path, e: impl fmt::Display) -> Self {
         Error::new(
             codes::IO,
-            format!("{}: {e}", path.display()),
+            format!("cannot read or write {}: {e}", path.display()),
             "check the path and its permissions",
         )
     }
@@ -144,6 +184,29 @@ impl Error {
             codes::LEASE_LOST,
             format!("execution {execution_id} is owned by another node now; this node's write was rejected"),
             "nothing to do: the owner continues the execution",
+        )
+    }
+
+    /// An invalid argument.
+    pub fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::new(codes::INVALID_ARGUMENT, message, hint)
+    }
+
+    /// Input that is not JSON.
+    pub fn invalid_json(what: &str) -> Self {
+        Error::new(
+            codes::INVALID_INPUT,
+            format!("{what} is not valid JSON"),
+            "pass JSON, e.g. --input '{\"n\": 10}'",
+        )
+    }
+
+    /// No execution with this id.
+    pub fn no_execution(id: &str) -> Self {
+        Error::new(
+            codes::NOT_FOUND,
+            format!("no execution with id {id}"),
+            "list executions with `cairn list`",
         )
     }
 
@@ -160,3 +223,70 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The two tables of `docs/errors.md` as the code table renders them: one
+/// row per code, and the codes grouped by HTTP status.
+pub fn markdown_tables() -> (Vec<String>, Vec<String>) {
+    let rows = CODES
+        .iter()
+        .map(|c| format!("| {} | {} | {} |", c.code.0, c.meaning, c.remedy))
+        .collect();
+    let mut statuses: Vec<u16> = CODES.iter().map(|c| c.http_status).collect();
+    statuses.sort();
+    statuses.dedup();
+    let by_status = statuses
+        .into_iter()
+        .map(|s| {
+            let codes: Vec<&str> = CODES.iter().filter(|c| c.http_status == s).map(|c| c.code.0).collect();
+            format!("| {s} | {} |", codes.join(", "))
+        })
+        .collect();
+    (rows, by_status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_parse_back() {
+        let mut seen = std::collections::HashSet::new();
+        for c in CODES {
+            assert!(seen.insert(c.code.0), "{} twice", c.code.0);
+            assert_eq!(Code::parse(c.code.0), Some(c.code));
+        }
+        assert_eq!(Code::parse("CAIRN-E999"), None);
+        assert_eq!(codes::NOT_FOUND.http_status(), 404);
+    }
+
+    #[test]
+    fn messages_stay_on_one_line() {
+        let e = Error::new(codes::IO, "a\nb", "h");
+        assert_eq!(e.message, "a b");
+        assert_eq!(e.to_string(), "error[CAIRN-E013]: a b\n  hint: h");
+    }
+
+    /// `docs/errors.md` lists exactly the codes of the table, as it renders them.
+    #[test]
+    fn docs_list_exactly_the_codes() {
+        let doc = include_str!("../../docs/errors.md");
+        let (rows, by_status) = markdown_tables();
+        let documented: Vec<&str> = doc.lines().filter(|l| l.starts_with("| CAIRN-E")).collect();
+        assert_eq!(
+            documented,
+            rows,
+            "docs/errors.md must hold exactly these rows:\n{}",
+            rows.join("\n")
+        );
+        let documented: Vec<&str> = doc
+            .lines()
+            .filter(|l| l.len() > 6 && l.starts_with("| ") && l[2..5].chars().all(|c| c.is_ascii_digit()))
+            .collect();
+        assert_eq!(
+            documented,
+            by_status,
+            "docs/errors.md must hold exactly these status rows:\n{}",
+            by_status.join("\n")
+        );
+    }
+}

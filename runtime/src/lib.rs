@@ -1,18 +1,31 @@
 //! Cairn: durable workflows as sandboxed WebAssembly components.
 //!
-//! - [`engine`]: wasmtime glue — compiling and caching components, the
-//!   deterministic WASI of workflows, the journaled `context` host functions,
-//!   and activities with retries.
-//! - [`journal`]: entry kinds and the replay cursor.
-//! - [`store`]: the [`store::Store`] trait and its backends.
-//! - [`scheduler`]: starting, driving, waking and resuming executions.
-//! - [`api`]: the HTTP+JSON API of `cairn server`, and its client.
-//! - [`cli`]: the `cairn` command.
+//! The layers, each using only those below it (`docs/architecture.md` has
+//! the picture and the life of one execution):
+//!
+//! - [`cli`]: the `cairn` command — parses arguments, calls the node (or a
+//!   server through [`api::client`]), renders the answers;
+//! - [`api`]: the HTTP+JSON API of `cairn server`, routes over the node;
+//! - [`node`]: the only way in — deploy, start, signal, cancel, terminate,
+//!   wait, list; drives activations and commits how each one ends;
+//! - `engine`: wasmtime glue — components, the deterministic WASI of
+//!   workflows, the journaled `context` host functions, activities with
+//!   retries (private to the node);
+//! - [`journal`]: the typed journal entries and the replay cursor;
+//! - `store`: persistence, one small trait per concept, SQLite and
+//!   PostgreSQL (private to the node);
+//! - [`model`] and [`error`]: the vocabulary and the coded errors all layers share.
 
 pub mod api;
 pub mod cli;
-pub mod engine;
+mod engine;
 pub mod error;
 pub mod journal;
-pub mod scheduler;
-pub mod store;
+pub mod model;
+pub mod node;
+mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+#[cfg(test)]
+mod layers;

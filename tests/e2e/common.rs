@@ -5,33 +5,18 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-
-const WORKFLOWS: &[&str] = &[
-    "chain",
-    "saga",
-    "fanout",
-    "clock-random",
-    "chain-changed",
-    "spin",
-    "membomb",
-    "http-steps",
-    "sleeper",
-    "signals",
-    "parent",
-    "counter",
-];
-const ACTIVITIES: &[&str] = &["increment", "payments", "http-fetch"];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
 /// Builds every guest component once per test process (a no-op when fresh)
-/// and returns the directory holding the .wasm files.
+/// and returns the directory holding the .wasm files. `./x guests` knows
+/// which they are (every crate under examples/ and tests/guests/).
 pub fn guests() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -39,17 +24,11 @@ pub fn guests() -> &'static Path {
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"));
-        // Workflows and activities enable different SDK features: build them apart.
-        for group in [WORKFLOWS, ACTIVITIES] {
-            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-            cmd.current_dir(&root)
-                .args(["build", "--release", "--target", "wasm32-wasip2"]);
-            for p in group {
-                cmd.args(["-p", p]);
-            }
-            let status = cmd.status().expect("running cargo");
-            assert!(status.success(), "building guests failed");
-        }
+        let status = Command::new(root.join("x"))
+            .arg("build-guests")
+            .status()
+            .expect("running ./x build-guests");
+        assert!(status.success(), "building guests failed");
         target.join("wasm32-wasip2/release")
     })
 }
@@ -74,6 +53,30 @@ pub fn cairn(data: &Path) -> Command {
 /// Runs `cairn` to the end.
 pub fn run(data: &Path, args: &[&str]) -> Output {
     cairn(data).args(args).output().expect("running cairn")
+}
+
+/// Starts `cairn ARGS` (a server, with `--listen 127.0.0.1:0`) and waits
+/// for it to announce its API address; returns the process and the URL.
+pub fn start_server(data: &Path, args: &[&str]) -> (Child, String) {
+    let mut child = cairn(data)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("cairn server: API on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the server announces its API address");
+    (child, url)
 }
 
 /// Text of stdout.
@@ -169,7 +172,7 @@ impl TestServer {
                     seen.lock().unwrap().push(Seen {
                         target: target.clone(),
                         key,
-                        at_ms: cairn::store::now_ms(),
+                        at_ms: cairn::model::now_ms(),
                     });
                     let wait = if target.contains("slow=1") {
                         slow.load(Ordering::SeqCst)
@@ -267,4 +270,50 @@ impl Drop for PgDb {
             .args([&format!("{}/postgres", self.base), "-q", "-c", &sql])
             .output();
     }
+}
+
+/// Node settings for in-process tests: the compile cache in `dir`, quiet.
+pub fn node_config(dir: &Path) -> cairn::node::NodeConfig {
+    cairn::node::NodeConfig {
+        cache_dir: dir.join("cache"),
+        echo_logs: false,
+        ..Default::default()
+    }
+}
+
+/// The embedded store of a data directory.
+pub fn sqlite_at(dir: &Path) -> cairn::node::StoreConfig {
+    cairn::node::StoreConfig::Sqlite {
+        path: dir.join("cairn.db"),
+    }
+}
+
+/// A PostgreSQL store (migrated on open).
+pub fn postgres_at(url: &str) -> cairn::node::StoreConfig {
+    cairn::node::StoreConfig::Postgres {
+        url: url.to_owned(),
+        pool_size: 8,
+        schema: cairn::node::Schema::Migrate,
+    }
+}
+
+/// Uploads built guests through a node; returns their digests by name.
+pub async fn upload(
+    node: &cairn::node::Node,
+    workflows: &[&'static str],
+    activities: &[&'static str],
+) -> std::collections::HashMap<&'static str, String> {
+    use cairn::node::ComponentKind;
+    let mut digests = std::collections::HashMap::new();
+    for (names, kind) in [
+        (workflows, ComponentKind::Workflow),
+        (activities, ComponentKind::Activity),
+    ] {
+        for name in names {
+            let bytes = std::fs::read(wasm(name)).unwrap();
+            let info = node.upload_component(kind, &bytes).await.unwrap();
+            digests.insert(*name, info.digest);
+        }
+    }
+    digests
 }

@@ -2,54 +2,37 @@
 //! executions go on.
 
 use crate::common::*;
-use cairn::engine::{Engine, EngineConfig, digest_of};
 use cairn::error::codes;
-use cairn::scheduler::{Bindings, Outcome, Runtime, RuntimeConfig};
-use cairn::store::Store;
-use cairn::store::sqlite::SqliteStore;
-use std::sync::Arc;
+use cairn::model::{Bindings, ListFilter, Status};
+use cairn::node::{Node, NodeConfig, Outcome};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn infinite_loop_and_memory_bomb_fail_while_another_execution_completes() {
     let data = data_dir();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("cairn.db")).unwrap());
-    let engine = Engine::new(EngineConfig {
-        cache_dir: data.path().join("cache"),
+    let config = NodeConfig {
         memory_limit: 32 << 20,
         cpu_budget: Duration::from_millis(500),
         max_instances: 64,
-    })
-    .unwrap();
-    let rt = Runtime::new(
-        store.clone(),
-        engine.clone(),
-        RuntimeConfig {
-            echo_logs: false,
-            ..Default::default()
-        },
-    );
-    let mut digests = std::collections::HashMap::new();
-    for name in ["spin", "membomb", "chain", "increment"] {
-        let bytes = std::fs::read(wasm(name)).unwrap();
-        let d = digest_of(&bytes);
-        store.put_component(&d, &bytes).await.unwrap();
-        digests.insert(name, d);
-    }
+        ..node_config(data.path())
+    };
+    let rt = Node::open(&sqlite_at(data.path()), config).await.unwrap();
+    let store = rt.raw_store();
+    let digests = upload(&rt, &["spin", "membomb", "chain"], &["increment"]).await;
     let chain_bindings = Bindings {
         activities: vec![digests["increment"].clone()],
         http_allow: Default::default(),
     };
     let spin = rt
-        .start("spin", &digests["spin"], &Bindings::default(), "{}")
+        .start_here("spin", &digests["spin"], &Bindings::default(), "{}")
         .await
         .unwrap();
     let bomb = rt
-        .start("membomb", &digests["membomb"], &Bindings::default(), "{}")
+        .start_here("membomb", &digests["membomb"], &Bindings::default(), "{}")
         .await
         .unwrap();
     let chain = rt
-        .start("chain", &digests["chain"], &chain_bindings, "{\"n\": 50}")
+        .start_here("chain", &digests["chain"], &chain_bindings, "{\"n\": 50}")
         .await
         .unwrap();
     let (r1, r2, r3) = (rt.clone(), rt.clone(), rt.clone());
@@ -74,8 +57,8 @@ async fn infinite_loop_and_memory_bomb_fail_while_another_execution_completes() 
     }
     // The failures are journaled with their codes.
     let failed = store
-        .list(&cairn::store::ListFilter {
-            statuses: vec![cairn::store::Status::Failed],
+        .list(&ListFilter {
+            statuses: vec![Status::Failed],
             limit: None,
             ..Default::default()
         })

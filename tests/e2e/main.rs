@@ -1,10 +1,14 @@
 //! End-to-end tests: real components built from `examples/` and
 //! `tests/guests/`, real wasmtime, real SQLite, the real `cairn` binary.
 
+// Test helpers are shared across the modules of this one test crate.
+#![allow(unreachable_pub)]
+
 mod common;
 
 mod bad_input;
 mod cluster;
+mod compat;
 mod crash;
 mod db_faults;
 mod examples;

@@ -1,44 +1,27 @@
 //! Changed workflow code replayed against an old journal.
 
 use crate::common::*;
-use cairn::engine::{Engine, EngineConfig, digest_of};
 use cairn::error::codes;
-use cairn::journal::{StartedPayload, kinds};
-use cairn::scheduler::{Bindings, Outcome, Runtime, RuntimeConfig};
-use cairn::store::sqlite::SqliteStore;
-use cairn::store::{Entry, NewExecution, Status, Store, Transition};
-use std::sync::Arc;
+use cairn::journal::{Command, StartedPayload};
+use cairn::model::{Bindings, Entry, NewExecution, Status, Transition};
+use cairn::node::{Node, Outcome};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_code_parks_with_seq_and_diff_and_writes_nothing() {
     let data = data_dir();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("cairn.db")).unwrap());
-    let engine = Engine::new(EngineConfig {
-        cache_dir: data.path().join("cache"),
-        ..Default::default()
-    })
-    .unwrap();
-    let rt = Runtime::new(
-        store.clone(),
-        engine.clone(),
-        RuntimeConfig {
-            echo_logs: false,
-            ..Default::default()
-        },
-    );
-    let load = |name: &str| std::fs::read(wasm(name)).unwrap();
-    let (chain, changed, increment) = (load("chain"), load("chain-changed"), load("increment"));
-    let (chain_d, changed_d, inc_d) = (digest_of(&chain), digest_of(&changed), digest_of(&increment));
-    for (d, b) in [(&chain_d, &chain), (&changed_d, &changed), (&inc_d, &increment)] {
-        store.put_component(d, b).await.unwrap();
-    }
+    let rt = Node::open(&sqlite_at(data.path()), node_config(data.path()))
+        .await
+        .unwrap();
+    let store = rt.raw_store();
+    let digests = upload(&rt, &["chain", "chain-changed"], &["increment"]).await;
+    let (chain_d, changed_d, inc_d) = (&digests["chain"], &digests["chain-changed"], &digests["increment"]);
     let bindings = Bindings {
         activities: vec![inc_d.clone()],
         http_allow: Default::default(),
     };
 
     // A real journal of the old code: chain(3), two steps in.
-    let lease = rt.start("chain", &chain_d, &bindings, "{\"n\": 3}").await.unwrap();
+    let lease = rt.start_here("chain", chain_d, &bindings, "{\"n\": 3}").await.unwrap();
     assert!(matches!(rt.run_to_end(lease.clone()).await.unwrap(), Outcome::Completed(ref o) if o == "3"));
     let old = store.journal(&lease.execution_id).await.unwrap();
     let in_flight: Vec<Entry> = old[1..7].to_vec();
@@ -50,7 +33,7 @@ async fn changed_code_parks_with_seq_and_diff_and_writes_nothing() {
         id: "changed-code".into(),
         workflow: "chain".into(),
         component: changed_d.clone(),
-        bindings: serde_json::to_string(&bindings).unwrap(),
+        bindings: bindings.clone(),
         input: "{\"n\": 3}".into(),
         parent: None,
         started: Entry {
@@ -59,7 +42,7 @@ async fn changed_code_parks_with_seq_and_diff_and_writes_nothing() {
         },
     };
     let lease = store
-        .create_execution(&new, Some(&rt.node_id), 10_000)
+        .create_execution(&new, Some(rt.id()), 10_000)
         .await
         .unwrap()
         .unwrap();
@@ -75,7 +58,7 @@ async fn changed_code_parks_with_seq_and_diff_and_writes_nothing() {
     assert!(
         error.message.contains(&format!(
             "`{} {{\"input\":\"0\",\"name\":\"increment\",\"options\":{{}}}}`",
-            kinds::ACTIVITY_START
+            Command::ACTIVITY_START
         )),
         "{}",
         error.message

@@ -3,63 +3,46 @@
 //! run against both backends.
 
 use crate::common::*;
-use cairn::engine::{Engine, EngineConfig, digest_of};
-use cairn::journal::kinds;
-use cairn::scheduler::{Bindings, Outcome, Runtime, RuntimeConfig};
-use cairn::store::postgres::{PostgresStore, Schema};
-use cairn::store::sqlite::SqliteStore;
-use cairn::store::{Status, Store};
-use std::collections::HashMap;
+use cairn::journal::{Event, Lifecycle};
+use cairn::model::{Bindings, Status};
+use cairn::node::{Node, NodeConfig, Outcome, StoreConfig};
+use cairn::testing::RawStore;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 struct Env {
-    store: Arc<dyn Store>,
+    first: Arc<Node>,
+    store: RawStore,
     dir: tempfile::TempDir,
     digests: HashMap<&'static str, String>,
 }
 
 impl Env {
-    async fn new(store: Arc<dyn Store>) -> Env {
-        let mut digests = HashMap::new();
-        for name in [
-            "chain",
-            "increment",
-            "saga",
-            "payments",
-            "sleeper",
-            "http-steps",
-            "http-fetch",
-        ] {
-            let bytes = std::fs::read(wasm(name)).unwrap();
-            let d = digest_of(&bytes);
-            store.put_component(&d, &bytes).await.unwrap();
-            digests.insert(name, d);
-        }
+    async fn new(store: StoreConfig) -> Env {
+        let dir = data_dir();
+        let first = Node::open(&store, node_config(dir.path())).await.unwrap();
+        let workflows = ["chain", "saga", "sleeper", "http-steps"];
+        let digests = upload(&first, &workflows, &["increment", "payments", "http-fetch"]).await;
         Env {
-            store,
-            dir: data_dir(),
+            store: first.raw_store(),
+            first,
+            dir,
             digests,
         }
     }
 
     /// A runtime node of its own (own engine, own node id) on the shared store.
-    fn node(&self, lease: Duration) -> Arc<Runtime> {
-        let engine = Engine::new(EngineConfig {
-            cache_dir: self.dir.path().join("cache"),
-            ..Default::default()
-        })
-        .unwrap();
-        let config = RuntimeConfig {
+    fn node(&self, lease: Duration) -> Arc<Node> {
+        self.first.sibling(NodeConfig {
             lease,
             evict_after: Duration::from_millis(300),
-            echo_logs: false,
-        };
-        Runtime::new(self.store.clone(), engine, config)
+            ..node_config(self.dir.path())
+        })
     }
 
     fn bindings(&self, activity: &str, allow: Option<String>) -> Bindings {
-        let mut http_allow = HashMap::new();
+        let mut http_allow = BTreeMap::new();
         if let Some(host) = allow {
             http_allow.insert("*".to_owned(), vec![host]);
         }
@@ -70,16 +53,16 @@ impl Env {
     }
 }
 
-async fn kinds_of(store: &dyn Store, id: &str) -> Vec<String> {
+async fn kinds_of(store: &RawStore, id: &str) -> Vec<String> {
     store.journal(id).await.unwrap().into_iter().map(|e| e.kind).collect()
 }
 
 /// A long sleep is committed, evicts the instance, and wakes by replay.
-async fn timers(store: Arc<dyn Store>) {
+async fn timers(store: StoreConfig) {
     let env = Env::new(store).await;
     let rt = env.node(Duration::from_secs(5));
     let lease = rt
-        .start(
+        .start_here(
             "sleeper",
             &env.digests["sleeper"],
             &Bindings::default(),
@@ -106,12 +89,12 @@ async fn timers(store: Arc<dyn Store>) {
             .all(|l| l.execution_id != id)
     );
     tokio::time::sleep(Duration::from_millis(
-        (wake_at - cairn::store::now_ms()).max(0) as u64 + 20,
+        (wake_at - cairn::model::now_ms()).max(0) as u64 + 20,
     ))
     .await;
     let lease = env
         .store
-        .claim_runnable(&rt.node_id, 5_000, 10)
+        .claim_runnable(rt.id(), 5_000, 10)
         .await
         .unwrap()
         .into_iter()
@@ -121,18 +104,18 @@ async fn timers(store: Arc<dyn Store>) {
     };
     assert!(out.parse::<u64>().unwrap() >= 700);
     assert_eq!(
-        kinds_of(&*env.store, &id).await,
+        kinds_of(&env.store, &id).await,
         ["started", "now", "log", "sleep", "timer.fired", "now", "completed"]
     );
 }
 
 /// Retries follow the policy and are journaled once, with their attempt count.
-async fn activity_retries(store: Arc<dyn Store>) {
+async fn activity_retries(store: StoreConfig) {
     let env = Env::new(store).await;
     let rt = env.node(Duration::from_secs(5));
     let order = r#"{"order_id": "r-1", "item": "lamp", "quantity": 1, "amount_cents": 10}"#;
     let lease = rt
-        .start("saga", &env.digests["saga"], &env.bindings("payments", None), order)
+        .start_here("saga", &env.digests["saga"], &env.bindings("payments", None), order)
         .await
         .unwrap();
     let id = lease.execution_id.clone();
@@ -142,7 +125,7 @@ async fn activity_retries(store: Arc<dyn Store>) {
     let journal = env.store.journal(&id).await.unwrap();
     let done: Vec<serde_json::Value> = journal
         .iter()
-        .filter(|e| e.kind == kinds::ACTIVITY_DONE)
+        .filter(|e| e.kind == Event::ACTIVITY_DONE)
         .map(|e| serde_json::from_str(&e.payload).unwrap())
         .collect();
     let attempts: Vec<u64> = done.iter().map(|d| d["data"]["attempts"].as_u64().unwrap()).collect();
@@ -154,14 +137,14 @@ async fn activity_retries(store: Arc<dyn Store>) {
 
 /// Two nodes race for one execution: the one that lost its lease can no
 /// longer write; the winner finishes; the journal holds one completion.
-async fn racing_nodes_are_fenced(store: Arc<dyn Store>) {
+async fn racing_nodes_are_fenced(store: StoreConfig) {
     let env = Env::new(store).await;
     let server = TestServer::start(400, 0);
     let (a, b) = (env.node(Duration::from_secs(30)), env.node(Duration::from_secs(30)));
     let input = serde_json::json!({ "url": server.url(), "n": 3 }).to_string();
     let allow = Some(format!("127.0.0.1:{}", server.port));
     let lease = a
-        .start(
+        .start_here(
             "http-steps",
             &env.digests["http-steps"],
             &env.bindings("http-fetch", allow),
@@ -182,7 +165,7 @@ async fn racing_nodes_are_fenced(store: Arc<dyn Store>) {
     }
     let b_lease = env
         .store
-        .claim(&id, &b.node_id, 30_000, std::slice::from_ref(&a.node_id))
+        .claim(&id, b.id(), 30_000, &[a.id().to_owned()])
         .await
         .unwrap()
         .unwrap();
@@ -198,7 +181,7 @@ async fn racing_nodes_are_fenced(store: Arc<dyn Store>) {
     };
     assert_eq!(out, r#"["ok:step=0","ok:step=1","ok:step=2"]"#);
     let journal = env.store.journal(&id).await.unwrap();
-    assert_eq!(journal.iter().filter(|e| e.kind == kinds::COMPLETED).count(), 1);
+    assert_eq!(journal.iter().filter(|e| e.kind == Lifecycle::COMPLETED).count(), 1);
     assert_eq!(
         journal.iter().map(|e| e.seq).collect::<Vec<_>>(),
         (0..journal.len() as u32).collect::<Vec<_>>()
@@ -216,17 +199,14 @@ async fn racing_nodes_are_fenced(store: Arc<dyn Store>) {
     assert_eq!(server.count("step=2"), 1);
 }
 
-async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+fn sqlite() -> (StoreConfig, tempfile::TempDir) {
     let dir = data_dir();
-    (Arc::new(SqliteStore::open(&dir.path().join("cairn.db")).unwrap()), dir)
+    (sqlite_at(dir.path()), dir)
 }
 
-async fn postgres() -> (Arc<dyn Store>, PgDb) {
+fn postgres() -> (StoreConfig, PgDb) {
     let db = PgDb::new();
-    (
-        Arc::new(PostgresStore::connect(&db.url, 8, Schema::Migrate).await.unwrap()),
-        db,
-    )
+    (postgres_at(&db.url), db)
 }
 
 macro_rules! on_both_backends {
@@ -235,7 +215,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let (store, _guard) = super::sqlite().await;
+                    let (store, _guard) = super::sqlite();
                     super::$name(store).await;
                 }
             )+
@@ -244,7 +224,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let (store, _guard) = super::postgres().await;
+                    let (store, _guard) = super::postgres();
                     super::$name(store).await;
                 }
             )+

@@ -2,10 +2,8 @@
 //! `cairn` verbs and by raw HTTP requests.
 
 use crate::common::*;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
-use std::time::Duration;
+use std::process::{Child, Output};
 
 /// A `cairn server` on an ephemeral port; killed (-9) when dropped.
 struct Server {
@@ -15,36 +13,20 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, extra: &[&str]) -> Server {
-        let mut child = cairn(data)
-            .args([
-                "server",
-                "--listen",
-                "127.0.0.1:0",
-                "--quiet",
-                "--poll-ms",
-                "50",
-                "--lease-ms",
-                "1000",
-                "--evict-after-ms",
-                "300",
-            ])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("cairn server: API on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server announces its API address");
+        let mut args = vec![
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+            "--poll-ms",
+            "50",
+            "--lease-ms",
+            "1000",
+            "--evict-after-ms",
+            "300",
+        ];
+        args.extend(extra);
+        let (child, url) = start_server(data, &args);
         Server { child, url }
     }
 

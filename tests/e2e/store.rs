@@ -1,55 +1,62 @@
-//! The store conformance suite against the SQLite backend.
+//! The store conformance suite against both backends, and their migrations.
 
-use cairn::store::Store;
-use cairn::store::conformance;
-use cairn::store::sqlite::SqliteStore;
-use std::sync::Arc;
+use crate::common::*;
+use cairn::node::{Node, Schema, StoreConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("cairn.db")).unwrap());
-    conformance::run_all(store).await;
+    cairn::testing::store_conformance(&sqlite_at(dir.path())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_migrations_are_idempotent_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cairn.db");
-    let store = SqliteStore::open(&path).unwrap();
-    store.put_component("d", b"x").await.unwrap();
-    drop(store);
-    let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.component("d").await.unwrap().as_deref(), Some(&b"x"[..]));
+    let node = Node::open(&sqlite_at(dir.path()), node_config(dir.path()))
+        .await
+        .unwrap();
+    node.raw_store().put_component("d", b"x").await.unwrap();
+    drop(node);
+    let node = Node::open(&sqlite_at(dir.path()), node_config(dir.path()))
+        .await
+        .unwrap();
+    assert_eq!(
+        node.raw_store().component("d").await.unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+    let status = node.status().await.unwrap();
+    assert_eq!(status.schema_version, status.latest_version);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_conforms() {
-    let db = crate::common::PgDb::new();
-    let store = cairn::store::postgres::PostgresStore::connect(&db.url, 8, cairn::store::postgres::Schema::Migrate)
-        .await
-        .unwrap();
-    conformance::run_all(Arc::new(store)).await;
+    let db = PgDb::new();
+    cairn::testing::store_conformance(&postgres_at(&db.url)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_migrations_are_versioned_idempotent_and_required() {
-    use cairn::store::postgres::{PostgresStore, Schema, latest_version};
-    let db = crate::common::PgDb::new();
-    let err = PostgresStore::connect(&db.url, 2, Schema::Require)
-        .await
-        .err()
-        .expect("an empty database is refused");
+    let db = PgDb::new();
+    let dir = data_dir();
+    let open = |schema| {
+        let store = StoreConfig::Postgres {
+            url: db.url.clone(),
+            pool_size: 2,
+            schema,
+        };
+        let config = node_config(dir.path());
+        async move { Node::open(&store, config).await }
+    };
+    let err = open(Schema::Require).await.err().expect("an empty database is refused");
     assert_eq!(err.code, cairn::error::codes::DB_UNINITIALIZED);
-    let inspect = PostgresStore::connect(&db.url, 2, Schema::Inspect).await.unwrap();
-    assert_eq!(inspect.schema_version().await.unwrap(), 0);
+    let inspect = open(Schema::Inspect).await.unwrap();
+    let status = inspect.status().await.unwrap();
+    assert_eq!(status.schema_version, 0);
+    let latest = status.latest_version;
     // Two migrators at once: both succeed, each migration applies once.
-    let (a, b) = tokio::join!(
-        PostgresStore::connect(&db.url, 2, Schema::Migrate),
-        PostgresStore::connect(&db.url, 2, Schema::Migrate)
-    );
+    let (a, b) = tokio::join!(open(Schema::Migrate), open(Schema::Migrate));
     let (a, _b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a.schema_version().await.unwrap(), latest_version());
-    assert_eq!(a.migrate().await.unwrap(), latest_version());
-    PostgresStore::connect(&db.url, 2, Schema::Require).await.unwrap();
+    assert_eq!(a.status().await.unwrap().schema_version, latest);
+    assert_eq!(a.migrate().await.unwrap(), latest);
+    open(Schema::Require).await.unwrap();
 }

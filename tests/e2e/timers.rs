@@ -2,12 +2,9 @@
 //! and wakes on time.
 
 use crate::common::*;
-use cairn::engine::{Engine, EngineConfig};
-use cairn::scheduler::{Bindings, Outcome, Runtime, RuntimeConfig};
-use cairn::store::Store;
-use cairn::store::sqlite::SqliteStore;
+use cairn::model::{Bindings, Status};
+use cairn::node::{Node, NodeConfig, Outcome};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -67,37 +64,28 @@ fn sleep_survives_kill9_and_wakes_on_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_sleep_drops_the_instance_and_short_sleep_stays_hot() {
     let data = data_dir();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("cairn.db")).unwrap());
-    let engine = Engine::new(EngineConfig {
-        cache_dir: data.path().join("cache"),
-        ..Default::default()
-    })
-    .unwrap();
-    let config = RuntimeConfig {
+    let config = NodeConfig {
         evict_after: Duration::from_millis(300),
-        echo_logs: false,
-        ..Default::default()
+        ..node_config(data.path())
     };
-    let rt = Runtime::new(store.clone(), engine.clone(), config);
-    let bytes = std::fs::read(wasm("sleeper")).unwrap();
-    let digest = cairn::engine::digest_of(&bytes);
-    engine.workflow(&digest, &bytes).unwrap();
-    store.put_component(&digest, &bytes).await.unwrap();
+    let rt = Node::open(&sqlite_at(data.path()), config).await.unwrap();
+    let store = rt.raw_store();
+    let digest = upload(&rt, &["sleeper"], &[]).await["sleeper"].clone();
 
     // Long: the activation ends with Sleeping and the lease is released.
     let lease = rt
-        .start("sleeper", &digest, &Bindings::default(), "{\"ms\": 1000}")
+        .start_here("sleeper", &digest, &Bindings::default(), "{\"ms\": 1000}")
         .await
         .unwrap();
     let id = lease.execution_id.clone();
     match rt.drive(lease).await.unwrap() {
-        Outcome::Sleeping(wake_at) => assert!(wake_at > cairn::store::now_ms()),
+        Outcome::Sleeping(wake_at) => assert!(wake_at > cairn::model::now_ms()),
         other => panic!("expected Sleeping, got {other:?}"),
     }
     let exec = store.execution(&id).await.unwrap().unwrap();
-    assert_eq!(exec.status, cairn::store::Status::Sleeping);
+    assert_eq!(exec.status, Status::Sleeping);
     assert_eq!(exec.lease_owner, None, "an evicted execution holds no lease");
-    let lease = store.claim(&id, &rt.node_id, 10_000, &[]).await.unwrap().unwrap();
+    let lease = store.claim(&id, rt.id(), 10_000, &[]).await.unwrap().unwrap();
     match rt.run_to_end(lease).await.unwrap() {
         Outcome::Completed(out) => assert!(out.parse::<u64>().unwrap() >= 1000),
         other => panic!("expected Completed, got {other:?}"),
@@ -105,7 +93,7 @@ async fn long_sleep_drops_the_instance_and_short_sleep_stays_hot() {
 
     // Short: one activation, the instance stays hot through the sleep.
     let lease = rt
-        .start("sleeper", &digest, &Bindings::default(), "{\"ms\": 100}")
+        .start_here("sleeper", &digest, &Bindings::default(), "{\"ms\": 100}")
         .await
         .unwrap();
     match rt.drive(lease).await.unwrap() {

@@ -1,6 +1,15 @@
-//! A client of the API, used by the CLI verbs.
+//! A client of the API, used by the CLI verbs: one typed method per route,
+//! with the node's request and response types.
 
-use crate::error::{Error, Result, codes};
+use crate::error::{Code, Error, Result, codes};
+use crate::model::{Deployment, Schedule};
+use crate::node::{
+    CancelResponse, ComponentInfo, ComponentKind, DeployRequest, ExecutionDetail, ExecutionPage, JournalEntry,
+    ListQuery, ResultResponse, ScheduleRequest, SignalResponse, StartRequest, StartResponse, TerminateRequest,
+    TerminateResponse, UploadQuery,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -18,6 +27,16 @@ fn server_error(base: &str, e: impl std::fmt::Display) -> Error {
     )
 }
 
+/// Ids and names go into paths escaped.
+fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 impl Client {
     /// A client of the server at `base` (e.g. `http://127.0.0.1:7400`).
     pub fn new(base: &str) -> Result<Client> {
@@ -31,21 +50,15 @@ impl Client {
         })
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Value)> {
+    /// Sends a request; returns the HTTP status and the decoded body, or the
+    /// server's own coded error.
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<(u16, T)> {
         let resp = req.send().await.map_err(|e| server_error(&self.base, e))?;
         let status = resp.status().as_u16();
         let text = resp.text().await.map_err(|e| server_error(&self.base, e))?;
-        let body: Value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
         if status >= 400 {
-            // The server's own coded error, passed through.
-            let code = body["code"]
-                .as_str()
-                .and_then(crate::error::known_code)
-                .unwrap_or(codes::SERVER);
+            let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            let code = body["code"].as_str().and_then(Code::parse).unwrap_or(codes::SERVER);
             return Err(Error::new(
                 code,
                 body["message"]
@@ -55,32 +68,108 @@ impl Client {
                 body["hint"].as_str().unwrap_or("see the server's log").to_owned(),
             ));
         }
+        let text = if text.is_empty() { "null" } else { &text };
+        let body =
+            serde_json::from_str(text).map_err(|e| server_error(&self.base, format!("unexpected answer: {e}")))?;
         Ok((status, body))
     }
 
-    /// GET a path.
-    pub async fn get(&self, path: &str) -> Result<(u16, Value)> {
-        self.send(self.http.get(format!("{}{path}", self.base))).await
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 
-    /// POST JSON to a path.
-    pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        Ok(self.send(self.http.get(self.url(path))).await?.1)
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        Ok(self.send(self.http.post(self.url(path)).json(body)).await?.1)
+    }
+
+    /// Uploads a component's bytes.
+    pub async fn upload_component(&self, kind: ComponentKind, bytes: Vec<u8>) -> Result<ComponentInfo> {
+        let req = self
+            .http
+            .post(self.url("/v1/components"))
+            .query(&UploadQuery { kind: Some(kind) })
+            .header("content-type", "application/wasm")
+            .body(bytes);
+        Ok(self.send(req).await?.1)
+    }
+
+    /// Creates the next version of a deployment.
+    pub async fn deploy(&self, req: &DeployRequest) -> Result<Deployment> {
+        self.post("/v1/deployments", req).await
+    }
+
+    /// Starts an execution.
+    pub async fn start(&self, req: &StartRequest) -> Result<StartResponse> {
+        self.post("/v1/executions", req).await
+    }
+
+    /// One execution.
+    pub async fn describe(&self, id: &str) -> Result<ExecutionDetail> {
+        self.get(&format!("/v1/executions/{}", segment(id))).await
+    }
+
+    /// Its result, waiting up to `wait`; the flag says whether it is final.
+    pub async fn result(&self, id: &str, wait: Duration) -> Result<(bool, ResultResponse)> {
+        let path = format!("/v1/executions/{}/result?wait_ms={}", segment(id), wait.as_millis());
+        let (status, answer) = self.send(self.http.get(self.url(&path))).await?;
+        Ok((status == 200, answer))
+    }
+
+    /// Its journal.
+    pub async fn journal(&self, id: &str) -> Result<Vec<JournalEntry>> {
+        self.get(&format!("/v1/executions/{}/journal", segment(id))).await
+    }
+
+    /// A page of executions.
+    pub async fn list(&self, q: &ListQuery) -> Result<ExecutionPage> {
+        let req = self.http.get(self.url("/v1/executions")).query(q);
+        Ok(self.send(req).await?.1)
+    }
+
+    /// Sends a signal.
+    pub async fn signal(&self, id: &str, name: &str, payload: &Value) -> Result<SignalResponse> {
+        let path = format!("/v1/executions/{}/signals/{}", segment(id), segment(name));
+        self.post(&path, payload).await
+    }
+
+    /// Requests cancellation.
+    pub async fn cancel(&self, id: &str) -> Result<CancelResponse> {
+        self.post(&format!("/v1/executions/{}/cancel", segment(id)), &Value::Null)
             .await
     }
 
-    /// POST raw bytes to a path.
-    pub async fn post_bytes(&self, path: &str, bytes: Vec<u8>) -> Result<(u16, Value)> {
-        let req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/wasm")
-            .body(bytes);
-        self.send(req).await
+    /// Terminates.
+    pub async fn terminate(&self, id: &str, reason: Option<String>) -> Result<TerminateResponse> {
+        let path = format!("/v1/executions/{}/terminate", segment(id));
+        self.post(&path, &TerminateRequest { reason }).await
     }
 
-    /// DELETE a path.
-    pub async fn delete(&self, path: &str) -> Result<(u16, Value)> {
-        self.send(self.http.delete(format!("{}{path}", self.base))).await
+    /// Creates or replaces a schedule.
+    pub async fn create_schedule(&self, req: &ScheduleRequest) -> Result<Schedule> {
+        self.post("/v1/schedules", req).await
+    }
+
+    /// Every schedule.
+    pub async fn schedules(&self) -> Result<Vec<Schedule>> {
+        self.get("/v1/schedules").await
+    }
+
+    /// Deletes a schedule.
+    pub async fn delete_schedule(&self, id: &str) -> Result<()> {
+        let req = self.http.delete(self.url(&format!("/v1/schedules/{}", segment(id))));
+        self.send::<Value>(req).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn path_segments_are_escaped() {
+        assert_eq!(super::segment("order-7~1"), "order-7~1");
+        assert_eq!(super::segment("tick@123:a/b"), "tick%40123%3Aa%2Fb");
     }
 }

@@ -1,17 +1,22 @@
-//! The HTTP+JSON API served by `cairn server` (OpenAPI at `/openapi.json`).
+//! The HTTP+JSON API served by `cairn server` (OpenAPI at `/openapi.json`):
+//! thin routes over the node's commands, and the client the CLI uses.
 //!
-//! Every error is `{code, message, hint}` with a matching HTTP status.
-//! Request bodies are read through [`JsonBody`], so invalid JSON and
-//! oversized payloads get coded errors too and write nothing.
+//! Every error is `{code, message, hint}` with the HTTP status of its code.
+//! Request bodies and queries are read through [`JsonBody`] and
+//! [`ApiQuery`], so invalid JSON, bad parameters and oversized payloads get
+//! coded errors too and write nothing.
 
 pub mod client;
 mod routes;
 
-use crate::error::{Code, Error, codes};
-use crate::scheduler::Runtime;
+pub use routes::ApiDoc;
+
+use crate::error::{Error, codes};
+use crate::node::Node;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -38,39 +43,25 @@ impl Default for ApiLimits {
 #[derive(Clone)]
 pub struct ApiState {
     /// The node serving the API.
-    pub rt: Arc<Runtime>,
+    pub node: Arc<Node>,
     /// Limits.
     pub limits: ApiLimits,
 }
 
-/// An API error: a coded [`Error`] with its HTTP status.
+/// An API error: a coded [`Error`], answered with its code's HTTP status.
 #[derive(Debug)]
-pub struct ApiError(pub StatusCode, pub Error);
-
-/// HTTP status of an error code.
-pub fn status_of(code: Code) -> StatusCode {
-    match code {
-        codes::NOT_FOUND | codes::UNKNOWN_WORKFLOW => StatusCode::NOT_FOUND,
-        codes::INVALID_COMPONENT | codes::WRONG_WORLD | codes::UNSUPPORTED_IMPORT | codes::DUPLICATE_ACTIVITY => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        codes::INVALID_INPUT | codes::INVALID_ARGUMENT => StatusCode::BAD_REQUEST,
-        codes::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
-        codes::LEASE_LOST | codes::ALREADY_FINISHED => StatusCode::CONFLICT,
-        codes::STORE | codes::DB_UNREACHABLE | codes::DB_UNINITIALIZED => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
+pub struct ApiError(pub Error);
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        ApiError(status_of(e.code), e)
+        ApiError(e)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, axum::Json(self.1.to_json())).into_response()
+        let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(self.0.to_json())).into_response()
     }
 }
 
@@ -83,10 +74,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_bytes(req, state).await?;
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            ApiError::from(Error::new(
+            ApiError(Error::new(
                 codes::INVALID_INPUT,
                 format!("the request body is not valid JSON for this call: {e}"),
                 "see /openapi.json for the request schema",
+            ))
+        })
+    }
+}
+
+/// Query parameters, with a coded error when they do not parse.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query).map(ApiQuery).map_err(|e| {
+            ApiError(Error::invalid(
+                format!("invalid query parameters: {e}"),
+                "see /openapi.json for the parameters of this call",
             ))
         })
     }
@@ -96,13 +104,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
     axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::from(Error::new(
+            ApiError(Error::new(
                 codes::PAYLOAD_TOO_LARGE,
                 "the request body is larger than the server accepts",
                 "send a smaller payload, or raise --max-payload-bytes / --max-component-bytes on the server",
             ))
         } else {
-            ApiError::from(Error::new(
+            ApiError(Error::new(
                 codes::INVALID_INPUT,
                 format!("the request body cannot be read: {rejection}"),
                 "retry the request",
@@ -116,7 +124,7 @@ pub fn router(state: ApiState) -> Router {
     let limits = state.limits.clone();
     routes::router(limits.max_component)
         .layer(DefaultBodyLimit::max(limits.max_payload))
-        .fallback(|| async { ApiError::from(Error::new(codes::NOT_FOUND, "no such API route", "see /openapi.json")) })
+        .fallback(|| async { ApiError(Error::new(codes::NOT_FOUND, "no such API route", "see /openapi.json")) })
         .with_state(state)
 }
 

@@ -1,18 +1,17 @@
-//! The `cairn` command line.
+//! The `cairn` command line: parses arguments, calls the node (or a server
+//! through the API client) and renders the answers with one renderer.
 
 mod bench;
 mod inspect;
 mod ops;
 mod remote;
+mod render;
 mod replay;
 mod run;
 
-use crate::engine::{Engine, EngineConfig};
+use crate::api::client::Client;
 use crate::error::{Error, Result, codes};
-use crate::scheduler::{Runtime, RuntimeConfig};
-use crate::store::Store;
-use crate::store::postgres::{PostgresStore, Schema};
-use crate::store::sqlite::SqliteStore;
+use crate::node::{Node, NodeConfig, Schema, StoreConfig};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -146,40 +145,9 @@ pub fn main() -> ExitCode {
     let ctx = Ctx {
         data_dir: cli.data_dir.unwrap_or_else(default_data_dir),
         database: cli.database,
+        server: cli.server,
     };
-    let server = cli.server;
-    let result = rt.block_on(async move {
-        let client = || match &server {
-            Some(url) => crate::api::client::Client::new(url),
-            None => Err(Error::new(
-                codes::INVALID_ARGUMENT,
-                "this command talks to a Cairn server, and none was given",
-                "pass --server http://HOST:PORT or set CAIRN_SERVER (start one with `cairn server`)",
-            )),
-        };
-        match cli.command {
-            Command::List(a) if server.is_some() => a.remote(&client()?).await,
-            Command::Deploy(a) => remote::deploy(&client()?, a).await,
-            Command::Start(a) => remote::start(&client()?, a).await,
-            Command::Describe(a) => remote::describe(&client()?, a).await,
-            Command::Result(a) => remote::result(&client()?, a).await,
-            Command::History(a) => remote::history(&client()?, a).await,
-            Command::Signal(a) => remote::signal(&client()?, a).await,
-            Command::Cancel { id } => remote::cancel(&client()?, &id).await,
-            Command::Terminate(a) => remote::terminate(&client()?, a).await,
-            Command::Schedule(a) => remote::schedule(&client()?, a).await,
-            Command::Run(a) => run::run(&ctx, a).await,
-            Command::Resume(a) => run::resume(&ctx, a).await,
-            Command::List(a) => inspect::list(&ctx, a).await,
-            Command::Show(a) => inspect::show(&ctx, a).await,
-            Command::Replay(a) => replay::replay(&ctx, a).await,
-            Command::Server(a) => ops::server(&ctx, a).await,
-            Command::Status(a) => ops::status(&ctx, a).await,
-            Command::Db(a) => ops::db(&ctx, a).await,
-            Command::Bench(a) => bench::bench(&ctx, a).await,
-        }
-    });
-    match result {
+    match rt.block_on(dispatch(&ctx, cli.command)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{e}");
@@ -188,69 +156,144 @@ pub fn main() -> ExitCode {
     }
 }
 
+async fn dispatch(ctx: &Ctx, command: Command) -> Result<ExitCode> {
+    match command {
+        Command::List(a) => inspect::list(ctx, a).await,
+        Command::Deploy(a) => remote::deploy(&ctx.client()?, a).await,
+        Command::Start(a) => remote::start(&ctx.client()?, a).await,
+        Command::Describe(a) => remote::describe(&ctx.client()?, a).await,
+        Command::Result(a) => remote::result(&ctx.client()?, a).await,
+        Command::History(a) => remote::history(&ctx.client()?, a).await,
+        Command::Signal(a) => remote::signal(&ctx.client()?, a).await,
+        Command::Cancel { id } => remote::cancel(&ctx.client()?, &id).await,
+        Command::Terminate(a) => remote::terminate(&ctx.client()?, a).await,
+        Command::Schedule(a) => remote::schedule(&ctx.client()?, a).await,
+        Command::Run(a) => run::run(ctx, a).await,
+        Command::Resume(a) => run::resume(ctx, a).await,
+        Command::Show(a) => inspect::show(ctx, a).await,
+        Command::Replay(a) => replay::replay(ctx, a).await,
+        Command::Server(a) => ops::server(ctx, a).await,
+        Command::Status(a) => ops::status(ctx, a).await,
+        Command::Db(a) => ops::db(ctx, a).await,
+        Command::Bench(a) => bench::bench(ctx, a).await,
+    }
+}
+
 fn default_data_dir() -> PathBuf {
     dirs::data_local_dir().unwrap_or_else(std::env::temp_dir).join("cairn")
 }
 
-/// Where a command finds its store and cache.
-pub struct Ctx {
+/// Where a command finds its store, cache and server.
+pub(crate) struct Ctx {
     /// Data directory (SQLite file, compiled-component cache).
-    pub data_dir: PathBuf,
+    data_dir: PathBuf,
     /// PostgreSQL URL, if the store is shared.
-    pub database: Option<String>,
+    database: Option<String>,
+    /// A server's API, for the verbs that talk to one.
+    server: Option<String>,
 }
 
 impl Ctx {
-    /// Opens the store: PostgreSQL when a URL is given, else SQLite.
-    pub async fn open_store(&self, schema: Schema) -> Result<Arc<dyn Store>> {
-        match &self.database {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Ok(Arc::new(PostgresStore::connect(url, 16, schema).await?))
-            }
-            Some(url) => Err(Error::new(
-                codes::INVALID_ARGUMENT,
-                format!("unsupported database URL `{url}`"),
-                "use postgres://USER@HOST:PORT/DB, or omit --database for the embedded SQLite store",
+    /// The store of this data directory or database URL.
+    fn store(&self, schema: Schema) -> Result<StoreConfig> {
+        StoreConfig::new(&self.data_dir, self.database.as_deref(), schema)
+    }
+
+    /// A node on the store with the given guest limits.
+    async fn node(&self, schema: Schema, options: &NodeOptions) -> Result<Arc<Node>> {
+        Node::open(&self.store(schema)?, options.config(&self.data_dir)?).await
+    }
+
+    /// A node for commands that only read and write the store.
+    async fn store_node(&self, schema: Schema) -> Result<Arc<Node>> {
+        let config = NodeConfig {
+            cache_dir: self.data_dir.join("cache"),
+            ..Default::default()
+        };
+        Node::open(&self.store(schema)?, config).await
+    }
+
+    /// The client of `--server`.
+    fn client(&self) -> Result<Client> {
+        match &self.server {
+            Some(url) => Client::new(url),
+            None => Err(Error::invalid(
+                "this command talks to a Cairn server, and none was given",
+                "pass --server http://HOST:PORT or set CAIRN_SERVER (start one with `cairn server`)",
             )),
-            None => Ok(Arc::new(SqliteStore::open(&self.data_dir.join("cairn.db"))?)),
-        }
-    }
-
-    /// The store, for messages.
-    pub fn describe(&self) -> String {
-        match &self.database {
-            Some(url) => crate::store::postgres::redact(url),
-            None => self.data_dir.display().to_string(),
         }
     }
 }
 
-/// Builds an engine and a runtime node over a store.
-pub(crate) fn node(ctx: &Ctx, store: Arc<dyn Store>, o: &NodeOptions) -> Result<Arc<Runtime>> {
-    let data_dir = &ctx.data_dir;
-    if o.memory_limit_mb == 0 || o.memory_limit_mb > 4096 {
-        return Err(Error::new(
-            codes::INVALID_ARGUMENT,
-            "--memory-limit-mb must be between 1 and 4096",
-            "pass e.g. --memory-limit-mb 256",
-        ));
+impl NodeOptions {
+    /// The node settings these options give, with the cache in `data_dir`.
+    fn config(&self, data_dir: &std::path::Path) -> Result<NodeConfig> {
+        if self.memory_limit_mb == 0 || self.memory_limit_mb > 4096 {
+            return Err(Error::invalid(
+                "--memory-limit-mb must be between 1 and 4096",
+                "pass e.g. --memory-limit-mb 256",
+            ));
+        }
+        Ok(NodeConfig {
+            cache_dir: data_dir.join("cache"),
+            memory_limit: self.memory_limit_mb << 20,
+            cpu_budget: Duration::from_millis(self.cpu_budget_ms.max(10)),
+            max_instances: 1000,
+            lease: Duration::from_millis(self.lease_ms.max(300)),
+            evict_after: Duration::from_millis(self.evict_after_ms),
+            echo_logs: !self.quiet,
+        })
     }
-    let engine = Engine::new(EngineConfig {
-        cache_dir: data_dir.join("cache"),
-        memory_limit: o.memory_limit_mb << 20,
-        cpu_budget: Duration::from_millis(o.cpu_budget_ms.max(10)),
-        max_instances: 1000,
-    })?;
-    let config = RuntimeConfig {
-        lease: Duration::from_millis(o.lease_ms.max(300)),
-        evict_after: Duration::from_millis(o.evict_after_ms),
-        echo_logs: !o.quiet,
-    };
-    Ok(Runtime::new(store, engine, config))
 }
 
-/// Formats ms since the epoch as RFC 3339.
-pub(crate) fn time(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
+/// Reads a file a command was given.
+fn read_file(path: &std::path::Path, hint: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        Error::new(
+            codes::IO,
+            format!("cannot read {}: {e}", path.display()),
+            hint.to_owned(),
+        )
+    })
+}
+
+/// Parses a JSON argument.
+fn json_arg(what: &str, text: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| {
+        Error::new(
+            codes::INVALID_INPUT,
+            format!("{what} is not valid JSON: {e}"),
+            "pass JSON, e.g. '{\"n\": 10}'",
+        )
+    })
+}
+
+/// Parses `--allow-http [NAME=]HOST[:PORT]` grants.
+fn parse_allow(specs: &[String]) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+    let mut map: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for spec in specs {
+        let (name, host) = spec.split_once('=').unwrap_or(("*", spec));
+        if host.is_empty() || host.contains('/') || name.is_empty() {
+            return Err(Error::invalid(
+                format!("--allow-http {spec}: expected [NAME=]HOST[:PORT]"),
+                "e.g. --allow-http fetch=api.example.com or --allow-http 127.0.0.1:8080",
+            ));
+        }
+        map.entry(name.to_owned()).or_default().push(host.to_owned());
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_grants_parse_per_activity_or_for_all() {
+        let m = parse_allow(&["fetch=a.example".into(), "b.example:8080".into(), "fetch=c".into()]).unwrap();
+        assert_eq!(m["fetch"], ["a.example", "c"]);
+        assert_eq!(m["*"], ["b.example:8080"]);
+        assert!(parse_allow(&["x=".into()]).is_err());
+        assert!(parse_allow(&["http://a/b".into()]).is_err());
+    }
 }

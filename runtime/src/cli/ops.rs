@@ -1,17 +1,17 @@
 //! Operating a deployment: `cairn server`, `cairn status`, `cairn db`.
 
-use super::{Ctx, Format, NodeOptions, node, time};
+use super::render::time;
+use super::{Ctx, Format, NodeOptions};
 use crate::api::{ApiLimits, ApiState};
 use crate::error::{Error, Result, codes};
-use crate::scheduler::ServerOptions;
-use crate::store::postgres::Schema;
+use crate::node::{Schema, ServerOptions};
 use clap::{Args, Subcommand};
 use std::process::ExitCode;
 use std::time::Duration;
 
 /// Arguments of `cairn server`.
 #[derive(Args)]
-pub struct ServerArgs {
+pub(crate) struct ServerArgs {
     /// Executions this node runs at once.
     #[arg(long, default_value_t = 256)]
     max_concurrent: usize,
@@ -36,7 +36,7 @@ pub struct ServerArgs {
 
 /// Arguments of `cairn status`.
 #[derive(Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     output: Format,
@@ -44,15 +44,14 @@ pub struct StatusArgs {
 
 /// `cairn db ...`.
 #[derive(Subcommand)]
-pub enum DbCommand {
+pub(crate) enum DbCommand {
     /// Apply pending schema migrations.
     Migrate,
 }
 
 /// `cairn server`: migrates, then claims and runs executions until Ctrl-C / SIGTERM.
-pub async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
-    let store = ctx.open_store(Schema::Migrate).await?;
-    let rt = node(ctx, store, &args.node)?;
+pub(crate) async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
+    let node = ctx.node(Schema::Migrate, &args.node).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let api = if args.no_api {
         None
@@ -65,7 +64,7 @@ pub async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
             )
         })?;
         let state = ApiState {
-            rt: rt.clone(),
+            node: node.clone(),
             limits: ApiLimits {
                 max_payload: args.max_payload_bytes,
                 max_component: args.max_component_bytes,
@@ -81,12 +80,12 @@ pub async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
             let _ = stop.wait_for(|s| *s).await;
         })))
     };
-    eprintln!("cairn server: node {} on {}", rt.node_id, ctx.describe());
+    eprintln!("cairn server: node {} on {}", node.id(), node.describe_store());
     let options = ServerOptions {
         max_concurrent: args.max_concurrent,
         poll: Duration::from_millis(args.poll_ms.max(10)),
     };
-    rt.serve(options, shutdown_signal()).await;
+    node.serve(options, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     if let Some(api) = api {
         let _ = api.await;
@@ -103,21 +102,21 @@ async fn shutdown_signal() {
 }
 
 /// `cairn db migrate`.
-pub async fn db(ctx: &Ctx, command: DbCommand) -> Result<ExitCode> {
+pub(crate) async fn db(ctx: &Ctx, command: DbCommand) -> Result<ExitCode> {
     match command {
         DbCommand::Migrate => {
-            let store = ctx.open_store(Schema::Migrate).await?;
-            let status = store.status().await?;
-            println!("schema at version {} ({})", status.schema_version, ctx.describe());
+            let node = ctx.store_node(Schema::Migrate).await?;
+            let version = node.migrate().await?;
+            println!("schema at version {version} ({})", node.describe_store());
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
 /// `cairn status`: exit 0 when the store is reachable and current.
-pub async fn status(ctx: &Ctx, args: StatusArgs) -> Result<ExitCode> {
-    let store = ctx.open_store(Schema::Inspect).await?;
-    let s = store.status().await?;
+pub(crate) async fn status(ctx: &Ctx, args: StatusArgs) -> Result<ExitCode> {
+    let node = ctx.store_node(Schema::Inspect).await?;
+    let s = node.status().await?;
     let pending = s.latest_version - s.schema_version;
     if args.output == Format::Json {
         let mut v = serde_json::to_value(&s).expect("status encodes");
@@ -125,7 +124,7 @@ pub async fn status(ctx: &Ctx, args: StatusArgs) -> Result<ExitCode> {
         v["pending_migrations"] = pending.into();
         println!("{}", serde_json::to_string_pretty(&v).expect("JSON encodes"));
     } else {
-        println!("store      {} ({}), reachable", s.backend, ctx.describe());
+        println!("store      {} ({}), reachable", s.backend, node.describe_store());
         if pending == 0 {
             println!("schema     version {} (current)", s.schema_version);
         } else {

@@ -1,17 +1,17 @@
 //! CLI verbs over the HTTP API of a `cairn server` (`--server` / `CAIRN_SERVER`).
 
-use super::{Format, time};
+use super::{Format, json_arg, parse_allow, read_file, render};
 use crate::api::client::Client;
-use crate::error::{Error, Result, codes};
+use crate::error::Result;
+use crate::node::{ComponentKind, DeployRequest, ScheduleRequest, StartRequest};
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 /// Arguments of `cairn deploy`.
 #[derive(Args)]
-pub struct DeployArgs {
+pub(crate) struct DeployArgs {
     /// Deployment name; each deploy creates the next version (`name@N`).
     name: String,
     /// The workflow component.
@@ -29,7 +29,7 @@ pub struct DeployArgs {
 
 /// Arguments of `cairn start`.
 #[derive(Args)]
-pub struct StartArgs {
+pub(crate) struct StartArgs {
     /// Deployment: `name` (latest) or `name@version`.
     workflow: String,
     /// JSON input.
@@ -45,7 +45,7 @@ pub struct StartArgs {
 
 /// An execution id and an output format.
 #[derive(Args)]
-pub struct IdArgs {
+pub(crate) struct IdArgs {
     /// Execution id.
     id: String,
     /// Output format.
@@ -55,7 +55,7 @@ pub struct IdArgs {
 
 /// Arguments of `cairn result`.
 #[derive(Args)]
-pub struct ResultArgs {
+pub(crate) struct ResultArgs {
     /// Execution id.
     id: String,
     /// Wait until the execution finishes.
@@ -71,7 +71,7 @@ pub struct ResultArgs {
 
 /// Arguments of `cairn signal`.
 #[derive(Args)]
-pub struct SignalArgs {
+pub(crate) struct SignalArgs {
     /// Execution id.
     id: String,
     /// Signal name.
@@ -83,7 +83,7 @@ pub struct SignalArgs {
 
 /// Arguments of `cairn terminate`.
 #[derive(Args)]
-pub struct TerminateArgs {
+pub(crate) struct TerminateArgs {
     /// Execution id.
     id: String,
     /// Why (recorded in the journal).
@@ -93,7 +93,7 @@ pub struct TerminateArgs {
 
 /// `cairn schedule ...`.
 #[derive(Subcommand)]
-pub enum ScheduleCommand {
+pub(crate) enum ScheduleCommand {
     /// Create or replace a schedule.
     Create {
         /// Schedule id.
@@ -121,29 +121,9 @@ pub enum ScheduleCommand {
     },
 }
 
-fn json_arg(what: &str, text: &str) -> Result<Value> {
-    serde_json::from_str(text).map_err(|e| {
-        Error::new(
-            codes::INVALID_INPUT,
-            format!("{what} is not valid JSON: {e}"),
-            "pass JSON, e.g. '{\"n\": 10}'",
-        )
-    })
-}
-
-fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).expect("JSON encodes"));
-}
-
 /// Uploads one component with a spinner; returns its digest.
-async fn upload(client: &Client, path: &PathBuf, kind: &str) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::new(
-            codes::IO,
-            format!("cannot read {}: {e}", path.display()),
-            "check the path",
-        )
-    })?;
+async fn upload(client: &Client, path: &Path, kind: ComponentKind) -> Result<String> {
+    let bytes = read_file(path, "check the path")?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_message(format!(
         "uploading and compiling {} ({:.1} MiB)",
@@ -151,32 +131,32 @@ async fn upload(client: &Client, path: &PathBuf, kind: &str) -> Result<String> {
         bytes.len() as f64 / 1048576.0
     ));
     bar.enable_steady_tick(Duration::from_millis(100));
-    let result = client.post_bytes(&format!("/v1/components?kind={kind}"), bytes).await;
+    let result = client.upload_component(kind, bytes).await;
     bar.finish_and_clear();
-    let (_, info) = result?;
-    Ok(info["digest"].as_str().unwrap_or_default().to_owned())
+    Ok(result?.digest)
 }
 
 /// `cairn deploy`.
-pub async fn deploy(client: &Client, a: DeployArgs) -> Result<ExitCode> {
-    let workflow = upload(client, &a.workflow, "workflow").await?;
+pub(crate) async fn deploy(client: &Client, a: DeployArgs) -> Result<ExitCode> {
+    let http_allow = parse_allow(&a.allow_http)?;
+    let workflow = upload(client, &a.workflow, ComponentKind::Workflow).await?;
     let mut activities = Vec::new();
     for p in &a.activities {
-        activities.push(upload(client, p, "activity").await?);
+        activities.push(upload(client, p, ComponentKind::Activity).await?);
     }
-    let http_allow = super::run::parse_allow(&a.allow_http)?;
-    let (_, d) = client
-        .post(
-            "/v1/deployments",
-            &json!({ "name": a.name, "workflow": workflow, "activities": activities, "http_allow": http_allow }),
-        )
-        .await?;
+    let req = DeployRequest {
+        name: a.name,
+        workflow: workflow.clone(),
+        activities,
+        http_allow,
+    };
+    let d = client.deploy(&req).await?;
     match a.output {
-        Format::Json => print_json(&d),
+        Format::Json => render::json(&d),
         Format::Text => println!(
             "deployed {}@{} (component {})",
-            d["name"].as_str().unwrap_or(""),
-            d["version"],
+            d.name,
+            d.version,
             &workflow[..12.min(workflow.len())]
         ),
     }
@@ -184,19 +164,18 @@ pub async fn deploy(client: &Client, a: DeployArgs) -> Result<ExitCode> {
 }
 
 /// `cairn start`.
-pub async fn start(client: &Client, a: StartArgs) -> Result<ExitCode> {
-    let input = json_arg("--input", &a.input)?;
-    let (_, r) = client
-        .post(
-            "/v1/executions",
-            &json!({ "workflow": a.workflow, "input": input, "id": a.id }),
-        )
-        .await?;
+pub(crate) async fn start(client: &Client, a: StartArgs) -> Result<ExitCode> {
+    let req = StartRequest {
+        workflow: a.workflow,
+        input: json_arg("--input", &a.input)?,
+        id: a.id,
+    };
+    let r = client.start(&req).await?;
     match a.output {
-        Format::Json => print_json(&r),
+        Format::Json => render::json(&r),
         Format::Text => {
-            println!("{}", r["id"].as_str().unwrap_or_default());
-            if r["created"] == false {
+            println!("{}", r.id);
+            if !r.created {
                 eprintln!("(an execution with this id already existed; nothing new was started)");
             }
         }
@@ -205,58 +184,27 @@ pub async fn start(client: &Client, a: StartArgs) -> Result<ExitCode> {
 }
 
 /// `cairn describe`.
-pub async fn describe(client: &Client, a: IdArgs) -> Result<ExitCode> {
-    let (_, e) = client.get(&format!("/v1/executions/{}", a.id)).await?;
-    if a.output == Format::Json {
-        print_json(&e);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!("execution  {}", e["id"].as_str().unwrap_or_default());
-    println!(
-        "workflow   {} (component {})",
-        e["workflow"].as_str().unwrap_or_default(),
-        &e["component"].as_str().unwrap_or_default()[..12]
-    );
-    println!("status     {}", e["status"].as_str().unwrap_or_default());
-    println!("created    {}", time(e["created_at_ms"].as_i64().unwrap_or(0)));
-    println!("updated    {}", time(e["updated_at_ms"].as_i64().unwrap_or(0)));
-    println!("input      {}", e["input"].as_str().unwrap_or_default());
-    for (label, key) in [
-        ("output", "output"),
-        ("error", "error"),
-        ("parent", "parent"),
-        ("owner", "lease_owner"),
-    ] {
-        if let Some(v) = e[key].as_str() {
-            println!("{label:<10} {v}");
-        }
+pub(crate) async fn describe(client: &Client, a: IdArgs) -> Result<ExitCode> {
+    let e = client.describe(&a.id).await?;
+    match a.output {
+        Format::Json => render::json(&e),
+        Format::Text => render::execution(&e.execution, Some(e.inbox_messages)),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `cairn result [--wait]`: exit 0 completed, 1 failed/terminated, 3 parked, 5 still running.
-pub async fn result(client: &Client, a: ResultArgs) -> Result<ExitCode> {
+pub(crate) async fn result(client: &Client, a: ResultArgs) -> Result<ExitCode> {
     let deadline = std::time::Instant::now() + Duration::from_secs(a.timeout_s);
     loop {
-        let wait = if a.wait { 30_000 } else { 0 };
-        let (status, r) = client
-            .get(&format!("/v1/executions/{}/result?wait_ms={wait}", a.id))
-            .await?;
-        if status == 200 || !a.wait || std::time::Instant::now() >= deadline {
-            let state = r["status"].as_str().unwrap_or_default().to_owned();
+        let wait = Duration::from_secs(if a.wait { 30 } else { 0 });
+        let (done, r) = client.result(&a.id, wait).await?;
+        if done || !a.wait || std::time::Instant::now() >= deadline {
             match a.output {
-                Format::Json => print_json(&r),
-                Format::Text => match state.as_str() {
-                    "completed" => println!("{}", r["output"]),
-                    "failed" | "terminated" | "parked" => eprintln!(
-                        "execution {} {state}: {}",
-                        r["id"].as_str().unwrap_or_default(),
-                        r["error"]
-                    ),
-                    _ => eprintln!("execution {} is {state}", r["id"].as_str().unwrap_or_default()),
-                },
+                Format::Json => render::json(&r),
+                Format::Text => render::result(&r),
             }
-            return Ok(ExitCode::from(match state.as_str() {
+            return Ok(ExitCode::from(match r.status.as_str() {
                 "completed" => 0,
                 "parked" => 3,
                 "running" | "sleeping" => 5,
@@ -267,88 +215,39 @@ pub async fn result(client: &Client, a: ResultArgs) -> Result<ExitCode> {
 }
 
 /// `cairn history`: the journal.
-pub async fn history(client: &Client, a: IdArgs) -> Result<ExitCode> {
-    let (_, entries) = client.get(&format!("/v1/executions/{}/journal", a.id)).await?;
-    if a.output == Format::Json {
-        print_json(&entries);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let list = entries.as_array().cloned().unwrap_or_default();
-    let start = list.first().and_then(|e| e["at_ms"].as_i64()).unwrap_or(0);
-    println!("{:>5}  {:<17}  {:>9}  DETAIL", "SEQ", "KIND", "AT (ms)");
-    for e in list {
-        let detail = e["payload"].to_string();
-        let detail: String = detail.chars().take(110).collect();
-        println!(
-            "{:>5}  {:<17}  {:>9}  {detail}",
-            e["seq"],
-            e["kind"].as_str().unwrap_or_default(),
-            format!("+{}", e["at_ms"].as_i64().unwrap_or(0) - start)
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `cairn list` over the API.
-pub async fn list(client: &Client, query: &str, output: Format) -> Result<ExitCode> {
-    let (_, page) = client.get(&format!("/v1/executions{query}")).await?;
-    if output == Format::Json {
-        print_json(&page);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "{:<40}  {:<10}  {:<16}  {:<24}  UPDATED",
-        "ID", "STATUS", "WORKFLOW", "CREATED"
-    );
-    for e in page["executions"].as_array().cloned().unwrap_or_default() {
-        println!(
-            "{:<40}  {:<10}  {:<16}  {:<24}  {}",
-            e["id"].as_str().unwrap_or_default(),
-            e["status"].as_str().unwrap_or_default(),
-            e["workflow"].as_str().unwrap_or_default(),
-            time(e["created_at_ms"].as_i64().unwrap_or(0)),
-            time(e["updated_at_ms"].as_i64().unwrap_or(0))
-        );
-    }
-    if let Some(c) = page["next_cursor"].as_str() {
-        eprintln!("(more: next cursor {c})");
+pub(crate) async fn history(client: &Client, a: IdArgs) -> Result<ExitCode> {
+    let entries = client.journal(&a.id).await?;
+    match a.output {
+        Format::Json => render::json(&entries),
+        Format::Text => render::journal(&entries),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `cairn signal`.
-pub async fn signal(client: &Client, a: SignalArgs) -> Result<ExitCode> {
+pub(crate) async fn signal(client: &Client, a: SignalArgs) -> Result<ExitCode> {
     let payload = json_arg("--payload", &a.payload)?;
-    client
-        .post(&format!("/v1/executions/{}/signals/{}", a.id, a.name), &payload)
-        .await?;
+    client.signal(&a.id, &a.name, &payload).await?;
     eprintln!("signal `{}` sent to {}", a.name, a.id);
     Ok(ExitCode::SUCCESS)
 }
 
 /// `cairn cancel`.
-pub async fn cancel(client: &Client, id: &str) -> Result<ExitCode> {
-    client
-        .post(&format!("/v1/executions/{id}/cancel"), &Value::Null)
-        .await?;
+pub(crate) async fn cancel(client: &Client, id: &str) -> Result<ExitCode> {
+    client.cancel(id).await?;
     eprintln!("cancellation requested for {id}");
     Ok(ExitCode::SUCCESS)
 }
 
 /// `cairn terminate`.
-pub async fn terminate(client: &Client, a: TerminateArgs) -> Result<ExitCode> {
-    client
-        .post(
-            &format!("/v1/executions/{}/terminate", a.id),
-            &json!({ "reason": a.reason }),
-        )
-        .await?;
+pub(crate) async fn terminate(client: &Client, a: TerminateArgs) -> Result<ExitCode> {
+    client.terminate(&a.id, a.reason).await?;
     eprintln!("terminated {}", a.id);
     Ok(ExitCode::SUCCESS)
 }
 
 /// `cairn schedule ...`.
-pub async fn schedule(client: &Client, command: ScheduleCommand) -> Result<ExitCode> {
+pub(crate) async fn schedule(client: &Client, command: ScheduleCommand) -> Result<ExitCode> {
     match command {
         ScheduleCommand::Create {
             id,
@@ -356,37 +255,24 @@ pub async fn schedule(client: &Client, command: ScheduleCommand) -> Result<ExitC
             workflow,
             input,
         } => {
-            let input = json_arg("--input", &input)?;
-            let (_, s) = client
-                .post(
-                    "/v1/schedules",
-                    &json!({ "id": id, "cron": cron, "workflow": workflow, "input": input }),
-                )
-                .await?;
-            println!(
-                "schedule {id}: next firing {}",
-                time(s["next_fire_at_ms"].as_i64().unwrap_or(0))
-            );
+            let req = ScheduleRequest {
+                id: id.clone(),
+                cron,
+                workflow,
+                input: json_arg("--input", &input)?,
+            };
+            let s = client.create_schedule(&req).await?;
+            println!("schedule {id}: next firing {}", render::time(s.next_fire_at_ms));
         }
         ScheduleCommand::List { output } => {
-            let (_, list) = client.get("/v1/schedules").await?;
-            if output == Format::Json {
-                print_json(&list);
-            } else {
-                println!("{:<24}  {:<20}  {:<16}  NEXT", "ID", "CRON", "WORKFLOW");
-                for s in list.as_array().cloned().unwrap_or_default() {
-                    println!(
-                        "{:<24}  {:<20}  {:<16}  {}",
-                        s["id"].as_str().unwrap_or_default(),
-                        s["cron"].as_str().unwrap_or_default(),
-                        s["workflow"].as_str().unwrap_or_default(),
-                        time(s["next_fire_at_ms"].as_i64().unwrap_or(0))
-                    );
-                }
+            let list = client.schedules().await?;
+            match output {
+                Format::Json => render::json(&list),
+                Format::Text => render::schedules(&list),
             }
         }
         ScheduleCommand::Delete { id } => {
-            client.delete(&format!("/v1/schedules/{id}")).await?;
+            client.delete_schedule(&id).await?;
             eprintln!("schedule {id} deleted");
         }
     }

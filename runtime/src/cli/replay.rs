@@ -1,19 +1,16 @@
 //! `cairn replay`: check stored journals against a new component before
 //! switching to it.
 
-use super::{Ctx, Format, NodeOptions, node};
-use crate::engine::digest_of;
-use crate::error::{Error, Result, codes};
-use crate::scheduler::Verdict;
-use crate::store::ListFilter;
-use crate::store::postgres::Schema;
+use super::{Ctx, Format, NodeOptions, read_file};
+use crate::error::Result;
+use crate::node::{ReplayRequest, Schema, Verdict};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `cairn replay`.
 #[derive(Args)]
-pub struct ReplayArgs {
+pub(crate) struct ReplayArgs {
     /// The new workflow component to check.
     #[arg(long)]
     component: PathBuf,
@@ -33,37 +30,18 @@ pub struct ReplayArgs {
 }
 
 /// Replays each selected journal; exit code 0 when all are compatible, 1 otherwise.
-pub async fn replay(ctx: &Ctx, args: ReplayArgs) -> Result<ExitCode> {
-    let bytes = std::fs::read(&args.component).map_err(|e| {
-        Error::new(
-            codes::IO,
-            format!("cannot read {}: {e}", args.component.display()),
-            "check the path",
-        )
-    })?;
-    let store = ctx.open_store(Schema::Migrate).await?;
-    let rt = node(ctx, store.clone(), &args.node)?;
-    let component = rt.engine.workflow(&digest_of(&bytes), &bytes)?;
-    let ids: Vec<String> = if args.ids.is_empty() {
-        store
-            .list(&ListFilter {
-                statuses: vec![],
-                limit: None,
-                ..Default::default()
-            })
-            .await?
-            .into_iter()
-            .filter(|e| args.workflow.as_deref().is_none_or(|w| w == e.workflow))
-            .take(args.limit as usize)
-            .map(|e| e.id)
-            .collect()
-    } else {
-        args.ids.clone()
+pub(crate) async fn replay(ctx: &Ctx, args: ReplayArgs) -> Result<ExitCode> {
+    let component = read_file(&args.component, "check the path")?;
+    let node = ctx.node(Schema::Migrate, &args.node).await?;
+    let request = ReplayRequest {
+        component,
+        workflow: args.workflow,
+        ids: args.ids,
+        limit: args.limit,
     };
     let mut all_ok = true;
     let mut rows = Vec::new();
-    for id in ids {
-        let verdict = rt.replay_check(&id, &component).await?;
+    for (id, verdict) in node.replay(request).await? {
         let (status, error) = match &verdict {
             Verdict::Compatible => ("compatible", None),
             Verdict::Diverged(e) => ("diverged", Some(e)),

@@ -1,17 +1,15 @@
 //! `cairn run` and `cairn resume`.
 
-use super::{Ctx, Format, NodeOptions, node};
-use crate::engine::digest_of;
-use crate::error::{Error, Result, codes};
-use crate::scheduler::{Bindings, Outcome};
-use crate::store::postgres::Schema;
+use super::{Ctx, Format, NodeOptions, json_arg, parse_allow, read_file};
+use crate::error::Result;
+use crate::node::{Outcome, Schema};
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `cairn run`.
 #[derive(Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The workflow component (.wasm).
     workflow: PathBuf,
     /// An activity component (.wasm); repeat for several.
@@ -36,38 +34,12 @@ pub struct RunArgs {
 
 /// Arguments of `cairn resume`.
 #[derive(Args)]
-pub struct ResumeArgs {
+pub(crate) struct ResumeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     output: Format,
     #[command(flatten)]
     node: NodeOptions,
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        Error::new(
-            codes::IO,
-            format!("cannot read {}: {e}", path.display()),
-            "check the path; build the examples with ./x build",
-        )
-    })
-}
-
-pub(crate) fn parse_allow(specs: &[String]) -> Result<std::collections::HashMap<String, Vec<String>>> {
-    let mut map: std::collections::HashMap<String, Vec<String>> = Default::default();
-    for spec in specs {
-        let (name, host) = spec.split_once('=').unwrap_or(("*", spec));
-        if host.is_empty() || host.contains('/') || name.is_empty() {
-            return Err(Error::new(
-                codes::INVALID_ARGUMENT,
-                format!("--allow-http {spec}: expected [NAME=]HOST[:PORT]"),
-                "e.g. --allow-http fetch=api.example.com or --allow-http 127.0.0.1:8080",
-            ));
-        }
-        map.entry(name.to_owned()).or_default().push(host.to_owned());
-    }
-    Ok(map)
 }
 
 /// Prints an outcome and returns the exit code: 0 completed, 1 failed, 3 parked.
@@ -99,64 +71,49 @@ fn report(id: &str, outcome: &Outcome, format: Format) -> ExitCode {
 
 /// `cairn run`: validates everything before writing anything, stores the
 /// components, starts the execution and drives it to the end.
-pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<ExitCode> {
-    let workflow_bytes = read(&args.workflow)?;
-    if serde_json::from_str::<serde_json::Value>(&args.input).is_err() {
-        return Err(Error::new(
-            codes::INVALID_INPUT,
-            "the input is not valid JSON",
-            "pass JSON, e.g. --input '{\"n\": 10}'",
-        ));
-    }
+pub(crate) async fn run(ctx: &Ctx, args: RunArgs) -> Result<ExitCode> {
+    let hint = "check the path; build the examples with ./x build";
+    let workflow = read_file(&args.workflow, hint)?;
+    json_arg("the input", &args.input)?;
     let http_allow = parse_allow(&args.allow_http)?;
-    let store = ctx.open_store(Schema::Migrate).await?;
-    let rt = node(ctx, store.clone(), &args.node)?;
-    let digest = digest_of(&workflow_bytes);
-    rt.engine.workflow(&digest, &workflow_bytes)?;
-    let mut bindings = Bindings {
-        activities: Vec::new(),
-        http_allow,
-    };
-    let mut activity_components = Vec::new();
-    for path in &args.activities {
-        let bytes = read(path)?;
-        let d = digest_of(&bytes);
-        let component = rt.engine.activity(&d, bytes.clone()).await?;
-        activity_components.push(component);
-        bindings.activities.push(d.clone());
-        store.put_component(&d, &bytes).await?;
-    }
-    crate::engine::ActivityRegistry::new(activity_components, &bindings.http_allow)?;
-    store.put_component(&digest, &workflow_bytes).await?;
+    let activities = args
+        .activities
+        .iter()
+        .map(|p| read_file(p, hint))
+        .collect::<Result<Vec<_>>>()?;
+    let node = ctx.node(Schema::Migrate, &args.node).await?;
+    let (digest, bindings) = node.prepare_run(&workflow, &activities, http_allow).await?;
     let name = args
         .workflow
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "workflow".into());
     if args.detach {
-        let id = rt.enqueue(&name, &digest, &bindings, &args.input).await?;
+        let id = node.enqueue(&name, &digest, &bindings, &args.input).await?;
         match args.output {
             Format::Json => println!("{}", serde_json::json!({ "execution_id": id, "status": "running" })),
             Format::Text => println!("{id}"),
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let lease = rt.start(&name, &digest, &bindings, &args.input).await?;
+    let lease = node.start_here(&name, &digest, &bindings, &args.input).await?;
     let id = lease.execution_id.clone();
     if args.output == Format::Text && !args.node.quiet {
         eprintln!("execution {id} ({name}) started");
     }
-    let outcome = rt.run_to_end(lease).await?;
+    let outcome = node.run_to_end(lease).await?;
     Ok(report(&id, &outcome, args.output))
 }
 
 /// `cairn resume`: continues every unfinished execution and waits for them.
-pub async fn resume(ctx: &Ctx, args: ResumeArgs) -> Result<ExitCode> {
-    let store = ctx.open_store(Schema::Migrate).await?;
-    let rt = node(ctx, store, &args.node)?;
-    let results = rt.resume_all().await?;
+pub(crate) async fn resume(ctx: &Ctx, args: ResumeArgs) -> Result<ExitCode> {
+    let node = ctx.node(Schema::Migrate, &args.node).await?;
+    let results = node.resume_all().await?;
     if results.is_empty() && args.output == Format::Text {
-        eprintln!("nothing to resume: no unfinished executions in {}", ctx.describe());
+        eprintln!(
+            "nothing to resume: no unfinished executions in {}",
+            node.describe_store()
+        );
     }
     let mut worst = ExitCode::SUCCESS;
     for (id, result) in results {

@@ -6,11 +6,11 @@
 use super::bindings::activity::ActivityPre;
 use super::bindings::activity::cairn::workflow::activity_context;
 use super::bindings::workflow::cairn::workflow::types;
+use super::guard::{Guard, LimitExceeded};
 use super::wasi::HttpGate;
-use super::{ActivityComponent, Engine, Guard};
+use super::{ActivityComponent, Engine};
 use crate::error::{Error, Result, codes};
-use crate::journal::{ActivityOutcome, FailureRecord};
-use serde::{Deserialize, Serialize};
+use crate::journal::{ActivityOutcome, FailureRecord, RetrySpec, failures};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
@@ -18,82 +18,24 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-/// Retry policy and attempt timeout of one call, as journaled in its
-/// `activity.start` arguments. Unset fields take the defaults.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RetrySpec {
-    /// Total attempts (default 5; 0 = unlimited).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_attempts: Option<u32>,
-    /// First retry delay in ms (default 100).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub initial_interval_ms: Option<u64>,
-    /// Delay multiplier (default 2).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backoff_coefficient: Option<f64>,
-    /// Delay cap in ms (default 10000).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub maximum_interval_ms: Option<u64>,
-    /// Attempt timeout in ms (default 30000).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attempt_timeout_ms: Option<u64>,
-}
-
-impl RetrySpec {
-    /// From the WIT options record.
-    pub fn from_wit(options: Option<types::ActivityOptions>) -> RetrySpec {
-        let Some(o) = options else { return RetrySpec::default() };
-        let r = o.retry.unwrap_or(types::RetryPolicy {
-            max_attempts: None,
-            initial_interval_ms: None,
-            backoff_coefficient: None,
-            maximum_interval_ms: None,
-        });
-        RetrySpec {
-            max_attempts: r.max_attempts,
-            initial_interval_ms: r.initial_interval_ms,
-            backoff_coefficient: r.backoff_coefficient,
-            maximum_interval_ms: r.maximum_interval_ms,
-            attempt_timeout_ms: o.attempt_timeout_ms,
-        }
-    }
-
-    /// The delay before retry number `retry` (1 = first retry).
-    pub fn delay(&self, retry: u32) -> Duration {
-        let initial = self.initial_interval_ms.unwrap_or(100) as f64;
-        let factor = self.backoff_coefficient.unwrap_or(2.0).max(1.0);
-        let cap = self.maximum_interval_ms.unwrap_or(10_000) as f64;
-        let ms = (initial * factor.powi(retry.saturating_sub(1).min(64) as i32)).min(cap);
-        Duration::from_millis(ms as u64)
-    }
-
-    fn max_attempts(&self) -> u32 {
-        self.max_attempts.unwrap_or(5)
-    }
-
-    fn attempt_timeout(&self) -> Duration {
-        Duration::from_millis(self.attempt_timeout_ms.unwrap_or(30_000))
-    }
-}
-
 /// One activity call to run.
-pub struct ActivityCall {
+pub(crate) struct ActivityCall {
     /// Calling execution.
-    pub execution_id: String,
+    pub(crate) execution_id: String,
     /// Activity name.
-    pub name: String,
+    pub(crate) name: String,
     /// JSON input.
-    pub input: String,
+    pub(crate) input: String,
     /// Same for every attempt of this call: `<execution id>/<seq>`.
-    pub idempotency_key: String,
+    pub(crate) idempotency_key: String,
     /// Hosts the activity may reach over HTTP.
-    pub allow_http: Arc<Vec<String>>,
+    pub(crate) allow_http: Arc<Vec<String>>,
     /// Retries and timeout.
-    pub spec: RetrySpec,
+    pub(crate) spec: RetrySpec,
 }
 
 /// Store data of an activity instance.
-pub struct ActivityState {
+pub(crate) struct ActivityState {
     wasi: WasiCtx,
     table: ResourceTable,
     http: WasiHttpCtx,
@@ -208,39 +150,31 @@ async fn attempt(
         instance.call_invoke(&mut store, &call.name, &call.input).await
     };
     let result = tokio::time::timeout(timeout, run).await;
-    let trapped = |what: String| FailureRecord {
-        code: "activity-trapped".into(),
-        message: what,
-        retryable: true,
-        details: None,
-    };
     match result {
-        Err(_) => Err(FailureRecord {
-            code: "activity-timeout".into(),
-            message: format!("attempt {n} of `{}` exceeded its timeout of {timeout:?}", call.name),
-            retryable: true,
-            details: None,
-        }),
+        Err(_) => Err(FailureRecord::retryable(
+            failures::ACTIVITY_TIMEOUT,
+            format!("attempt {n} of `{}` exceeded its timeout of {timeout:?}", call.name),
+        )),
         Ok(Err(trap)) => {
-            let guard = &store.data().guard;
-            let why = if guard.memory_exceeded {
-                format!("memory limit of {} MiB exceeded", guard.memory_limit_mib())
-            } else if guard.cpu_exceeded {
-                format!("ran past its timeout of {timeout:?}")
-            } else {
-                format!("{trap:#}")
+            let why = match LimitExceeded::of(&trap) {
+                Some(LimitExceeded::Memory(cap)) => format!("memory limit of {} MiB exceeded", cap >> 20),
+                Some(LimitExceeded::Cpu(_)) => format!("ran past its timeout of {timeout:?}"),
+                None => format!("{trap:#}"),
             };
             let stderr = String::from_utf8_lossy(&stderr.contents()).trim().to_owned();
-            Err(trapped(if stderr.is_empty() {
-                why
-            } else {
-                format!("{why}; stderr: {stderr}")
-            }))
+            Err(FailureRecord::retryable(
+                failures::ACTIVITY_TRAPPED,
+                if stderr.is_empty() {
+                    why
+                } else {
+                    format!("{why}; stderr: {stderr}")
+                },
+            ))
         }
         Ok(Ok(Ok(output))) => {
             if serde_json::from_str::<serde_json::Value>(&output).is_err() {
                 return Err(FailureRecord::new(
-                    "invalid-activity-output",
+                    failures::INVALID_ACTIVITY_OUTPUT,
                     format!("`{}` returned text that is not JSON", call.name),
                 ));
             }
@@ -256,8 +190,7 @@ async fn attempt(
 }
 
 /// Runs an activity call to its final outcome under its retry policy.
-pub async fn run(engine: &Engine, component: &ActivityComponent, call: ActivityCall) -> ActivityOutcome {
-    let max = call.spec.max_attempts();
+pub(crate) async fn run(engine: &Engine, component: &ActivityComponent, call: ActivityCall) -> ActivityOutcome {
     let mut n = 1;
     loop {
         let result = attempt(engine, component, &call, n).await;
@@ -268,7 +201,7 @@ pub async fn run(engine: &Engine, component: &ActivityComponent, call: ActivityC
                     result: Ok(output),
                 };
             }
-            Err(f) if f.retryable && (max == 0 || n < max) => {
+            Err(f) if f.retryable && call.spec.may_retry(n) => {
                 tracing::info!(target: "cairn::activity", "[{}] `{}` attempt {n} failed ({}: {}); retrying", call.execution_id, call.name, f.code, f.message);
                 tokio::time::sleep(call.spec.delay(n)).await;
                 n += 1;

@@ -8,13 +8,13 @@ use super::bindings::workflow::WorkflowPre;
 use super::workflow_host::WorkflowState;
 use crate::error::{Error, Result, codes};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use wasmtime::component::Component;
 
 /// sha256 of a component's bytes, hex.
-pub fn digest_of(bytes: &[u8]) -> String {
+pub(crate) fn digest_of(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
@@ -175,14 +175,12 @@ fn link_error(e: impl std::fmt::Display) -> Error {
 }
 
 /// A compiled, pre-linked workflow component.
-pub struct WorkflowComponent {
-    /// sha256 of the component.
-    pub digest: String,
+pub(crate) struct WorkflowComponent {
     pub(crate) pre: WorkflowPre<WorkflowState>,
 }
 
 impl WorkflowComponent {
-    pub(super) fn new(engine: &Engine, digest: &str, component: Component) -> Result<WorkflowComponent> {
+    pub(super) fn new(engine: &Engine, component: Component) -> Result<WorkflowComponent> {
         check_world(engine, &component, World::Workflow)?;
         let pre = engine.workflow_linker.instantiate_pre(&component).map_err(link_error)?;
         let pre = WorkflowPre::new(pre).map_err(|e| {
@@ -192,19 +190,16 @@ impl WorkflowComponent {
                 "rebuild it against wit/",
             )
         })?;
-        Ok(WorkflowComponent {
-            digest: digest.to_owned(),
-            pre,
-        })
+        Ok(WorkflowComponent { pre })
     }
 }
 
 /// A compiled, pre-linked activity component and the names it serves.
-pub struct ActivityComponent {
+pub(crate) struct ActivityComponent {
     /// sha256 of the component.
-    pub digest: String,
+    pub(crate) digest: String,
     /// Activity names it serves.
-    pub names: Vec<String>,
+    pub(crate) names: Vec<String>,
     pub(crate) pre: ActivityPre<ActivityState>,
 }
 
@@ -231,16 +226,16 @@ impl ActivityComponent {
 /// The activities one execution may call: name → component, plus the HTTP
 /// hosts each activity may reach.
 #[derive(Default)]
-pub struct ActivityRegistry {
+pub(crate) struct ActivityRegistry {
     by_name: HashMap<String, Arc<ActivityComponent>>,
     http_allow: HashMap<String, Arc<Vec<String>>>,
 }
 
 impl ActivityRegistry {
     /// Builds a registry; two components serving one name is an error.
-    pub fn new(
+    pub(crate) fn new(
         components: Vec<Arc<ActivityComponent>>,
-        http_allow: &HashMap<String, Vec<String>>,
+        http_allow: &BTreeMap<String, Vec<String>>,
     ) -> Result<ActivityRegistry> {
         let mut by_name = HashMap::new();
         for c in components {
@@ -268,19 +263,19 @@ impl ActivityRegistry {
     }
 
     /// The component serving `name`.
-    pub fn get(&self, name: &str) -> Option<&Arc<ActivityComponent>> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Arc<ActivityComponent>> {
         self.by_name.get(name)
     }
 
     /// Names of all registered activities, sorted.
-    pub fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.by_name.keys().cloned().collect();
         v.sort();
         v
     }
 
     /// Hosts (`host` or `host:port`) activity `name` may send HTTP requests to.
-    pub fn http_allow(&self, name: &str) -> Arc<Vec<String>> {
+    pub(crate) fn http_allow(&self, name: &str) -> Arc<Vec<String>> {
         let mut hosts: Vec<String> = Vec::new();
         for key in [name, "*"] {
             if let Some(list) = self.http_allow.get(key) {

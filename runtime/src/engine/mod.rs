@@ -8,14 +8,13 @@
 //! Every store gets a memory cap and a CPU budget per activation (epoch
 //! interruption), so a runaway guest fails its own execution only.
 
-pub mod activity_host;
+mod activity_host;
 mod components;
 mod guard;
 mod wasi;
-pub mod workflow_host;
+pub(crate) mod workflow_host;
 
-pub use components::{ActivityComponent, ActivityRegistry, WorkflowComponent, digest_of};
-pub use guard::Guard;
+pub(crate) use components::{ActivityComponent, ActivityRegistry, WorkflowComponent, digest_of};
 
 use crate::error::Result;
 use std::collections::HashMap;
@@ -25,9 +24,10 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 /// Generated host bindings of the WIT worlds.
-pub mod bindings {
+#[allow(missing_docs, unreachable_pub)]
+pub(crate) mod bindings {
     /// The `workflow` world.
-    pub mod workflow {
+    pub(crate) mod workflow {
         wasmtime::component::bindgen!({
             path: "../wit",
             world: "cairn:workflow/workflow",
@@ -36,7 +36,7 @@ pub mod bindings {
         });
     }
     /// The `activity` world.
-    pub mod activity {
+    pub(crate) mod activity {
         wasmtime::component::bindgen!({
             path: "../wit",
             world: "cairn:workflow/activity",
@@ -54,15 +54,15 @@ pub mod bindings {
 
 /// Limits and budgets applied to every guest.
 #[derive(Debug, Clone)]
-pub struct EngineConfig {
+pub(crate) struct EngineConfig {
     /// Where compiled artifacts are cached.
-    pub cache_dir: PathBuf,
+    pub(crate) cache_dir: PathBuf,
     /// Linear memory cap of one instance, in bytes.
-    pub memory_limit: usize,
+    pub(crate) memory_limit: usize,
     /// Longest a workflow may run between two host calls.
-    pub cpu_budget: Duration,
+    pub(crate) cpu_budget: Duration,
     /// Instances that may be live at once (pool size).
-    pub max_instances: u32,
+    pub(crate) max_instances: u32,
 }
 
 impl Default for EngineConfig {
@@ -77,10 +77,10 @@ impl Default for EngineConfig {
 }
 
 /// How often the epoch ticks; the CPU budget is checked at each tick.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// wasmtime plus Cairn's linkers, component caches and instance permits.
-pub struct Engine {
+pub(crate) struct Engine {
     pub(crate) wasm: wasmtime::Engine,
     pub(crate) config: EngineConfig,
     workflow_linker: wasmtime::component::Linker<workflow_host::WorkflowState>,
@@ -96,7 +96,7 @@ pub struct Engine {
 impl Engine {
     /// Configures wasmtime (component model, epoch interruption, NaN
     /// canonicalization, pooling allocator) and links the host interfaces.
-    pub fn new(config: EngineConfig) -> Result<Arc<Engine>> {
+    pub(crate) fn new(config: EngineConfig) -> Result<Arc<Engine>> {
         let mut wc = wasmtime::Config::new();
         wc.wasm_component_model(true);
         wc.epoch_interruption(true);
@@ -147,18 +147,18 @@ impl Engine {
     /// The workflow component with this digest, compiling (or loading the
     /// cached artifact) on first use. Fails with a coded error when the bytes
     /// are not a workflow component.
-    pub fn workflow(&self, digest: &str, bytes: &[u8]) -> Result<Arc<WorkflowComponent>> {
+    pub(crate) fn workflow(&self, digest: &str, bytes: &[u8]) -> Result<Arc<WorkflowComponent>> {
         if let Some(c) = self.cached_workflow(digest) {
             return Ok(c);
         }
         let component = components::compile(self, digest, bytes)?;
-        let loaded = Arc::new(WorkflowComponent::new(self, digest, component)?);
+        let loaded = Arc::new(WorkflowComponent::new(self, component)?);
         self.workflows.lock().unwrap().insert(digest.to_owned(), loaded.clone());
         Ok(loaded)
     }
 
     /// The activity component with this digest (see [`Engine::workflow`]).
-    pub async fn activity(&self, digest: &str, bytes: Vec<u8>) -> Result<Arc<ActivityComponent>> {
+    pub(crate) async fn activity(&self, digest: &str, bytes: Vec<u8>) -> Result<Arc<ActivityComponent>> {
         if let Some(c) = self.activities.lock().unwrap().get(digest) {
             return Ok(c.clone());
         }
@@ -172,12 +172,12 @@ impl Engine {
     }
 
     /// The workflow component with this digest, if already loaded.
-    pub fn cached_workflow(&self, digest: &str) -> Option<Arc<WorkflowComponent>> {
+    pub(crate) fn cached_workflow(&self, digest: &str) -> Option<Arc<WorkflowComponent>> {
         self.workflows.lock().unwrap().get(digest).cloned()
     }
 
     /// The activity component with this digest, if already loaded.
-    pub fn cached_activity(&self, digest: &str) -> Option<Arc<ActivityComponent>> {
+    pub(crate) fn cached_activity(&self, digest: &str) -> Option<Arc<ActivityComponent>> {
         self.activities.lock().unwrap().get(digest).cloned()
     }
 }

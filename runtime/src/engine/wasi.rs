@@ -47,7 +47,7 @@ impl HostMonotonicClock for LogicalMonotonicClock {
 
 /// Deterministic WASI for a workflow. Returns the context and the pipe that
 /// collects the guest's stderr (shown when the guest traps).
-pub fn workflow_ctx(clock: Arc<AtomicI64>, start_ms: i64, seed: u64) -> (WasiCtx, MemoryOutputPipe) {
+pub(crate) fn workflow_ctx(clock: Arc<AtomicI64>, start_ms: i64, seed: u64) -> (WasiCtx, MemoryOutputPipe) {
     let stderr = MemoryOutputPipe::new(16 * 1024);
     let mut b = WasiCtxBuilder::new();
     b.wall_clock(LogicalWallClock(clock.clone()))
@@ -64,7 +64,7 @@ pub fn workflow_ctx(clock: Arc<AtomicI64>, start_ms: i64, seed: u64) -> (WasiCtx
 
 /// WASI for an activity attempt: real clocks and randomness, stderr captured,
 /// no files, no environment, no raw sockets (HTTP goes through wasi:http).
-pub fn activity_ctx() -> (WasiCtx, MemoryOutputPipe) {
+pub(crate) fn activity_ctx() -> (WasiCtx, MemoryOutputPipe) {
     let stderr = MemoryOutputPipe::new(16 * 1024);
     let mut b = WasiCtxBuilder::new();
     b.stderr(stderr.clone())
@@ -76,9 +76,9 @@ pub fn activity_ctx() -> (WasiCtx, MemoryOutputPipe) {
 
 /// Lets an activity's outgoing HTTP requests through only to allow-listed
 /// hosts (`host` or `host:port`).
-pub struct HttpGate {
+pub(crate) struct HttpGate {
     /// Allowed hosts.
-    pub allow: Arc<Vec<String>>,
+    pub(crate) allow: Arc<Vec<String>>,
 }
 
 impl HttpGate {

@@ -1,8 +1,9 @@
 //! The replay cursor: walks the recorded commands of a journal, hands back
 //! recorded results, and buffers new entries until the next commit.
 
-use super::{CommandPayload, EventPayload, StartedPayload, kinds};
-use crate::store::Entry;
+use super::payloads::StartedPayload;
+use super::record::{Command, Event, Lifecycle, Record};
+use crate::model::Entry;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -40,14 +41,21 @@ pub struct Replayed {
     pub result: Value,
 }
 
+struct Recorded {
+    seq: u32,
+    at_ms: i64,
+    command: Command,
+    result: Value,
+}
+
 /// Replay state of one execution.
 pub struct Cursor {
     started: StartedPayload,
-    /// Recorded commands in journal order, with their decoded payloads.
-    commands: Vec<(Entry, CommandPayload)>,
+    /// Recorded commands in journal order.
+    commands: Vec<Recorded>,
     pos: usize,
     /// Events by (kind, seq of the command they complete).
-    events: HashMap<(String, u32), Value>,
+    events: HashMap<(&'static str, u32), Event>,
     /// Inbox messages (signals, cancellations) already consumed.
     consumed: HashSet<i64>,
     next_seq: u32,
@@ -58,54 +66,58 @@ pub struct Cursor {
     start_ms: i64,
 }
 
-fn describe(kind: &str, args: &Value) -> String {
+/// A call as shown in divergence errors: its kind, and its arguments unless empty.
+fn describe(command: &Command) -> String {
+    let args = command.args();
     if args.is_null() || args.as_object().is_some_and(|o| o.is_empty()) {
-        format!("`{kind}`")
+        format!("`{}`", command.kind())
     } else {
-        format!("`{kind} {args}`")
+        format!("`{} {args}`", command.kind())
     }
-}
-
-fn corrupt(entry: &Entry, e: impl fmt::Display) -> String {
-    format!("journal entry {} ({}) cannot be decoded: {e}", entry.seq, entry.kind)
 }
 
 impl Cursor {
     /// Builds a cursor over a whole journal, which must begin with `started`.
     pub fn new(journal: Vec<Entry>) -> Result<Cursor, String> {
         let first = journal.first().ok_or("the journal is empty")?;
-        if first.kind != kinds::STARTED {
-            return Err(format!("the journal begins with `{}`, not `started`", first.kind));
-        }
-        let started: StartedPayload = serde_json::from_str(&first.payload).map_err(|e| corrupt(first, e))?;
+        let started = match Record::of_entry(first) {
+            Ok(Record::Lifecycle(Lifecycle::Started(s))) => s,
+            Ok(_) => return Err(format!("the journal begins with `{}`, not `started`", first.kind)),
+            Err(e) => return Err(e),
+        };
         let start_ms = first.at_ms;
         let next_seq = journal.last().map(|e| e.seq + 1).unwrap_or(1);
-        let mut commands = Vec::new();
-        let mut events = HashMap::new();
-        let mut consumed = HashSet::new();
-        for entry in journal.into_iter().skip(1) {
-            if kinds::is_event(&entry.kind) {
-                let ev: EventPayload = serde_json::from_str(&entry.payload).map_err(|e| corrupt(&entry, e))?;
-                if let Some(id) = ev.data.get("inbox").and_then(Value::as_i64) {
-                    consumed.insert(id);
-                }
-                events.insert((entry.kind.clone(), ev.of), ev.data);
-            } else if !kinds::is_lifecycle(&entry.kind) {
-                let payload: CommandPayload = serde_json::from_str(&entry.payload).map_err(|e| corrupt(&entry, e))?;
-                commands.push((entry, payload));
-            }
-        }
-        Ok(Cursor {
+        let mut cursor = Cursor {
             started,
-            commands,
+            commands: Vec::new(),
             pos: 0,
-            events,
-            consumed,
+            events: HashMap::new(),
+            consumed: HashSet::new(),
             next_seq,
             pending: Vec::new(),
             clock: Arc::new(AtomicI64::new(start_ms)),
             start_ms,
-        })
+        };
+        for entry in journal.into_iter().skip(1) {
+            match Record::of_entry(&entry)? {
+                Record::Command { command, result } => cursor.commands.push(Recorded {
+                    seq: entry.seq,
+                    at_ms: entry.at_ms,
+                    command,
+                    result,
+                }),
+                Record::Event { of, event } => cursor.note_event(of, event),
+                Record::Lifecycle(_) => {}
+            }
+        }
+        Ok(cursor)
+    }
+
+    fn note_event(&mut self, of: u32, event: Event) {
+        if let Some(id) = event.consumed_inbox() {
+            self.consumed.insert(id);
+        }
+        self.events.insert((event.kind(), of), event);
     }
 
     /// The `started` payload.
@@ -131,45 +143,38 @@ impl Cursor {
     /// Matches a call against the command at the cursor. `Ok(Some)` returns
     /// the recorded result, `Ok(None)` means the journal is exhausted and the
     /// call runs live, `Err` is a divergence.
-    pub fn replay(&mut self, kind: &str, args: &Value) -> Result<Option<Replayed>, NonDeterminism> {
-        let Some((entry, payload)) = self.commands.get(self.pos) else {
+    pub fn replay(&mut self, call: &Command) -> Result<Option<Replayed>, NonDeterminism> {
+        let Some(recorded) = self.commands.get(self.pos) else {
             return Ok(None);
         };
-        // A log line's text may change without changing behavior.
-        let same = entry.kind == kind && (kind == kinds::LOG || payload.args == *args);
-        if !same {
+        if !recorded.command.matches(call) {
             return Err(NonDeterminism {
-                seq: entry.seq,
-                expected: describe(&entry.kind, &payload.args),
-                actual: describe(kind, args),
+                seq: recorded.seq,
+                expected: describe(&recorded.command),
+                actual: describe(call),
             });
         }
         self.pos += 1;
-        self.clock.store(entry.at_ms, Ordering::Relaxed);
+        self.clock.store(recorded.at_ms, Ordering::Relaxed);
         Ok(Some(Replayed {
-            seq: entry.seq,
-            result: payload.result.clone(),
+            seq: recorded.seq,
+            result: recorded.result.clone(),
         }))
     }
 
     /// The first recorded command not replayed yet, described, if any.
     pub fn unconsumed(&self) -> Option<NonDeterminism> {
-        self.commands.get(self.pos).map(|(entry, payload)| NonDeterminism {
-            seq: entry.seq,
-            expected: describe(&entry.kind, &payload.args),
+        self.commands.get(self.pos).map(|r| NonDeterminism {
+            seq: r.seq,
+            expected: describe(&r.command),
             actual: "the workflow's return".into(),
         })
     }
 
-    fn push(&mut self, kind: &str, payload: String, at_ms: i64) -> u32 {
+    fn push(&mut self, record: &Record, at_ms: i64) -> u32 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.pending.push(Entry {
-            seq,
-            kind: kind.to_owned(),
-            payload,
-            at_ms,
-        });
+        self.pending.push(record.to_entry(seq, at_ms));
         seq
     }
 
@@ -179,30 +184,31 @@ impl Cursor {
     }
 
     /// Records a live command with its result (buffered until the next commit).
-    pub fn record(&mut self, kind: &str, args: Value, result: Value, at_ms: i64) -> u32 {
+    pub fn record(&mut self, command: Command, result: Value, at_ms: i64) -> u32 {
         self.clock.store(at_ms, Ordering::Relaxed);
-        let payload = serde_json::to_string(&CommandPayload { args, result }).expect("JSON values encode");
-        self.push(kind, payload, at_ms)
+        self.push(&Record::Command { command, result }, at_ms)
     }
 
     /// Records an event completing command `of` (buffered until the next commit).
-    pub fn record_event(&mut self, kind: &str, of: u32, data: Value, at_ms: i64) {
-        let payload = serde_json::to_string(&EventPayload { of, data: data.clone() }).expect("JSON values encode");
-        if let Some(id) = data.get("inbox").and_then(Value::as_i64) {
-            self.consumed.insert(id);
-        }
-        self.events.insert((kind.to_owned(), of), data);
-        self.push(kind, payload, at_ms);
+    pub fn record_event(&mut self, of: u32, event: Event, at_ms: i64) {
+        self.push(
+            &Record::Event {
+                of,
+                event: event.clone(),
+            },
+            at_ms,
+        );
+        self.note_event(of, event);
     }
 
-    /// Records a lifecycle entry (`completed`, `failed`).
-    pub fn record_lifecycle(&mut self, kind: &str, payload: Value, at_ms: i64) {
-        self.push(kind, payload.to_string(), at_ms);
+    /// Records a lifecycle entry (`completed`, `failed`, `continued`).
+    pub fn record_lifecycle(&mut self, entry: Lifecycle, at_ms: i64) {
+        self.push(&Record::Lifecycle(entry), at_ms);
     }
 
-    /// The data of the event of `kind` completing command `of`, if recorded.
-    pub fn event(&self, kind: &str, of: u32) -> Option<&Value> {
-        self.events.get(&(kind.to_owned(), of))
+    /// The event of `kind` completing command `of`, if recorded.
+    pub fn event(&self, kind: &'static str, of: u32) -> Option<&Event> {
+        self.events.get(&(kind, of))
     }
 
     /// Whether inbox message `id` was consumed by this execution.
@@ -214,77 +220,82 @@ impl Cursor {
     pub fn take_pending(&mut self) -> Vec<Entry> {
         std::mem::take(&mut self.pending)
     }
-
-    /// Puts entries back in front of the buffer after a failed commit.
-    pub fn restore_pending(&mut self, mut entries: Vec<Entry>) {
-        entries.append(&mut self.pending);
-        self.pending = entries;
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::payloads::{ActivityOutcome, RetrySpec};
+    use crate::journal::record::{ActivityArgs, NoArgs};
     use serde_json::json;
 
+    fn start(name: &str) -> Command {
+        Command::StartActivity(ActivityArgs {
+            name: name.into(),
+            input: "0".into(),
+            options: RetrySpec::default(),
+        })
+    }
+
     fn journal() -> Vec<Entry> {
-        let started = StartedPayload {
+        let started = Lifecycle::Started(StartedPayload {
             workflow: "w".into(),
             component: "c".into(),
             input: "{}".into(),
             seed: 7,
-        };
-        let cmd = |seq, kind: &str, args: Value, result: Value| Entry {
-            seq,
-            kind: kind.into(),
-            payload: serde_json::to_string(&CommandPayload { args, result }).unwrap(),
-            at_ms: 1000 + seq as i64,
-        };
+        });
+        let done = Event::ActivityDone(ActivityOutcome {
+            attempts: 1,
+            result: Ok("x".into()),
+        });
         vec![
-            Entry {
-                seq: 0,
-                kind: "started".into(),
-                payload: serde_json::to_string(&started).unwrap(),
-                at_ms: 1000,
-            },
-            cmd(1, kinds::NOW, json!({}), json!(1001)),
-            cmd(2, kinds::ACTIVITY_START, json!({"name": "a"}), json!(2)),
-            Entry {
-                seq: 3,
-                kind: kinds::ACTIVITY_DONE.into(),
-                payload: serde_json::to_string(&EventPayload {
-                    of: 2,
-                    data: json!("x"),
-                })
-                .unwrap(),
-                at_ms: 1003,
-            },
+            Record::Lifecycle(started).to_entry(0, 1000),
+            Record::Command {
+                command: Command::Now(NoArgs {}),
+                result: json!(1001),
+            }
+            .to_entry(1, 1001),
+            Record::Command {
+                command: start("a"),
+                result: json!(2),
+            }
+            .to_entry(2, 1002),
+            Record::Event { of: 2, event: done }.to_entry(3, 1003),
         ]
     }
 
     #[test]
     fn replays_matching_calls_and_then_goes_live() {
         let mut c = Cursor::new(journal()).unwrap();
-        assert_eq!(c.replay(kinds::NOW, &json!({})).unwrap().unwrap().result, json!(1001));
-        let r = c.replay(kinds::ACTIVITY_START, &json!({"name": "a"})).unwrap().unwrap();
+        assert_eq!(c.replay(&Command::Now(NoArgs {})).unwrap().unwrap().result, json!(1001));
+        let r = c.replay(&start("a")).unwrap().unwrap();
         assert_eq!(r.seq, 2);
-        assert_eq!(c.event(kinds::ACTIVITY_DONE, 2), Some(&json!("x")));
+        assert!(matches!(
+            c.event(Event::ACTIVITY_DONE, 2),
+            Some(Event::ActivityDone(o)) if o.result == Ok("x".to_owned())
+        ));
         assert!(!c.is_replaying());
-        assert!(c.replay(kinds::RANDOM, &json!({})).unwrap().is_none());
-        assert_eq!(c.record(kinds::RANDOM, json!({}), json!(5), 2000), 4);
+        assert!(c.replay(&Command::Random(NoArgs {})).unwrap().is_none());
+        assert_eq!(c.record(Command::Random(NoArgs {}), json!(5), 2000), 4);
         assert_eq!(c.take_pending().len(), 1);
     }
 
     #[test]
     fn divergence_names_seq_expected_and_actual() {
         let mut c = Cursor::new(journal()).unwrap();
-        let e = c.replay(kinds::RANDOM, &json!({})).unwrap_err();
+        let e = c.replay(&Command::Random(NoArgs {})).unwrap_err();
         assert_eq!(e.seq, 1);
         assert_eq!(e.expected, "`now`");
         assert_eq!(e.actual, "`random`");
-        c.replay(kinds::NOW, &json!({})).unwrap();
-        let e = c.replay(kinds::ACTIVITY_START, &json!({"name": "b"})).unwrap_err();
+        c.replay(&Command::Now(NoArgs {})).unwrap();
+        let e = c.replay(&start("b")).unwrap_err();
         assert!(e.to_string().contains("seq 2"), "{e}");
+        assert!(
+            e.expected
+                .contains(r#"`activity.start {"input":"0","name":"a","options":{}}`"#),
+            "{}",
+            e.expected
+        );
         assert!(c.take_pending().is_empty(), "a divergence records nothing");
     }
 
@@ -293,5 +304,8 @@ mod tests {
         let mut j = journal();
         j.remove(0);
         assert!(Cursor::new(j).is_err());
+        let mut j = journal();
+        j[1].payload = "not json".into();
+        assert!(Cursor::new(j).err().unwrap().contains("entry 1"));
     }
 }

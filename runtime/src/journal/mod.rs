@@ -1,150 +1,149 @@
-//! The journal: entry kinds, their payloads, and the replay cursor.
+//! The journal: typed entries, the replay cursor, and the constructor of
+//! new executions (whose first entry is `started`).
 //!
 //! A journal is an ordered list of entries. *Commands* are calls the
 //! workflow made (`now`, `activity.start`, `sleep`, ...): on replay they must
 //! come again in the same order with the same arguments. *Events* are things
 //! that happened to the execution (`activity.done`, `timer.fired`): replay
-//! looks them up by the command they belong to. Lifecycle entries
-//! (`started`, `completed`, `failed`) open and close the journal.
+//! looks them up by the command they complete. *Lifecycle* entries
+//! (`started`, `completed`, `failed`, ...) open and close a run. Their types
+//! are in [`record`]; the stored form (kind + JSON text) is unchanged since
+//! the first journal Cairn wrote.
 
 mod cursor;
+mod payloads;
+pub mod record;
 
 pub use cursor::{Cursor, NonDeterminism, Replayed};
+pub use payloads::{ActivityOutcome, FailureRecord, RetrySpec, StartedPayload, failures};
+pub use record::{Command, Event, Lifecycle, Record};
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use crate::model::{Bindings, ClosePolicy, Entry, NewExecution, now_ms};
+use record::ChildStartResult;
 
-/// Entry kinds.
-pub mod kinds {
-    /// First entry: input, seed and component.
-    pub const STARTED: &str = "started";
-    /// Workflow returned an output.
-    pub const COMPLETED: &str = "completed";
-    /// Workflow returned a failure or trapped.
-    pub const FAILED: &str = "failed";
-    /// Command: journaled clock read.
-    pub const NOW: &str = "now";
-    /// Command: journaled random number.
-    pub const RANDOM: &str = "random";
-    /// Command: log line.
-    pub const LOG: &str = "log";
-    /// Command: durable timer started.
-    pub const SLEEP: &str = "sleep";
-    /// Event: durable timer fired.
-    pub const TIMER_FIRED: &str = "timer.fired";
-    /// Command: activity call started.
-    pub const ACTIVITY_START: &str = "activity.start";
-    /// Event: activity call finished (after retries).
-    pub const ACTIVITY_DONE: &str = "activity.done";
-    /// Command: the workflow waited for one of some activities.
-    pub const ACTIVITY_AWAIT: &str = "activity.await";
-    /// Event: a durable timer was interrupted by cancellation.
-    pub const TIMER_CANCELLED: &str = "timer.cancelled";
-    /// Command: the workflow waits for a signal.
-    pub const SIGNAL_WAIT: &str = "signal.wait";
-    /// Event: a signal was consumed by a wait (`data.inbox` names it).
-    pub const SIGNAL_RECEIVED: &str = "signal.received";
-    /// Event: a signal wait timed out.
-    pub const SIGNAL_TIMEOUT: &str = "signal.timeout";
-    /// Event: a signal wait was interrupted by cancellation.
-    pub const SIGNAL_CANCELLED: &str = "signal.cancelled";
-    /// Event: a cancellation request was delivered (`data.inbox` names it).
-    pub const CANCEL_RECEIVED: &str = "cancel.received";
-    /// Command: a child workflow was started.
-    pub const CHILD_START: &str = "child.start";
-    /// Command: the workflow waited for a child.
-    pub const CHILD_AWAIT: &str = "child.await";
-    /// Event: a child finished.
-    pub const CHILD_DONE: &str = "child.done";
-    /// Command: continue-as-new.
-    pub const CONTINUE: &str = "continue";
-    /// Lifecycle: this run ended by continue-as-new.
-    pub const CONTINUED: &str = "continued";
-    /// Lifecycle: an operator terminated the execution.
-    pub const TERMINATED: &str = "terminated";
-
-    /// Whether entries of this kind are events (looked up, not matched in order).
-    pub fn is_event(kind: &str) -> bool {
-        matches!(
-            kind,
-            TIMER_FIRED
-                | TIMER_CANCELLED
-                | ACTIVITY_DONE
-                | SIGNAL_RECEIVED
-                | SIGNAL_TIMEOUT
-                | SIGNAL_CANCELLED
-                | CANCEL_RECEIVED
-                | CHILD_DONE
-        )
-    }
-
-    /// Whether entries of this kind are lifecycle entries.
-    pub fn is_lifecycle(kind: &str) -> bool {
-        matches!(kind, STARTED | COMPLETED | FAILED | CONTINUED | TERMINATED)
+/// A new execution of `component` with its `started` entry and a fresh
+/// seed: the one constructor of executions (runs, API starts, children,
+/// continue-as-new, schedules).
+pub fn new_execution(
+    id: String,
+    workflow: &str,
+    component: &str,
+    bindings: Bindings,
+    input: &str,
+    parent: Option<String>,
+) -> NewExecution {
+    let started = Lifecycle::Started(StartedPayload {
+        workflow: workflow.to_owned(),
+        component: component.to_owned(),
+        input: input.to_owned(),
+        seed: rand::random(),
+    });
+    NewExecution {
+        id,
+        workflow: workflow.to_owned(),
+        component: component.to_owned(),
+        bindings,
+        input: input.to_owned(),
+        parent,
+        started: Record::Lifecycle(started).to_entry(0, now_ms()),
     }
 }
 
-/// Payload of a command entry: what was asked and what was answered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CommandPayload {
-    /// Arguments of the call; compared on replay.
-    pub args: Value,
-    /// Recorded result, returned on replay.
-    pub result: Value,
+/// A child workflow started by an execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChildRef {
+    /// The child's execution id.
+    pub id: String,
+    /// What happens to it when its parent finishes.
+    pub policy: ClosePolicy,
 }
 
-/// Payload of the `started` entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StartedPayload {
-    /// Workflow name.
-    pub workflow: String,
-    /// Component digest the execution is pinned to.
-    pub component: String,
-    /// JSON input text.
-    pub input: String,
-    /// Seed of the deterministic WASI random generators.
-    pub seed: u64,
+/// The children a journal started that have no recorded outcome, in the
+/// order they were started. Entries that do not decode are skipped.
+pub fn open_children(journal: &[Entry]) -> Vec<ChildRef> {
+    let records: Vec<(u32, Record)> = journal
+        .iter()
+        .filter_map(|e| Record::of_entry(e).ok().map(|r| (e.seq, r)))
+        .collect();
+    let done: Vec<u32> = records
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Record::Event {
+                of,
+                event: Event::ChildDone(_),
+            } => Some(*of),
+            _ => None,
+        })
+        .collect();
+    records
+        .into_iter()
+        .filter(|(seq, _)| !done.contains(seq))
+        .filter_map(|(_, r)| match r {
+            Record::Command {
+                command: Command::StartChild(args),
+                result,
+            } => match serde_json::from_value(result) {
+                Ok(ChildStartResult::Started { id }) => Some(ChildRef {
+                    id,
+                    policy: args.policy,
+                }),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
-/// Payload of an event entry: which command it belongs to and its data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EventPayload {
-    /// Seq of the command (activity handle or timer) this event completes.
-    pub of: u32,
-    /// Event data (for `activity.done`, an [`ActivityOutcome`]).
-    pub data: Value,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use record::ChildArgs;
 
-/// How an activity call ended, as journaled in `activity.done`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ActivityOutcome {
-    /// Attempts made.
-    pub attempts: u32,
-    /// `Ok(output JSON)` or `Err(failure)`.
-    pub result: Result<String, FailureRecord>,
-}
-
-/// A failure as stored in the journal (mirror of the WIT `failure`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FailureRecord {
-    /// Stable code.
-    pub code: String,
-    /// One line.
-    pub message: String,
-    /// Retry may help.
-    pub retryable: bool,
-    /// Optional JSON details.
-    pub details: Option<String>,
-}
-
-impl FailureRecord {
-    /// A non-retryable failure.
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
-        FailureRecord {
-            code: code.into(),
-            message: message.into(),
-            retryable: false,
-            details: None,
+    fn child(seq: u32, id: &str, policy: ClosePolicy) -> Entry {
+        Record::Command {
+            command: Command::StartChild(ChildArgs {
+                workflow: "w".into(),
+                input: "{}".into(),
+                workflow_id: None,
+                policy,
+            }),
+            result: serde_json::json!({ "id": id }),
         }
+        .to_entry(seq, 0)
+    }
+
+    #[test]
+    fn open_children_are_those_without_an_outcome() {
+        let e = new_execution("p".into(), "w", "c", Bindings::default(), "{}", None);
+        let done = Record::Event {
+            of: 2,
+            event: Event::ChildDone(ActivityOutcome {
+                attempts: 1,
+                result: Ok("1".into()),
+            }),
+        }
+        .to_entry(3, 0);
+        let journal = vec![
+            e.started.clone(),
+            child(1, "p-c1", ClosePolicy::Terminate),
+            child(2, "p-c2", ClosePolicy::Abandon),
+            done,
+            child(4, "p-c4", ClosePolicy::RequestCancel),
+        ];
+        let open = open_children(&journal);
+        assert_eq!(
+            open,
+            [
+                ChildRef {
+                    id: "p-c1".into(),
+                    policy: ClosePolicy::Terminate
+                },
+                ChildRef {
+                    id: "p-c4".into(),
+                    policy: ClosePolicy::RequestCancel
+                }
+            ]
+        );
+        assert_eq!(e.started.kind, Lifecycle::STARTED);
     }
 }

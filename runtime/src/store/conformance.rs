@@ -2,8 +2,9 @@
 //! (see `tests/e2e/store.rs`). Each check uses fresh execution ids, so one
 //! store can run them all.
 
-use super::{Entry, Lease, ListFilter, NewExecution, Status, Store, Transition};
+use super::Store;
 use crate::error::codes;
+use crate::model::{Bindings, Entry, InboxKind, Lease, ListFilter, NewExecution, Schedule, Status, Transition, now_ms};
 use std::sync::Arc;
 
 fn id(tag: &str) -> String {
@@ -25,7 +26,7 @@ async fn create(store: &dyn Store, tag: &str, owner: &str, lease_ms: i64) -> Lea
         id: id.clone(),
         workflow: "wf".into(),
         component: "c0ffee".into(),
-        bindings: "{}".into(),
+        bindings: Bindings::default(),
         input: "{}".into(),
         parent: None,
         started: entry(0, "started"),
@@ -41,7 +42,7 @@ async fn create(store: &dyn Store, tag: &str, owner: &str, lease_ms: i64) -> Lea
 }
 
 /// Entries come back in order with their payloads; status follows transitions.
-pub async fn journal_roundtrip(store: &dyn Store) {
+pub(crate) async fn journal_roundtrip(store: &dyn Store) {
     let lease = create(store, "roundtrip", "node-a", 10_000).await;
     store
         .append(&lease, &[entry(1, "now"), entry(2, "log")], &Transition::Running)
@@ -62,7 +63,7 @@ pub async fn journal_roundtrip(store: &dyn Store) {
 }
 
 /// A batch commits whole or not at all, status change included.
-pub async fn append_is_atomic(store: &dyn Store) {
+pub(crate) async fn append_is_atomic(store: &dyn Store) {
     let lease = create(store, "atomic", "node-a", 10_000).await;
     store
         .append(&lease, &[entry(1, "now")], &Transition::Running)
@@ -86,7 +87,7 @@ pub async fn append_is_atomic(store: &dyn Store) {
 }
 
 /// After another node claims an execution, the old lease can write nothing.
-pub async fn fencing_rejects_stale_lease(store: &dyn Store) {
+pub(crate) async fn fencing_rejects_stale_lease(store: &dyn Store) {
     let old = create(store, "fencing", "node-a", 1).await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let new = store
@@ -115,7 +116,7 @@ pub async fn fencing_rejects_stale_lease(store: &dyn Store) {
 
 /// A live lease cannot be claimed, except from an owner declared dead;
 /// finished executions cannot be claimed at all.
-pub async fn claim_respects_live_leases(store: &dyn Store) {
+pub(crate) async fn claim_respects_live_leases(store: &dyn Store) {
     let lease = create(store, "claim", "node-a", 60_000).await;
     assert!(
         store
@@ -151,7 +152,7 @@ pub async fn claim_respects_live_leases(store: &dyn Store) {
 }
 
 /// Renewal keeps a lease from expiring; release frees it at once.
-pub async fn renew_and_release(store: &dyn Store) {
+pub(crate) async fn renew_and_release(store: &dyn Store) {
     let lease = create(store, "renew", "node-renew", 150).await;
     store
         .renew_leases("node-renew", std::slice::from_ref(&lease.execution_id), 60_000)
@@ -176,7 +177,7 @@ pub async fn renew_and_release(store: &dyn Store) {
 }
 
 /// Terminal transitions release the lease and record output or error.
-pub async fn terminal_transitions(store: &dyn Store) {
+pub(crate) async fn terminal_transitions(store: &dyn Store) {
     let done = create(store, "done", "node-a", 60_000).await;
     store
         .append(
@@ -215,7 +216,7 @@ pub async fn terminal_transitions(store: &dyn Store) {
 }
 
 /// Listing filters by status and is newest first.
-pub async fn list_filters(store: &dyn Store) {
+pub(crate) async fn list_filters(store: &dyn Store) {
     let a = create(store, "list", "node-a", 60_000).await;
     let b = create(store, "list", "node-a", 60_000).await;
     store
@@ -250,7 +251,7 @@ pub async fn list_filters(store: &dyn Store) {
 }
 
 /// Components are content-addressed and stored once.
-pub async fn components_roundtrip(store: &dyn Store) {
+pub(crate) async fn components_roundtrip(store: &dyn Store) {
     let digest = id("digest");
     store.put_component(&digest, b"\0asm-bytes").await.unwrap();
     store.put_component(&digest, b"\0asm-bytes").await.unwrap();
@@ -262,7 +263,7 @@ pub async fn components_roundtrip(store: &dyn Store) {
 }
 
 /// Many concurrent appends to many executions all land, in order.
-pub async fn concurrent_appends(store: Arc<dyn Store>) {
+pub(crate) async fn concurrent_appends(store: Arc<dyn Store>) {
     let mut leases = Vec::new();
     for _ in 0..8 {
         leases.push(create(&*store, "concurrent", "node-a", 60_000).await);
@@ -296,7 +297,7 @@ fn new_execution(id: &str) -> NewExecution {
         id: id.to_owned(),
         workflow: "wf".into(),
         component: "c0ffee".into(),
-        bindings: "{}".into(),
+        bindings: Bindings::default(),
         input: "{}".into(),
         parent: Some("the-parent".into()),
         started: entry(0, "started"),
@@ -304,10 +305,10 @@ fn new_execution(id: &str) -> NewExecution {
 }
 
 /// Starting an id twice creates one execution; the second start reports it.
-pub async fn idempotent_enqueue(store: &dyn Store) {
+pub(crate) async fn idempotent_enqueue(store: &dyn Store) {
     let id = id("idem");
-    assert!(store.enqueue_if_absent(&new_execution(&id)).await.unwrap());
-    assert!(!store.enqueue_if_absent(&new_execution(&id)).await.unwrap());
+    assert!(store.create_if_absent(&new_execution(&id)).await.unwrap());
+    assert!(!store.create_if_absent(&new_execution(&id)).await.unwrap());
     let e = store.execution(&id).await.unwrap().unwrap();
     assert_eq!(
         (e.status, e.lease_owner, e.lease_epoch, e.parent.as_deref()),
@@ -322,10 +323,16 @@ pub async fn idempotent_enqueue(store: &dyn Store) {
 }
 
 /// Deployments get increasing versions per name; lookups by version or latest.
-pub async fn deployments_are_versioned(store: &dyn Store) {
+pub(crate) async fn deployments_are_versioned(store: &dyn Store) {
     let name = id("dep");
-    let v1 = store.put_deployment(&name, "digest-1", "{}").await.unwrap();
-    let v2 = store.put_deployment(&name, "digest-2", "{}").await.unwrap();
+    let v1 = store
+        .put_deployment(&name, "digest-1", &Bindings::default())
+        .await
+        .unwrap();
+    let v2 = store
+        .put_deployment(&name, "digest-2", &Bindings::default())
+        .await
+        .unwrap();
     assert_eq!((v1.version, v2.version), (1, 2));
     assert_eq!(
         store.deployment(&name, None).await.unwrap().unwrap().component,
@@ -350,19 +357,39 @@ pub async fn deployments_are_versioned(store: &dyn Store) {
 }
 
 /// Messages queue in order per execution and wake a suspended execution.
-pub async fn inbox_orders_messages_and_wakes(store: &dyn Store) {
+pub(crate) async fn inbox_orders_messages_and_wakes(store: &dyn Store) {
     let lease = create(store, "inbox", "node-a", 60_000).await;
-    let far = super::now_ms() + 3_600_000;
+    let far = now_ms() + 3_600_000;
     store
         .append(&lease, &[], &Transition::Sleeping { wake_at_ms: far })
         .await
         .unwrap();
     store.release(&lease).await.unwrap();
-    let a = store.push_inbox(&lease.execution_id, "signal", "s", "1").await.unwrap();
-    let b = store.push_inbox(&lease.execution_id, "signal", "s", "2").await.unwrap();
-    assert!(b > a);
+    let quiet = store
+        .push_inbox(&lease.execution_id, InboxKind::Signal, "s", "0", false)
+        .await
+        .unwrap();
+    let e = store.execution(&lease.execution_id).await.unwrap().unwrap();
+    assert_eq!(
+        e.wake_at_ms,
+        Some(far),
+        "a message pushed without waking leaves the timer"
+    );
+    let a = store
+        .push_inbox(&lease.execution_id, InboxKind::Signal, "s", "1", true)
+        .await
+        .unwrap();
+    let b = store
+        .push_inbox(&lease.execution_id, InboxKind::Cancel, "", "2", true)
+        .await
+        .unwrap();
+    assert!(b > a && a > quiet);
     let inbox = store.inbox(&lease.execution_id).await.unwrap();
-    assert_eq!(inbox.iter().map(|m| m.payload.as_str()).collect::<Vec<_>>(), ["1", "2"]);
+    assert_eq!(
+        inbox.iter().map(|m| m.payload.as_str()).collect::<Vec<_>>(),
+        ["0", "1", "2"]
+    );
+    assert_eq!(inbox[2].kind, InboxKind::Cancel);
     let e = store.execution(&lease.execution_id).await.unwrap().unwrap();
     assert!(e.wake_at_ms.unwrap() < far, "a message wakes a sleeping execution");
     assert!(
@@ -375,12 +402,21 @@ pub async fn inbox_orders_messages_and_wakes(store: &dyn Store) {
     );
 }
 
-/// Terminate fences out the owner, appends `terminated`, and is not repeated.
-pub async fn terminate_fences_the_owner(store: &dyn Store) {
+/// Ending an execution from outside (terminate) fences out the owner,
+/// appends its entry at the next seq, and is not repeated.
+pub(crate) async fn terminate_fences_the_owner(store: &dyn Store) {
     let lease = create(store, "terminate", "node-a", 60_000).await;
-    assert!(store.terminate(&lease.execution_id, "test").await.unwrap());
-    assert!(!store.terminate(&lease.execution_id, "again").await.unwrap());
-    assert!(!store.terminate("no-such-id", "x").await.unwrap());
+    let from = [Status::Running, Status::Sleeping, Status::Parked];
+    let terminate = |id: String| async move {
+        let entry = entry(0, "terminated");
+        store
+            .end_fenced(&id, &from, &entry, Status::Terminated, "{\"reason\":\"test\"}")
+            .await
+            .unwrap()
+    };
+    assert!(terminate(lease.execution_id.clone()).await);
+    assert!(!terminate(lease.execution_id.clone()).await);
+    assert!(!terminate("no-such-id".into()).await);
     let err = store
         .append(&lease, &[entry(1, "now")], &Transition::Running)
         .await
@@ -391,6 +427,7 @@ pub async fn terminate_fences_the_owner(store: &dyn Store) {
         journal.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
         ["started", "terminated"]
     );
+    assert_eq!(journal[1].seq, 1, "the entry takes the next free seq");
     assert_eq!(
         store.execution(&lease.execution_id).await.unwrap().unwrap().status,
         Status::Terminated
@@ -398,8 +435,8 @@ pub async fn terminate_fences_the_owner(store: &dyn Store) {
 }
 
 /// A schedule's firing is a compare-and-set: one winner per firing.
-pub async fn schedules_fire_once(store: &dyn Store) {
-    let s = super::Schedule {
+pub(crate) async fn schedules_fire_once(store: &dyn Store) {
+    let s = Schedule {
         id: id("sched"),
         cron: "* * * * * *".into(),
         workflow: "wf".into(),
@@ -418,13 +455,13 @@ pub async fn schedules_fire_once(store: &dyn Store) {
 }
 
 /// Listing pages through results with a cursor and filters by workflow and time.
-pub async fn list_pages_and_filters(store: &dyn Store) {
+pub(crate) async fn list_pages_and_filters(store: &dyn Store) {
     let workflow = id("paged");
-    let before = super::now_ms();
+    let before = now_ms();
     for i in 0..5 {
         let mut new = new_execution(&format!("{workflow}-{i}"));
         new.workflow = workflow.clone();
-        store.enqueue_if_absent(&new).await.unwrap();
+        store.create_if_absent(&new).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     let filter = |after: Option<(i64, String)>| ListFilter {
@@ -460,7 +497,7 @@ pub async fn list_pages_and_filters(store: &dyn Store) {
 }
 
 /// Runs the whole suite against one store.
-pub async fn run_all(store: Arc<dyn Store>) {
+pub(crate) async fn run_all(store: Arc<dyn Store>) {
     journal_roundtrip(&*store).await;
     append_is_atomic(&*store).await;
     fencing_rejects_stale_lease(&*store).await;

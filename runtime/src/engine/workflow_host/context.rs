@@ -1,12 +1,15 @@
-//! The WIT `context` functions: each one is a [`Call`] through the
+//! The WIT `context` functions: each one is a [`Command`] through the
 //! journaling wrapper, and its (recorded or live) result decoded for the guest.
 
 use super::waits::cancelled;
-use super::{Call, ExecutionHost, Interrupt, WorkflowState};
-use crate::engine::activity_host::RetrySpec;
+use super::{ExecutionHost, Interrupt, WorkflowState, stop};
 use crate::engine::bindings::workflow::cairn::workflow::{context, types};
-use crate::error::{Error, codes};
-use crate::journal::{ActivityOutcome, FailureRecord, kinds};
+use crate::journal::record::{
+    ActivityArgs, AwaitArgs, AwaitResult, ChildArgs, ChildAwaitArgs, ChildStartResult, ContinueArgs, LogArgs, LogLevel,
+    NoArgs, SignalArgs, SleepArgs,
+};
+use crate::journal::{Command, Event, FailureRecord, RetrySpec};
+use crate::model::ClosePolicy;
 use serde_json::Value;
 
 fn to_wit(f: FailureRecord) -> types::Failure {
@@ -18,48 +21,72 @@ fn to_wit(f: FailureRecord) -> types::Failure {
     }
 }
 
-fn level_name(level: types::LogLevel) -> &'static str {
+/// A failure the guest returned, as journaled.
+pub(super) fn from_wit(f: types::Failure) -> FailureRecord {
+    FailureRecord {
+        code: f.code,
+        message: f.message,
+        retryable: f.retryable,
+        details: f.details,
+    }
+}
+
+/// The journaled retry policy of the WIT options record.
+fn retry_spec(options: Option<types::ActivityOptions>) -> RetrySpec {
+    let Some(o) = options else { return RetrySpec::default() };
+    let r = o.retry.unwrap_or(types::RetryPolicy {
+        max_attempts: None,
+        initial_interval_ms: None,
+        backoff_coefficient: None,
+        maximum_interval_ms: None,
+    });
+    RetrySpec {
+        max_attempts: r.max_attempts,
+        initial_interval_ms: r.initial_interval_ms,
+        backoff_coefficient: r.backoff_coefficient,
+        maximum_interval_ms: r.maximum_interval_ms,
+        attempt_timeout_ms: o.attempt_timeout_ms,
+    }
+}
+
+fn level(level: types::LogLevel) -> LogLevel {
     match level {
-        types::LogLevel::Debug => "debug",
-        types::LogLevel::Info => "info",
-        types::LogLevel::Warn => "warn",
-        types::LogLevel::Error => "error",
+        types::LogLevel::Debug => LogLevel::Debug,
+        types::LogLevel::Info => LogLevel::Info,
+        types::LogLevel::Warn => LogLevel::Warn,
+        types::LogLevel::Error => LogLevel::Error,
     }
 }
 
 impl ExecutionHost {
-    fn corrupt(&mut self, what: String) -> wasmtime::Error {
-        let error = Error::new(
-            codes::CORRUPT_JOURNAL,
-            format!("execution {}: {what}", self.id),
-            "the journal was changed outside Cairn; terminate the execution",
-        );
-        self.stop(Interrupt::Park(error))
-    }
-
     /// The recorded outcome (`activity.done` or `child.done`) of command `handle`.
-    fn outcome(&mut self, kind: &str, handle: u32) -> wasmtime::Result<Result<String, types::Failure>> {
-        let data = self.cursor.event(kind, handle).cloned();
-        match data.and_then(|d| serde_json::from_value::<ActivityOutcome>(d).ok()) {
-            Some(outcome) => Ok(outcome.result.map_err(to_wit)),
-            None => Err(self.corrupt(format!("no readable `{kind}` for call {handle}"))),
+    fn outcome(&self, kind: &'static str, handle: u32) -> wasmtime::Result<Result<String, types::Failure>> {
+        match self.cursor.event(kind, handle) {
+            Some(Event::ActivityDone(o) | Event::ChildDone(o)) => Ok(o.result.clone().map_err(to_wit)),
+            _ => Err(self.corrupt(format!("no readable `{kind}` for call {handle}"))),
         }
     }
 }
 
 impl WorkflowState {
     /// Runs a journaled call and restarts the CPU budget for the guest.
-    async fn journaled(&mut self, call: Call<'_>) -> wasmtime::Result<(u32, Value)> {
-        let result = self.host.call(call).await;
+    async fn journaled(&mut self, command: Command) -> wasmtime::Result<(u32, Value)> {
+        let result = self.host.call(command).await;
         self.guard.resume();
         result
     }
 
-    fn handle_of(&mut self, v: &Value) -> wasmtime::Result<u32> {
-        match v.get("handle").and_then(Value::as_u64) {
-            Some(h) => Ok(h as u32),
-            None => Err(self.host.corrupt("a recorded await has no handle".into())),
-        }
+    /// The handle a recorded await names.
+    fn awaited(&self, v: Value) -> wasmtime::Result<u32> {
+        serde_json::from_value::<AwaitResult>(v)
+            .map(|r| r.handle)
+            .map_err(|_| self.host.corrupt("a recorded await has no handle".into()))
+    }
+
+    /// A recorded `u64` answer.
+    fn number(&self, v: Value) -> wasmtime::Result<u64> {
+        v.as_u64()
+            .ok_or_else(|| self.host.corrupt(format!("a recorded answer is not a number: {v}")))
     }
 }
 
@@ -71,16 +98,18 @@ impl context::Host for WorkflowState {
     }
 
     async fn now(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.journaled(Call::Now).await?.1.as_u64().unwrap_or(0))
+        let (_, v) = self.journaled(Command::Now(NoArgs {})).await?;
+        self.number(v)
     }
 
     async fn random(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.journaled(Call::Random).await?.1.as_u64().unwrap_or(0))
+        let (_, v) = self.journaled(Command::Random(NoArgs {})).await?;
+        self.number(v)
     }
 
     async fn sleep(&mut self, duration_ms: u64) -> wasmtime::Result<Result<(), types::Failure>> {
-        let (seq, _) = self.journaled(Call::Sleep { ms: duration_ms }).await?;
-        if self.host.cursor.event(kinds::TIMER_CANCELLED, seq).is_some() {
+        let (seq, _) = self.journaled(Command::Sleep(SleepArgs { duration_ms })).await?;
+        if self.host.cursor.event(Event::TIMER_CANCELLED, seq).is_some() {
             return Ok(Err(to_wit(cancelled())));
         }
         Ok(Ok(()))
@@ -92,28 +121,28 @@ impl context::Host for WorkflowState {
         input: String,
         options: Option<types::ActivityOptions>,
     ) -> wasmtime::Result<u32> {
-        let options = RetrySpec::from_wit(options);
+        let options = retry_spec(options);
         let (_, v) = self
-            .journaled(Call::StartActivity {
-                name: &name,
-                input: &input,
-                options,
-            })
+            .journaled(Command::StartActivity(ActivityArgs { name, input, options }))
             .await?;
-        Ok(v.as_u64().unwrap_or(0) as u32)
+        Ok(self.number(v)? as u32)
     }
 
     async fn await_activity(&mut self, handle: u32) -> wasmtime::Result<Result<String, types::Failure>> {
-        let (_, v) = self.journaled(Call::Await { handles: &[handle] }).await?;
-        let h = self.handle_of(&v)?;
-        self.host.outcome(kinds::ACTIVITY_DONE, h)
+        let handles = vec![handle];
+        let (_, v) = self.journaled(Command::AwaitActivity(AwaitArgs { handles })).await?;
+        let h = self.awaited(v)?;
+        self.host.outcome(Event::ACTIVITY_DONE, h)
     }
 
     async fn await_any(&mut self, handles: Vec<u32>) -> wasmtime::Result<(u32, Result<String, types::Failure>)> {
-        let (_, v) = self.journaled(Call::Await { handles: &handles }).await?;
-        let h = self.handle_of(&v)?;
+        let args = AwaitArgs {
+            handles: handles.clone(),
+        };
+        let (_, v) = self.journaled(Command::AwaitActivity(args)).await?;
+        let h = self.awaited(v)?;
         let index = handles.iter().position(|x| *x == h).unwrap_or(0) as u32;
-        Ok((index, self.host.outcome(kinds::ACTIVITY_DONE, h)?))
+        Ok((index, self.host.outcome(Event::ACTIVITY_DONE, h)?))
     }
 
     async fn receive_signal(
@@ -122,20 +151,16 @@ impl context::Host for WorkflowState {
         timeout_ms: Option<u64>,
     ) -> wasmtime::Result<Result<Option<String>, types::Failure>> {
         let (seq, _) = self
-            .journaled(Call::ReceiveSignal {
-                name: &name,
-                timeout_ms,
-            })
+            .journaled(Command::ReceiveSignal(SignalArgs { name, timeout_ms }))
             .await?;
         let cursor = &self.host.cursor;
-        if let Some(data) = cursor.event(kinds::SIGNAL_RECEIVED, seq) {
-            let payload = data.get("payload").cloned().unwrap_or(Value::Null);
-            return Ok(Ok(Some(payload.to_string())));
+        if let Some(Event::SignalReceived(s)) = cursor.event(Event::SIGNAL_RECEIVED, seq) {
+            return Ok(Ok(Some(s.payload.to_string())));
         }
-        if cursor.event(kinds::SIGNAL_CANCELLED, seq).is_some() {
+        if cursor.event(Event::SIGNAL_CANCELLED, seq).is_some() {
             return Ok(Err(to_wit(cancelled())));
         }
-        if cursor.event(kinds::SIGNAL_TIMEOUT, seq).is_some() || self.host.replay_only {
+        if cursor.event(Event::SIGNAL_TIMEOUT, seq).is_some() || self.host.options.replay_only {
             return Ok(Ok(None));
         }
         Err(self.host.corrupt(format!("signal wait {seq} has no outcome")))
@@ -148,43 +173,39 @@ impl context::Host for WorkflowState {
         options: types::ChildOptions,
     ) -> wasmtime::Result<Result<u32, types::Failure>> {
         let policy = match options.parent_close_policy {
-            types::ParentClosePolicy::Terminate => "terminate",
-            types::ParentClosePolicy::RequestCancel => "request-cancel",
-            types::ParentClosePolicy::Abandon => "abandon",
+            types::ParentClosePolicy::Terminate => ClosePolicy::Terminate,
+            types::ParentClosePolicy::RequestCancel => ClosePolicy::RequestCancel,
+            types::ParentClosePolicy::Abandon => ClosePolicy::Abandon,
         };
-        let call = Call::StartChild {
-            workflow: &workflow,
-            input: &input,
-            workflow_id: options.workflow_id.as_deref(),
+        let args = ChildArgs {
+            workflow,
+            input,
+            workflow_id: options.workflow_id,
             policy,
         };
-        let (seq, v) = self.journaled(call).await?;
-        if let Some(error) = v.get("error") {
-            let failure: FailureRecord = serde_json::from_value(error.clone())
-                .unwrap_or_else(|_| FailureRecord::new("child-start-failed", "the child could not be started"));
-            return Ok(Err(to_wit(failure)));
+        let (seq, v) = self.journaled(Command::StartChild(args)).await?;
+        match serde_json::from_value(v) {
+            Ok(ChildStartResult::Started { .. }) => Ok(Ok(seq)),
+            Ok(ChildStartResult::Refused { error }) => Ok(Err(to_wit(error))),
+            Err(e) => Err(self.host.corrupt(format!("child start {seq} cannot be read: {e}"))),
         }
-        Ok(Ok(seq))
     }
 
     async fn await_child(&mut self, handle: u32) -> wasmtime::Result<Result<String, types::Failure>> {
-        let (_, v) = self.journaled(Call::AwaitChild { handle }).await?;
-        let h = self.handle_of(&v)?;
-        self.host.outcome(kinds::CHILD_DONE, h)
+        let (_, v) = self.journaled(Command::AwaitChild(ChildAwaitArgs { handle })).await?;
+        let h = self.awaited(v)?;
+        self.host.outcome(Event::CHILD_DONE, h)
     }
 
     async fn continue_as_new(&mut self, input: String) -> wasmtime::Result<()> {
-        self.journaled(Call::ContinueAsNew { input: &input }).await?;
+        self.journaled(Command::ContinueAsNew(ContinueArgs { input })).await?;
         // Replaying a run that continued: its journal ends here.
-        Err(self.host.stop(Interrupt::EndOfJournal))
+        Err(stop(Interrupt::EndOfJournal))
     }
 
-    async fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
-        self.journaled(Call::Log {
-            level: level_name(level),
-            message: &message,
-        })
-        .await?;
+    async fn log(&mut self, level_: types::LogLevel, message: String) -> wasmtime::Result<()> {
+        let level = level(level_);
+        self.journaled(Command::Log(LogArgs { level, message })).await?;
         Ok(())
     }
 }

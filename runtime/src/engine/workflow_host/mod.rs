@@ -1,27 +1,37 @@
 //! The workflow's host side: the `context` interface, all of it through one
-//! journaling wrapper ([`ExecutionHost::call`]).
+//! journaling wrapper ([`ExecutionHost::call`]), and [`activate`], which
+//! runs one activation and returns how it ended.
 //!
 //! Live, a call runs, its result is recorded and buffered; the buffer is
 //! committed in one transaction with the next externally visible step (an
-//! activity result, a timer start, a consumed signal, a child start, the
-//! completion). Replaying, a call must match the command at the cursor (kind
-//! and arguments) and gets the recorded result; a mismatch parks the
-//! execution and writes nothing.
+//! activity result, a timer start, a consumed signal, a child start). The
+//! end of the activation (completion, failure, parking, continue-as-new) is
+//! committed by the caller. Replaying, a call must match the command at the
+//! cursor (kind and arguments) and gets the recorded result; a mismatch
+//! parks the execution and writes nothing.
 //!
 //! - `context.rs`: the WIT `context` functions, decoding recorded results;
 //! - `waits.rs`: everything that blocks — activities, timers, signals,
-//!   children — and cancellation, which reaches all of them.
+//!   children — and cancellation, which reaches all of them;
+//! - `effects.rs`: what the host asks of the node (commits, inbox, children);
+//! - `end.rs`: the typed interrupts and the [`End`] of an activation.
 
 mod context;
+mod effects;
+mod end;
 mod waits;
 
-use super::activity_host::RetrySpec;
+pub(crate) use effects::{ChildState, Effects};
+pub(crate) use end::{End, nondeterminism_error};
+
 use super::bindings::workflow::Workflow;
-use super::bindings::workflow::cairn::workflow::types;
-use super::{ActivityRegistry, Engine, Guard, WorkflowComponent};
-use crate::error::{Error, codes};
-use crate::journal::{ActivityOutcome, Cursor, NonDeterminism, Replayed, kinds};
-use crate::store::{InboxMessage, Lease, Store, Transition, now_ms};
+use super::guard::Guard;
+use super::{ActivityRegistry, Engine, WorkflowComponent};
+use crate::error::Error;
+use crate::journal::record::{ChildStartResult, ContinueResult, SignalWaitResult, SleepResult};
+use crate::journal::{ActivityOutcome, ChildRef, Command, Cursor, Replayed};
+use crate::model::{InboxMessage, Lease, Transition, now_ms};
+use end::Interrupt;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,36 +42,13 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-/// Why the host stopped the guest before it returned.
-#[derive(Debug)]
-pub enum Interrupt {
-    /// A long wait: its deadline is committed, the instance is dropped.
-    Suspend {
-        /// When to wake, ms since epoch.
-        wake_at_ms: i64,
-    },
-    /// Needs an operator (non-determinism, unknown activity, corrupt journal).
-    Park(Error),
-    /// Another node owns the execution now.
-    LeaseLost,
-    /// The store failed repeatedly.
-    Store(Error),
-    /// Replay-only mode reached the end of the journal.
-    EndOfJournal,
-    /// Continue-as-new: this run is committed as `continued`.
-    Continued {
-        /// The next run's execution id.
-        next: String,
-    },
-}
-
 /// Store data of a workflow instance.
-pub struct WorkflowState {
+pub(crate) struct WorkflowState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(crate) guard: Guard,
-    pub(crate) host: ExecutionHost,
-    pub(crate) stderr: MemoryOutputPipe,
+    guard: Guard,
+    host: ExecutionHost,
+    stderr: MemoryOutputPipe,
 }
 
 impl WasiView for WorkflowState {
@@ -84,34 +71,34 @@ pub(in crate::engine) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<L
     Ok(linker)
 }
 
-/// A child workflow started by this execution.
+/// How the host of one activation behaves.
 #[derive(Debug, Clone)]
-pub struct ChildRef {
-    /// The child's execution id (updated when it continues as new).
-    pub id: String,
-    /// What happens to it when this execution finishes.
-    pub policy: String,
+pub(crate) struct HostOptions {
+    /// Waits longer than this drop the instance and wake by replay.
+    pub(crate) evict_after: Duration,
+    /// Print workflow log lines to stderr.
+    pub(crate) echo_logs: bool,
+    /// Check the code against the journal only: nothing runs live, nothing
+    /// is written, and reaching the end of the journal stops the guest.
+    pub(crate) replay_only: bool,
 }
 
 /// Everything the host needs to serve one execution's calls.
-pub struct ExecutionHost {
-    pub(crate) id: String,
-    pub(crate) cursor: Cursor,
-    pub(crate) lease: Lease,
-    store: Arc<dyn Store>,
+pub(crate) struct ExecutionHost {
+    id: String,
+    cursor: Cursor,
+    lease: Lease,
+    effects: Arc<dyn Effects>,
     engine: Arc<Engine>,
     registry: Arc<ActivityRegistry>,
     done_tx: mpsc::UnboundedSender<(u32, ActivityOutcome)>,
     done_rx: mpsc::UnboundedReceiver<(u32, ActivityOutcome)>,
     tasks: HashMap<u32, JoinHandle<()>>,
     /// Children by the seq of their `child.start`.
-    pub(crate) children: HashMap<u32, ChildRef>,
-    /// Signals and cancellation requests, as last read from the store.
+    children: HashMap<u32, ChildRef>,
+    /// Signals and cancellation requests, as last read.
     inbox: Vec<InboxMessage>,
-    pub(crate) interrupt: Option<Interrupt>,
-    evict_after: Duration,
-    echo_logs: bool,
-    replay_only: bool,
+    options: HostOptions,
 }
 
 impl Drop for ExecutionHost {
@@ -122,88 +109,9 @@ impl Drop for ExecutionHost {
     }
 }
 
-/// One journaled call, with its arguments.
-enum Call<'a> {
-    Now,
-    Random,
-    Log {
-        level: &'static str,
-        message: &'a str,
-    },
-    Sleep {
-        ms: u64,
-    },
-    StartActivity {
-        name: &'a str,
-        input: &'a str,
-        options: RetrySpec,
-    },
-    Await {
-        handles: &'a [u32],
-    },
-    ReceiveSignal {
-        name: &'a str,
-        timeout_ms: Option<u64>,
-    },
-    StartChild {
-        workflow: &'a str,
-        input: &'a str,
-        workflow_id: Option<&'a str>,
-        policy: &'static str,
-    },
-    AwaitChild {
-        handle: u32,
-    },
-    ContinueAsNew {
-        input: &'a str,
-    },
-}
-
-impl Call<'_> {
-    fn kind(&self) -> &'static str {
-        match self {
-            Call::Now => kinds::NOW,
-            Call::Random => kinds::RANDOM,
-            Call::Log { .. } => kinds::LOG,
-            Call::Sleep { .. } => kinds::SLEEP,
-            Call::StartActivity { .. } => kinds::ACTIVITY_START,
-            Call::Await { .. } => kinds::ACTIVITY_AWAIT,
-            Call::ReceiveSignal { .. } => kinds::SIGNAL_WAIT,
-            Call::StartChild { .. } => kinds::CHILD_START,
-            Call::AwaitChild { .. } => kinds::CHILD_AWAIT,
-            Call::ContinueAsNew { .. } => kinds::CONTINUE,
-        }
-    }
-
-    fn args(&self) -> Value {
-        match self {
-            Call::Now | Call::Random => json!({}),
-            Call::Log { level, message } => json!({ "level": level, "message": message }),
-            Call::Sleep { ms } => json!({ "duration_ms": ms }),
-            Call::StartActivity { name, input, options } => json!({ "name": name, "input": input, "options": options }),
-            Call::Await { handles } => json!({ "handles": handles }),
-            Call::ReceiveSignal { name, timeout_ms } => json!({ "name": name, "timeout_ms": timeout_ms }),
-            Call::StartChild {
-                workflow,
-                input,
-                workflow_id,
-                policy,
-            } => {
-                json!({ "workflow": workflow, "input": input, "workflow_id": workflow_id, "policy": policy })
-            }
-            Call::AwaitChild { handle } => json!({ "handle": handle }),
-            Call::ContinueAsNew { input } => json!({ "input": input }),
-        }
-    }
-}
-
-/// The error that parks an execution whose replay diverged.
-pub fn nondeterminism_error(id: &str, nd: &NonDeterminism) -> Error {
-    Error::new(
-        codes::NONDETERMINISM,
-        format!("execution {id}: {nd}"),
-        "the workflow code changed incompatibly: run the execution with the component it started with, or terminate it",
-    )
+/// Stops the guest with a typed interrupt.
+fn stop(why: Interrupt) -> wasmtime::Error {
+    wasmtime::Error::new(why)
 }
 
 impl ExecutionHost {
@@ -211,18 +119,17 @@ impl ExecutionHost {
     pub(crate) fn new(
         cursor: Cursor,
         lease: Lease,
-        store: Arc<dyn Store>,
+        effects: Arc<dyn Effects>,
         engine: Arc<Engine>,
         registry: Arc<ActivityRegistry>,
-        evict_after: Duration,
-        echo_logs: bool,
+        options: HostOptions,
     ) -> ExecutionHost {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         ExecutionHost {
             id: lease.execution_id.clone(),
             cursor,
             lease,
-            store,
+            effects,
             engine,
             registry,
             done_tx,
@@ -230,73 +137,62 @@ impl ExecutionHost {
             tasks: HashMap::new(),
             children: HashMap::new(),
             inbox: Vec::new(),
-            interrupt: None,
-            evict_after,
-            echo_logs,
-            replay_only: false,
+            options,
         }
     }
 
-    /// Makes this host check the code against the journal only: nothing runs
-    /// live, nothing is written, and reaching the end of the journal stops
-    /// the guest with [`Interrupt::EndOfJournal`].
-    pub(crate) fn replay_only(mut self) -> ExecutionHost {
-        self.replay_only = true;
-        self.echo_logs = false;
-        self
+    /// The replay cursor (with the entries not committed yet).
+    pub(crate) fn cursor_mut(&mut self) -> &mut Cursor {
+        &mut self.cursor
     }
 
-    /// Stops the guest: remembers why and returns the trap to raise.
-    fn stop(&mut self, why: Interrupt) -> wasmtime::Error {
-        let text = format!("execution interrupted: {why:?}");
-        self.interrupt = Some(why);
-        wasmtime::format_err!(text)
+    /// Children started by this execution that have no recorded outcome.
+    pub(crate) fn open_children(&self) -> Vec<ChildRef> {
+        let mut open: Vec<(&u32, &ChildRef)> = self
+            .children
+            .iter()
+            .filter(|(seq, _)| self.cursor.event(crate::journal::Event::CHILD_DONE, **seq).is_none())
+            .collect();
+        open.sort_by_key(|(seq, _)| **seq);
+        open.into_iter().map(|(_, c)| c.clone()).collect()
     }
 
     /// The one wrapper every journaled call passes through. Returns the
     /// command's seq and its (recorded or live) result.
-    async fn call(&mut self, call: Call<'_>) -> wasmtime::Result<(u32, Value)> {
-        let (kind, args) = (call.kind(), call.args());
-        match self.cursor.replay(kind, &args) {
-            Err(nd) => {
-                let error = nondeterminism_error(&self.id, &nd);
-                Err(self.stop(Interrupt::Park(error)))
-            }
+    async fn call(&mut self, command: Command) -> wasmtime::Result<(u32, Value)> {
+        match self.cursor.replay(&command) {
+            Err(nd) => Err(stop(Interrupt::Park(nondeterminism_error(&self.id, &nd)))),
             Ok(Some(recorded)) => {
-                if !self.replay_only {
-                    self.on_replayed(&call, &recorded).await?;
+                if !self.options.replay_only {
+                    self.on_replayed(&command, &recorded).await?;
                 }
                 Ok((recorded.seq, recorded.result))
             }
-            Ok(None) if self.replay_only => Err(self.stop(Interrupt::EndOfJournal)),
-            Ok(None) => self.live(call, kind, args).await,
+            Ok(None) if self.options.replay_only => Err(stop(Interrupt::EndOfJournal)),
+            Ok(None) => self.live(command).await,
         }
     }
 
     /// Restores what a replayed command left unfinished: an activity without
     /// a result is started again (same idempotency key); a timer, a signal
     /// wait or a child without an outcome is waited for again.
-    async fn on_replayed(&mut self, call: &Call<'_>, recorded: &Replayed) -> wasmtime::Result<()> {
+    async fn on_replayed(&mut self, command: &Command, recorded: &Replayed) -> wasmtime::Result<()> {
         let seq = recorded.seq;
-        let deadline = || recorded.result.get("deadline").and_then(Value::as_i64);
-        match call {
-            Call::StartActivity { name, input, options } if self.cursor.event(kinds::ACTIVITY_DONE, seq).is_none() => {
-                self.launch(seq, name, input, options.clone())
+        match command {
+            Command::StartActivity(a) if !self.activity_resolved(seq) => {
+                self.launch(seq, &a.name, &a.input, a.options.clone())
             }
-            Call::Sleep { .. } if !self.timer_resolved(seq) => {
-                let fire_at = recorded.result.get("fire_at").and_then(Value::as_i64).unwrap_or(0);
+            Command::Sleep(_) if !self.timer_resolved(seq) => {
+                let fire_at = self.decode::<SleepResult>(recorded)?.fire_at;
                 self.wait_timer(seq, fire_at).await
             }
-            Call::ReceiveSignal { name, .. } if !self.signal_resolved(seq) => {
-                self.wait_signal(seq, name, deadline()).await
+            Command::ReceiveSignal(s) if !self.signal_resolved(seq) => {
+                let deadline = self.decode::<SignalWaitResult>(recorded)?.deadline;
+                self.wait_signal(seq, &s.name, deadline).await
             }
-            Call::StartChild { policy, .. } => {
-                if let Some(id) = recorded.result.get("id").and_then(Value::as_str) {
-                    let child = ChildRef {
-                        id: id.to_owned(),
-                        policy: (*policy).to_owned(),
-                    };
-                    self.children.insert(seq, child);
+            Command::StartChild(c) => {
+                if let ChildStartResult::Started { id } = self.decode(recorded)? {
+                    self.children.insert(seq, ChildRef { id, policy: c.policy });
                 }
                 Ok(())
             }
@@ -304,135 +200,156 @@ impl ExecutionHost {
         }
     }
 
-    async fn live(&mut self, call: Call<'_>, kind: &'static str, args: Value) -> wasmtime::Result<(u32, Value)> {
+    /// A recorded result, typed; an unreadable one parks the execution.
+    fn decode<T: serde::de::DeserializeOwned>(&self, recorded: &Replayed) -> wasmtime::Result<T> {
+        serde_json::from_value(recorded.result.clone())
+            .map_err(|e| self.corrupt(format!("the result of entry {} cannot be read: {e}", recorded.seq)))
+    }
+
+    /// Parks the execution: its journal cannot be read.
+    fn corrupt(&self, what: String) -> wasmtime::Error {
+        stop(Interrupt::Park(Error::new(
+            crate::error::codes::CORRUPT_JOURNAL,
+            format!("execution {}: {what}", self.id),
+            "the journal was changed outside Cairn; terminate the execution",
+        )))
+    }
+
+    async fn live(&mut self, command: Command) -> wasmtime::Result<(u32, Value)> {
         let now = now_ms();
-        let result = match call {
-            Call::Now => json!(now),
-            Call::Random => json!(rand::random::<u64>()),
-            Call::Log { level, message } => {
-                if self.echo_logs {
-                    eprintln!("[{}] {level}: {message}", self.id);
+        let result = match &command {
+            Command::Now(_) => json!(now),
+            Command::Random(_) => json!(rand::random::<u64>()),
+            Command::Log(l) => {
+                if self.options.echo_logs {
+                    eprintln!("[{}] {}: {}", self.id, l.level.as_str(), l.message);
                 }
                 Value::Null
             }
-            Call::Sleep { ms } => {
-                let fire_at = now.saturating_add(ms.min(i64::MAX as u64) as i64);
-                let result = json!({ "fire_at": fire_at });
-                let seq = self.cursor.record(kind, args, result.clone(), now);
+            Command::Sleep(s) => {
+                let fire_at = now.saturating_add(s.duration_ms.min(i64::MAX as u64) as i64);
+                let result = json!(SleepResult { fire_at });
+                let seq = self.cursor.record(command, result.clone(), now);
                 self.commit(Transition::Sleeping { wake_at_ms: fire_at }).await?;
                 self.wait_timer(seq, fire_at).await?;
                 return Ok((seq, result));
             }
-            Call::StartActivity { name, input, options } => {
+            Command::StartActivity(a) => {
                 let seq = self.cursor.next_seq();
-                self.launch(seq, name, input, options)?;
+                self.launch(seq, &a.name, &a.input, a.options.clone())?;
                 json!(seq)
             }
-            Call::Await { handles } => {
-                let (handle, fresh) = self.wait_any(handles).await?;
+            Command::AwaitActivity(a) => {
+                let (handle, fresh) = self.wait_any(&a.handles).await?;
                 let result = json!({ "handle": handle });
-                let seq = self.cursor.record(kind, args, result.clone(), now_ms());
+                let seq = self.cursor.record(command, result.clone(), now_ms());
                 if fresh {
                     self.commit(Transition::Running).await?;
                 }
                 return Ok((seq, result));
             }
-            Call::ReceiveSignal { name, timeout_ms } => {
-                let deadline = timeout_ms.map(|t| now.saturating_add(t.min(i64::MAX as u64) as i64));
-                let result = json!({ "deadline": deadline });
-                let seq = self.cursor.record(kind, args, result.clone(), now);
-                self.wait_signal(seq, name, deadline).await?;
+            Command::ReceiveSignal(s) => {
+                let deadline = s.timeout_ms.map(|t| now.saturating_add(t.min(i64::MAX as u64) as i64));
+                let result = json!(SignalWaitResult { deadline });
+                let name = s.name.clone();
+                let seq = self.cursor.record(command, result.clone(), now);
+                self.wait_signal(seq, &name, deadline).await?;
                 return Ok((seq, result));
             }
-            Call::StartChild {
-                workflow,
-                input,
-                workflow_id,
-                policy,
-            } => {
+            Command::StartChild(c) => {
                 let seq = self.cursor.next_seq();
-                let result = self.start_child(seq, workflow, input, workflow_id, policy).await?;
-                self.cursor.record(kind, args, result.clone(), now);
+                let result = json!(self.start_child(seq, c).await?);
+                self.cursor.record(command, result.clone(), now);
                 self.commit(Transition::Running).await?;
                 return Ok((seq, result));
             }
-            Call::AwaitChild { handle } => {
+            Command::AwaitChild(c) => {
+                let handle = c.handle;
                 let fresh = self.wait_child(handle).await?;
                 let result = json!({ "handle": handle });
-                let seq = self.cursor.record(kind, args, result.clone(), now_ms());
+                let seq = self.cursor.record(command, result.clone(), now_ms());
                 if fresh {
                     self.commit(Transition::Running).await?;
                 }
                 return Ok((seq, result));
             }
-            Call::ContinueAsNew { input } => {
-                let next = self.continue_as_new(input).await?;
-                self.cursor.record(kind, args, json!({ "next": next }), now);
-                let output = json!({ "continued_as": next }).to_string();
+            Command::ContinueAsNew(c) => {
+                if serde_json::from_str::<Value>(&c.input).is_err() {
+                    wasmtime::bail!("continue-as-new was called with an input that is not JSON");
+                }
+                let next = next_run_id(&self.id);
+                let input = c.input.clone();
                 self.cursor
-                    .record_lifecycle(kinds::CONTINUED, json!({ "next": next }), now_ms());
-                self.commit(Transition::Continued { output }).await?;
-                return Err(self.stop(Interrupt::Continued { next }));
+                    .record(command, json!(ContinueResult { next: next.clone() }), now);
+                return Err(stop(Interrupt::Continue { next, input }));
             }
         };
-        let seq = self.cursor.record(kind, args, result.clone(), now);
+        let seq = self.cursor.record(command, result.clone(), now);
         Ok((seq, result))
     }
 
-    /// Commits the buffered entries with a status change, retrying transient
-    /// store failures with backoff. A lost lease stops the guest at once.
-    pub(crate) async fn commit(&mut self, transition: Transition) -> wasmtime::Result<()> {
+    /// Commits the buffered entries with a status change. A lost lease or a
+    /// store that keeps failing stops the guest.
+    async fn commit(&mut self, transition: Transition) -> wasmtime::Result<()> {
         let entries = self.cursor.take_pending();
-        let mut delay = Duration::from_millis(50);
-        let mut attempt = 0;
-        loop {
-            match self.store.append(&self.lease, &entries, &transition).await {
-                Ok(()) => return Ok(()),
-                Err(e) if e.code == codes::LEASE_LOST => return Err(self.stop(Interrupt::LeaseLost)),
-                Err(e) if attempt < 10 => {
-                    tracing::warn!(
-                        "execution {}: commit failed (attempt {}): {}",
-                        self.id,
-                        attempt + 1,
-                        e.message
-                    );
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                    attempt += 1;
-                }
-                Err(e) => return Err(self.stop(Interrupt::Store(e))),
-            }
+        match self.effects.commit(&self.lease, &entries, &transition).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.code == crate::error::codes::LEASE_LOST => Err(stop(Interrupt::LeaseLost)),
+            Err(e) => Err(stop(Interrupt::Store(e))),
         }
-    }
-
-    /// Children that have no recorded outcome yet, with their close policy.
-    pub(crate) fn open_children(&self) -> Vec<ChildRef> {
-        let mut open: Vec<(u32, ChildRef)> = self
-            .children
-            .iter()
-            .filter(|(seq, _)| self.cursor.event(kinds::CHILD_DONE, **seq).is_none())
-            .map(|(seq, c)| (*seq, c.clone()))
-            .collect();
-        open.sort_by_key(|(seq, _)| *seq);
-        open.into_iter().map(|(_, c)| c).collect()
     }
 }
 
+/// The id of the run after `id` in a continue-as-new chain: `id~1`, `id~2`, ...
+fn next_run_id(id: &str) -> String {
+    match id
+        .rsplit_once('~')
+        .and_then(|(base, n)| n.parse::<u64>().ok().map(|n| (base, n)))
+    {
+        Some((base, n)) => format!("{base}~{}", n + 1),
+        None => format!("{id}~1"),
+    }
+}
+
+/// One activation: what ended it, and the host with its cursor (entries not
+/// committed yet) and children.
+pub(crate) struct Activation {
+    /// How it ended.
+    pub(crate) end: End,
+    /// The host, for the caller to commit the end.
+    pub(crate) host: ExecutionHost,
+}
+
 /// Instantiates the workflow and runs it until it returns or is stopped.
-/// Returns the guest's result and the store data for the caller to inspect.
 pub(crate) async fn activate(
     engine: &Engine,
     component: &WorkflowComponent,
     mut host: ExecutionHost,
     input: &str,
-) -> (wasmtime::Result<Result<String, types::Failure>>, WorkflowState) {
-    if !host.replay_only && host.cursor.is_replaying() {
+) -> Activation {
+    let _permit = engine
+        .workflow_permits
+        .acquire()
+        .await
+        .expect("permits are never closed");
+    if !host.options.replay_only && host.cursor.is_replaying() {
         // A recovering execution may have signals or a cancellation waiting.
         host.refresh_inbox().await;
     }
     let mut store = new_store(engine, host);
     let result = run_in(&mut store, component, input).await;
-    (result, store.into_data())
+    let state = store.into_data();
+    let end = match result {
+        Ok(returned) => match state.host.cursor.unconsumed() {
+            Some(nd) => End::Parked(nondeterminism_error(&state.host.id, &nd)),
+            None => match returned {
+                Ok(output) => End::Completed(output),
+                Err(f) => End::Failed(context::from_wit(f)),
+            },
+        },
+        Err(trap) => End::of_trap(trap, &state.stderr.contents()),
+    };
+    Activation { end, host: state.host }
 }
 
 /// A wasmtime store for one activation: deterministic WASI seeded from the
@@ -456,7 +373,7 @@ async fn run_in(
     store: &mut wasmtime::Store<WorkflowState>,
     component: &WorkflowComponent,
     input: &str,
-) -> wasmtime::Result<Result<String, types::Failure>> {
+) -> wasmtime::Result<Result<String, super::bindings::workflow::cairn::workflow::types::Failure>> {
     let instance: Workflow = component.pre.instantiate_async(&mut *store).await?;
     store.data_mut().guard.resume();
     instance.call_run(&mut *store, &input.to_owned()).await
@@ -473,4 +390,14 @@ pub(crate) async fn time_instantiation(
     let t = std::time::Instant::now();
     let _instance: Workflow = component.pre.instantiate_async(&mut store).await?;
     Ok(t.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn runs_of_a_chain_are_numbered() {
+        assert_eq!(super::next_run_id("a"), "a~1");
+        assert_eq!(super::next_run_id("a~1"), "a~2");
+        assert_eq!(super::next_run_id("a~b"), "a~b~1");
+    }
 }

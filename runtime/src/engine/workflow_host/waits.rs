@@ -6,13 +6,14 @@
 //! deadline and suspends the execution, which is replayed when a message,
 //! a child's completion or the deadline wakes it.
 
-use super::{ChildRef, ExecutionHost, Interrupt};
-use crate::engine::activity_host::{self, ActivityCall, RetrySpec};
+use super::end::Interrupt;
+use super::{ChildState, ExecutionHost, stop};
+use crate::engine::activity_host::{self, ActivityCall};
 use crate::error::{Error, codes};
-use crate::journal::{ActivityOutcome, FailureRecord, kinds};
-use crate::scheduler::new_execution;
-use crate::store::{Status, Transition, now_ms};
-use serde_json::{Value, json};
+use crate::journal::record::{ChildArgs, ChildStartResult, InboxRef, SignalReceived};
+use crate::journal::{ActivityOutcome, ChildRef, Event, FailureRecord, RetrySpec, failures};
+use crate::model::{InboxKind, Transition, now_ms};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// How often a blocked execution looks for signals, cancellation and children.
@@ -20,7 +21,7 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// The failure every interrupted wait returns.
 pub(super) fn cancelled() -> FailureRecord {
-    FailureRecord::new("cancelled", "the execution was cancelled")
+    FailureRecord::new(failures::CANCELLED, "the execution was cancelled")
 }
 
 impl ExecutionHost {
@@ -36,7 +37,7 @@ impl ExecutionHost {
                 ),
                 "start the workflow with --activity <component.wasm> (or deploy it with one) that serves it",
             );
-            return Err(self.stop(Interrupt::Park(error)));
+            return Err(stop(Interrupt::Park(error)));
         };
         let call = ActivityCall {
             execution_id: self.id.clone(),
@@ -57,8 +58,12 @@ impl ExecutionHost {
 
     fn record_done(&mut self, handle: u32, outcome: ActivityOutcome) {
         self.tasks.remove(&handle);
-        let data = serde_json::to_value(&outcome).expect("outcomes encode");
-        self.cursor.record_event(kinds::ACTIVITY_DONE, handle, data, now_ms());
+        self.cursor.record_event(handle, Event::ActivityDone(outcome), now_ms());
+    }
+
+    /// Whether activity call `seq` has a recorded outcome.
+    pub(super) fn activity_resolved(&self, seq: u32) -> bool {
+        self.cursor.event(Event::ACTIVITY_DONE, seq).is_some()
     }
 
     /// Waits until one of `handles` has a result; returns it and whether new
@@ -68,21 +73,18 @@ impl ExecutionHost {
             wasmtime::bail!("await-any was called with no activity handles");
         }
         for h in handles {
-            if self.cursor.event(kinds::ACTIVITY_DONE, *h).is_none() && !self.tasks.contains_key(h) {
+            if !self.activity_resolved(*h) && !self.tasks.contains_key(h) {
                 wasmtime::bail!("activity handle {h} was never started by this execution");
             }
         }
         let mut fresh = false;
         loop {
-            if let Some(h) = handles
-                .iter()
-                .find(|h| self.cursor.event(kinds::ACTIVITY_DONE, **h).is_some())
-            {
+            if let Some(h) = handles.iter().find(|h| self.activity_resolved(**h)) {
                 return Ok((*h, fresh));
             }
-            if let Some(inbox) = self.pending_cancel() {
+            if self.pending_cancel() {
                 // Every running activity ends as cancelled, these included.
-                self.deliver_cancel(inbox, None).await;
+                self.deliver_cancel(None).await;
                 fresh = true;
                 continue;
             }
@@ -102,24 +104,24 @@ impl ExecutionHost {
 
     /// Whether timer `seq` has fired or was cancelled.
     pub(super) fn timer_resolved(&self, seq: u32) -> bool {
-        self.cursor.event(kinds::TIMER_FIRED, seq).is_some() || self.cursor.event(kinds::TIMER_CANCELLED, seq).is_some()
+        self.cursor.event(Event::TIMER_FIRED, seq).is_some() || self.cursor.event(Event::TIMER_CANCELLED, seq).is_some()
     }
 
     /// Waits for timer `seq`; a cancellation interrupts it; a wait longer
     /// than the eviction threshold suspends the execution instead.
     pub(super) async fn wait_timer(&mut self, seq: u32, fire_at: i64) -> wasmtime::Result<()> {
         loop {
-            if let Some(inbox) = self.pending_cancel() {
-                self.deliver_cancel(inbox, Some((kinds::TIMER_CANCELLED, seq))).await;
+            if self.pending_cancel() {
+                self.deliver_cancel(Some((seq, Event::TimerCancelled(())))).await;
                 return self.commit(Transition::Running).await;
             }
             let remaining = fire_at - now_ms();
             if remaining <= 0 {
-                self.cursor.record_event(kinds::TIMER_FIRED, seq, Value::Null, now_ms());
+                self.cursor.record_event(seq, Event::TimerFired(()), now_ms());
                 return Ok(());
             }
-            if remaining as u128 > self.evict_after.as_millis() {
-                return Err(self.stop(Interrupt::Suspend { wake_at_ms: fire_at }));
+            if remaining as u128 > self.options.evict_after.as_millis() {
+                return Err(stop(Interrupt::Suspend { wake_at_ms: fire_at }));
             }
             tokio::time::sleep(Duration::from_millis(remaining as u64).min(POLL)).await;
             self.refresh_inbox().await;
@@ -128,7 +130,7 @@ impl ExecutionHost {
 
     /// Whether signal wait `seq` has an outcome.
     pub(super) fn signal_resolved(&self, seq: u32) -> bool {
-        [kinds::SIGNAL_RECEIVED, kinds::SIGNAL_TIMEOUT, kinds::SIGNAL_CANCELLED]
+        [Event::SIGNAL_RECEIVED, Event::SIGNAL_TIMEOUT, Event::SIGNAL_CANCELLED]
             .iter()
             .any(|k| self.cursor.event(k, seq).is_some())
     }
@@ -139,31 +141,33 @@ impl ExecutionHost {
         self.refresh_inbox().await;
         let waiting_since = Instant::now();
         loop {
-            if let Some(inbox) = self.pending_cancel() {
-                self.deliver_cancel(inbox, Some((kinds::SIGNAL_CANCELLED, seq))).await;
+            if self.pending_cancel() {
+                self.deliver_cancel(Some((seq, Event::SignalCancelled(())))).await;
                 return self.commit(Transition::Running).await;
             }
             let signal = self
                 .inbox
                 .iter()
-                .find(|m| m.kind == "signal" && m.name == name && !self.cursor.is_consumed(m.id))
+                .find(|m| m.kind == InboxKind::Signal && m.name == name && !self.cursor.is_consumed(m.id))
                 .cloned();
             if let Some(m) = signal {
-                let payload: Value = serde_json::from_str(&m.payload).unwrap_or(Value::Null);
-                let data = json!({ "inbox": m.id, "payload": payload });
-                self.cursor.record_event(kinds::SIGNAL_RECEIVED, seq, data, now_ms());
+                let received = SignalReceived {
+                    inbox: m.id,
+                    payload: serde_json::from_str(&m.payload).unwrap_or(Value::Null),
+                };
+                self.cursor.record_event(seq, Event::SignalReceived(received), now_ms());
                 return self.commit(Transition::Running).await;
             }
             let now = now_ms();
             if deadline.is_some_and(|d| now >= d) {
-                self.cursor.record_event(kinds::SIGNAL_TIMEOUT, seq, Value::Null, now);
+                self.cursor.record_event(seq, Event::SignalTimeout(()), now);
                 return Ok(());
             }
-            if waiting_since.elapsed() > self.evict_after {
+            if waiting_since.elapsed() > self.options.evict_after {
                 // Nothing yet: suspend; a signal, a cancellation or the deadline wakes it.
                 let wake_at = deadline.unwrap_or(now + 3_600_000);
                 self.commit(Transition::Sleeping { wake_at_ms: wake_at }).await?;
-                return Err(self.stop(Interrupt::Suspend { wake_at_ms: wake_at }));
+                return Err(stop(Interrupt::Suspend { wake_at_ms: wake_at }));
             }
             tokio::time::sleep(POLL).await;
             self.refresh_inbox().await;
@@ -172,37 +176,36 @@ impl ExecutionHost {
 
     /// Re-reads the inbox (a failure keeps the old copy; the next poll retries).
     pub(super) async fn refresh_inbox(&mut self) {
-        match self.store.inbox(&self.id).await {
+        match self.effects.inbox(&self.id).await {
             Ok(inbox) => self.inbox = inbox,
             Err(e) => tracing::warn!("execution {}: reading the inbox failed: {}", self.id, e.message),
         }
     }
 
-    fn pending_cancel(&self) -> Option<i64> {
+    /// Cancellation requests not delivered yet.
+    fn pending_cancels(&self) -> Vec<i64> {
         self.inbox
             .iter()
-            .find(|m| m.kind == "cancel" && !self.cursor.is_consumed(m.id))
+            .filter(|m| m.kind == InboxKind::Cancel && !self.cursor.is_consumed(m.id))
             .map(|m| m.id)
+            .collect()
+    }
+
+    fn pending_cancel(&self) -> bool {
+        !self.pending_cancels().is_empty()
     }
 
     /// Delivers a cancellation: consumes every cancel message, records the
     /// interrupted wait's outcome (`interrupted`), ends every running
     /// activity as cancelled and asks open children to cancel.
-    async fn deliver_cancel(&mut self, inbox: i64, interrupted: Option<(&str, u32)>) {
+    async fn deliver_cancel(&mut self, interrupted: Option<(u32, Event)>) {
         let now = now_ms();
-        let cancels: Vec<i64> = self
-            .inbox
-            .iter()
-            .filter(|m| m.kind == "cancel" && !self.cursor.is_consumed(m.id))
-            .map(|m| m.id)
-            .collect();
-        for id in cancels {
+        for id in self.pending_cancels() {
             self.cursor
-                .record_event(kinds::CANCEL_RECEIVED, id as u32, json!({ "inbox": id }), now);
+                .record_event(id as u32, Event::CancelReceived(InboxRef { inbox: id }), now);
         }
-        debug_assert!(self.cursor.is_consumed(inbox));
-        if let Some((kind, seq)) = interrupted {
-            self.cursor.record_event(kind, seq, Value::Null, now);
+        if let Some((seq, event)) = interrupted {
+            self.cursor.record_event(seq, event, now);
         }
         let mut running: Vec<u32> = self.tasks.keys().copied().collect();
         running.sort();
@@ -217,7 +220,7 @@ impl ExecutionHost {
             self.record_done(seq, outcome);
         }
         for child in self.open_children() {
-            if let Err(e) = self.store.push_inbox(&child.id, "cancel", "", "null").await {
+            if let Err(e) = self.effects.request_cancel(&child.id).await {
                 tracing::warn!(
                     "execution {}: cancelling child {} failed: {}",
                     self.id,
@@ -228,58 +231,40 @@ impl ExecutionHost {
         }
     }
 
-    /// Starts child `seq`: resolves the deployment, creates the child
-    /// execution (idempotently) and returns the command's result.
-    pub(super) async fn start_child(
-        &mut self,
-        seq: u32,
-        workflow: &str,
-        input: &str,
-        workflow_id: Option<&str>,
-        policy: &'static str,
-    ) -> wasmtime::Result<Value> {
-        let (name, version) = match workflow.split_once('@') {
-            Some((n, v)) => (n, v.parse::<i64>().ok()),
-            None => (workflow, None),
+    /// Starts child `seq`: the node resolves the deployment and creates the
+    /// child execution (idempotently); returns the command's result.
+    pub(super) async fn start_child(&mut self, seq: u32, args: &ChildArgs) -> wasmtime::Result<ChildStartResult> {
+        let refused = |code: &str, message: String| ChildStartResult::Refused {
+            error: FailureRecord::new(code, message),
         };
-        let fail = |code: &str, message: String| json!({ "error": FailureRecord::new(code, message) });
-        if serde_json::from_str::<Value>(input).is_err() {
-            return Ok(fail("invalid-input", "the child's input is not JSON".into()));
+        if serde_json::from_str::<Value>(&args.input).is_err() {
+            return Ok(refused(failures::INVALID_INPUT, "the child's input is not JSON".into()));
         }
-        let deployment = match self.store.deployment(name, version).await {
-            Ok(Some(d)) => d,
-            Ok(None) => return Ok(fail("unknown-workflow", format!("no deployment named {workflow}"))),
-            Err(e) => return Err(self.stop(Interrupt::Store(e))),
-        };
-        let id = workflow_id
-            .map(str::to_owned)
+        let id = args
+            .workflow_id
+            .clone()
             .unwrap_or_else(|| format!("{}-c{seq}", self.id));
-        let parent = Some(self.id.clone());
-        let new = new_execution(
-            id.clone(),
-            &deployment.name,
-            &deployment.component,
-            deployment.bindings,
-            input,
-            parent,
-        );
-        if let Err(e) = self.store.enqueue_if_absent(&new).await {
-            return Err(self.stop(Interrupt::Store(e)));
+        match self
+            .effects
+            .start_child(&self.id, &id, &args.workflow, &args.input)
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(failure)) => return Ok(ChildStartResult::Refused { error: failure }),
+            Err(e) => return Err(stop(Interrupt::Store(e))),
         }
-        self.children.insert(
-            seq,
-            ChildRef {
-                id: id.clone(),
-                policy: policy.to_owned(),
-            },
-        );
-        Ok(json!({ "id": id }))
+        let child = ChildRef {
+            id: id.clone(),
+            policy: args.policy,
+        };
+        self.children.insert(seq, child);
+        Ok(ChildStartResult::Started { id })
     }
 
     /// Waits for child `handle` to finish and records its outcome; returns
     /// whether it recorded one (then the caller commits).
     pub(super) async fn wait_child(&mut self, handle: u32) -> wasmtime::Result<bool> {
-        if self.cursor.event(kinds::CHILD_DONE, handle).is_some() {
+        if self.cursor.event(Event::CHILD_DONE, handle).is_some() {
             return Ok(false);
         }
         let Some(mut child) = self.children.get(&handle).cloned() else {
@@ -287,105 +272,37 @@ impl ExecutionHost {
         };
         let waiting_since = Instant::now();
         loop {
-            if let Some(inbox) = self.pending_cancel() {
+            if self.pending_cancel() {
                 // Children are asked to cancel; their outcome is awaited as usual.
-                self.deliver_cancel(inbox, None).await;
+                self.deliver_cancel(None).await;
             }
-            let exec = match self.store.execution(&child.id).await {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::warn!(
-                        "execution {}: reading child {} failed: {}",
-                        self.id,
-                        child.id,
-                        e.message
-                    );
-                    None
-                }
-            };
-            if let Some(exec) = exec {
-                let result: Option<Result<String, FailureRecord>> = match exec.status {
-                    Status::Completed => Some(Ok(exec.output.unwrap_or_else(|| "null".into()))),
-                    Status::Failed | Status::Terminated => {
-                        let error: Value = exec
-                            .error
-                            .as_deref()
-                            .and_then(|e| serde_json::from_str(e).ok())
-                            .unwrap_or(Value::Null);
-                        let message = error
-                            .get("message")
-                            .or(error.get("reason"))
-                            .and_then(Value::as_str)
-                            .unwrap_or("the child failed");
-                        let code = if exec.status == Status::Terminated {
-                            "terminated"
-                        } else {
-                            "child-failed"
-                        };
-                        Some(Err(FailureRecord::new(code, format!("child {}: {message}", child.id))))
-                    }
-                    Status::Continued => {
-                        let next = exec
-                            .output
-                            .as_deref()
-                            .and_then(|o| serde_json::from_str::<Value>(o).ok());
-                        if let Some(next) =
-                            next.and_then(|v| v.get("continued_as").and_then(Value::as_str).map(str::to_owned))
-                        {
-                            child.id = next;
-                            self.children.insert(handle, child.clone());
-                        }
-                        None
-                    }
-                    _ => None,
-                };
-                if let Some(result) = result {
+            match self.effects.child_state(&child.id).await {
+                Ok(ChildState::Finished(result)) => {
                     let outcome = ActivityOutcome { attempts: 1, result };
-                    let data = serde_json::to_value(&outcome).expect("outcomes encode");
-                    self.cursor.record_event(kinds::CHILD_DONE, handle, data, now_ms());
+                    self.cursor.record_event(handle, Event::ChildDone(outcome), now_ms());
                     return Ok(true);
                 }
+                Ok(ChildState::ContinuedAs(next)) => {
+                    child.id = next;
+                    self.children.insert(handle, child.clone());
+                    continue;
+                }
+                Ok(ChildState::Running) => {}
+                Err(e) => tracing::warn!(
+                    "execution {}: reading child {} failed: {}",
+                    self.id,
+                    child.id,
+                    e.message
+                ),
             }
-            if waiting_since.elapsed() > self.evict_after {
+            if waiting_since.elapsed() > self.options.evict_after {
                 // The child wakes this execution when it finishes; check now and then regardless.
                 let wake_at = now_ms() + 30_000;
                 self.commit(Transition::Sleeping { wake_at_ms: wake_at }).await?;
-                return Err(self.stop(Interrupt::Suspend { wake_at_ms: wake_at }));
+                return Err(stop(Interrupt::Suspend { wake_at_ms: wake_at }));
             }
             tokio::time::sleep(POLL).await;
             self.refresh_inbox().await;
         }
-    }
-
-    /// Creates the next run of this workflow (idempotently) and returns its id.
-    pub(super) async fn continue_as_new(&mut self, input: &str) -> wasmtime::Result<String> {
-        if serde_json::from_str::<Value>(input).is_err() {
-            wasmtime::bail!("continue-as-new was called with an input that is not JSON");
-        }
-        let next = match self
-            .id
-            .rsplit_once('~')
-            .and_then(|(base, n)| n.parse::<u64>().ok().map(|n| (base, n)))
-        {
-            Some((base, n)) => format!("{base}~{}", n + 1),
-            None => format!("{}~1", self.id),
-        };
-        let exec = match self.store.execution(&self.id).await {
-            Ok(Some(e)) => e,
-            Ok(None) => wasmtime::bail!("execution {} vanished", self.id),
-            Err(e) => return Err(self.stop(Interrupt::Store(e))),
-        };
-        let new = new_execution(
-            next.clone(),
-            &exec.workflow,
-            &exec.component,
-            exec.bindings,
-            input,
-            exec.parent,
-        );
-        if let Err(e) = self.store.enqueue_if_absent(&new).await {
-            return Err(self.stop(Interrupt::Store(e)));
-        }
-        Ok(next)
     }
 }

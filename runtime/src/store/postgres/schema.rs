@@ -1,10 +1,12 @@
 //! The PostgreSQL schema: versioned migrations, applied in order.
 
+use crate::store::migrate::Migration;
+
 /// Versioned schema migrations, applied in order.
-pub const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        "CREATE TABLE components (
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: "CREATE TABLE components (
             digest TEXT PRIMARY KEY,
             bytes BYTEA NOT NULL,
             created_at BIGINT NOT NULL
@@ -36,18 +38,18 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
             PRIMARY KEY (execution_id, seq)
         );
         CREATE TABLE probe (id TEXT PRIMARY KEY, at BIGINT NOT NULL);",
-    ),
-    (
-        2,
-        "CREATE TABLE nodes (
+    },
+    Migration {
+        version: 2,
+        sql: "CREATE TABLE nodes (
             id TEXT PRIMARY KEY,
             started_at BIGINT NOT NULL,
             heartbeat_at BIGINT NOT NULL
         );",
-    ),
-    (
-        3,
-        "ALTER TABLE executions ADD COLUMN parent TEXT;
+    },
+    Migration {
+        version: 3,
+        sql: "ALTER TABLE executions ADD COLUMN parent TEXT;
         CREATE TABLE deployments (
             name TEXT NOT NULL,
             version BIGINT NOT NULL,
@@ -72,10 +74,5 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
             input TEXT NOT NULL,
             next_fire_at BIGINT NOT NULL
         );",
-    ),
+    },
 ];
-
-/// The newest schema version this binary knows.
-pub fn latest_version() -> i64 {
-    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
-}

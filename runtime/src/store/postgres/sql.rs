@@ -1,7 +1,24 @@
-//! The hot statements of the PostgreSQL store.
+//! Every statement of the PostgreSQL store.
+
+use crate::store::rows::{deployment_columns, entry_columns, execution_columns, inbox_columns, schedule_columns};
+
+// Executions and journals.
+
+/// A new execution with its `started` entry, in one statement (leased to
+/// `$7` at epoch `$8`, or unowned).
+pub(super) const CREATE_EXECUTION: &str = "WITH e AS (
+        INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_owner, lease_epoch, lease_expires, parent)
+        VALUES ($1, $2, $3, $4, 'running', $5, $6, $6, $7, $8, $9, $14) RETURNING id)
+     INSERT INTO journal (execution_id, seq, kind, payload, at) SELECT id, $10, $11, $12, $13 FROM e";
+
+/// A new unowned execution with its `started` entry, unless the id exists.
+pub(super) const CREATE_IF_ABSENT: &str = "WITH e AS (
+        INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_epoch, parent)
+        VALUES ($1, $2, $3, $4, 'running', $5, $6, $6, 0, $7) ON CONFLICT (id) DO NOTHING RETURNING id)
+     INSERT INTO journal (execution_id, seq, kind, payload, at) SELECT id, $8, $9, $10, $11 FROM e";
 
 /// One journal append: lease check, entries, status — one statement, one commit.
-pub(super) const APPEND_SQL: &str = "WITH lease AS (
+pub(super) const APPEND: &str = "WITH lease AS (
         SELECT id FROM executions WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3 FOR UPDATE
     ), ins AS (
         INSERT INTO journal (execution_id, seq, kind, payload, at)
@@ -15,8 +32,152 @@ pub(super) const APPEND_SQL: &str = "WITH lease AS (
         lease_expires = CASE WHEN $13 THEN NULL ELSE lease_expires END
     WHERE id IN (SELECT id FROM lease)";
 
+/// An execution's status, locked for the transaction.
+pub(super) const LOCK_STATUS: &str = "SELECT status FROM executions WHERE id = $1 FOR UPDATE";
+
+/// One entry at the next free seq.
+pub(super) const APPEND_AT_NEXT_SEQ: &str = "INSERT INTO journal (execution_id, seq, kind, payload, at)
+     SELECT $1, COALESCE(MAX(seq), -1) + 1, $2, $3, $4 FROM journal WHERE execution_id = $1";
+
+/// Ends an execution whatever its owner, fencing the owner out.
+pub(super) const END_FENCED: &str = "UPDATE executions SET status = $2, error = $3, wake_at = NULL, updated_at = $4,
+     lease_owner = NULL, lease_expires = NULL, lease_epoch = lease_epoch + 1 WHERE id = $1";
+
+/// Claims one execution (`$5`: dead owners).
+pub(super) const CLAIM: &str =
+    "UPDATE executions SET lease_owner = $2, lease_epoch = lease_epoch + 1, lease_expires = $3
+     WHERE id = $1 AND status IN ('running', 'sleeping')
+       AND (lease_owner IS NULL OR lease_expires < $4 OR lease_owner = ANY($5))
+     RETURNING lease_epoch";
+
+/// Claims up to `$4` runnable executions, skipping rows other nodes are claiming.
+pub(super) const CLAIM_RUNNABLE: &str =
+    "UPDATE executions SET lease_owner = $1, lease_epoch = lease_epoch + 1, lease_expires = $2
+     WHERE id IN (
+        SELECT id FROM executions
+        WHERE status IN ('running', 'sleeping') AND (wake_at IS NULL OR wake_at <= $3)
+          AND (lease_owner IS NULL OR lease_expires < $3)
+        ORDER BY updated_at LIMIT $4
+        FOR UPDATE SKIP LOCKED)
+       AND (lease_owner IS NULL OR lease_expires < $3)
+     RETURNING id, lease_epoch";
+
+/// Extends the leases of `$1` on the executions `$3`.
+pub(super) const RENEW_LEASES: &str =
+    "UPDATE executions SET lease_expires = $2 WHERE lease_owner = $1 AND id = ANY($3)";
+
+/// Gives a lease up.
+pub(super) const RELEASE: &str = "UPDATE executions SET lease_owner = NULL, lease_expires = NULL
+     WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3";
+
+/// Makes a sleeping execution due at `$2`.
+pub(super) const WAKE: &str =
+    "UPDATE executions SET wake_at = $2 WHERE id = $1 AND status = 'sleeping' AND wake_at > $2";
+
+/// Wakes idle nodes (they poll too: a lost notification costs latency only).
+pub(super) const NOTIFY_WORK: &str = "SELECT pg_notify('cairn_work', '')";
+
+/// A journal, in order.
+pub(super) const JOURNAL: &str = concat!(
+    "SELECT ",
+    entry_columns!(),
+    " FROM journal WHERE execution_id = $1 ORDER BY seq"
+);
+
+/// One execution.
+pub(super) const EXECUTION: &str = concat!("SELECT ", execution_columns!(), " FROM executions WHERE id = $1");
+
+/// A page of executions (`$1`: statuses, empty for all).
+pub(super) const LIST: &str = concat!(
+    "SELECT ",
+    execution_columns!(),
+    " FROM executions
+     WHERE (cardinality($1::text[]) = 0 OR status = ANY($1))
+       AND ($3::text IS NULL OR workflow = $3)
+       AND ($4::int8 IS NULL OR created_at >= $4)
+       AND ($5::int8 IS NULL OR created_at < $5)
+       AND (created_at < $6 OR (created_at = $6 AND id < $7))
+     ORDER BY created_at DESC, id DESC LIMIT $2"
+);
+
+// Inboxes.
+
+/// A new inbox message; with `$6`, the execution is made due now (one statement).
+pub(super) const PUSH_INBOX: &str = "WITH m AS (
+        INSERT INTO inbox (execution_id, kind, name, payload, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id
+     ), w AS (
+        UPDATE executions SET wake_at = $5 WHERE $6 AND id = $1 AND status = 'sleeping' AND wake_at > $5
+     )
+     SELECT id FROM m";
+
+/// An execution's inbox, oldest first.
+pub(super) const INBOX: &str = concat!(
+    "SELECT ",
+    inbox_columns!(),
+    " FROM inbox WHERE execution_id = $1 ORDER BY id"
+);
+
+// Catalog.
+
+/// A component (idempotent).
+pub(super) const PUT_COMPONENT: &str =
+    "INSERT INTO components (digest, bytes, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING";
+
+/// A component's bytes.
+pub(super) const COMPONENT: &str = "SELECT bytes FROM components WHERE digest = $1";
+
+/// The next version of a deployment.
+pub(super) const PUT_DEPLOYMENT: &str = concat!(
+    "INSERT INTO deployments (name, version, component, bindings, created_at)
+     VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM deployments WHERE name = $1), $2, $3, $4)
+     RETURNING ",
+    deployment_columns!()
+);
+
+/// A deployment: version `$2`, or the latest.
+pub(super) const DEPLOYMENT: &str = concat!(
+    "SELECT ",
+    deployment_columns!(),
+    " FROM deployments WHERE name = $1 AND ($2::int8 IS NULL OR version = $2) ORDER BY version DESC LIMIT 1"
+);
+
+/// Every deployment.
+pub(super) const DEPLOYMENTS: &str = concat!(
+    "SELECT ",
+    deployment_columns!(),
+    " FROM deployments ORDER BY name, version"
+);
+
+// Schedules.
+
+/// Creates or replaces a schedule.
+pub(super) const PUT_SCHEDULE: &str =
+    "INSERT INTO schedules (id, cron, workflow, input, next_fire_at) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (id) DO UPDATE SET cron = EXCLUDED.cron, workflow = EXCLUDED.workflow,
+        input = EXCLUDED.input, next_fire_at = EXCLUDED.next_fire_at";
+
+/// Every schedule.
+pub(super) const SCHEDULES: &str = concat!("SELECT ", schedule_columns!(), " FROM schedules ORDER BY id");
+
+/// Deletes a schedule.
+pub(super) const DELETE_SCHEDULE: &str = "DELETE FROM schedules WHERE id = $1";
+
+/// Compare-and-set of a schedule's next firing.
+pub(super) const ADVANCE_SCHEDULE: &str = "UPDATE schedules SET next_fire_at = $3 WHERE id = $1 AND next_fire_at = $2";
+
+// Nodes and status.
+
+/// A node's heartbeat.
+pub(super) const HEARTBEAT: &str = "INSERT INTO nodes (id, started_at, heartbeat_at) VALUES ($1, $2, $3)
+     ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at";
+
+/// Live nodes with their lease counts (`$1` now, `$2` oldest live heartbeat).
+pub(super) const LIVE_NODES: &str = "SELECT n.id, n.started_at, n.heartbeat_at,
+        (SELECT COUNT(*) FROM executions e WHERE e.lease_owner = n.id AND e.lease_expires >= $1)
+     FROM nodes n WHERE n.heartbeat_at >= $2 ORDER BY n.id";
+
 /// Executions by state; `$1` is the current time in ms.
-pub(super) const BACKLOG_SQL: &str = "SELECT
+pub(super) const BACKLOG: &str = "SELECT
     COUNT(*) FILTER (WHERE status IN ('running', 'sleeping') AND (wake_at IS NULL OR wake_at <= $1)
                        AND (lease_owner IS NULL OR lease_expires < $1)),
     COUNT(*) FILTER (WHERE status IN ('running', 'sleeping') AND lease_owner IS NOT NULL AND lease_expires >= $1),
@@ -25,3 +186,26 @@ pub(super) const BACKLOG_SQL: &str = "SELECT
     COUNT(*) FILTER (WHERE status = 'failed'),
     COUNT(*) FILTER (WHERE status = 'completed')
     FROM executions";
+
+/// The benchmark's single-row commit.
+pub(super) const PROBE: &str = "INSERT INTO probe (id, at) VALUES ($1, $2)";
+
+/// Transactions committed in this database so far.
+pub(super) const COMMITTED_TRANSACTIONS: &str =
+    "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()";
+
+// Migrations.
+
+/// The migrations' bookkeeping table.
+pub(super) const MIGRATIONS_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
+
+/// Whether the bookkeeping table exists.
+pub(super) const HAS_MIGRATIONS_TABLE: &str = "SELECT to_regclass('schema_migrations') IS NOT NULL";
+
+/// Applied versions.
+pub(super) const APPLIED_VERSIONS: &str = "SELECT version FROM schema_migrations";
+
+/// Claims a version.
+pub(super) const CLAIM_VERSION: &str =
+    "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING";

@@ -1,10 +1,12 @@
 //! The SQLite schema: versioned migrations, applied in order on open.
 
+use crate::store::migrate::Migration;
+
 /// Versioned schema migrations, applied in order on open.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        "CREATE TABLE components (
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: "CREATE TABLE components (
         digest TEXT PRIMARY KEY,
         bytes BLOB NOT NULL,
         created_at INTEGER NOT NULL
@@ -35,18 +37,18 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         PRIMARY KEY (execution_id, seq)
     ) WITHOUT ROWID;
     CREATE TABLE probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);",
-    ),
-    (
-        2,
-        "CREATE TABLE nodes (
+    },
+    Migration {
+        version: 2,
+        sql: "CREATE TABLE nodes (
         id TEXT PRIMARY KEY,
         started_at INTEGER NOT NULL,
         heartbeat_at INTEGER NOT NULL
     );",
-    ),
-    (
-        3,
-        "ALTER TABLE executions ADD COLUMN parent TEXT;
+    },
+    Migration {
+        version: 3,
+        sql: "ALTER TABLE executions ADD COLUMN parent TEXT;
     CREATE TABLE deployments (
         name TEXT NOT NULL,
         version INTEGER NOT NULL,
@@ -71,5 +73,5 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         input TEXT NOT NULL,
         next_fire_at INTEGER NOT NULL
     );",
-    ),
+    },
 ];

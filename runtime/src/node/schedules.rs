@@ -2,16 +2,16 @@
 //! (compare-and-set on its next firing time) and starts an execution whose
 //! id names the schedule and the firing, so a retry never starts two.
 
-use super::Runtime;
-use crate::error::{Error, Result, codes};
-use crate::store::now_ms;
+use super::Node;
+use crate::error::{Error, Result};
+use crate::journal;
+use crate::model::now_ms;
 use std::str::FromStr;
 
 /// The first firing of `cron` strictly after `after_ms`.
 pub fn next_fire(cron: &str, after_ms: i64) -> Result<i64> {
     let schedule = cron::Schedule::from_str(cron).map_err(|e| {
-        Error::new(
-            codes::INVALID_ARGUMENT,
+        Error::invalid(
             format!("invalid cron expression `{cron}`: {e}"),
             "use `sec min hour day-of-month month day-of-week`, e.g. `0 */5 * * * *`",
         )
@@ -22,17 +22,16 @@ pub fn next_fire(cron: &str, after_ms: i64) -> Result<i64> {
         .next()
         .map(|t| t.timestamp_millis())
         .ok_or_else(|| {
-            Error::new(
-                codes::INVALID_ARGUMENT,
+            Error::invalid(
                 format!("`{cron}` never fires again"),
                 "pick a cron that fires in the future",
             )
         })
 }
 
-impl Runtime {
+impl Node {
     /// Fires every due schedule this node wins; returns how many it fired.
-    pub async fn fire_due_schedules(&self) -> Result<usize> {
+    pub(super) async fn fire_due_schedules(&self) -> Result<usize> {
         let now = now_ms();
         let mut fired = 0;
         for s in self.store.schedules().await? {
@@ -48,11 +47,30 @@ impl Runtime {
                 continue;
             };
             let id = format!("{}@{}", s.id, s.next_fire_at_ms);
-            let new = super::new_execution(id, &d.name, &d.component, d.bindings, &s.input, None);
-            if self.store.enqueue_if_absent(&new).await? {
+            let new = journal::new_execution(id, &d.name, &d.component, d.bindings, &s.input, None);
+            if self.store.create_if_absent(&new).await? {
                 fired += 1;
             }
         }
         Ok(fired)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_fires_after_the_given_time_and_bad_ones_are_refused() {
+        // 2026-11-24T00:00:00Z
+        let midnight = 1_795_478_400_000;
+        assert_eq!(next_fire("0 0 2 * * *", midnight).unwrap(), midnight + 2 * 3_600_000);
+        assert_eq!(next_fire("* * * * * *", midnight).unwrap(), midnight + 1000);
+        let e = next_fire("every tuesday", midnight).unwrap_err();
+        assert_eq!(e.code, crate::error::codes::INVALID_ARGUMENT);
+        assert!(
+            next_fire("0 0 0 1 1 * 2001", midnight).is_err(),
+            "a past-only cron never fires"
+        );
     }
 }

@@ -1,10 +1,10 @@
-//! The server loop of `cairn server`: claim runnable executions, run them,
+//! The worker loop of `cairn server`: claim runnable executions, run them,
 //! repeat. Several nodes run this loop against one database and share the
 //! work; a dead node's leases expire and its executions are claimed and
 //! replayed by the others.
 
-use super::{Outcome, Runtime};
-use crate::store::now_ms;
+use super::{Node, Outcome};
+use crate::model::{Lease, now_ms};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +29,7 @@ impl Default for ServerOptions {
     }
 }
 
-impl Runtime {
+impl Node {
     /// Claims and runs executions until `shutdown` resolves. Store failures
     /// are retried with backoff; nothing is lost while the database is away.
     pub async fn serve(self: &Arc<Self>, options: ServerOptions, shutdown: impl Future<Output = ()>) {
@@ -38,19 +38,18 @@ impl Runtime {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut backoff = Duration::from_millis(100);
         let mut last_schedules = std::time::Instant::now() - options.poll;
-        if let Err(e) = self.store.heartbeat(&self.node_id, self.started_at_ms).await {
+        self.start_renewer();
+        if let Err(e) = self.store.heartbeat(&self.id, self.started_at_ms).await {
             tracing::warn!("heartbeat failed: {}", e.message);
         }
-        tracing::info!("node {} serving", self.node_id);
+        tracing::info!("node {} serving", self.id);
         loop {
             let free = slots.available_permits();
             let wanted = free.min(64) as u32;
             let claimed = if wanted == 0 {
                 Ok(Vec::new())
             } else {
-                self.store
-                    .claim_runnable(&self.node_id, self.config.lease.as_millis() as i64, wanted)
-                    .await
+                self.store.claim_runnable(&self.id, self.lease_ms(), wanted).await
             };
             let idle = match claimed {
                 Ok(leases) => {
@@ -58,9 +57,9 @@ impl Runtime {
                     let full = leases.len() as u32 == wanted && wanted > 0;
                     for lease in leases {
                         let permit = slots.clone().acquire_owned().await.expect("never closed");
-                        let (rt, wake) = (self.clone(), wake.clone());
+                        let (node, wake) = (self.clone(), wake.clone());
                         tokio::spawn(async move {
-                            rt.serve_one(lease, wake).await;
+                            node.serve_one(lease, wake).await;
                             drop(permit);
                         });
                     }
@@ -93,13 +92,13 @@ impl Runtime {
                 }
             }
         }
-        tracing::info!("node {} stopping", self.node_id);
+        tracing::info!("node {} stopping", self.id);
     }
 
     /// Runs one claimed execution for one activation. A long sleep ends the
     /// activation; a local timer wakes the claim loop when it is due (any
     /// node may take it then).
-    async fn serve_one(&self, lease: crate::store::Lease, wake: Arc<Notify>) {
+    async fn serve_one(&self, lease: Lease, wake: Arc<Notify>) {
         let id = lease.execution_id.clone();
         match self.drive(lease.clone()).await {
             Ok(Outcome::Sleeping(wake_at)) => {

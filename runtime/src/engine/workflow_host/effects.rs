@@ -1,0 +1,47 @@
+//! What a workflow host needs from the node that runs it. The engine defines
+//! it; the node implements it — so the engine never reaches up, and every
+//! effect outside the sandbox has one owner.
+
+use crate::error::Result;
+use crate::journal::FailureRecord;
+use crate::model::{Entry, InboxMessage, Lease, Transition};
+use async_trait::async_trait;
+
+/// Where a child execution is.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ChildState {
+    /// Not finished (or not found yet).
+    Running,
+    /// Continued as new: the chain goes on under this id.
+    ContinuedAs(String),
+    /// Finished with this outcome.
+    Finished(Result<String, FailureRecord>),
+}
+
+/// The node's side of a running execution.
+#[async_trait]
+pub(crate) trait Effects: Send + Sync {
+    /// Commits entries and a status change under `lease`, retrying transient
+    /// store failures; `CAIRN-E007` when the lease is gone.
+    async fn commit(&self, lease: &Lease, entries: &[Entry], transition: &Transition) -> Result<()>;
+
+    /// The execution's inbox (signals and cancellation requests).
+    async fn inbox(&self, id: &str) -> Result<Vec<InboxMessage>>;
+
+    /// Creates child `id` of `parent` running deployment `workflow`
+    /// (`name` or `name@version`) on `input`, unless it exists; a failure
+    /// when there is no such deployment.
+    async fn start_child(
+        &self,
+        parent: &str,
+        id: &str,
+        workflow: &str,
+        input: &str,
+    ) -> Result<Result<(), FailureRecord>>;
+
+    /// Where child `id` is.
+    async fn child_state(&self, id: &str) -> Result<ChildState>;
+
+    /// Asks execution `id` to cancel.
+    async fn request_cancel(&self, id: &str) -> Result<()>;
+}

@@ -1,0 +1,134 @@
+//! How an activation ends: the typed interrupts host calls raise as traps,
+//! and the one [`End`] the caller gets back.
+
+use crate::engine::guard::LimitExceeded;
+use crate::error::{Error, codes};
+use crate::journal::{FailureRecord, NonDeterminism};
+use std::fmt;
+
+/// Why a host call stopped the guest before it returned. Raised as the
+/// trap's error (`wasmtime::Error::new`) and found again by downcasting.
+#[derive(Debug)]
+pub(crate) enum Interrupt {
+    /// A long wait: its deadline is committed, the instance is dropped.
+    Suspend {
+        /// When to wake, ms since epoch.
+        wake_at_ms: i64,
+    },
+    /// Needs an operator (non-determinism, unknown activity, corrupt journal).
+    Park(Error),
+    /// Another node owns the execution now.
+    LeaseLost,
+    /// The store failed repeatedly.
+    Store(Error),
+    /// Replay-only mode reached the end of the journal.
+    EndOfJournal,
+    /// Continue-as-new: the `continue` command is recorded.
+    Continue {
+        /// The next run's execution id.
+        next: String,
+        /// Its JSON input.
+        input: String,
+    },
+}
+
+impl fmt::Display for Interrupt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Interrupt::Suspend { wake_at_ms } => write!(f, "suspended until {wake_at_ms}"),
+            Interrupt::Park(e) | Interrupt::Store(e) => write!(f, "stopped: {}", e.message),
+            Interrupt::LeaseLost => f.write_str("the lease was lost"),
+            Interrupt::EndOfJournal => f.write_str("the end of the journal was reached"),
+            Interrupt::Continue { next, .. } => write!(f, "continued as {next}"),
+        }
+    }
+}
+
+impl std::error::Error for Interrupt {}
+
+/// How one activation ended. The caller commits it (the host has already
+/// committed every step before it).
+#[derive(Debug)]
+pub(crate) enum End {
+    /// The workflow returned this output; `completed` is not recorded yet.
+    Completed(String),
+    /// The workflow returned this failure; `failed` is not recorded yet.
+    Failed(FailureRecord),
+    /// The guest trapped or hit a limit; `failed` is not recorded yet.
+    Trapped(Error),
+    /// A long wait: its deadline is committed; the instance was dropped.
+    Suspended {
+        /// When to wake, ms since epoch.
+        wake_at_ms: i64,
+    },
+    /// Needs an operator; nothing of this activation may be written.
+    Parked(Error),
+    /// Continue-as-new: `continue` is recorded; the next run is to be created.
+    Continued {
+        /// The next run's execution id.
+        next: String,
+        /// Its JSON input.
+        input: String,
+    },
+    /// Another node took the execution over.
+    LeaseLost,
+    /// The store failed repeatedly.
+    StoreFailed(Error),
+    /// Replay-only: every recorded call matched, up to the end of the journal.
+    Replayed,
+}
+
+impl End {
+    /// The end a trap stands for: a typed interrupt, a limit, or a guest trap.
+    pub(super) fn of_trap(trap: wasmtime::Error, stderr: &[u8]) -> End {
+        match trap.downcast::<Interrupt>() {
+            Ok(Interrupt::Suspend { wake_at_ms }) => End::Suspended { wake_at_ms },
+            Ok(Interrupt::Park(e)) => End::Parked(e),
+            Ok(Interrupt::LeaseLost) => End::LeaseLost,
+            Ok(Interrupt::Store(e)) => End::StoreFailed(e),
+            Ok(Interrupt::EndOfJournal) => End::Replayed,
+            Ok(Interrupt::Continue { next, input }) => End::Continued { next, input },
+            Err(trap) => End::Trapped(trap_error(&trap, stderr)),
+        }
+    }
+}
+
+/// The error that parks an execution whose replay diverged.
+pub(crate) fn nondeterminism_error(id: &str, nd: &NonDeterminism) -> Error {
+    Error::new(
+        codes::NONDETERMINISM,
+        format!("execution {id}: {nd}"),
+        "the workflow code changed incompatibly: run the execution with the component it started with, or terminate it",
+    )
+}
+
+/// A guest trap as a coded error naming the limit that stopped it.
+fn trap_error(trap: &wasmtime::Error, stderr: &[u8]) -> Error {
+    match LimitExceeded::of(trap) {
+        Some(LimitExceeded::Cpu(budget)) => Error::new(
+            codes::CPU_BUDGET,
+            format!("the workflow ran longer than its CPU budget of {budget:?} without a host call"),
+            "look for an endless loop; raise --cpu-budget-ms if the computation is legitimate",
+        ),
+        Some(LimitExceeded::Memory(cap)) => Error::new(
+            codes::MEMORY_LIMIT,
+            format!(
+                "the workflow tried to use more than its memory limit of {} MiB",
+                cap >> 20
+            ),
+            "look for unbounded growth; raise --memory-limit-mb if the workload needs it",
+        ),
+        None => {
+            let stderr = String::from_utf8_lossy(stderr).trim().replace('\n', " | ");
+            let mut message = format!("the workflow trapped: {}", trap.root_cause());
+            if !stderr.is_empty() {
+                message = format!("{message}; guest stderr: {stderr}");
+            }
+            Error::new(
+                codes::GUEST_TRAP,
+                message,
+                "fix the workflow (a panic or a WebAssembly trap) and start it again",
+            )
+        }
+    }
+}

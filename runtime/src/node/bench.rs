@@ -1,0 +1,259 @@
+//! `cairn bench`: the numbers Cairn is held to, measured on this machine in
+//! one run against one store.
+//!
+//! - chain(10) latency, p50/p99, one execution at a time;
+//! - chain(10) throughput with 32 concurrent executions (and, on PostgreSQL,
+//!   on two nodes sharing the database);
+//! - database commits per workflow step (PostgreSQL, `pg_stat_database`);
+//! - replay time of a journal of about 10,000 entries;
+//! - instantiation time of a cached, pre-linked component;
+//! - the latency of one fsync'd single-row commit on the same store, the
+//!   yardstick of the latency target (chain(10) p50 ≤ 2 × 12 commits).
+
+use super::{Node, NodeConfig, Outcome, StoreConfig, Verdict};
+use crate::engine::ActivityRegistry;
+use crate::engine::workflow_host::{ExecutionHost, time_instantiation};
+use crate::error::{Error, Result, codes};
+use crate::journal::Cursor;
+use crate::model::{Bindings, Lease};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// The chain workflow component.
+    pub workflow: Vec<u8>,
+    /// The increment activity component.
+    pub activity: Vec<u8>,
+    /// Sequential chain(10) runs for the latency figures.
+    pub runs: usize,
+    /// Executions for each throughput figure.
+    pub total: usize,
+    /// Concurrent executions for the throughput figures.
+    pub concurrency: usize,
+    /// Approximate journal length for the replay figure.
+    pub replay_entries: usize,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
+/// The components and bindings every measurement runs.
+#[derive(Clone)]
+struct Workload {
+    digest: String,
+    bindings: Bindings,
+}
+
+async fn chain(node: &Node, w: &Workload, n: u64) -> Result<Duration> {
+    let t = Instant::now();
+    let lease = node
+        .start_here("chain", &w.digest, &w.bindings, &format!("{{\"n\": {n}}}"))
+        .await?;
+    match node.run_to_end(lease).await? {
+        Outcome::Completed(out) if out == n.to_string() => Ok(t.elapsed()),
+        other => Err(Error::new(
+            codes::WORKFLOW_FAILED,
+            format!("chain({n}) ended with {other:?}"),
+            "check the components",
+        )),
+    }
+}
+
+/// Runs `total` chain(10) executions, `concurrency` at a time, spread over `nodes`.
+async fn throughput(nodes: &[Arc<Node>], w: &Workload, total: usize, concurrency: usize) -> Result<f64> {
+    let t = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for i in 0..concurrency {
+        let (node, w, next) = (nodes[i % nodes.len()].clone(), w.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                chain(&node, &w, 10).await?;
+            }
+            Ok::<(), Error>(())
+        }));
+    }
+    for worker in workers {
+        worker.await.map_err(Error::store)??;
+    }
+    Ok(total as f64 / t.elapsed().as_secs_f64())
+}
+
+/// A node of its own (own pool on PostgreSQL) with the workload loaded.
+async fn fresh_node(store: &StoreConfig, config: &NodeConfig, w: &BenchOptions) -> Result<Arc<Node>> {
+    let node = Node::open(store, config.clone()).await?;
+    node.prepare_run(&w.workflow, std::slice::from_ref(&w.activity), Default::default())
+        .await?;
+    Ok(node)
+}
+
+/// Runs every benchmark, printing a line per figure with `out`.
+pub async fn run(store: &StoreConfig, config: NodeConfig, o: BenchOptions, out: impl Fn(String)) -> Result<()> {
+    let node = fresh_node(store, &config, &o).await?;
+    let (digest, bindings) = node
+        .prepare_run(&o.workflow, std::slice::from_ref(&o.activity), Default::default())
+        .await?;
+    let w = Workload { digest, bindings };
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    match store {
+        StoreConfig::Postgres { .. } => out(format!(
+            "cairn bench — PostgreSQL store ({}), {cores} cores",
+            store.describe()
+        )),
+        StoreConfig::Sqlite { .. } => out(format!(
+            "cairn bench — SQLite store (WAL, synchronous=FULL), {cores} cores"
+        )),
+    }
+
+    // PostgreSQL first, while the database is quiet: throughput on one node
+    // and commits per step. The node has a pool of its own, closed before the
+    // counters are read, so every one of its transactions is counted.
+    if let StoreConfig::Postgres { .. } = store {
+        let solo = fresh_node(store, &config, &o).await?;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let before = node.store.committed_transactions().await?.unwrap_or(0);
+        let wfs = throughput(std::slice::from_ref(&solo), &w, o.total, o.concurrency).await?;
+        drop(solo);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let commits = node.store.committed_transactions().await?.unwrap_or(0) - before;
+        let steps = (o.total * 10) as f64;
+        out(format!(
+            "chain(10) throughput, 1 node {wfs:.0} workflows/s  ({} executions, {} concurrent)",
+            o.total, o.concurrency
+        ));
+        out(format!(
+            "commits per step             {:.2}  ({commits} transactions for {steps} activity steps; chain(10) = start + 10 steps + completion)",
+            commits as f64 / steps,
+        ));
+    }
+
+    // The yardstick: one fsync'd single-row commit.
+    let mut commits = Vec::new();
+    for _ in 0..500 {
+        let t = Instant::now();
+        node.store.probe_commit().await?;
+        commits.push(t.elapsed());
+    }
+    commits.sort();
+    let commit_p50 = percentile(&commits, 0.5);
+    out(format!(
+        "single-row commit            p50 {}  p99 {}",
+        ms(commit_p50),
+        ms(percentile(&commits, 0.99))
+    ));
+
+    for _ in 0..20 {
+        chain(&node, &w, 10).await?;
+    }
+    let mut lat = Vec::new();
+    for _ in 0..o.runs {
+        lat.push(chain(&node, &w, 10).await?);
+    }
+    lat.sort();
+    let p50 = percentile(&lat, 0.5);
+    let target = commit_p50 * 24;
+    out(format!(
+        "chain(10) latency            p50 {}  p99 {}   (target ≤ 2 × 12 commits = {}: {})",
+        ms(p50),
+        ms(percentile(&lat, 0.99)),
+        ms(target),
+        verdict(p50 <= target)
+    ));
+
+    if let StoreConfig::Postgres { .. } = store {
+        let second = fresh_node(store, &config, &o).await?;
+        let wfs = throughput(&[node.clone(), second], &w, o.total, o.concurrency).await?;
+        out(format!(
+            "chain(10) throughput, 2 nodes {wfs:.0} workflows/s  (same database, {} concurrent in all)",
+            o.concurrency
+        ));
+    } else {
+        let wfs = throughput(std::slice::from_ref(&node), &w, o.total, o.concurrency).await?;
+        out(format!(
+            "chain(10) throughput         {wfs:.0} workflows/s  ({} executions, {} concurrent)",
+            o.total, o.concurrency
+        ));
+    }
+
+    // A long journal: chain(n) writes 3 entries per step plus start and end.
+    let n = (o.replay_entries as u64).div_ceil(3);
+    let lease = node
+        .start_here("chain", &w.digest, &w.bindings, &format!("{{\"n\": {n}}}"))
+        .await?;
+    let id = lease.execution_id.clone();
+    node.run_to_end(lease).await?;
+    let journal = node.store.journal(&id).await?;
+    let component = node.workflow_component(&w.digest).await?;
+    let mut replays = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        match node.replay_check(&id, &component).await? {
+            Verdict::Compatible => replays.push(t.elapsed()),
+            other => {
+                return Err(Error::new(
+                    codes::NONDETERMINISM,
+                    format!("replay of the benchmark journal: {other:?}"),
+                    "report a bug",
+                ));
+            }
+        }
+    }
+    replays.sort();
+    let replay = percentile(&replays, 0.5);
+    out(format!(
+        "replay of {} entries       {}   (target < 50 ms: {})",
+        journal.len(),
+        ms(replay),
+        verdict(replay < Duration::from_millis(50))
+    ));
+
+    let engine = node.engine()?;
+    let mut inst = Vec::new();
+    for _ in 0..2000 {
+        let cursor = Cursor::new(journal[..1].to_vec()).map_err(Error::store)?;
+        let lease = Lease {
+            execution_id: id.clone(),
+            owner: "bench".into(),
+            epoch: -1,
+        };
+        let registry = Arc::new(ActivityRegistry::default());
+        let host = ExecutionHost::new(
+            cursor,
+            lease,
+            node.me(),
+            engine.clone(),
+            registry,
+            node.host_options(true),
+        );
+        inst.push(
+            time_instantiation(&engine, &component, host)
+                .await
+                .map_err(|e| Error::store(format!("{e:#}")))?,
+        );
+    }
+    inst.sort();
+    let inst_p50 = percentile(&inst, 0.5);
+    out(format!(
+        "instantiate (cached)         p50 {:.1} µs  p99 {:.1} µs   (target < 50 µs: {})",
+        inst_p50.as_secs_f64() * 1e6,
+        percentile(&inst, 0.99).as_secs_f64() * 1e6,
+        verdict(inst_p50 < Duration::from_micros(50))
+    ));
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! What happens around an execution when it finishes: its open children
+//! get their parent-close policy, its parent is woken. Terminating one from
+//! outside is a rule of its own: fence the owner out, record why, close.
+
+use super::Node;
+use crate::error::Result;
+use crate::journal::record::Terminated;
+use crate::journal::{self, ChildRef, Lifecycle, Record};
+use crate::model::{ClosePolicy, InboxKind, Status, now_ms};
+
+impl Node {
+    /// After a terminal commit: applies the close policy to open children
+    /// and wakes the parent, if any (best effort: both are idempotent, and
+    /// a parent also re-checks on its own).
+    pub(super) async fn finished(&self, id: &str, open_children: Vec<ChildRef>, parent: Option<&str>) {
+        self.close_children(id, open_children).await;
+        if let Some(parent) = parent {
+            if let Err(e) = self.store.wake(parent).await {
+                tracing::warn!("waking parent {parent} failed: {}", e.message);
+            }
+            self.wake_claims.notify_one();
+        }
+    }
+
+    /// Ends an execution at once, whatever it is doing: fences out its
+    /// owner, records `terminated` with the reason, closes its children and
+    /// wakes its parent. Returns whether it was still running (or parked).
+    pub(super) async fn end_terminated(&self, id: &str, reason: &str) -> Result<bool> {
+        let entry = Record::Lifecycle(Lifecycle::Terminated(Terminated {
+            reason: reason.to_owned(),
+        }))
+        .to_entry(0, now_ms());
+        let terminable: Vec<Status> = Status::ALL.into_iter().filter(|s| s.is_terminable()).collect();
+        if !self
+            .store
+            .end_fenced(id, &terminable, &entry, Status::Terminated, &entry.payload)
+            .await?
+        {
+            return Ok(false);
+        }
+        let open = journal::open_children(&self.store.journal(id).await?);
+        let parent = self.store.execution(id).await?.and_then(|e| e.parent);
+        self.finished(id, open, parent.as_deref()).await;
+        Ok(true)
+    }
+
+    /// Applies each open child's parent-close policy.
+    async fn close_children(&self, parent: &str, children: Vec<ChildRef>) {
+        for child in children {
+            let result = match child.policy {
+                ClosePolicy::Terminate => {
+                    Box::pin(self.end_terminated(&child.id, &format!("parent {parent} finished")))
+                        .await
+                        .map(|_| ())
+                }
+                ClosePolicy::RequestCancel => self
+                    .store
+                    .push_inbox(&child.id, InboxKind::Cancel, "", "null", true)
+                    .await
+                    .map(|_| ()),
+                ClosePolicy::Abandon => Ok(()),
+            };
+            if let Err(e) = result {
+                tracing::warn!("closing child {} of {parent} failed: {}", child.id, e.message);
+            }
+        }
+    }
+}

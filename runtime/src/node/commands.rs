@@ -1,0 +1,384 @@
+//! The commands of a node: what users ask of Cairn, through the HTTP API or
+//! the CLI. Every one validates its input before it writes anything.
+
+use super::Node;
+use super::types::*;
+use crate::engine::digest_of;
+use crate::error::{Error, Result, codes};
+use crate::journal;
+use crate::model::{
+    Bindings, Deployment, Execution, InboxKind, ListFilter, Schedule, Status, StoreStatus, WorkflowRef, now_ms,
+};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Longest a result request may wait.
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// How often a result wait looks again.
+const RESULT_POLL: Duration = Duration::from_millis(50);
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+fn valid_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 200 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:~@".contains(c))
+}
+
+fn check_name(what: &str, name: &str) -> Result<()> {
+    if valid_name(name) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        format!("invalid {what} `{name}`"),
+        "use letters, digits, '-', '_' and '.'",
+    ))
+}
+
+fn parse_statuses(text: Option<&str>) -> Result<Vec<Status>> {
+    text.iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Status::parse(s).ok_or_else(|| {
+                Error::invalid(
+                    format!("unknown status `{s}`"),
+                    "use running, sleeping, completed, failed, parked, terminated or continued",
+                )
+            })
+        })
+        .collect()
+}
+
+fn parse_cursor(cursor: Option<&str>) -> Result<Option<(i64, String)>> {
+    let Some(c) = cursor else { return Ok(None) };
+    let bad = || Error::invalid("invalid cursor", "pass next_cursor unchanged");
+    let (at, id) = c.split_once(':').ok_or_else(bad)?;
+    Ok(Some((at.parse::<i64>().map_err(|_| bad())?, id.to_owned())))
+}
+
+/// A stored JSON text as a value (or as a string, if it is not JSON).
+fn json_of(text: &Option<String>) -> Option<Value> {
+    text.as_deref()
+        .map(|t| serde_json::from_str(t).unwrap_or(Value::String(t.to_owned())))
+}
+
+impl Node {
+    /// Validates, compiles and stores a component; returns what it is.
+    pub async fn upload_component(&self, kind: ComponentKind, bytes: &[u8]) -> Result<ComponentInfo> {
+        let digest = digest_of(bytes);
+        let engine = self.engine()?;
+        let activities = match kind {
+            ComponentKind::Workflow => {
+                engine.workflow(&digest, bytes)?;
+                Vec::new()
+            }
+            ComponentKind::Activity => engine.activity(&digest, bytes.to_vec()).await?.names.clone(),
+        };
+        self.store.put_component(&digest, bytes).await?;
+        Ok(ComponentInfo {
+            digest,
+            kind,
+            size: bytes.len(),
+            activities,
+        })
+    }
+
+    /// Creates the next version of a named deployment of uploaded components.
+    pub async fn deploy(&self, req: DeployRequest) -> Result<Deployment> {
+        check_name("deployment name", &req.name)?;
+        let bindings = Bindings {
+            activities: req.activities,
+            http_allow: req.http_allow,
+        };
+        self.validate(&req.workflow, &bindings).await?;
+        self.store.put_deployment(&req.name, &req.workflow, &bindings).await
+    }
+
+    /// Every version of every deployment.
+    pub async fn deployments(&self) -> Result<Vec<Deployment>> {
+        self.store.deployments().await
+    }
+
+    async fn resolve(&self, workflow: &str) -> Result<Deployment> {
+        let wanted = WorkflowRef::parse(workflow)
+            .ok_or_else(|| Error::invalid(format!("bad version in `{workflow}`"), "use name@3"))?;
+        self.store
+            .deployment(&wanted.name, wanted.version)
+            .await?
+            .ok_or_else(|| {
+                Error::new(
+                    codes::UNKNOWN_WORKFLOW,
+                    format!("no deployment `{workflow}`"),
+                    "deploy it with `cairn deploy`",
+                )
+            })
+    }
+
+    /// Starts an execution of a deployment for any node to run; idempotent
+    /// on the id (starting an existing id returns that execution).
+    pub async fn start(&self, req: StartRequest) -> Result<StartResponse> {
+        let id = req.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        if !valid_id(&id) {
+            return Err(Error::invalid(
+                format!("invalid execution id `{id}`"),
+                "use up to 200 letters, digits and -_.:~@",
+            ));
+        }
+        let d = self.resolve(&req.workflow).await?;
+        let new = journal::new_execution(
+            id.clone(),
+            &d.name,
+            &d.component,
+            d.bindings,
+            &req.input.to_string(),
+            None,
+        );
+        let created = self.store.create_if_absent(&new).await?;
+        self.wake_claims.notify_one();
+        let version = if created {
+            d.version
+        } else {
+            let existing = self.store.execution(&id).await?;
+            match existing {
+                Some(e) if e.component == d.component => d.version,
+                _ => 0,
+            }
+        };
+        Ok(StartResponse {
+            id,
+            created,
+            workflow: d.name,
+            version,
+        })
+    }
+
+    /// One execution.
+    pub async fn execution(&self, id: &str) -> Result<Execution> {
+        self.store.execution(id).await?.ok_or_else(|| Error::no_execution(id))
+    }
+
+    /// One execution and the size of its inbox.
+    pub async fn describe(&self, id: &str) -> Result<ExecutionDetail> {
+        let execution = self.execution(id).await?;
+        let inbox_messages = self.store.inbox(id).await?.len();
+        Ok(ExecutionDetail {
+            execution,
+            inbox_messages,
+        })
+    }
+
+    /// The outcome of an execution, following continue-as-new to the last
+    /// run; waits up to `wait` (at most a minute) for it to finish. The
+    /// flag says whether the answer is final.
+    pub async fn wait_result(&self, id: &str, wait: Duration) -> Result<(bool, ResultResponse)> {
+        let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
+        let mut id = id.to_owned();
+        loop {
+            let e = self.execution(&id).await?;
+            if let Some(next) = e.continued_as() {
+                id = next;
+                continue;
+            }
+            if e.status.is_unfinished() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(RESULT_POLL).await;
+                continue;
+            }
+            let answer = ResultResponse {
+                id,
+                status: e.status,
+                output: json_of(&e.output),
+                error: json_of(&e.error),
+            };
+            return Ok((!e.status.is_unfinished(), answer));
+        }
+    }
+
+    /// The journal of an execution.
+    pub async fn journal(&self, id: &str) -> Result<Vec<JournalEntry>> {
+        self.execution(id).await?;
+        let entries = self.store.journal(id).await?;
+        Ok(entries
+            .into_iter()
+            .map(|e| JournalEntry {
+                seq: e.seq,
+                kind: e.kind,
+                at_ms: e.at_ms,
+                payload: serde_json::from_str(&e.payload).unwrap_or(Value::Null),
+            })
+            .collect())
+    }
+
+    /// A page of executions, newest first.
+    pub async fn list(&self, q: &ListQuery) -> Result<ExecutionPage> {
+        let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+        let filter = ListFilter {
+            statuses: parse_statuses(q.status.as_deref())?,
+            limit: Some(limit),
+            workflow: q.workflow.clone(),
+            created_from_ms: q.from_ms,
+            created_to_ms: q.to_ms,
+            after: parse_cursor(q.cursor.as_deref())?,
+        };
+        let executions = self.store.list(&filter).await?;
+        let next_cursor = (executions.len() == limit as usize)
+            .then(|| executions.last().map(|e| format!("{}:{}", e.created_at_ms, e.id)))
+            .flatten();
+        Ok(ExecutionPage {
+            executions,
+            next_cursor,
+        })
+    }
+
+    async fn unfinished(&self, id: &str) -> Result<Execution> {
+        let e = self.execution(id).await?;
+        if !e.status.is_unfinished() {
+            return Err(Error::new(
+                codes::ALREADY_FINISHED,
+                format!("execution {id} is {}", e.status),
+                "nothing to do; see its result",
+            ));
+        }
+        Ok(e)
+    }
+
+    /// Queues a signal; it wakes the execution if it is suspended.
+    pub async fn signal(&self, id: &str, name: &str, payload: &Value) -> Result<SignalResponse> {
+        check_name("signal name", name)?;
+        self.unfinished(id).await?;
+        let seq = self
+            .store
+            .push_inbox(id, InboxKind::Signal, name, &payload.to_string(), true)
+            .await?;
+        self.wake_claims.notify_one();
+        Ok(SignalResponse {
+            execution_id: id.to_owned(),
+            signal: name.to_owned(),
+            seq,
+        })
+    }
+
+    /// Requests cancellation: pending activities, timers, signal waits and
+    /// children are interrupted and the workflow may compensate.
+    pub async fn cancel(&self, id: &str) -> Result<CancelResponse> {
+        self.unfinished(id).await?;
+        self.store.push_inbox(id, InboxKind::Cancel, "", "null", true).await?;
+        self.wake_claims.notify_one();
+        Ok(CancelResponse {
+            execution_id: id.to_owned(),
+            cancel: "requested".into(),
+        })
+    }
+
+    /// Terminates at once: no compensation; the owner is fenced off and the
+    /// execution's children get their close policy.
+    pub async fn terminate(&self, id: &str, reason: Option<&str>) -> Result<TerminateResponse> {
+        self.execution(id).await?;
+        if !self
+            .end_terminated(id, reason.unwrap_or("terminated by an operator"))
+            .await?
+        {
+            return Err(Error::new(
+                codes::ALREADY_FINISHED,
+                format!("execution {id} has already finished"),
+                "nothing to do",
+            ));
+        }
+        Ok(TerminateResponse {
+            execution_id: id.to_owned(),
+            status: Status::Terminated,
+        })
+    }
+
+    /// Creates or replaces a schedule of a deployment.
+    pub async fn create_schedule(&self, req: ScheduleRequest) -> Result<Schedule> {
+        check_name("schedule id", &req.id)?;
+        let next = super::next_fire(&req.cron, now_ms())?;
+        self.resolve(&req.workflow).await?;
+        let schedule = Schedule {
+            id: req.id,
+            cron: req.cron,
+            workflow: req.workflow,
+            input: req.input.to_string(),
+            next_fire_at_ms: next,
+        };
+        self.store.put_schedule(&schedule).await?;
+        Ok(schedule)
+    }
+
+    /// Every schedule.
+    pub async fn schedules(&self) -> Result<Vec<Schedule>> {
+        self.store.schedules().await
+    }
+
+    /// Deletes a schedule.
+    pub async fn delete_schedule(&self, id: &str) -> Result<()> {
+        if !self.store.delete_schedule(id).await? {
+            return Err(Error::new(
+                codes::NOT_FOUND,
+                format!("no schedule with id {id}"),
+                "list them with `cairn schedule list`",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Schema version, live nodes and backlog of the store.
+    pub async fn status(&self) -> Result<StoreStatus> {
+        self.store.status().await
+    }
+
+    /// Applies pending schema migrations; returns the schema version.
+    pub async fn migrate(&self) -> Result<i64> {
+        self.store.migrate().await
+    }
+
+    /// Stores and checks the components of a local run: a workflow and its
+    /// activities, with their HTTP grants. Returns the workflow's digest and
+    /// the bindings to start it with.
+    pub async fn prepare_run(
+        &self,
+        workflow: &[u8],
+        activities: &[Vec<u8>],
+        http_allow: std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Result<(String, Bindings)> {
+        let digest = digest_of(workflow);
+        self.engine()?.workflow(&digest, workflow)?;
+        let mut bindings = Bindings {
+            activities: Vec::new(),
+            http_allow,
+        };
+        for bytes in activities {
+            let d = digest_of(bytes);
+            self.engine()?.activity(&d, bytes.clone()).await?;
+            bindings.activities.push(d);
+        }
+        self.registry(&bindings).await?;
+        for bytes in activities {
+            self.store.put_component(&digest_of(bytes), bytes).await?;
+        }
+        self.store.put_component(&digest, workflow).await?;
+        Ok((digest, bindings))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_ids_statuses_and_cursors_are_checked() {
+        assert!(valid_name("orders-v2.1") && !valid_name("a b") && !valid_name(""));
+        assert!(valid_id("order-7~2@x:y") && !valid_id("a/b") && !valid_id(&"x".repeat(201)));
+        assert_eq!(
+            parse_statuses(Some("running,failed,")).unwrap(),
+            [Status::Running, Status::Failed]
+        );
+        assert_eq!(parse_statuses(Some("done")).unwrap_err().code, codes::INVALID_ARGUMENT);
+        assert_eq!(parse_cursor(Some("12:a:b")).unwrap(), Some((12, "a:b".into())));
+        assert!(parse_cursor(Some("x:a")).is_err() && parse_cursor(Some("nocolon")).is_err());
+        assert_eq!(json_of(&Some("{\"a\":1}".into())), Some(serde_json::json!({"a": 1})));
+        assert_eq!(json_of(&Some("text".into())), Some(Value::String("text".into())));
+    }
+}

@@ -1,0 +1,291 @@
+//! Driving executions: one activation at a time, each ending in one typed
+//! [`End`] that [`Node::settle`] commits — the one place an activation's
+//! outcome is written.
+
+use super::{Active, Node, is_dead_local_owner};
+use crate::engine::workflow_host::{self, Activation, End, ExecutionHost, HostOptions};
+use crate::error::{Error, Result, codes};
+use crate::journal::record::{Completed, Continued, Failed};
+use crate::journal::{self, Cursor, Lifecycle};
+use crate::model::{Bindings, Execution, Lease, ListFilter, NewExecution, Status, Transition, now_ms};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How one activation, or a whole run, ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Completed with this JSON output.
+    Completed(String),
+    /// Failed (the workflow's failure, or a trap, as a coded error).
+    Failed(Error),
+    /// Parked until an operator acts.
+    Parked(Error),
+    /// Sleeping until this time (ms since epoch); the instance was dropped.
+    Sleeping(i64),
+    /// Another node took the execution over.
+    LeaseLost,
+    /// This run continued as new; the next run has this id.
+    Continued(String),
+}
+
+impl Node {
+    /// Creates an execution of a stored workflow component, leased to this
+    /// node (drive it with [`Node::drive`] or [`Node::run_to_end`]).
+    pub async fn start_here(&self, workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<Lease> {
+        let new = checked_new_execution(workflow, component, bindings, input)?;
+        let lease = self
+            .store
+            .create_execution(&new, Some(&self.id), self.lease_ms())
+            .await?
+            .expect("an owned execution comes with its lease");
+        let mut fresh = self.fresh.lock().unwrap();
+        if fresh.len() > 10_000 {
+            fresh.clear(); // started but never driven: fall back to reading the store
+        }
+        fresh.insert(new.id.clone(), new);
+        Ok(lease)
+    }
+
+    /// Creates an execution for any node to claim; returns its id.
+    pub async fn enqueue(&self, workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<String> {
+        let new = checked_new_execution(workflow, component, bindings, input)?;
+        self.store.create_execution(&new, None, self.lease_ms()).await?;
+        self.wake_claims.notify_one();
+        Ok(new.id)
+    }
+
+    /// Runs one activation: replays the journal, continues live until the
+    /// workflow returns, waits long, or is stopped; commits how it ended.
+    pub async fn drive(&self, lease: Lease) -> Result<Outcome> {
+        self.start_renewer();
+        let _active = Active::enter(self, &lease.execution_id);
+        let (exec, journal) = self.load(&lease).await?;
+        let cursor = Cursor::new(journal).map_err(|e| corrupt(&lease.execution_id, e))?;
+        let component = self.workflow_component(&exec.component).await?;
+        let engine = self.engine()?;
+        let host = ExecutionHost::new(
+            cursor,
+            lease.clone(),
+            self.me(),
+            engine.clone(),
+            self.registry(&exec.bindings).await?,
+            self.host_options(false),
+        );
+        let activation = workflow_host::activate(&engine, &component, host, &exec.input).await;
+        self.settle(&lease, &exec, activation).await
+    }
+
+    pub(super) fn host_options(&self, replay_only: bool) -> HostOptions {
+        HostOptions {
+            evict_after: self.config.evict_after,
+            echo_logs: self.config.echo_logs && !replay_only,
+            replay_only,
+        }
+    }
+
+    /// The execution and its journal: from memory for the first activation
+    /// of an execution this node just created, else from the store.
+    async fn load(&self, lease: &Lease) -> Result<(NewExecution, Vec<crate::model::Entry>)> {
+        let id = &lease.execution_id;
+        let fresh = self.fresh.lock().unwrap().remove(id).filter(|_| lease.epoch == 1);
+        if let Some(new) = fresh {
+            let journal = vec![new.started.clone()];
+            return Ok((new, journal));
+        }
+        let e = self.store.execution(id).await?.ok_or_else(|| Error::no_execution(id))?;
+        let journal = self.store.journal(id).await?;
+        let started = journal
+            .first()
+            .cloned()
+            .ok_or_else(|| corrupt(id, "the journal is empty"))?;
+        let exec = NewExecution {
+            id: e.id,
+            workflow: e.workflow,
+            component: e.component,
+            bindings: e.bindings,
+            input: e.input,
+            parent: e.parent,
+            started,
+        };
+        Ok((exec, journal))
+    }
+
+    /// Commits how an activation ended: the one place an outcome is written.
+    async fn settle(&self, lease: &Lease, exec: &NewExecution, activation: Activation) -> Result<Outcome> {
+        let Activation { end, mut host } = activation;
+        let now = now_ms();
+        let (lifecycle, transition, outcome) = match end {
+            End::Completed(output) => (
+                Lifecycle::Completed(Completed { output: output.clone() }),
+                Transition::Completed { output: output.clone() },
+                Outcome::Completed(output),
+            ),
+            End::Failed(failure) => {
+                let error = Error::new(
+                    codes::WORKFLOW_FAILED,
+                    format!("workflow failed: {}: {}", failure.code, failure.message),
+                    "see `cairn show` for the journal",
+                );
+                (
+                    Lifecycle::Failed(Failed::Failure { failure }),
+                    Transition::Failed {
+                        error: error.to_json().to_string(),
+                    },
+                    Outcome::Failed(error),
+                )
+            }
+            End::Trapped(error) => (
+                Lifecycle::Failed(Failed::Error { error: error.to_json() }),
+                Transition::Failed {
+                    error: error.to_json().to_string(),
+                },
+                Outcome::Failed(error),
+            ),
+            End::Continued { next, input } => {
+                let new = journal::new_execution(
+                    next.clone(),
+                    &exec.workflow,
+                    &exec.component,
+                    exec.bindings.clone(),
+                    &input,
+                    exec.parent.clone(),
+                );
+                self.store.create_if_absent(&new).await?;
+                (
+                    Lifecycle::Continued(Continued { next: next.clone() }),
+                    Transition::Continued {
+                        output: Execution::continued_output(&next),
+                    },
+                    Outcome::Continued(next),
+                )
+            }
+            End::Suspended { wake_at_ms } => {
+                let _ = self.store.release(lease).await;
+                return Ok(Outcome::Sleeping(wake_at_ms));
+            }
+            End::Parked(error) => {
+                // Nothing of this activation is written: the journal stays as it was.
+                let reason = error.to_json().to_string();
+                return match self.commit(lease, &[], &Transition::Parked { reason }).await {
+                    Ok(()) => Ok(Outcome::Parked(error)),
+                    Err(e) if e.code == codes::LEASE_LOST => Ok(Outcome::LeaseLost),
+                    Err(e) => Err(e),
+                };
+            }
+            End::LeaseLost => return Ok(Outcome::LeaseLost),
+            End::StoreFailed(e) => return Err(e),
+            End::Replayed => {
+                return Err(Error::store("a live activation stopped at the end of its journal"));
+            }
+        };
+        let cursor = host.cursor_mut();
+        cursor.record_lifecycle(lifecycle, now);
+        let entries = cursor.take_pending();
+        match self.commit(lease, &entries, &transition).await {
+            Ok(()) => {
+                self.finished(&exec.id, host.open_children(), exec.parent.as_deref())
+                    .await;
+                Ok(outcome)
+            }
+            Err(e) if e.code == codes::LEASE_LOST => Ok(Outcome::LeaseLost),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Drives an execution until it completes, fails, parks or is lost,
+    /// waking it from durable sleeps on time and following continue-as-new.
+    pub async fn run_to_end(&self, lease: Lease) -> Result<Outcome> {
+        let mut lease = lease;
+        loop {
+            let next = match self.drive(lease.clone()).await? {
+                Outcome::Sleeping(wake_at) => {
+                    let wait = (wake_at - now_ms()).max(0) as u64;
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    lease.execution_id.clone()
+                }
+                Outcome::Continued(next) => next,
+                other => return Ok(other),
+            };
+            match self.store.claim(&next, &self.id, self.lease_ms(), &[]).await? {
+                Some(l) => lease = l,
+                None if next != lease.execution_id => return Ok(Outcome::Continued(next)),
+                None => return Ok(Outcome::LeaseLost),
+            }
+        }
+    }
+
+    /// Claims and runs to the end every unfinished execution whose lease is
+    /// free, expired, or held by a dead process of this host.
+    pub async fn resume_all(&self) -> Result<Vec<(String, Result<Outcome>)>> {
+        let filter = ListFilter {
+            statuses: vec![Status::Running, Status::Sleeping],
+            ..Default::default()
+        };
+        let unfinished = self.store.list(&filter).await?;
+        let mut tasks = Vec::new();
+        let mut skipped = Vec::new();
+        for exec in unfinished {
+            let dead: Vec<String> = exec
+                .lease_owner
+                .iter()
+                .filter(|o| is_dead_local_owner(o))
+                .cloned()
+                .collect();
+            match self.store.claim(&exec.id, &self.id, self.lease_ms(), &dead).await? {
+                Some(lease) => {
+                    let node: Arc<Node> = self.me();
+                    tasks.push((exec.id, tokio::spawn(async move { node.run_to_end(lease).await })));
+                }
+                None => skipped.push(exec.id),
+            }
+        }
+        let mut results = Vec::new();
+        for (id, task) in tasks {
+            let r = task
+                .await
+                .unwrap_or_else(|e| Err(Error::store(format!("task failed: {e}"))));
+            results.push((id, r));
+        }
+        for id in skipped {
+            let owner = self
+                .store
+                .execution(&id)
+                .await?
+                .and_then(|e| e.lease_owner)
+                .unwrap_or_default();
+            results.push((
+                id,
+                Err(Error::new(
+                    codes::LEASE_LOST,
+                    format!("held by the live node {owner}"),
+                    "wait for that node or for its lease to expire",
+                )),
+            ));
+        }
+        Ok(results)
+    }
+}
+
+/// The journal of `id` cannot be read.
+fn corrupt(id: &str, e: impl std::fmt::Display) -> Error {
+    Error::new(
+        codes::CORRUPT_JOURNAL,
+        format!("execution {id}: {e}"),
+        "terminate the execution",
+    )
+}
+
+/// A new top-level execution with a fresh id, if `input` is JSON.
+fn checked_new_execution(workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<NewExecution> {
+    if serde_json::from_str::<serde_json::Value>(input).is_err() {
+        return Err(Error::invalid_json("the input"));
+    }
+    Ok(journal::new_execution(
+        uuid::Uuid::now_v7().to_string(),
+        workflow,
+        component,
+        bindings.clone(),
+        input,
+        None,
+    ))
+}

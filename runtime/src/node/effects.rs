@@ -1,0 +1,115 @@
+//! The node's side of running executions: the engine asks, the node does —
+//! commits (retrying a store that hiccups), inbox reads, children.
+
+use super::Node;
+use crate::engine::workflow_host::{ChildState, Effects};
+use crate::error::{Result, codes};
+use crate::journal::{self, FailureRecord, failures};
+use crate::model::{Entry, InboxKind, InboxMessage, Lease, Status, Transition, WorkflowRef};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::time::Duration;
+
+impl Node {
+    /// Commits entries and a status change under `lease`, retrying transient
+    /// store failures with backoff. A lost lease fails at once.
+    pub(super) async fn commit(&self, lease: &Lease, entries: &[Entry], transition: &Transition) -> Result<()> {
+        let mut delay = Duration::from_millis(50);
+        let mut attempt = 0;
+        loop {
+            match self.store.append(lease, entries, transition).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.code == codes::LEASE_LOST || attempt >= 10 => return Err(e),
+                Err(e) => {
+                    tracing::warn!(
+                        "execution {}: commit failed (attempt {}): {}",
+                        lease.execution_id,
+                        attempt + 1,
+                        e.message
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Effects for Node {
+    async fn commit(&self, lease: &Lease, entries: &[Entry], transition: &Transition) -> Result<()> {
+        Node::commit(self, lease, entries, transition).await
+    }
+
+    async fn inbox(&self, id: &str) -> Result<Vec<InboxMessage>> {
+        self.store.inbox(id).await
+    }
+
+    async fn start_child(
+        &self,
+        parent: &str,
+        id: &str,
+        workflow: &str,
+        input: &str,
+    ) -> Result<Result<(), FailureRecord>> {
+        let unknown = || {
+            Ok(Err(FailureRecord::new(
+                failures::UNKNOWN_WORKFLOW,
+                format!("no deployment named {workflow}"),
+            )))
+        };
+        let Some(wanted) = WorkflowRef::parse(workflow) else {
+            return unknown();
+        };
+        let Some(d) = self.store.deployment(&wanted.name, wanted.version).await? else {
+            return unknown();
+        };
+        let new = journal::new_execution(
+            id.to_owned(),
+            &d.name,
+            &d.component,
+            d.bindings,
+            input,
+            Some(parent.to_owned()),
+        );
+        self.store.create_if_absent(&new).await?;
+        self.wake_claims.notify_one();
+        Ok(Ok(()))
+    }
+
+    async fn child_state(&self, id: &str) -> Result<ChildState> {
+        let Some(exec) = self.store.execution(id).await? else {
+            return Ok(ChildState::Running);
+        };
+        let failed = |code: &str| {
+            let error: Value = exec
+                .error
+                .as_deref()
+                .and_then(|e| serde_json::from_str(e).ok())
+                .unwrap_or(Value::Null);
+            let message = error
+                .get("message")
+                .or(error.get("reason"))
+                .and_then(Value::as_str)
+                .unwrap_or("the child failed");
+            Err(FailureRecord::new(code, format!("child {id}: {message}")))
+        };
+        Ok(match exec.status {
+            Status::Completed => ChildState::Finished(Ok(exec.output.clone().unwrap_or_else(|| "null".into()))),
+            Status::Failed => ChildState::Finished(failed(failures::CHILD_FAILED)),
+            Status::Terminated => ChildState::Finished(failed(failures::TERMINATED)),
+            Status::Continued => match exec.continued_as() {
+                Some(next) => ChildState::ContinuedAs(next),
+                None => ChildState::Running,
+            },
+            Status::Running | Status::Sleeping | Status::Parked => ChildState::Running,
+        })
+    }
+
+    async fn request_cancel(&self, id: &str) -> Result<()> {
+        self.store.push_inbox(id, InboxKind::Cancel, "", "null", true).await?;
+        self.wake_claims.notify_one();
+        Ok(())
+    }
+}

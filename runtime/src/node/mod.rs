@@ -1,0 +1,309 @@
+//! The node: the only way into Cairn.
+//!
+//! A [`Node`] owns a store and an engine and is the one place that knows
+//! the rules: it deploys, starts, signals, cancels, terminates, lists and
+//! waits for executions (`commands.rs`), drives activations and commits how
+//! each one ends (`drive.rs`), serves the engine's effects — commits,
+//! inboxes, children (`effects.rs`) — claims work from other nodes
+//! (`worker.rs`), fires schedules (`schedules.rs`) and checks journals
+//! against new code (`replay.rs`). The HTTP API and the CLI are thin
+//! adapters over its commands; the store and the engine are private to it.
+
+pub mod bench;
+mod children;
+mod commands;
+mod drive;
+mod effects;
+mod replay;
+mod schedules;
+mod types;
+mod worker;
+
+pub use crate::store::{Schema, StoreConfig, redact};
+pub use drive::Outcome;
+pub use replay::{ReplayRequest, Verdict};
+pub use schedules::next_fire;
+pub use types::{
+    CancelResponse, ComponentInfo, ComponentKind, DeployRequest, ErrorBody, ExecutionDetail, ExecutionPage,
+    JournalEntry, ListQuery, ResultQuery, ResultResponse, ScheduleRequest, SignalResponse, StartRequest, StartResponse,
+    TerminateRequest, TerminateResponse, UploadQuery,
+};
+pub use worker::ServerOptions;
+
+use crate::engine::{ActivityRegistry, Engine, EngineConfig, WorkflowComponent};
+use crate::error::{Error, Result, codes};
+use crate::model::{Bindings, NewExecution, now_ms};
+use crate::store::Store;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Once, OnceLock, Weak};
+use std::time::Duration;
+
+/// Settings of a node: the limits of its guests and its leases.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where compiled components are cached.
+    pub cache_dir: PathBuf,
+    /// Linear memory cap of one guest instance, in bytes.
+    pub memory_limit: usize,
+    /// Longest a workflow may compute between two host calls.
+    pub cpu_budget: Duration,
+    /// Guest instances that may be live at once.
+    pub max_instances: u32,
+    /// Lease duration; renewed at a third of it.
+    pub lease: Duration,
+    /// Waits longer than this drop the instance and wake by replay.
+    pub evict_after: Duration,
+    /// Print workflow log lines to stderr.
+    pub echo_logs: bool,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            cache_dir: std::env::temp_dir().join("cairn-cache"),
+            memory_limit: 256 << 20,
+            cpu_budget: Duration::from_secs(5),
+            max_instances: 1000,
+            lease: Duration::from_secs(5),
+            evict_after: Duration::from_secs(2),
+            echo_logs: true,
+        }
+    }
+}
+
+/// A runtime node: a store, an engine, an identity and the rules.
+pub struct Node {
+    store: Arc<dyn Store>,
+    store_config: StoreConfig,
+    engine: OnceLock<Arc<Engine>>,
+    engine_init: Mutex<()>,
+    id: String,
+    started_at_ms: i64,
+    config: NodeConfig,
+    registries: Mutex<HashMap<Bindings, Arc<ActivityRegistry>>>,
+    /// Executions this node just created and has not driven yet: their
+    /// first activation needs no read from the store.
+    fresh: Mutex<HashMap<String, NewExecution>>,
+    /// Wakes this node's claim loop (new work was created here).
+    wake_claims: tokio::sync::Notify,
+    /// Executions this node is driving now: the only leases it renews.
+    active: Mutex<HashSet<String>>,
+    renewer: Once,
+    me: Weak<Node>,
+}
+
+impl Node {
+    /// Opens the store and makes a node over it. The engine is made on first
+    /// use, so commands that only read the store never build one.
+    pub async fn open(store: &StoreConfig, config: NodeConfig) -> Result<Arc<Node>> {
+        let opened = crate::store::open(store).await?;
+        Ok(Node::over(opened, store.clone(), config))
+    }
+
+    /// Another node (own id, own engine) on this node's store: for several
+    /// nodes in one process (benchmarks, tests of racing nodes).
+    pub fn sibling(&self, config: NodeConfig) -> Arc<Node> {
+        Node::over(self.store.clone(), self.store_config.clone(), config)
+    }
+
+    fn over(store: Arc<dyn Store>, store_config: StoreConfig, config: NodeConfig) -> Arc<Node> {
+        Arc::new_cyclic(|me| Node {
+            store,
+            store_config,
+            engine: OnceLock::new(),
+            engine_init: Mutex::new(()),
+            id: new_node_id(),
+            started_at_ms: now_ms(),
+            config,
+            registries: Mutex::new(HashMap::new()),
+            fresh: Mutex::new(HashMap::new()),
+            wake_claims: tokio::sync::Notify::new(),
+            active: Mutex::new(HashSet::new()),
+            renewer: Once::new(),
+            me: me.clone(),
+        })
+    }
+
+    /// This node's id: `host:pid:random`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The store it runs on, for messages.
+    pub fn describe_store(&self) -> String {
+        self.store_config.describe()
+    }
+
+    /// The store under this node (test support only).
+    #[cfg(feature = "test-util")]
+    pub(crate) fn store_for_tests(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    fn me(&self) -> Arc<Node> {
+        self.me.upgrade().expect("a node is alive while its methods run")
+    }
+
+    fn lease_ms(&self) -> i64 {
+        self.config.lease.as_millis() as i64
+    }
+
+    /// The engine, made on first use.
+    fn engine(&self) -> Result<Arc<Engine>> {
+        if let Some(e) = self.engine.get() {
+            return Ok(e.clone());
+        }
+        let _init = self.engine_init.lock().unwrap();
+        if let Some(e) = self.engine.get() {
+            return Ok(e.clone());
+        }
+        let engine = Engine::new(EngineConfig {
+            cache_dir: self.config.cache_dir.clone(),
+            memory_limit: self.config.memory_limit,
+            cpu_budget: self.config.cpu_budget,
+            max_instances: self.config.max_instances,
+        })?;
+        let _ = self.engine.set(engine.clone());
+        Ok(engine)
+    }
+
+    /// The workflow component with this digest: cached, or loaded from the
+    /// store and compiled (or `bytes`, when the caller has them).
+    async fn workflow_component(&self, digest: &str) -> Result<Arc<WorkflowComponent>> {
+        let engine = self.engine()?;
+        if let Some(c) = engine.cached_workflow(digest) {
+            return Ok(c);
+        }
+        let bytes = self.component_bytes(digest).await?;
+        engine.workflow(digest, &bytes)
+    }
+
+    async fn component_bytes(&self, digest: &str) -> Result<Vec<u8>> {
+        self.store.component(digest).await?.ok_or_else(|| {
+            Error::new(
+                codes::NOT_FOUND,
+                format!("component {digest} is not in the store"),
+                "upload it first (cairn deploy, or cairn run with the component)",
+            )
+        })
+    }
+
+    /// The activities an execution with these bindings may call (checked:
+    /// every component is an activity component, no name served twice).
+    async fn registry(&self, bindings: &Bindings) -> Result<Arc<ActivityRegistry>> {
+        if let Some(r) = self.registries.lock().unwrap().get(bindings) {
+            return Ok(r.clone());
+        }
+        let engine = self.engine()?;
+        let mut components = Vec::new();
+        for digest in &bindings.activities {
+            let c = match engine.cached_activity(digest) {
+                Some(c) => c,
+                None => engine.activity(digest, self.component_bytes(digest).await?).await?,
+            };
+            components.push(c);
+        }
+        let registry = Arc::new(ActivityRegistry::new(components, &bindings.http_allow)?);
+        self.registries
+            .lock()
+            .unwrap()
+            .insert(bindings.clone(), registry.clone());
+        Ok(registry)
+    }
+
+    /// Checks that a workflow and its bindings can run together: the one
+    /// validation of deployments and local runs.
+    async fn validate(&self, workflow: &str, bindings: &Bindings) -> Result<()> {
+        self.workflow_component(workflow).await?;
+        self.registry(bindings).await?;
+        Ok(())
+    }
+
+    /// Starts, once, the task that renews the leases of executions this
+    /// node drives and records its heartbeat.
+    fn start_renewer(&self) {
+        self.renewer.call_once(|| {
+            let weak = self.me.clone();
+            let every = self.config.lease / 3;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let Some(node) = weak.upgrade() else { break };
+                    node.renew().await;
+                }
+            });
+        });
+    }
+
+    async fn renew(&self) {
+        let ids: Vec<String> = self.active.lock().unwrap().iter().cloned().collect();
+        if let Err(e) = self.store.renew_leases(&self.id, &ids, self.lease_ms()).await {
+            tracing::warn!("renewing leases failed: {}", e.message);
+        }
+        if let Err(e) = self.store.heartbeat(&self.id, self.started_at_ms).await {
+            tracing::warn!("heartbeat failed: {}", e.message);
+        }
+    }
+}
+
+/// Marks an execution as driven by this node for as long as it lives.
+struct Active<'a>(&'a Node, String);
+
+impl<'a> Active<'a> {
+    fn enter(node: &'a Node, id: &str) -> Active<'a> {
+        node.active.lock().unwrap().insert(id.to_owned());
+        Active(node, id.to_owned())
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.active.lock().unwrap().remove(&self.1);
+    }
+}
+
+/// This node's id: host name, process id and a random suffix.
+fn new_node_id() -> String {
+    format!("{}:{}:{:08x}", host_name(), std::process::id(), rand::random::<u32>())
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Whether a node id names a process of this host that no longer exists.
+fn is_dead_local_owner(owner: &str) -> bool {
+    let mut parts = owner.split(':');
+    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    host == host_name()
+        && pid
+            .parse::<u32>()
+            .is_ok_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ids_name_the_host_and_process() {
+        let id = new_node_id();
+        let parts: Vec<&str> = id.split(':').collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[1], std::process::id().to_string());
+        assert!(!is_dead_local_owner(&id), "this process is alive");
+        assert!(is_dead_local_owner(&format!("{}:4294967295:0", host_name())));
+        assert!(!is_dead_local_owner("other-host:1:0"));
+        assert!(!is_dead_local_owner("garbage"));
+    }
+}

@@ -1,0 +1,214 @@
+//! The requests and answers of the node's commands. The same types serve
+//! the HTTP routes, the OpenAPI document and the CLI's client.
+
+use crate::model::{Execution, Status};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+
+/// Every error: a stable code, a one-line message, a hint.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable code, e.g. `CAIRN-E005`.
+    pub code: String,
+    /// One line saying what went wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+/// Which world a component implements.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ComponentKind {
+    /// `cairn:workflow/workflow`.
+    #[default]
+    Workflow,
+    /// `cairn:workflow/activity`.
+    Activity,
+}
+
+/// Query of a component upload.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+pub struct UploadQuery {
+    /// `workflow` (default) or `activity`.
+    pub kind: Option<ComponentKind>,
+}
+
+/// A stored component.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ComponentInfo {
+    /// sha256 of its bytes.
+    pub digest: String,
+    /// Its world.
+    pub kind: ComponentKind,
+    /// Size in bytes.
+    pub size: usize,
+    /// Activity names (activity components).
+    pub activities: Vec<String>,
+}
+
+/// A new deployment version.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeployRequest {
+    /// Deployment name, e.g. `orders`.
+    pub name: String,
+    /// Digest of an uploaded workflow component.
+    pub workflow: String,
+    /// Digests of uploaded activity components.
+    #[serde(default)]
+    pub activities: Vec<String>,
+    /// Activity name (or `*`) → hosts its HTTP requests may reach.
+    #[serde(default)]
+    pub http_allow: BTreeMap<String, Vec<String>>,
+}
+
+/// Start an execution.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StartRequest {
+    /// Deployment: `name` (latest version) or `name@version`.
+    pub workflow: String,
+    /// JSON input.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub input: Value,
+    /// Execution id; starting an id that exists returns that execution.
+    pub id: Option<String>,
+}
+
+/// The started (or existing) execution.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StartResponse {
+    /// Execution id.
+    pub id: String,
+    /// False when an execution with this id already existed.
+    pub created: bool,
+    /// Deployment name.
+    pub workflow: String,
+    /// Deployment version it runs (0: an existing execution of another version).
+    pub version: i64,
+}
+
+/// Which executions to list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Comma-separated statuses.
+    pub status: Option<String>,
+    /// Workflow (deployment) name.
+    pub workflow: Option<String>,
+    /// Created at or after (ms since epoch).
+    pub from_ms: Option<i64>,
+    /// Created before (ms since epoch).
+    pub to_ms: Option<i64>,
+    /// Page size (default 50, at most 1000).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of executions, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExecutionPage {
+    /// The executions.
+    pub executions: Vec<Execution>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One execution and how many messages wait in its inbox.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExecutionDetail {
+    /// The execution.
+    #[serde(flatten)]
+    pub execution: Execution,
+    /// Signals and cancellation requests queued for it.
+    pub inbox_messages: usize,
+}
+
+/// Query of a result.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+pub struct ResultQuery {
+    /// Wait up to this long for the end (ms, at most 60000).
+    pub wait_ms: Option<u64>,
+}
+
+/// The outcome of an execution (following continue-as-new to the last run).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ResultResponse {
+    /// The run that finished (or is running).
+    pub id: String,
+    /// Its status.
+    pub status: Status,
+    /// JSON output, once completed.
+    #[schema(value_type = Object)]
+    pub output: Option<Value>,
+    /// The error (`{code, message, hint}` or the termination reason), once failed.
+    #[schema(value_type = Object)]
+    pub error: Option<Value>,
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JournalEntry {
+    /// Position in the journal.
+    pub seq: u32,
+    /// Entry kind (`activity.start`, ...).
+    pub kind: String,
+    /// When it was recorded (ms since epoch).
+    pub at_ms: i64,
+    /// Its payload.
+    #[schema(value_type = Object)]
+    pub payload: Value,
+}
+
+/// A queued signal.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignalResponse {
+    /// Execution id.
+    pub execution_id: String,
+    /// Signal name.
+    pub signal: String,
+    /// Inbox position of the message.
+    pub seq: i64,
+}
+
+/// A requested cancellation.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CancelResponse {
+    /// Execution id.
+    pub execution_id: String,
+    /// Always `requested`.
+    pub cancel: String,
+}
+
+/// Why an execution is terminated.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct TerminateRequest {
+    /// Recorded in the journal.
+    pub reason: Option<String>,
+}
+
+/// A terminated execution.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TerminateResponse {
+    /// Execution id.
+    pub execution_id: String,
+    /// Always `terminated`.
+    pub status: Status,
+}
+
+/// A cron schedule.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleRequest {
+    /// Schedule id.
+    pub id: String,
+    /// Cron with seconds: `sec min hour day-of-month month day-of-week [year]`.
+    pub cron: String,
+    /// Deployment name.
+    pub workflow: String,
+    /// JSON input of every execution.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub input: Value,
+}
