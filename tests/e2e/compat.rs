@@ -123,36 +123,19 @@ fn check_resumes(data: &Path, database: Option<&str>) {
     }
     let (mut server, url) = start_server(data, &args);
     let cli = |a: &[&str]| cairn(data).arg("--server").arg(&url).args(a).output().unwrap();
+    let result = |id: &str| -> Value {
+        let out = cli(&["result", id, "--wait", "--timeout-s", "60", "--output", "json"]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
     let out = cli(&["signal", "sig-waiting", "item", "--payload", r#"{"k": "second"}"#]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = cli(&[
-        "result",
-        "sig-waiting",
-        "--wait",
-        "--timeout-s",
-        "60",
-        "--output",
-        "json",
-    ]);
-    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(result["status"], "completed", "{result}");
-    assert_eq!(
-        result["output"],
-        serde_json::json!([{ "k": "first" }, { "k": "second" }])
-    );
+    let r = result("sig-waiting");
+    assert_eq!(r["status"], "completed", "{r}");
+    assert_eq!(r["output"], serde_json::json!([{ "k": "first" }, { "k": "second" }]));
     if database.is_none() {
-        let out = cli(&[
-            "result",
-            "nap-sleeping",
-            "--wait",
-            "--timeout-s",
-            "60",
-            "--output",
-            "json",
-        ]);
-        let result: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(result["status"], "completed", "{result}");
-        assert!(result["output"].as_u64().unwrap() >= 4000, "{result}");
+        let r = result("nap-sleeping");
+        assert_eq!(r["status"], "completed", "{r}");
+        assert!(r["output"].as_u64().unwrap() >= 4000, "{r}");
     }
     let _ = server.kill();
     let _ = server.wait();

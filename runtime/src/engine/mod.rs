@@ -65,17 +65,6 @@ pub(crate) struct EngineConfig {
     pub(crate) max_instances: u32,
 }
 
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            cache_dir: std::env::temp_dir().join("cairn-cache"),
-            memory_limit: 256 << 20,
-            cpu_budget: Duration::from_secs(5),
-            max_instances: 1000,
-        }
-    }
-}
-
 /// How often the epoch ticks; the CPU budget is checked at each tick.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
