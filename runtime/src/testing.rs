@@ -3,7 +3,7 @@
 //! crashes and old journals a node would never write by itself.
 
 use crate::error::Result;
-use crate::model::{Entry, Execution, Lease, ListFilter, NewExecution, Transition};
+use crate::model::{Created, Entry, Execution, Lease, ListFilter, NewExecution, Transition};
 use crate::node::{Node, StoreConfig};
 use crate::store::{self, Store};
 use std::sync::Arc;
@@ -27,12 +27,7 @@ impl Node {
 
 impl RawStore {
     /// See `ExecutionStore::create_execution`.
-    pub async fn create_execution(
-        &self,
-        new: &NewExecution,
-        owner: Option<&str>,
-        lease_ms: i64,
-    ) -> Result<Option<Lease>> {
+    pub async fn create_execution(&self, new: &NewExecution, owner: Option<&str>, lease_ms: i64) -> Result<Created> {
         self.0.create_execution(new, owner, lease_ms).await
     }
 

@@ -3,7 +3,7 @@
 use crate::common::*;
 use cairn::error::codes;
 use cairn::journal::{Command, StartedPayload};
-use cairn::model::{Bindings, Entry, NewExecution, Status, Transition};
+use cairn::model::{Bindings, Created, Entry, NewExecution, Status, Transition};
 use cairn::node::{Node, Outcome};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,11 +41,9 @@ async fn changed_code_parks_with_seq_and_diff_and_writes_nothing() {
             ..old[0].clone()
         },
     };
-    let lease = store
-        .create_execution(&new, Some(rt.id()), 10_000)
-        .await
-        .unwrap()
-        .unwrap();
+    let Created::Leased(lease) = store.create_execution(&new, Some(rt.id()), 10_000).await.unwrap() else {
+        panic!("created and leased")
+    };
     store.append(&lease, &in_flight, &Transition::Running).await.unwrap();
     let before = store.journal("changed-code").await.unwrap();
 

@@ -63,6 +63,15 @@ pub struct NodeOptions {
     /// Lease duration of executions this node runs, ms.
     #[arg(long, default_value_t = 5000)]
     lease_ms: u64,
+    /// Longest any wait (for work, a result, a signal, a child) goes without
+    /// looking again when no notification came, ms: the fallback for a lost
+    /// notification.
+    #[arg(long, default_value_t = 1000)]
+    poll_ms: u64,
+    /// Guest instances this node keeps at once; past it, the least recently
+    /// used idle one is evicted (and replayed when it wakes).
+    #[arg(long, default_value_t = 1000)]
+    max_instances: u32,
     /// Do not print workflow log lines.
     #[arg(long)]
     quiet: bool,
@@ -186,7 +195,7 @@ fn default_data_dir() -> PathBuf {
 /// Where a command finds its store, cache and server.
 pub(crate) struct Ctx {
     /// Data directory (SQLite file, compiled-component cache).
-    data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
     /// PostgreSQL URL, if the store is shared.
     database: Option<String>,
     /// A server's API, for the verbs that talk to one.
@@ -195,7 +204,7 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// The store of this data directory or database URL.
-    fn store(&self, schema: Schema) -> Result<StoreConfig> {
+    pub(crate) fn store(&self, schema: Schema) -> Result<StoreConfig> {
         StoreConfig::new(&self.data_dir, self.database.as_deref(), schema)
     }
 
@@ -227,7 +236,7 @@ impl Ctx {
 
 impl NodeOptions {
     /// The node settings these options give, with the cache in `data_dir`.
-    fn config(&self, data_dir: &std::path::Path) -> Result<NodeConfig> {
+    pub(crate) fn config(&self, data_dir: &std::path::Path) -> Result<NodeConfig> {
         if self.memory_limit_mb == 0 || self.memory_limit_mb > 4096 {
             return Err(Error::invalid(
                 "--memory-limit-mb must be between 1 and 4096",
@@ -238,10 +247,12 @@ impl NodeOptions {
             cache_dir: data_dir.join("cache"),
             memory_limit: self.memory_limit_mb << 20,
             cpu_budget: Duration::from_millis(self.cpu_budget_ms.max(10)),
-            max_instances: 1000,
+            max_instances: self.max_instances.max(2),
             lease: Duration::from_millis(self.lease_ms.max(300)),
             evict_after: Duration::from_millis(self.evict_after_ms),
             echo_logs: !self.quiet,
+            fallback: Duration::from_millis(self.poll_ms.max(10)),
+            ..NodeConfig::default()
         })
     }
 }

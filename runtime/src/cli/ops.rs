@@ -4,10 +4,9 @@ use super::render::time;
 use super::{Ctx, Format, NodeOptions};
 use crate::api::{ApiLimits, ApiState};
 use crate::error::{Error, Result, codes};
-use crate::node::{Schema, ServerOptions};
+use crate::node::Schema;
 use clap::{Args, Subcommand};
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// Arguments of `cairn server`.
 #[derive(Args)]
@@ -15,9 +14,6 @@ pub(crate) struct ServerArgs {
     /// Executions this node runs at once.
     #[arg(long, default_value_t = 256)]
     max_concurrent: usize,
-    /// Longest idle wait between claim attempts, ms (notifications wake earlier).
-    #[arg(long, default_value_t = 200)]
-    poll_ms: u64,
     /// Address of the HTTP API.
     #[arg(long, default_value = "127.0.0.1:7400")]
     listen: String,
@@ -51,7 +47,9 @@ pub(crate) enum DbCommand {
 
 /// `cairn server`: migrates, then claims and runs executions until Ctrl-C / SIGTERM.
 pub(crate) async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
-    let node = ctx.node(Schema::Migrate, &args.node).await?;
+    let mut config = args.node.config(&ctx.data_dir)?;
+    config.max_concurrent = args.max_concurrent.max(1);
+    let node = crate::node::Node::open(&ctx.store(Schema::Migrate)?, config).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let api = if args.no_api {
         None
@@ -81,11 +79,7 @@ pub(crate) async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
         })))
     };
     eprintln!("cairn server: node {} on {}", node.id(), node.describe_store());
-    let options = ServerOptions {
-        max_concurrent: args.max_concurrent,
-        poll: Duration::from_millis(args.poll_ms.max(10)),
-    };
-    node.serve(options, shutdown_signal()).await;
+    node.serve(shutdown_signal()).await;
     let _ = stop_tx.send(true);
     if let Some(api) = api {
         let _ = api.await;

@@ -193,6 +193,24 @@ pub struct NewExecution {
     pub started: Entry,
 }
 
+/// What creating an execution did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// An execution with this id existed already; nothing was written.
+    Existed,
+    /// Created, for any node to claim.
+    Queued,
+    /// Created and leased to the given owner (epoch 1).
+    Leased(Lease),
+}
+
+impl Created {
+    /// Whether an execution was created.
+    pub fn is_new(&self) -> bool {
+        !matches!(self, Created::Existed)
+    }
+}
+
 /// The right to write to one execution's journal: owner plus fencing epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -263,6 +281,20 @@ impl Transition {
             Transition::Running => (None, None, None),
         }
     }
+}
+
+/// Something a node may be waiting for, announced through the store to the
+/// other nodes (PostgreSQL NOTIFY) once it is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// New or released work may be claimable.
+    Work,
+    /// This execution finished (completed, failed, terminated, continued, parked).
+    Finished(String),
+    /// This execution has something new: an inbox message, or a child finished.
+    Poke(String),
+    /// Events may have been lost (the listener reconnected): everyone looks again.
+    Resync,
 }
 
 /// Which executions a listing returns.

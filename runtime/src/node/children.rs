@@ -6,7 +6,7 @@ use super::Node;
 use crate::error::Result;
 use crate::journal::record::Terminated;
 use crate::journal::{self, ChildRef, Lifecycle, Record};
-use crate::model::{ClosePolicy, InboxKind, Status, now_ms};
+use crate::model::{ClosePolicy, InboxKind, Status, StoreEvent, now_ms};
 
 impl Node {
     /// After a terminal commit: applies the close policy to open children
@@ -18,7 +18,8 @@ impl Node {
             if let Err(e) = self.store.wake(parent).await {
                 tracing::warn!("waking parent {parent} failed: {}", e.message);
             }
-            self.wake_claims.notify_one();
+            self.announce(StoreEvent::Poke(parent.to_owned()));
+            self.announce(StoreEvent::Work);
         }
     }
 
@@ -38,6 +39,7 @@ impl Node {
         {
             return Ok(false);
         }
+        self.announce(StoreEvent::Finished(id.to_owned()));
         let open = journal::open_children(&self.store.journal(id).await?);
         let parent = self.store.execution(id).await?.and_then(|e| e.parent);
         self.finished(id, open, parent.as_deref()).await;
@@ -53,16 +55,22 @@ impl Node {
                         .await
                         .map(|_| ())
                 }
-                ClosePolicy::RequestCancel => self
-                    .store
-                    .push_inbox(&child.id, InboxKind::Cancel, "", "null", true)
-                    .await
-                    .map(|_| ()),
+                ClosePolicy::RequestCancel => self.request_cancel_of(&child.id).await,
                 ClosePolicy::Abandon => Ok(()),
             };
             if let Err(e) = result {
                 tracing::warn!("closing child {} of {parent} failed: {}", child.id, e.message);
             }
         }
+    }
+}
+
+impl Node {
+    /// Queues a cancellation request for `id`, waking it wherever it is.
+    pub(super) async fn request_cancel_of(&self, id: &str) -> Result<()> {
+        self.store.push_inbox(id, InboxKind::Cancel, "", "null", true).await?;
+        self.announce(StoreEvent::Poke(id.to_owned()));
+        self.announce(StoreEvent::Work);
+        Ok(())
     }
 }

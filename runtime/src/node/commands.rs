@@ -7,16 +7,14 @@ use crate::engine::digest_of;
 use crate::error::{Error, Result, codes};
 use crate::journal;
 use crate::model::{
-    Bindings, Deployment, Execution, InboxKind, ListFilter, Schedule, Status, StoreStatus, WorkflowRef, now_ms,
+    Bindings, Deployment, Execution, InboxKind, ListFilter, Schedule, Status, StoreEvent, StoreStatus, WorkflowRef,
+    now_ms,
 };
 use serde_json::Value;
 use std::time::Duration;
 
 /// Longest a result request may wait.
 pub(crate) const MAX_WAIT: Duration = Duration::from_secs(60);
-
-/// How often a result wait looks again.
-const RESULT_POLL: Duration = Duration::from_millis(50);
 
 fn valid_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
@@ -135,8 +133,7 @@ impl Node {
             &req.input.to_string(),
             None,
         );
-        let created = self.store.create_if_absent(&new).await?;
-        self.wake_claims.notify_one();
+        let created = self.place(new).await?.is_new();
         let version = if created {
             d.version
         } else {
@@ -176,13 +173,23 @@ impl Node {
         let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
         let mut id = id.to_owned();
         loop {
+            // Watch before reading, so an end committed in between still wakes us.
+            let watch = self.wakeups.watch_finished(&id);
+            let finished = watch.notify().notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
             let e = self.execution(&id).await?;
             if let Some(next) = e.continued_as() {
                 id = next;
                 continue;
             }
-            if e.status.is_unfinished() && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(RESULT_POLL).await;
+            let now = tokio::time::Instant::now();
+            if e.status.is_unfinished() && now < deadline {
+                let nap = (deadline - now).min(self.config.fallback);
+                tokio::select! {
+                    _ = finished => {}
+                    _ = tokio::time::sleep(nap) => {}
+                }
                 continue;
             }
             let answer = ResultResponse {
@@ -251,7 +258,8 @@ impl Node {
             .store
             .push_inbox(id, InboxKind::Signal, name, &payload.to_string(), true)
             .await?;
-        self.wake_claims.notify_one();
+        self.announce(StoreEvent::Poke(id.to_owned()));
+        self.announce(StoreEvent::Work);
         Ok(SignalResponse {
             execution_id: id.to_owned(),
             signal: name.to_owned(),
@@ -263,8 +271,7 @@ impl Node {
     /// children are interrupted and the workflow may compensate.
     pub async fn cancel(&self, id: &str) -> Result<CancelResponse> {
         self.unfinished(id).await?;
-        self.store.push_inbox(id, InboxKind::Cancel, "", "null", true).await?;
-        self.wake_claims.notify_one();
+        self.request_cancel_of(id).await?;
         Ok(CancelResponse {
             execution_id: id.to_owned(),
             cancel: "requested".into(),

@@ -7,7 +7,9 @@ use crate::engine::workflow_host::{self, Activation, End, ExecutionHost, HostOpt
 use crate::error::{Error, Result, codes};
 use crate::journal::record::{Completed, Continued, Failed};
 use crate::journal::{self, Cursor, Lifecycle};
-use crate::model::{Bindings, Execution, Lease, ListFilter, NewExecution, Status, Transition, now_ms};
+use crate::model::{
+    Bindings, Created, Execution, Lease, ListFilter, NewExecution, Status, StoreEvent, Transition, now_ms,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,16 +35,14 @@ impl Node {
     /// node (drive it with [`Node::drive`] or [`Node::run_to_end`]).
     pub async fn start_here(&self, workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<Lease> {
         let new = checked_new_execution(workflow, component, bindings, input)?;
-        let lease = self
+        let created = self
             .store
             .create_execution(&new, Some(&self.id), self.lease_ms())
-            .await?
-            .expect("an owned execution comes with its lease");
-        let mut fresh = self.fresh.lock().unwrap();
-        if fresh.len() > 10_000 {
-            fresh.clear(); // started but never driven: fall back to reading the store
-        }
-        fresh.insert(new.id.clone(), new);
+            .await?;
+        let Created::Leased(lease) = created else {
+            return Err(Error::store(format!("execution {} exists already", new.id)));
+        };
+        self.remember_fresh(new);
         Ok(lease)
     }
 
@@ -50,7 +50,7 @@ impl Node {
     pub async fn enqueue(&self, workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<String> {
         let new = checked_new_execution(workflow, component, bindings, input)?;
         self.store.create_execution(&new, None, self.lease_ms()).await?;
-        self.wake_claims.notify_one();
+        self.announce(StoreEvent::Work);
         Ok(new.id)
     }
 
@@ -80,6 +80,7 @@ impl Node {
             evict_after: self.config.evict_after,
             echo_logs: self.config.echo_logs && !replay_only,
             replay_only,
+            fallback: self.config.fallback,
         }
     }
 
@@ -150,7 +151,9 @@ impl Node {
                     &input,
                     exec.parent.clone(),
                 );
-                self.store.create_if_absent(&new).await?;
+                if self.store.create_execution(&new, None, self.lease_ms()).await?.is_new() {
+                    self.announce(StoreEvent::Work);
+                }
                 (
                     Lifecycle::Continued(Continued { next: next.clone() }),
                     Transition::Continued {
@@ -167,7 +170,10 @@ impl Node {
                 // Nothing of this activation is written: the journal stays as it was.
                 let reason = error.to_json().to_string();
                 return match self.commit(lease, &[], &Transition::Parked { reason }).await {
-                    Ok(()) => Ok(Outcome::Parked(error)),
+                    Ok(()) => {
+                        self.announce(StoreEvent::Finished(exec.id.clone()));
+                        Ok(Outcome::Parked(error))
+                    }
                     Err(e) if e.code == codes::LEASE_LOST => Ok(Outcome::LeaseLost),
                     Err(e) => Err(e),
                 };

@@ -5,10 +5,12 @@ use super::Node;
 use crate::engine::workflow_host::{ChildState, Effects};
 use crate::error::{Result, codes};
 use crate::journal::{self, FailureRecord, failures};
-use crate::model::{Entry, InboxKind, InboxMessage, Lease, Status, Transition, WorkflowRef};
+use crate::model::{Entry, InboxMessage, Lease, Status, Transition, WorkflowRef};
 use async_trait::async_trait;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 impl Node {
     /// Commits entries and a status change under `lease`, retrying transient
@@ -73,8 +75,7 @@ impl Effects for Node {
             input,
             Some(parent.to_owned()),
         );
-        self.store.create_if_absent(&new).await?;
-        self.wake_claims.notify_one();
+        self.place(new).await?;
         Ok(Ok(()))
     }
 
@@ -108,8 +109,14 @@ impl Effects for Node {
     }
 
     async fn request_cancel(&self, id: &str) -> Result<()> {
-        self.store.push_inbox(id, InboxKind::Cancel, "", "null", true).await?;
-        self.wake_claims.notify_one();
-        Ok(())
+        self.request_cancel_of(id).await
+    }
+
+    fn pokes(&self, id: &str) -> Arc<Notify> {
+        self.wakeups.pokes(id)
+    }
+
+    fn forget_pokes(&self, id: &str, pokes: Arc<Notify>) {
+        self.wakeups.forget_pokes(id, pokes);
     }
 }

@@ -17,6 +17,7 @@ mod effects;
 mod replay;
 mod schedules;
 mod types;
+mod wakeups;
 mod worker;
 
 pub use crate::store::{Schema, StoreConfig, redact};
@@ -28,16 +29,17 @@ pub use types::{
     JournalEntry, ListQuery, ResultQuery, ResultResponse, ScheduleRequest, SignalResponse, StartRequest, StartResponse,
     TerminateRequest, TerminateResponse, UploadQuery,
 };
-pub use worker::ServerOptions;
 
 use crate::engine::{ActivityRegistry, Engine, EngineConfig, WorkflowComponent};
 use crate::error::{Error, Result, codes};
-use crate::model::{Bindings, NewExecution, now_ms};
+use crate::model::{Bindings, Created, NewExecution, StoreEvent, now_ms};
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Once, OnceLock, Weak};
 use std::time::Duration;
+use tokio::sync::Semaphore;
+use wakeups::Wakeups;
 
 /// Settings of a node: the limits of its guests and its leases.
 #[derive(Debug, Clone)]
@@ -56,6 +58,11 @@ pub struct NodeConfig {
     pub evict_after: Duration,
     /// Print workflow log lines to stderr.
     pub echo_logs: bool,
+    /// Executions this node drives at once (claimed or handed to it).
+    pub max_concurrent: usize,
+    /// Longest any wait (for work, a result, a signal, a child) goes without
+    /// looking again when no notification came: the fallback for a lost one.
+    pub fallback: Duration,
 }
 
 impl Default for NodeConfig {
@@ -68,6 +75,8 @@ impl Default for NodeConfig {
             lease: Duration::from_secs(5),
             evict_after: Duration::from_secs(2),
             echo_logs: true,
+            max_concurrent: 256,
+            fallback: Duration::from_secs(1),
         }
     }
 }
@@ -85,8 +94,10 @@ pub struct Node {
     /// Executions this node just created and has not driven yet: their
     /// first activation needs no read from the store.
     fresh: Mutex<HashMap<String, NewExecution>>,
-    /// Wakes this node's claim loop (new work was created here).
-    wake_claims: tokio::sync::Notify,
+    /// Who waits for what on this node, and the events that wake them.
+    wakeups: Wakeups,
+    /// Executions this node may drive at once: claims and hand-offs take one.
+    slots: Arc<Semaphore>,
     /// Executions this node is driving now: the only leases it renews.
     active: Mutex<HashSet<String>>,
     renewer: Once,
@@ -108,21 +119,76 @@ impl Node {
     }
 
     fn over(store: Arc<dyn Store>, store_config: StoreConfig, config: NodeConfig) -> Arc<Node> {
-        Arc::new_cyclic(|me| Node {
+        let slots = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
+        let node = Arc::new_cyclic(|me| Node {
             store,
             store_config,
             engine: OnceLock::new(),
             engine_init: Mutex::new(()),
             id: new_node_id(),
             started_at_ms: now_ms(),
-            config,
             registries: Mutex::new(HashMap::new()),
             fresh: Mutex::new(HashMap::new()),
-            wake_claims: tokio::sync::Notify::new(),
+            wakeups: Wakeups::default(),
+            slots,
             active: Mutex::new(HashSet::new()),
             renewer: Once::new(),
             me: me.clone(),
-        })
+            config,
+        });
+        // What other nodes commit wakes this node's waiters too.
+        let weak = Arc::downgrade(&node);
+        node.store.listen(Arc::new(move |event| {
+            if let Some(node) = weak.upgrade() {
+                node.wakeups.wake(&event);
+            }
+        }));
+        node
+    }
+
+    /// Wakes this node's waiters for something it just committed (other
+    /// nodes learn it from the store's notifications).
+    fn announce(&self, event: StoreEvent) {
+        self.wakeups.wake(&event);
+    }
+
+    /// Creates a new execution and, when this node has a free slot, leases
+    /// it to itself in the same transaction and starts driving it at once
+    /// (no claim round trip); otherwise any node claims it. Nothing is
+    /// created when the id exists.
+    async fn place(&self, new: NewExecution) -> Result<Created> {
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            let created = self.store.create_execution(&new, None, self.lease_ms()).await?;
+            if created.is_new() {
+                self.announce(StoreEvent::Work);
+            }
+            return Ok(created);
+        };
+        let id = new.id.clone();
+        self.remember_fresh(new.clone());
+        let created = self.store.create_execution(&new, Some(&self.id), self.lease_ms()).await;
+        match &created {
+            Ok(Created::Leased(lease)) => {
+                let (node, lease) = (self.me(), lease.clone());
+                tokio::spawn(async move {
+                    node.serve_one(lease).await;
+                    drop(slot);
+                });
+            }
+            _ => {
+                self.fresh.lock().unwrap().remove(&id);
+            }
+        }
+        created
+    }
+
+    /// Keeps a just-created execution in memory for its first activation.
+    fn remember_fresh(&self, new: NewExecution) {
+        let mut fresh = self.fresh.lock().unwrap();
+        if fresh.len() > 10_000 {
+            fresh.clear(); // created but never driven: fall back to reading the store
+        }
+        fresh.insert(new.id.clone(), new);
     }
 
     /// This node's id: `host:pid:random`.

@@ -30,15 +30,19 @@ pub fn next_fire(cron: &str, after_ms: i64) -> Result<i64> {
 }
 
 impl Node {
-    /// Fires every due schedule this node wins; returns how many it fired.
-    pub(super) async fn fire_due_schedules(&self) -> Result<usize> {
+    /// Fires every due schedule this node wins; returns how many it fired
+    /// and when the next one is due (ms since epoch).
+    pub(super) async fn fire_due_schedules(&self) -> Result<(usize, i64)> {
         let now = now_ms();
         let mut fired = 0;
+        let mut next_due = i64::MAX;
         for s in self.store.schedules().await? {
             if s.next_fire_at_ms > now {
+                next_due = next_due.min(s.next_fire_at_ms);
                 continue;
             }
             let next = next_fire(&s.cron, now)?;
+            next_due = next_due.min(next);
             if !self.store.advance_schedule(&s.id, s.next_fire_at_ms, next).await? {
                 continue; // another node fired it
             }
@@ -48,11 +52,11 @@ impl Node {
             };
             let id = format!("{}@{}", s.id, s.next_fire_at_ms);
             let new = journal::new_execution(id, &d.name, &d.component, d.bindings, &s.input, None);
-            if self.store.create_if_absent(&new).await? {
+            if self.place(new).await?.is_new() {
                 fired += 1;
             }
         }
-        Ok(fired)
+        Ok((fired, next_due))
     }
 }
 

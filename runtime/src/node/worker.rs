@@ -1,50 +1,33 @@
 //! The worker loop of `cairn server`: claim runnable executions, run them,
 //! repeat. Several nodes run this loop against one database and share the
 //! work; a dead node's leases expire and its executions are claimed and
-//! replayed by the others.
+//! replayed by the others. The loop sleeps until something may be
+//! claimable — work created here, a notification from another node, a
+//! timer of this node coming due — and only falls back on looking again
+//! after `NodeConfig::fallback`.
 
 use super::{Node, Outcome};
-use crate::model::{Lease, now_ms};
+use crate::model::{Lease, StoreEvent, now_ms};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
-
-/// Settings of the server loop.
-#[derive(Debug, Clone)]
-pub struct ServerOptions {
-    /// Executions this node runs at once.
-    pub max_concurrent: usize,
-    /// Longest wait between two claim attempts when idle (the polling
-    /// fallback; notifications wake the loop earlier).
-    pub poll: Duration,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions {
-            max_concurrent: 256,
-            poll: Duration::from_millis(200),
-        }
-    }
-}
 
 impl Node {
     /// Claims and runs executions until `shutdown` resolves. Store failures
     /// are retried with backoff; nothing is lost while the database is away.
-    pub async fn serve(self: &Arc<Self>, options: ServerOptions, shutdown: impl Future<Output = ()>) {
-        let slots = Arc::new(Semaphore::new(options.max_concurrent.max(1)));
-        let wake = Arc::new(Notify::new());
+    pub async fn serve(self: &Arc<Self>, shutdown: impl Future<Output = ()>) {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut backoff = Duration::from_millis(100);
-        let mut last_schedules = std::time::Instant::now() - options.poll;
+        let mut next_schedules = tokio::time::Instant::now();
         self.start_renewer();
         if let Err(e) = self.store.heartbeat(&self.id, self.started_at_ms).await {
             tracing::warn!("heartbeat failed: {}", e.message);
         }
         tracing::info!("node {} serving", self.id);
         loop {
-            let free = slots.available_permits();
+            // Registered before claiming, so work announced meanwhile is not missed.
+            let work = self.wakeups.work().notified();
+            let free = self.slots.available_permits();
             let wanted = free.min(64) as u32;
             let claimed = if wanted == 0 {
                 Ok(Vec::new())
@@ -56,11 +39,11 @@ impl Node {
                     backoff = Duration::from_millis(100);
                     let full = leases.len() as u32 == wanted && wanted > 0;
                     for lease in leases {
-                        let permit = slots.clone().acquire_owned().await.expect("never closed");
-                        let (node, wake) = (self.clone(), wake.clone());
+                        let slot = self.slots.clone().acquire_owned().await.expect("never closed");
+                        let node = self.clone();
                         tokio::spawn(async move {
-                            node.serve_one(lease, wake).await;
-                            drop(permit);
+                            node.serve_one(lease).await;
+                            drop(slot);
                         });
                     }
                     !full
@@ -75,19 +58,26 @@ impl Node {
                     continue;
                 }
             };
-            if last_schedules.elapsed() >= options.poll {
-                last_schedules = std::time::Instant::now();
+            if tokio::time::Instant::now() >= next_schedules {
                 match self.fire_due_schedules().await {
-                    Ok(n) if n > 0 => continue,
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!("firing schedules failed: {}", e.message),
+                    Ok((fired, next_due)) => {
+                        let until = Duration::from_millis((next_due - now_ms()).max(0) as u64);
+                        next_schedules = tokio::time::Instant::now() + until.min(self.config.fallback);
+                        if fired > 0 {
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("firing schedules failed: {}", e.message);
+                        next_schedules = tokio::time::Instant::now() + self.config.fallback;
+                    }
                 }
             }
             if idle || wanted == 0 {
+                let until_schedules = next_schedules.saturating_duration_since(tokio::time::Instant::now());
                 tokio::select! {
-                    _ = self.store.wait_for_work(options.poll) => {}
-                    _ = wake.notified() => {}
-                    _ = self.wake_claims.notified() => {}
+                    _ = work => {}
+                    _ = tokio::time::sleep(until_schedules.min(self.config.fallback)) => {}
                     _ = &mut shutdown => break,
                 }
             }
@@ -95,16 +85,19 @@ impl Node {
         tracing::info!("node {} stopping", self.id);
     }
 
-    /// Runs one claimed execution for one activation. A long sleep ends the
-    /// activation; a local timer wakes the claim loop when it is due (any
-    /// node may take it then).
-    async fn serve_one(&self, lease: Lease, wake: Arc<Notify>) {
+    /// Runs one execution leased to this node for one activation. A long
+    /// wait ends the activation; a local timer wakes the claim loop when it
+    /// is due (any node may take it then).
+    pub(super) async fn serve_one(&self, lease: Lease) {
         let id = lease.execution_id.clone();
         match self.drive(lease.clone()).await {
             Ok(Outcome::Sleeping(wake_at)) => {
+                let weak = self.me.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis((wake_at - now_ms()).max(0) as u64)).await;
-                    wake.notify_one();
+                    if let Some(node) = weak.upgrade() {
+                        node.announce(StoreEvent::Work);
+                    }
                 });
             }
             Ok(Outcome::Completed(_)) => tracing::debug!("execution {id} completed"),

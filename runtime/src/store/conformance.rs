@@ -4,7 +4,9 @@
 
 use super::Store;
 use crate::error::codes;
-use crate::model::{Bindings, Entry, InboxKind, Lease, ListFilter, NewExecution, Schedule, Status, Transition, now_ms};
+use crate::model::{
+    Bindings, Created, Entry, InboxKind, Lease, ListFilter, NewExecution, Schedule, Status, Transition, now_ms,
+};
 use std::sync::Arc;
 
 fn id(tag: &str) -> String {
@@ -31,11 +33,13 @@ async fn create(store: &dyn Store, tag: &str, owner: &str, lease_ms: i64) -> Lea
         parent: None,
         started: entry(0, "started"),
     };
-    let lease = store
+    let Created::Leased(lease) = store
         .create_execution(&new, Some(owner), lease_ms)
         .await
         .expect("create")
-        .expect("owned");
+    else {
+        panic!("an owned execution is leased")
+    };
     assert_eq!(lease.epoch, 1);
     assert_eq!(lease.execution_id, id);
     lease
@@ -307,8 +311,11 @@ fn new_execution(id: &str) -> NewExecution {
 /// Starting an id twice creates one execution; the second start reports it.
 pub(crate) async fn idempotent_enqueue(store: &dyn Store) {
     let id = id("idem");
-    assert!(store.create_if_absent(&new_execution(&id)).await.unwrap());
-    assert!(!store.create_if_absent(&new_execution(&id)).await.unwrap());
+    let new = new_execution(&id);
+    assert_eq!(store.create_execution(&new, None, 0).await.unwrap(), Created::Queued);
+    assert_eq!(store.create_execution(&new, None, 0).await.unwrap(), Created::Existed);
+    let owned = store.create_execution(&new, Some("node-y"), 1000).await.unwrap();
+    assert_eq!(owned, Created::Existed, "an existing id is never leased by creating it");
     let e = store.execution(&id).await.unwrap().unwrap();
     assert_eq!(
         (e.status, e.lease_owner, e.lease_epoch, e.parent.as_deref()),
@@ -461,7 +468,7 @@ pub(crate) async fn list_pages_and_filters(store: &dyn Store) {
     for i in 0..5 {
         let mut new = new_execution(&format!("{workflow}-{i}"));
         new.workflow = workflow.clone();
-        store.create_if_absent(&new).await.unwrap();
+        store.create_execution(&new, None, 0).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     let filter = |after: Option<(i64, String)>| ListFilter {

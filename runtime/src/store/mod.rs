@@ -21,13 +21,15 @@ mod sqlite;
 
 use crate::error::{Error, Result, codes};
 use crate::model::{
-    Bindings, Deployment, Entry, Execution, InboxKind, InboxMessage, Lease, ListFilter, NewExecution, Schedule, Status,
-    StoreStatus, Transition,
+    Bindings, Created, Deployment, Entry, Execution, InboxKind, InboxMessage, Lease, ListFilter, NewExecution,
+    Schedule, Status, StoreEvent, StoreStatus, Transition,
 };
 use async_trait::async_trait;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+
+/// Where a store delivers the events other nodes commit.
+pub(crate) type EventSink = Arc<dyn Fn(StoreEvent) + Send + Sync>;
 
 /// Where the store is and what to do about its schema.
 #[derive(Debug, Clone)]
@@ -113,14 +115,11 @@ pub(crate) async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>> {
 /// Executions, their journals and their leases.
 #[async_trait]
 pub(crate) trait ExecutionStore: Send + Sync {
-    /// Creates an execution with its `started` entry in one transaction.
-    /// With an owner it is leased to it (epoch 1) and the lease is returned;
-    /// without one it is left for any node to claim (and nodes are woken).
-    async fn create_execution(&self, new: &NewExecution, owner: Option<&str>, lease_ms: i64) -> Result<Option<Lease>>;
-
-    /// Creates an unowned execution unless one with its id exists; returns
-    /// whether it was created.
-    async fn create_if_absent(&self, new: &NewExecution) -> Result<bool>;
+    /// Creates an execution with its `started` entry in one transaction,
+    /// unless one with its id exists. With an owner it is leased to it
+    /// (epoch 1); without one it is left for any node to claim (and the
+    /// other nodes are told).
+    async fn create_execution(&self, new: &NewExecution, owner: Option<&str>, lease_ms: i64) -> Result<Created>;
 
     /// Appends entries and applies a status change in one transaction, if
     /// `lease` is still current; otherwise fails with `CAIRN-E007` and
@@ -221,9 +220,10 @@ pub(crate) trait ClusterStore: Send + Sync {
     /// Applies pending schema migrations; returns the schema version.
     async fn migrate(&self) -> Result<i64>;
 
-    /// Waits until new work may have arrived (a notification) or `timeout`
-    /// passes. Polling after the timeout is always correct on its own.
-    async fn wait_for_work(&self, timeout: Duration);
+    /// Hands every event other nodes commit (new work, finished executions,
+    /// pokes) to `sink`, from now on. A backend without notifications
+    /// (SQLite) never calls it: waiters fall back on their timers.
+    fn listen(&self, sink: EventSink);
 
     /// Commits one single-row transaction (the benchmark's yardstick).
     async fn probe_commit(&self) -> Result<()>;

@@ -6,6 +6,8 @@ use crate::error::Result;
 use crate::journal::FailureRecord;
 use crate::model::{Entry, InboxMessage, Lease, Transition};
 use async_trait::async_trait;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// Where a child execution is.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,4 +46,12 @@ pub(crate) trait Effects: Send + Sync {
 
     /// Asks execution `id` to cancel.
     async fn request_cancel(&self, id: &str) -> Result<()>;
+
+    /// What wakes the host of `id` when its inbox gets a message or one of
+    /// its children finishes (a poke that comes before the host waits is
+    /// kept for it).
+    fn pokes(&self, id: &str) -> Arc<Notify>;
+
+    /// The host of `id` stopped listening for pokes.
+    fn forget_pokes(&self, id: &str, pokes: Arc<Notify>);
 }

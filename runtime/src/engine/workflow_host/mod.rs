@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -81,6 +81,9 @@ pub(crate) struct HostOptions {
     /// Check the code against the journal only: nothing runs live, nothing
     /// is written, and reaching the end of the journal stops the guest.
     pub(crate) replay_only: bool,
+    /// Longest a wait goes without looking again when no poke came (a lost
+    /// notification costs this much latency, no more).
+    pub(crate) fallback: Duration,
 }
 
 /// Everything the host needs to serve one execution's calls.
@@ -98,6 +101,8 @@ pub(crate) struct ExecutionHost {
     children: HashMap<u32, ChildRef>,
     /// Signals and cancellation requests, as last read.
     inbox: Vec<InboxMessage>,
+    /// Wakes the waits when the inbox or a child changes (once subscribed).
+    pokes: Option<Arc<Notify>>,
     options: HostOptions,
 }
 
@@ -105,6 +110,9 @@ impl Drop for ExecutionHost {
     fn drop(&mut self) {
         for task in self.tasks.values() {
             task.abort();
+        }
+        if let Some(pokes) = self.pokes.take() {
+            self.effects.forget_pokes(&self.id, pokes);
         }
     }
 }
@@ -137,6 +145,7 @@ impl ExecutionHost {
             tasks: HashMap::new(),
             children: HashMap::new(),
             inbox: Vec::new(),
+            pokes: None,
             options,
         }
     }

@@ -1,10 +1,11 @@
 //! Everything a workflow can block on — activities, timers, signals,
 //! children — and cancellation, which reaches each of them.
 //!
-//! Waits poll the execution's inbox (signals and cancellation requests) at
-//! a short interval; a wait longer than the eviction threshold commits its
-//! deadline and suspends the execution, which is replayed when a message,
-//! a child's completion or the deadline wakes it.
+//! Waits do not poll: the node pokes the host when the inbox gets a message
+//! or a child finishes (across nodes by PostgreSQL notifications), and only
+//! a slow fallback timer looks again without one. A wait longer than the
+//! idle limit commits its deadline and suspends the execution, which is
+//! replayed when a message, a child's completion or the deadline wakes it.
 
 use super::end::Interrupt;
 use super::{ChildState, ExecutionHost, stop};
@@ -14,10 +15,9 @@ use crate::journal::record::{ChildArgs, ChildStartResult, InboxRef, SignalReceiv
 use crate::journal::{ActivityOutcome, ChildRef, Event, FailureRecord, RetrySpec, failures};
 use crate::model::{InboxKind, Transition, now_ms};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// How often a blocked execution looks for signals, cancellation and children.
-const POLL: Duration = Duration::from_millis(100);
+use tokio::sync::Notify;
 
 /// The failure every interrupted wait returns.
 pub(super) fn cancelled() -> FailureRecord {
@@ -25,6 +25,25 @@ pub(super) fn cancelled() -> FailureRecord {
 }
 
 impl ExecutionHost {
+    /// What pokes this execution (subscribed on first use).
+    fn pokes(&mut self) -> Arc<Notify> {
+        if self.pokes.is_none() {
+            self.pokes = Some(self.effects.pokes(&self.id));
+        }
+        self.pokes.clone().expect("just subscribed")
+    }
+
+    /// Waits until poked or `most` passes (at most the fallback), then
+    /// re-reads the inbox.
+    async fn nap(&mut self, most: Duration) {
+        let pokes = self.pokes();
+        tokio::select! {
+            _ = pokes.notified() => {}
+            _ = tokio::time::sleep(most.min(self.options.fallback)) => {}
+        }
+        self.refresh_inbox().await;
+    }
+
     /// Starts activity call `seq` in the background.
     pub(super) fn launch(&mut self, seq: u32, name: &str, input: &str, options: RetrySpec) -> wasmtime::Result<()> {
         let Some(component) = self.registry.get(name).cloned() else {
@@ -78,6 +97,7 @@ impl ExecutionHost {
             }
         }
         let mut fresh = false;
+        let pokes = self.pokes();
         loop {
             if let Some(h) = handles.iter().find(|h| self.activity_resolved(**h)) {
                 return Ok((*h, fresh));
@@ -97,7 +117,8 @@ impl ExecutionHost {
                         self.record_done(h, outcome);
                     }
                 }
-                _ = tokio::time::sleep(POLL) => self.refresh_inbox().await,
+                _ = pokes.notified() => self.refresh_inbox().await,
+                _ = tokio::time::sleep(self.options.fallback) => self.refresh_inbox().await,
             }
         }
     }
@@ -110,6 +131,7 @@ impl ExecutionHost {
     /// Waits for timer `seq`; a cancellation interrupts it; a wait longer
     /// than the eviction threshold suspends the execution instead.
     pub(super) async fn wait_timer(&mut self, seq: u32, fire_at: i64) -> wasmtime::Result<()> {
+        let pokes = self.pokes();
         loop {
             if self.pending_cancel() {
                 self.deliver_cancel(Some((seq, Event::TimerCancelled(())))).await;
@@ -123,8 +145,16 @@ impl ExecutionHost {
             if remaining as u128 > self.options.evict_after.as_millis() {
                 return Err(stop(Interrupt::Suspend { wake_at_ms: fire_at }));
             }
-            tokio::time::sleep(Duration::from_millis(remaining as u64).min(POLL)).await;
-            self.refresh_inbox().await;
+            let nap = Duration::from_millis(remaining as u64).min(self.options.fallback);
+            // The timer itself needs no read: only a poke (or the fallback) may
+            // bring a cancellation.
+            let poked = tokio::select! {
+                _ = pokes.notified() => true,
+                _ = tokio::time::sleep(nap) => nap == self.options.fallback,
+            };
+            if poked {
+                self.refresh_inbox().await;
+            }
         }
     }
 
@@ -138,6 +168,7 @@ impl ExecutionHost {
     /// Waits for the oldest unconsumed signal `name` until `deadline`.
     /// Consuming a signal commits (it leaves the inbox for good).
     pub(super) async fn wait_signal(&mut self, seq: u32, name: &str, deadline: Option<i64>) -> wasmtime::Result<()> {
+        self.pokes();
         self.refresh_inbox().await;
         let waiting_since = Instant::now();
         loop {
@@ -163,14 +194,15 @@ impl ExecutionHost {
                 self.cursor.record_event(seq, Event::SignalTimeout(()), now);
                 return Ok(());
             }
-            if waiting_since.elapsed() > self.options.evict_after {
+            let idle = waiting_since.elapsed();
+            if idle > self.options.evict_after {
                 // Nothing yet: suspend; a signal, a cancellation or the deadline wakes it.
                 let wake_at = deadline.unwrap_or(now + 3_600_000);
                 self.commit(Transition::Sleeping { wake_at_ms: wake_at }).await?;
                 return Err(stop(Interrupt::Suspend { wake_at_ms: wake_at }));
             }
-            tokio::time::sleep(POLL).await;
-            self.refresh_inbox().await;
+            let until_deadline = deadline.map_or(Duration::MAX, |d| Duration::from_millis((d - now).max(1) as u64));
+            self.nap((self.options.evict_after - idle).min(until_deadline)).await;
         }
     }
 
@@ -270,6 +302,7 @@ impl ExecutionHost {
         let Some(mut child) = self.children.get(&handle).cloned() else {
             wasmtime::bail!("child handle {handle} was never started by this execution");
         };
+        self.pokes();
         let waiting_since = Instant::now();
         loop {
             if self.pending_cancel() {
@@ -295,14 +328,14 @@ impl ExecutionHost {
                     e.message
                 ),
             }
-            if waiting_since.elapsed() > self.options.evict_after {
+            let idle = waiting_since.elapsed();
+            if idle > self.options.evict_after {
                 // The child wakes this execution when it finishes; check now and then regardless.
                 let wake_at = now_ms() + 30_000;
                 self.commit(Transition::Sleeping { wake_at_ms: wake_at }).await?;
                 return Err(stop(Interrupt::Suspend { wake_at_ms: wake_at }));
             }
-            tokio::time::sleep(POLL).await;
-            self.refresh_inbox().await;
+            self.nap(self.options.evict_after - idle).await;
         }
     }
 }

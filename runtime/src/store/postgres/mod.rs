@@ -9,25 +9,28 @@
 //! schema distributes on Citus, YugabyteDB YSQL or CockroachDB unchanged.
 //! The statements are in `sql.rs`, the schema in `schema.rs`.
 
+mod commit;
 mod listen;
 mod schema;
 mod sql;
 
 use super::migrate::{self, Migration, Migrator};
 use super::rows::{self, Row};
-use super::{CatalogStore, ClusterStore, ExecutionStore, InboxStore, ScheduleStore, Schema, redact, schema_too_old};
+use super::{
+    CatalogStore, ClusterStore, EventSink, ExecutionStore, InboxStore, ScheduleStore, Schema, redact, schema_too_old,
+};
 use crate::error::{Error, Result, codes};
 use crate::model::{
-    Bindings, Deployment, Entry, Execution, InboxKind, InboxMessage, Lease, ListFilter, NODE_STALE_MS, NewExecution,
-    Schedule, Status, StoreStatus, Transition, now_ms,
+    Bindings, Created, Deployment, Entry, Execution, InboxKind, InboxMessage, Lease, ListFilter, NODE_STALE_MS,
+    NewExecution, Schedule, Status, StoreStatus, Transition, now_ms,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use listen::listen_loop;
 use schema::MIGRATIONS;
-use std::sync::Arc;
+use std::sync::Once;
 use std::time::Duration;
-use tokio::sync::{Notify, OnceCell};
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{FromSql, ToSql};
 
@@ -35,8 +38,9 @@ use tokio_postgres::types::{FromSql, ToSql};
 pub(crate) struct PostgresStore {
     url: String,
     pool: Pool,
-    work: Arc<Notify>,
-    listener: OnceCell<()>,
+    /// Appends on their way to the group committer.
+    commits: mpsc::UnboundedSender<commit::Job>,
+    listener: Once,
 }
 
 fn pg_err(e: tokio_postgres::Error) -> Error {
@@ -114,11 +118,13 @@ impl PostgresStore {
             .create_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|e| unreachable(url, e))?;
+        let (commits, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(commit::commit_loop(pool.clone(), jobs));
         let store = PostgresStore {
             url: url.to_owned(),
             pool,
-            work: Arc::new(Notify::new()),
-            listener: OnceCell::new(),
+            commits,
+            listener: Once::new(),
         };
         drop(store.pool.get().await.map_err(|e| unreachable(url, e))?);
         match schema {
@@ -163,23 +169,6 @@ impl PostgresStore {
         let stmt = c.prepare_cached(query).await.map_err(pg_err)?;
         c.query(&stmt, params).await.map_err(pg_err)
     }
-
-    /// Wakes idle nodes; best effort.
-    async fn notify_work(&self) {
-        if let Ok(c) = self.client().await {
-            let _ = c.execute(sql::NOTIFY_WORK, &[]).await;
-        }
-    }
-
-    /// Starts the LISTEN connection once; it reconnects with backoff.
-    async fn ensure_listener(&self) {
-        self.listener
-            .get_or_init(|| async {
-                let (url, work) = (self.url.clone(), self.work.clone());
-                tokio::spawn(listen_loop(url, work));
-            })
-            .await;
-    }
 }
 
 #[async_trait]
@@ -212,7 +201,7 @@ impl Migrator for PostgresStore {
 
 #[async_trait]
 impl ExecutionStore for PostgresStore {
-    async fn create_execution(&self, new: &NewExecution, owner: Option<&str>, lease_ms: i64) -> Result<Option<Lease>> {
+    async fn create_execution(&self, new: &NewExecution, owner: Option<&str>, lease_ms: i64) -> Result<Created> {
         let now = now_ms();
         let (epoch, expires): (i64, Option<i64>) = match owner {
             Some(_) => (1, Some(now + lease_ms)),
@@ -221,93 +210,46 @@ impl ExecutionStore for PostgresStore {
         let bindings = rows::encode_bindings(&new.bindings);
         let s = &new.started;
         let seq = s.seq as i32;
-        self.execute(
-            sql::CREATE_EXECUTION,
-            &[
-                &new.id,
-                &new.workflow,
-                &new.component,
-                &bindings,
-                &new.input,
-                &now,
-                &owner,
-                &epoch,
-                &expires,
-                &seq,
-                &s.kind,
-                &s.payload,
-                &s.at_ms,
-                &new.parent,
-            ],
-        )
-        .await?;
-        match owner {
-            Some(owner) => Ok(Some(Lease {
+        let params: [&(dyn ToSql + Sync); 14] = [
+            &new.id,
+            &new.workflow,
+            &new.component,
+            &bindings,
+            &new.input,
+            &now,
+            &owner,
+            &epoch,
+            &expires,
+            &seq,
+            &s.kind,
+            &s.payload,
+            &s.at_ms,
+            &new.parent,
+        ];
+        if self.query(sql::CREATE_EXECUTION, &params).await?.is_empty() {
+            return Ok(Created::Existed);
+        }
+        Ok(match owner {
+            Some(owner) => Created::Leased(Lease {
                 execution_id: new.id.clone(),
                 owner: owner.to_owned(),
                 epoch,
-            })),
-            None => {
-                self.notify_work().await;
-                Ok(None)
-            }
-        }
-    }
-
-    async fn create_if_absent(&self, new: &NewExecution) -> Result<bool> {
-        let bindings = rows::encode_bindings(&new.bindings);
-        let s = &new.started;
-        let n = self
-            .execute(
-                sql::CREATE_IF_ABSENT,
-                &[
-                    &new.id,
-                    &new.workflow,
-                    &new.component,
-                    &bindings,
-                    &new.input,
-                    &now_ms(),
-                    &new.parent,
-                    &(s.seq as i32),
-                    &s.kind,
-                    &s.payload,
-                    &s.at_ms,
-                ],
-            )
-            .await?;
-        if n == 1 {
-            self.notify_work().await;
-        }
-        Ok(n == 1)
+            }),
+            None => Created::Queued,
+        })
     }
 
     async fn append(&self, lease: &Lease, entries: &[Entry], transition: &Transition) -> Result<()> {
-        let seqs: Vec<i32> = entries.iter().map(|e| e.seq as i32).collect();
-        let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
-        let payloads: Vec<&str> = entries.iter().map(|e| e.payload.as_str()).collect();
-        let ats: Vec<i64> = entries.iter().map(|e| e.at_ms).collect();
-        let (wake_at, output, error) = transition.columns();
-        let release = transition.is_terminal();
-        let status = transition.status().as_str();
-        let params: [&(dyn ToSql + Sync); 13] = [
-            &lease.execution_id,
-            &lease.owner,
-            &lease.epoch,
-            &seqs,
-            &kinds,
-            &payloads,
-            &ats,
-            &status,
-            &wake_at,
-            &output,
-            &error,
-            &now_ms(),
-            &release,
-        ];
-        if self.execute(sql::APPEND, &params).await? == 0 {
-            return Err(Error::lease_lost(&lease.execution_id));
-        }
-        Ok(())
+        let (reply, answer) = oneshot::channel();
+        let job = commit::Job {
+            lease: lease.clone(),
+            entries: entries.to_vec(),
+            transition: transition.clone(),
+            reply,
+        };
+        let stopped = || Error::store("the group committer has stopped");
+        self.commits.send(job).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     async fn end_fenced(&self, id: &str, from: &[Status], entry: &Entry, status: Status, error: &str) -> Result<bool> {
@@ -328,6 +270,7 @@ impl ExecutionStore for PostgresStore {
         tx.execute(sql::END_FENCED, &[&id, &status.as_str(), &error, &now])
             .await
             .map_err(pg_err)?;
+        tx.execute(sql::NOTIFY_DONE, &[&id]).await.map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;
         Ok(true)
     }
@@ -371,16 +314,13 @@ impl ExecutionStore for PostgresStore {
     }
 
     async fn release(&self, lease: &Lease) -> Result<()> {
-        self.execute(sql::RELEASE, &[&lease.execution_id, &lease.owner, &lease.epoch])
+        self.query(sql::RELEASE, &[&lease.execution_id, &lease.owner, &lease.epoch])
             .await?;
-        // Someone may be able to run it now.
-        self.notify_work().await;
         Ok(())
     }
 
     async fn wake(&self, id: &str) -> Result<()> {
-        self.execute(sql::WAKE, &[&id, &now_ms()]).await?;
-        self.notify_work().await;
+        self.query(sql::WAKE, &[&id, &now_ms()]).await?;
         Ok(())
     }
 
@@ -424,12 +364,9 @@ impl InboxStore for PostgresStore {
                 &[&id, &kind.as_str(), &name, &payload, &now_ms(), &wake],
             )
             .await?;
-        let message = rows
-            .first()
+        rows.first()
             .ok_or_else(|| Error::store("the inbox message was not returned"))?
-            .int(0)?;
-        self.notify_work().await;
-        Ok(message)
+            .int(0)
     }
 
     async fn inbox(&self, id: &str) -> Result<Vec<InboxMessage>> {
@@ -537,9 +474,10 @@ impl ClusterStore for PostgresStore {
         migrate::run(self, MIGRATIONS).await
     }
 
-    async fn wait_for_work(&self, timeout: Duration) {
-        self.ensure_listener().await;
-        let _ = tokio::time::timeout(timeout, self.work.notified()).await;
+    fn listen(&self, sink: EventSink) {
+        self.listener.call_once(|| {
+            tokio::spawn(listen_loop(self.url.clone(), sink));
+        });
     }
 
     async fn probe_commit(&self) -> Result<()> {

@@ -2,35 +2,110 @@
 
 use crate::store::rows::{deployment_columns, entry_columns, execution_columns, inbox_columns, schedule_columns};
 
+// Notification channels (LISTEN/NOTIFY): sent inside the statements that
+// commit what they announce, so they arrive exactly when it is durable.
+
+macro_rules! work_channel {
+    () => {
+        "cairn_work"
+    };
+}
+macro_rules! done_channel {
+    () => {
+        "cairn_done"
+    };
+}
+macro_rules! poke_channel {
+    () => {
+        "cairn_poke"
+    };
+}
+
+/// New or released work may be claimable (no payload).
+pub(super) const CHANNEL_WORK: &str = work_channel!();
+/// An execution finished (payload: its id).
+pub(super) const CHANNEL_DONE: &str = done_channel!();
+/// A running execution has something new (payload: its id).
+pub(super) const CHANNEL_POKE: &str = poke_channel!();
+
 // Executions and journals.
 
-/// A new execution with its `started` entry, in one statement (leased to
-/// `$7` at epoch `$8`, or unowned).
-pub(super) const CREATE_EXECUTION: &str = "WITH e AS (
+/// A new execution with its `started` entry, in one statement, unless the
+/// id exists (leased to `$7` at epoch `$8`, or unowned: then nodes are told).
+/// One row when it was created.
+pub(super) const CREATE_EXECUTION: &str = concat!(
+    "WITH e AS (
         INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_owner, lease_epoch, lease_expires, parent)
-        VALUES ($1, $2, $3, $4, 'running', $5, $6, $6, $7, $8, $9, $14) RETURNING id)
-     INSERT INTO journal (execution_id, seq, kind, payload, at) SELECT id, $10, $11, $12, $13 FROM e";
+        VALUES ($1, $2, $3, $4, 'running', $5, $6, $6, $7, $8, $9, $14) ON CONFLICT (id) DO NOTHING RETURNING id
+     ), j AS (
+        INSERT INTO journal (execution_id, seq, kind, payload, at) SELECT id, $10, $11, $12, $13 FROM e RETURNING execution_id
+     )
+     SELECT execution_id, CASE WHEN $7::text IS NULL THEN pg_notify('",
+    work_channel!(),
+    "', '') END IS NULL FROM j"
+);
 
-/// A new unowned execution with its `started` entry, unless the id exists.
-pub(super) const CREATE_IF_ABSENT: &str = "WITH e AS (
-        INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_epoch, parent)
-        VALUES ($1, $2, $3, $4, 'running', $5, $6, $6, 0, $7) ON CONFLICT (id) DO NOTHING RETURNING id)
-     INSERT INTO journal (execution_id, seq, kind, payload, at) SELECT id, $8, $9, $10, $11 FROM e";
-
-/// One journal append: lease check, entries, status — one statement, one commit.
-pub(super) const APPEND: &str = "WITH lease AS (
+/// One journal append: lease check, entries, status — one statement, one
+/// commit. One row when the lease held; a terminal transition announces it.
+pub(super) const APPEND: &str = concat!(
+    "WITH lease AS (
         SELECT id FROM executions WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3 FOR UPDATE
     ), ins AS (
         INSERT INTO journal (execution_id, seq, kind, payload, at)
         SELECT $1, t.seq, t.kind, t.payload, t.at
         FROM unnest($4::int4[], $5::text[], $6::text[], $7::int8[]) AS t(seq, kind, payload, at)
         WHERE EXISTS (SELECT 1 FROM lease)
+    ), upd AS (
+        UPDATE executions SET status = $8, wake_at = $9, output = COALESCE($10, output), error = COALESCE($11, error),
+            updated_at = $12,
+            lease_owner = CASE WHEN $13 THEN NULL ELSE lease_owner END,
+            lease_expires = CASE WHEN $13 THEN NULL ELSE lease_expires END
+        WHERE id IN (SELECT id FROM lease)
+        RETURNING id
     )
-    UPDATE executions SET status = $8, wake_at = $9, output = COALESCE($10, output), error = COALESCE($11, error),
-        updated_at = $12,
-        lease_owner = CASE WHEN $13 THEN NULL ELSE lease_owner END,
-        lease_expires = CASE WHEN $13 THEN NULL ELSE lease_expires END
-    WHERE id IN (SELECT id FROM lease)";
+    SELECT id, CASE WHEN $13 THEN pg_notify('",
+    done_channel!(),
+    "', id) END IS NULL FROM upd"
+);
+
+/// The appends of many executions in one statement (group commit): each
+/// member (`$1..$8`, one array element each) is checked against its own
+/// lease; its entries (`$9..$13`, named by execution id) and its status
+/// change are written only if it holds. Returns the ids that held.
+pub(super) const APPEND_BATCH: &str = concat!(
+    "WITH m AS (
+        SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::bool[])
+            AS m(id, owner, epoch, status, wake_at, output, error, release)
+    ), lease AS (
+        SELECT e.id FROM executions e JOIN m ON e.id = m.id AND e.lease_owner = m.owner AND e.lease_epoch = m.epoch
+        ORDER BY e.id FOR UPDATE OF e
+    ), ins AS (
+        INSERT INTO journal (execution_id, seq, kind, payload, at)
+        SELECT t.id, t.seq, t.kind, t.payload, t.at
+        FROM unnest($9::text[], $10::int4[], $11::text[], $12::text[], $13::int8[]) AS t(id, seq, kind, payload, at)
+        WHERE t.id IN (SELECT id FROM lease)
+    ), upd AS (
+        UPDATE executions e SET status = m.status, wake_at = m.wake_at, output = COALESCE(m.output, e.output),
+            error = COALESCE(m.error, e.error), updated_at = $14,
+            lease_owner = CASE WHEN m.release THEN NULL ELSE e.lease_owner END,
+            lease_expires = CASE WHEN m.release THEN NULL ELSE e.lease_expires END
+        FROM m WHERE e.id = m.id AND e.id IN (SELECT id FROM lease)
+        RETURNING e.id, m.release
+    )
+    SELECT id, CASE WHEN release THEN pg_notify('",
+    done_channel!(),
+    "', id) END IS NULL FROM upd"
+);
+
+/// How many of the given seqs of a journal are stored (after an append
+/// whose commit answer was lost).
+pub(super) const STORED_SEQS: &str = "SELECT count(*) FROM journal WHERE execution_id = $1 AND seq = ANY($2)";
+
+/// An execution's fencing epoch.
+pub(super) const EPOCH_OF: &str = "SELECT lease_epoch FROM executions WHERE id = $1";
+
+/// Announces that an execution finished.
+pub(super) const NOTIFY_DONE: &str = concat!("SELECT pg_notify('", done_channel!(), "', $1)");
 
 /// An execution's status, locked for the transaction.
 pub(super) const LOCK_STATUS: &str = "SELECT status FROM executions WHERE id = $1 FOR UPDATE";
@@ -66,16 +141,28 @@ pub(super) const CLAIM_RUNNABLE: &str =
 pub(super) const RENEW_LEASES: &str =
     "UPDATE executions SET lease_expires = $2 WHERE lease_owner = $1 AND id = ANY($3)";
 
-/// Gives a lease up.
-pub(super) const RELEASE: &str = "UPDATE executions SET lease_owner = NULL, lease_expires = NULL
-     WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3";
+/// Gives a lease up; the execution may be claimed by any node now.
+pub(super) const RELEASE: &str = concat!(
+    "WITH r AS (
+        UPDATE executions SET lease_owner = NULL, lease_expires = NULL
+        WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3 RETURNING id
+     )
+     SELECT pg_notify('",
+    work_channel!(),
+    "', '') IS NULL FROM r"
+);
 
-/// Makes a sleeping execution due at `$2`.
-pub(super) const WAKE: &str =
-    "UPDATE executions SET wake_at = $2 WHERE id = $1 AND status = 'sleeping' AND wake_at > $2";
-
-/// Wakes idle nodes (they poll too: a lost notification costs latency only).
-pub(super) const NOTIFY_WORK: &str = "SELECT pg_notify('cairn_work', '')";
+/// Makes a sleeping execution due at `$2` and pokes it where it runs.
+pub(super) const WAKE: &str = concat!(
+    "WITH w AS (
+        UPDATE executions SET wake_at = $2 WHERE id = $1 AND status = 'sleeping' AND wake_at > $2
+     )
+     SELECT pg_notify('",
+    poke_channel!(),
+    "', $1) IS NULL, pg_notify('",
+    work_channel!(),
+    "', '') IS NULL"
+);
 
 /// A journal, in order.
 pub(super) const JOURNAL: &str = concat!(
@@ -102,13 +189,20 @@ pub(super) const LIST: &str = concat!(
 
 // Inboxes.
 
-/// A new inbox message; with `$6`, the execution is made due now (one statement).
-pub(super) const PUSH_INBOX: &str = "WITH m AS (
+/// A new inbox message; with `$6`, the execution is made due now (one
+/// statement); it is poked where it runs.
+pub(super) const PUSH_INBOX: &str = concat!(
+    "WITH m AS (
         INSERT INTO inbox (execution_id, kind, name, payload, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id
      ), w AS (
         UPDATE executions SET wake_at = $5 WHERE $6 AND id = $1 AND status = 'sleeping' AND wake_at > $5
      )
-     SELECT id FROM m";
+     SELECT id, pg_notify('",
+    poke_channel!(),
+    "', $1) IS NULL, pg_notify('",
+    work_channel!(),
+    "', '') IS NULL FROM m"
+);
 
 /// An execution's inbox, oldest first.
 pub(super) const INBOX: &str = concat!(

@@ -13,18 +13,17 @@ mod sql;
 
 use super::migrate::{self, Migration, Migrator};
 use super::rows::{self, Row};
-use super::{CatalogStore, ClusterStore, ExecutionStore, InboxStore, ScheduleStore};
+use super::{CatalogStore, ClusterStore, EventSink, ExecutionStore, InboxStore, ScheduleStore};
 use crate::error::{Error, Result};
 use crate::model::{
-    Bindings, Deployment, Entry, Execution, InboxKind, InboxMessage, Lease, ListFilter, NODE_STALE_MS, NewExecution,
-    Schedule, Status, StoreStatus, Transition, now_ms,
+    Bindings, Created, Deployment, Entry, Execution, InboxKind, InboxMessage, Lease, ListFilter, NODE_STALE_MS,
+    NewExecution, Schedule, Status, StoreStatus, Transition, now_ms,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use schema::MIGRATIONS;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
-use std::time::Duration;
 use tokio::sync::oneshot;
 
 type Reply = Box<dyn FnOnce(Option<Error>) + Send>;
@@ -89,8 +88,10 @@ fn query_one<T>(
 
 fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).map_err(|e| Error::io(path, e))?;
+    // The busy timeout first: switching a new file to WAL needs a lock that
+    // another process creating the same database may hold for a moment.
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+        "PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
     )
     .map_err(sql_err)?;
     Ok(conn)
@@ -267,27 +268,21 @@ fn execute(c: &Connection, query: &str, params: impl rusqlite::Params) -> Result
 
 #[async_trait]
 impl ExecutionStore for SqliteStore {
-    async fn create_execution(&self, new: &NewExecution, owner: Option<&str>, lease_ms: i64) -> Result<Option<Lease>> {
+    async fn create_execution(&self, new: &NewExecution, owner: Option<&str>, lease_ms: i64) -> Result<Created> {
         let (new, owner) = (new.clone(), owner.map(str::to_owned));
         self.write(move |c| {
-            insert_execution(c, &new, owner.as_deref(), lease_ms)?;
-            Ok(owner.map(|owner| Lease {
-                execution_id: new.id,
-                owner,
-                epoch: 1,
-            }))
-        })
-        .await
-    }
-
-    async fn create_if_absent(&self, new: &NewExecution) -> Result<bool> {
-        let new = new.clone();
-        self.write(move |c| {
             if query_one(c, sql::EXECUTION_EXISTS, [&new.id], |r| r.int(0))? == Some(1) {
-                return Ok(false);
+                return Ok(Created::Existed);
             }
-            insert_execution(c, &new, None, 0)?;
-            Ok(true)
+            insert_execution(c, &new, owner.as_deref(), lease_ms)?;
+            Ok(match owner {
+                Some(owner) => Created::Leased(Lease {
+                    execution_id: new.id,
+                    owner,
+                    epoch: 1,
+                }),
+                None => Created::Queued,
+            })
         })
         .await
     }
@@ -565,9 +560,9 @@ impl ClusterStore for SqliteStore {
         Ok(migrate::latest(MIGRATIONS))
     }
 
-    async fn wait_for_work(&self, timeout: Duration) {
-        // SQLite has no notifications: polling is the mechanism.
-        tokio::time::sleep(timeout).await;
+    fn listen(&self, _sink: EventSink) {
+        // SQLite has no notifications between processes: the node's own
+        // events wake its waiters, and their fallback timers do the rest.
     }
 
     async fn probe_commit(&self) -> Result<()> {

@@ -1,0 +1,156 @@
+//! Wake-ups instead of polling: who waits for what, and the events that
+//! wake them — from this node's own writes at once, from other nodes by
+//! PostgreSQL notifications. Every wait still has a slow fallback timer
+//! (`NodeConfig::fallback`) for a notification that got lost.
+
+use crate::model::StoreEvent;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// The waiters of one node.
+#[derive(Default)]
+pub(super) struct Wakeups {
+    /// Result waiters, by the execution they wait for (all of them wake).
+    finished: Registry,
+    /// Running executions, poked when their inbox gets a message or one of
+    /// their children finishes (one permit is kept if nobody waits yet).
+    pokes: Registry,
+    /// The claim loop: new or released work.
+    work: Notify,
+}
+
+/// Notifies by execution id; entries live while someone holds them.
+#[derive(Default)]
+struct Registry(Mutex<HashMap<String, Arc<Notify>>>);
+
+impl Registry {
+    fn get(&self, id: &str) -> Arc<Notify> {
+        self.0
+            .lock()
+            .unwrap()
+            .entry(id.to_owned())
+            .or_insert_with(|| Arc::new(Notify::new()))
+            .clone()
+    }
+
+    /// Forgets `id`'s entry when nobody but the registry holds it.
+    fn release(&self, id: &str, handle: Arc<Notify>) {
+        let mut map = self.0.lock().unwrap();
+        drop(handle);
+        if map.get(id).is_some_and(|n| Arc::strong_count(n) == 1) {
+            map.remove(id);
+        }
+    }
+
+    fn all(&self) -> Vec<Arc<Notify>> {
+        self.0.lock().unwrap().values().cloned().collect()
+    }
+
+    fn find(&self, id: &str) -> Option<Arc<Notify>> {
+        self.0.lock().unwrap().get(id).cloned()
+    }
+}
+
+/// A registration that ends when dropped.
+pub(super) struct Watch<'a> {
+    registry: &'a Registry,
+    id: String,
+    notify: Option<Arc<Notify>>,
+}
+
+impl Watch<'_> {
+    /// The notify to wait on.
+    pub(super) fn notify(&self) -> &Notify {
+        self.notify.as_ref().expect("held until dropped")
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        if let Some(n) = self.notify.take() {
+            self.registry.release(&self.id, n);
+        }
+    }
+}
+
+impl Wakeups {
+    /// Registers a waiter for the end of execution `id`.
+    pub(super) fn watch_finished(&self, id: &str) -> Watch<'_> {
+        Watch {
+            registry: &self.finished,
+            id: id.to_owned(),
+            notify: Some(self.finished.get(id)),
+        }
+    }
+
+    /// The poke of a running execution (held by its host).
+    pub(super) fn pokes(&self, id: &str) -> Arc<Notify> {
+        self.pokes.get(id)
+    }
+
+    /// The host of `id` stopped listening.
+    pub(super) fn forget_pokes(&self, id: &str, handle: Arc<Notify>) {
+        self.pokes.release(id, handle);
+    }
+
+    /// The claim loop's notify.
+    pub(super) fn work(&self) -> &Notify {
+        &self.work
+    }
+
+    /// Wakes whoever waits for this event.
+    pub(super) fn wake(&self, event: &StoreEvent) {
+        match event {
+            StoreEvent::Work => self.work.notify_one(),
+            StoreEvent::Finished(id) => {
+                if let Some(n) = self.finished.find(id) {
+                    n.notify_waiters();
+                }
+            }
+            StoreEvent::Poke(id) => {
+                if let Some(n) = self.pokes.find(id) {
+                    n.notify_one();
+                }
+            }
+            StoreEvent::Resync => {
+                self.work.notify_one();
+                for n in self.finished.all() {
+                    n.notify_waiters();
+                }
+                for n in self.pokes.all() {
+                    n.notify_one();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn waiters_wake_on_their_event_and_forget_when_done() {
+        let w = Wakeups::default();
+        {
+            let watch = w.watch_finished("a");
+            let waiting = watch.notify().notified();
+            tokio::pin!(waiting);
+            waiting.as_mut().enable();
+            w.wake(&StoreEvent::Finished("b".into()));
+            w.wake(&StoreEvent::Finished("a".into()));
+            tokio::time::timeout(Duration::from_secs(1), waiting).await.unwrap();
+        }
+        assert!(w.finished.0.lock().unwrap().is_empty(), "the watch is forgotten");
+        // A poke before the host waits is kept for it.
+        let poke = w.pokes("x");
+        w.wake(&StoreEvent::Poke("x".into()));
+        tokio::time::timeout(Duration::from_secs(1), poke.notified())
+            .await
+            .unwrap();
+        w.forget_pokes("x", poke);
+        assert!(w.pokes.0.lock().unwrap().is_empty());
+    }
+}
