@@ -5,8 +5,8 @@ use crate::error::{Code, Error, Result, codes};
 use crate::model::{Deployment, Schedule};
 use crate::node::{
     CancelResponse, ComponentInfo, ComponentKind, DeployRequest, ExecutionDetail, ExecutionPage, JournalEntry,
-    ListQuery, ResultResponse, ScheduleRequest, SignalResponse, StartRequest, StartResponse, TerminateRequest,
-    TerminateResponse, UploadQuery,
+    ListQuery, ResultResponse, ScheduleRequest, SignalResponse, StartAnswer, StartQuery, StartRequest, StartResponse,
+    TerminateRequest, TerminateResponse, UploadQuery,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -105,6 +105,15 @@ impl Client {
     /// Starts an execution.
     pub async fn start(&self, req: &StartRequest) -> Result<StartResponse> {
         self.post("/v1/executions", req).await
+    }
+
+    /// Starts an execution and waits up to `wait` for its result.
+    pub async fn start_and_wait(&self, req: &StartRequest, wait: Duration) -> Result<StartAnswer> {
+        let query = StartQuery {
+            wait_ms: Some(wait.as_millis() as u64),
+        };
+        let request = self.http.post(self.url("/v1/executions")).query(&query).json(req);
+        Ok(self.send(request).await?.1)
     }
 
     /// One execution.

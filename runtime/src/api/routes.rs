@@ -4,6 +4,7 @@
 use super::{ApiError, ApiQuery, ApiState, JsonBody, body_bytes};
 use crate::error::{Error, codes};
 use crate::model::{Deployment, Execution, Schedule};
+use crate::node::checked_wait;
 use crate::node::*;
 use axum::Json;
 use axum::Router;
@@ -12,7 +13,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::Value;
-use std::time::Duration;
 use utoipa::OpenApi;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -48,6 +48,7 @@ type ApiResult<T> = Result<T, ApiError>;
         Deployment,
         StartRequest,
         StartResponse,
+        StartAnswer,
         Execution,
         ExecutionPage,
         ExecutionDetail,
@@ -109,18 +110,28 @@ async fn list_deployments(State(s): State<ApiState>) -> ApiResult<Json<Vec<Deplo
     Ok(Json(s.node.deployments().await?))
 }
 
-/// Start an execution of a deployment; idempotent on `id`.
-#[utoipa::path(post, path = "/v1/executions", request_body = StartRequest,
-    responses((status = 201, body = StartResponse), (status = 200, body = StartResponse, description = "already existed"),
+/// Start an execution of a deployment; idempotent on `id`. With `wait_ms`,
+/// wait for it too: 200 with its result (as `GET .../result`) when it
+/// finishes in time, else 202 with the start.
+#[utoipa::path(post, path = "/v1/executions", params(StartQuery), request_body = StartRequest,
+    responses((status = 201, body = StartResponse, description = "created"),
+        (status = 200, body = StartAnswer, description = "already existed (the start), or finished within wait_ms (the result)"),
+        (status = 202, body = StartResponse, description = "not finished within wait_ms"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
-async fn start(State(s): State<ApiState>, JsonBody(req): JsonBody<StartRequest>) -> ApiResult<Response> {
-    let started = s.node.start(req).await?;
-    let status = if started.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
+async fn start(
+    State(s): State<ApiState>,
+    ApiQuery(q): ApiQuery<StartQuery>,
+    JsonBody(req): JsonBody<StartRequest>,
+) -> ApiResult<Response> {
+    let wait = checked_wait(q.wait_ms)?;
+    let answer = s.node.start_and_wait(req, wait).await?;
+    let status = match &answer {
+        StartAnswer::Finished(_) => StatusCode::OK,
+        StartAnswer::Started(_) if q.wait_ms.is_some() => StatusCode::ACCEPTED,
+        StartAnswer::Started(started) if started.created => StatusCode::CREATED,
+        StartAnswer::Started(_) => StatusCode::OK,
     };
-    Ok((status, Json(started)).into_response())
+    Ok((status, Json(answer)).into_response())
 }
 
 /// List executions, newest first, with filters and paging.
@@ -146,7 +157,7 @@ async fn result(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ResultQuery>,
 ) -> ApiResult<Response> {
-    let wait = Duration::from_millis(q.wait_ms.unwrap_or(0));
+    let wait = checked_wait(q.wait_ms)?;
     let (done, answer) = s.node.wait_result(&id, wait).await?;
     let status = if done { StatusCode::OK } else { StatusCode::ACCEPTED };
     Ok((status, Json(answer)).into_response())

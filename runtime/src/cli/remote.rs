@@ -3,7 +3,8 @@
 use super::{Format, json_arg, parse_allow, read_file, render};
 use crate::api::client::Client;
 use crate::error::Result;
-use crate::node::{ComponentKind, DeployRequest, ScheduleRequest, StartRequest};
+use crate::model::Status;
+use crate::node::{ComponentKind, DeployRequest, ResultResponse, ScheduleRequest, StartAnswer, StartRequest};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,6 +39,12 @@ pub(crate) struct StartArgs {
     /// Execution id; starting an existing id returns that execution.
     #[arg(long)]
     id: Option<String>,
+    /// Wait until it finishes and print its result (exit codes as `cairn result`).
+    #[arg(long)]
+    wait: bool,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout_s: u64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     output: Format,
@@ -163,13 +170,21 @@ pub(crate) async fn deploy(client: &Client, a: DeployArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `cairn start`.
+/// `cairn start [--wait]`.
 pub(crate) async fn start(client: &Client, a: StartArgs) -> Result<ExitCode> {
     let req = StartRequest {
         workflow: a.workflow,
         input: json_arg("--input", &a.input)?,
         id: a.id,
     };
+    if a.wait {
+        let deadline = std::time::Instant::now() + Duration::from_secs(a.timeout_s);
+        let first = Duration::from_secs(a.timeout_s).min(Duration::from_secs(60));
+        return match client.start_and_wait(&req, first).await? {
+            StartAnswer::Finished(r) => Ok(report(&r, a.output)),
+            StartAnswer::Started(s) => wait_and_report(client, &s.id, deadline, a.output).await,
+        };
+    }
     let r = client.start(&req).await?;
     match a.output {
         Format::Json => render::json(&r),
@@ -195,23 +210,38 @@ pub(crate) async fn describe(client: &Client, a: IdArgs) -> Result<ExitCode> {
 
 /// `cairn result [--wait]`: exit 0 completed, 1 failed/terminated, 3 parked, 5 still running.
 pub(crate) async fn result(client: &Client, a: ResultArgs) -> Result<ExitCode> {
+    if !a.wait {
+        let (_, r) = client.result(&a.id, Duration::ZERO).await?;
+        return Ok(report(&r, a.output));
+    }
     let deadline = std::time::Instant::now() + Duration::from_secs(a.timeout_s);
+    wait_and_report(client, &a.id, deadline, a.output).await
+}
+
+/// Waits (30 s per request) until the execution finishes or `deadline`
+/// passes, then reports its result.
+async fn wait_and_report(client: &Client, id: &str, deadline: std::time::Instant, output: Format) -> Result<ExitCode> {
     loop {
-        let wait = Duration::from_secs(if a.wait { 30 } else { 0 });
-        let (done, r) = client.result(&a.id, wait).await?;
-        if done || !a.wait || std::time::Instant::now() >= deadline {
-            match a.output {
-                Format::Json => render::json(&r),
-                Format::Text => render::result(&r),
-            }
-            return Ok(ExitCode::from(match r.status.as_str() {
-                "completed" => 0,
-                "parked" => 3,
-                "running" | "sleeping" => 5,
-                _ => 1,
-            }));
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let (done, r) = client.result(id, left.min(Duration::from_secs(30))).await?;
+        if done || left.is_zero() {
+            return Ok(report(&r, output));
         }
     }
+}
+
+/// Prints a result; the exit code says how it ended.
+fn report(r: &ResultResponse, output: Format) -> ExitCode {
+    match output {
+        Format::Json => render::json(r),
+        Format::Text => render::result(r),
+    }
+    ExitCode::from(match r.status {
+        Status::Completed => 0,
+        Status::Parked => 3,
+        Status::Running | Status::Sleeping => 5,
+        _ => 1,
+    })
 }
 
 /// `cairn history`: the journal.

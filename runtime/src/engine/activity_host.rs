@@ -10,7 +10,8 @@ use super::guard::{Guard, LimitExceeded};
 use super::wasi::HttpGate;
 use super::{ActivityComponent, Engine};
 use crate::error::{Error, Result, codes};
-use crate::journal::{ActivityOutcome, FailureRecord, RetrySpec, failures};
+use crate::journal::{ActivityOutcome, FailureRecord, RetrySpec, RetryState, failures};
+use crate::model::now_ms;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
@@ -189,28 +190,63 @@ async fn attempt(
     }
 }
 
-/// Runs an activity call to its final outcome under its retry policy.
-pub(crate) async fn run(engine: &Engine, component: &ActivityComponent, call: ActivityCall) -> ActivityOutcome {
+/// What an activity call tells the execution waiting for it.
+#[derive(Debug)]
+pub(crate) enum News {
+    /// An attempt failed retryably; the next one is due later.
+    Backoff(RetryState),
+    /// The next attempt is starting.
+    Retrying,
+    /// The call ended (after its retries).
+    Done(ActivityOutcome),
+}
+
+/// Runs an activity call to its final outcome under its retry policy,
+/// telling `news` when it waits between attempts. `resume` continues a call
+/// whose execution was evicted during a backoff: its attempts so far and
+/// when the next one is due.
+pub(crate) async fn run(
+    engine: &Engine,
+    component: &ActivityComponent,
+    call: ActivityCall,
+    resume: Option<RetryState>,
+    news: impl Fn(News),
+) {
     let mut n = 1;
+    if let Some(state) = resume {
+        n = state.attempts + 1;
+        let wait = (state.next_at_ms - now_ms()).max(0) as u64;
+        news(News::Backoff(state));
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        news(News::Retrying);
+    }
     loop {
-        let result = attempt(engine, component, &call, n).await;
-        match result {
+        match attempt(engine, component, &call, n).await {
             Ok(output) => {
-                return ActivityOutcome {
+                let outcome = ActivityOutcome {
                     attempts: n,
                     result: Ok(output),
                 };
+                return news(News::Done(outcome));
             }
             Err(f) if f.retryable && call.spec.may_retry(n) => {
                 tracing::info!(target: "cairn::activity", "[{}] `{}` attempt {n} failed ({}: {}); retrying", call.execution_id, call.name, f.code, f.message);
-                tokio::time::sleep(call.spec.delay(n)).await;
+                let delay = call.spec.delay(n);
+                news(News::Backoff(RetryState {
+                    attempts: n,
+                    next_at_ms: now_ms() + delay.as_millis() as i64,
+                    failure: f,
+                }));
+                tokio::time::sleep(delay).await;
+                news(News::Retrying);
                 n += 1;
             }
             Err(f) => {
-                return ActivityOutcome {
+                let outcome = ActivityOutcome {
                     attempts: n,
                     result: Err(f),
                 };
+                return news(News::Done(outcome));
             }
         }
     }

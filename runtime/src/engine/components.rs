@@ -10,6 +10,7 @@ use crate::error::{Error, Result, codes};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
+use std::path::Path;
 use std::sync::Arc;
 use wasmtime::component::Component;
 
@@ -19,7 +20,8 @@ pub(crate) fn digest_of(bytes: &[u8]) -> String {
 }
 
 /// Compiles a component, or maps the cached native artifact.
-pub(super) fn compile(engine: &Engine, digest: &str, bytes: &[u8]) -> Result<Component> {
+/// (Blocking: it runs cranelift; call it off the async runtime.)
+pub(super) fn compile(wasm: &wasmtime::Engine, cache_dir: &Path, digest: &str, bytes: &[u8]) -> Result<Component> {
     if !bytes.starts_with(b"\0asm") {
         return Err(Error::new(
             codes::INVALID_COMPONENT,
@@ -28,20 +30,17 @@ pub(super) fn compile(engine: &Engine, digest: &str, bytes: &[u8]) -> Result<Com
         ));
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    engine.wasm.precompile_compatibility_hash().hash(&mut h);
-    let artifact = engine
-        .config
-        .cache_dir
-        .join(format!("{digest}-{:016x}.cwasm", h.finish()));
+    wasm.precompile_compatibility_hash().hash(&mut h);
+    let artifact = cache_dir.join(format!("{digest}-{:016x}.cwasm", h.finish()));
     if artifact.exists() {
         // SAFETY: the artifact was written by this engine configuration (the
         // file name carries the compatibility hash) into Cairn's own cache.
-        match unsafe { Component::deserialize_file(&engine.wasm, &artifact) } {
+        match unsafe { Component::deserialize_file(wasm, &artifact) } {
             Ok(c) => return Ok(c),
             Err(e) => tracing::warn!("ignoring unusable cached artifact {}: {e}", artifact.display()),
         }
     }
-    let compiled = engine.wasm.precompile_component(bytes).map_err(|e| {
+    let compiled = wasm.precompile_component(bytes).map_err(|e| {
         let text = format!("{e:#}");
         let hint = if text.contains("core module")
             || text.contains("component parser")
@@ -57,14 +56,14 @@ pub(super) fn compile(engine: &Engine, digest: &str, bytes: &[u8]) -> Result<Com
             hint,
         )
     })?;
-    if std::fs::create_dir_all(&engine.config.cache_dir).is_ok() {
+    if std::fs::create_dir_all(cache_dir).is_ok() {
         let tmp = artifact.with_extension(format!("tmp{}", std::process::id()));
         if std::fs::write(&tmp, &compiled).is_ok() {
             let _ = std::fs::rename(&tmp, &artifact);
         }
     }
     // SAFETY: `compiled` was just produced by `precompile_component` of this engine.
-    unsafe { Component::deserialize(&engine.wasm, &compiled) }.map_err(|e| {
+    unsafe { Component::deserialize(wasm, &compiled) }.map_err(|e| {
         Error::new(
             codes::INVALID_COMPONENT,
             format!("cannot load the compiled component: {e}"),

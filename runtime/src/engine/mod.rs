@@ -17,11 +17,13 @@ pub(crate) mod workflow_host;
 pub(crate) use components::{ActivityComponent, ActivityRegistry, WorkflowComponent, digest_of};
 
 use crate::error::Result;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::Component;
 
 /// Generated host bindings of the WIT worlds.
 #[allow(missing_docs, unreachable_pub)]
@@ -76,8 +78,12 @@ pub(crate) struct Engine {
     activity_linker: wasmtime::component::Linker<activity_host::ActivityState>,
     workflows: Mutex<HashMap<String, Arc<WorkflowComponent>>>,
     activities: Mutex<HashMap<String, Arc<ActivityComponent>>>,
+    /// One compilation at a time per digest.
+    compiling: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Permits for live workflow instances (the pool is shared with activities).
-    pub(crate) workflow_permits: Arc<Semaphore>,
+    workflow_permits: Arc<Semaphore>,
+    /// Workflow instances waiting idle, the least recently used first.
+    idle: Arc<IdleInstances>,
     /// Permits for live activity instances.
     pub(crate) activity_permits: Arc<Semaphore>,
 }
@@ -121,6 +127,7 @@ impl Engine {
         let activity_share = (n / 8).max(8);
         let engine = Arc::new(Engine {
             workflow_permits: Arc::new(Semaphore::new((n - activity_share) as usize)),
+            idle: Arc::default(),
             activity_permits: Arc::new(Semaphore::new(activity_share as usize)),
             wasm,
             config,
@@ -128,19 +135,46 @@ impl Engine {
             activity_linker,
             workflows: Mutex::new(HashMap::new()),
             activities: Mutex::new(HashMap::new()),
+            compiling: Mutex::new(HashMap::new()),
         });
         spawn_epoch_ticker(Arc::downgrade(&engine));
         Ok(engine)
     }
 
+    /// Compiles a component (or maps its cached artifact) off the async
+    /// runtime, once per digest however many ask at the same time.
+    async fn compile(&self, digest: &str, bytes: Vec<u8>, loaded: impl Fn() -> bool) -> Result<Option<Component>> {
+        let gate = self
+            .compiling
+            .lock()
+            .unwrap()
+            .entry(digest.to_owned())
+            .or_default()
+            .clone();
+        let _one_at_a_time = gate.lock().await;
+        if loaded() {
+            return Ok(None);
+        }
+        let (wasm, dir, d) = (self.wasm.clone(), self.config.cache_dir.clone(), digest.to_owned());
+        let compiled = tokio::task::spawn_blocking(move || components::compile(&wasm, &dir, &d, &bytes))
+            .await
+            .map_err(|e| crate::error::Error::store(format!("compiling failed: {e}")))??;
+        Ok(Some(compiled))
+    }
+
     /// The workflow component with this digest, compiling (or loading the
     /// cached artifact) on first use. Fails with a coded error when the bytes
     /// are not a workflow component.
-    pub(crate) fn workflow(&self, digest: &str, bytes: &[u8]) -> Result<Arc<WorkflowComponent>> {
+    pub(crate) async fn workflow(&self, digest: &str, bytes: Vec<u8>) -> Result<Arc<WorkflowComponent>> {
         if let Some(c) = self.cached_workflow(digest) {
             return Ok(c);
         }
-        let component = components::compile(self, digest, bytes)?;
+        let Some(component) = self
+            .compile(digest, bytes, || self.cached_workflow(digest).is_some())
+            .await?
+        else {
+            return Ok(self.cached_workflow(digest).expect("loaded meanwhile"));
+        };
         let loaded = Arc::new(WorkflowComponent::new(self, component)?);
         self.workflows.lock().unwrap().insert(digest.to_owned(), loaded.clone());
         Ok(loaded)
@@ -148,16 +182,41 @@ impl Engine {
 
     /// The activity component with this digest (see [`Engine::workflow`]).
     pub(crate) async fn activity(&self, digest: &str, bytes: Vec<u8>) -> Result<Arc<ActivityComponent>> {
-        if let Some(c) = self.activities.lock().unwrap().get(digest) {
-            return Ok(c.clone());
+        if let Some(c) = self.cached_activity(digest) {
+            return Ok(c);
         }
-        let component = components::compile(self, digest, &bytes)?;
+        let Some(component) = self
+            .compile(digest, bytes, || self.cached_activity(digest).is_some())
+            .await?
+        else {
+            return Ok(self.cached_activity(digest).expect("loaded meanwhile"));
+        };
         let loaded = Arc::new(ActivityComponent::new(self, digest, component).await?);
         self.activities
             .lock()
             .unwrap()
             .insert(digest.to_owned(), loaded.clone());
         Ok(loaded)
+    }
+
+    /// A permit for one live workflow instance. When the pool is full, the
+    /// least recently used idle instance is asked to leave (it suspends and
+    /// is replayed when it wakes) instead of the new work being refused.
+    pub(crate) async fn workflow_permit(&self) -> OwnedSemaphorePermit {
+        if let Ok(permit) = self.workflow_permits.clone().try_acquire_owned() {
+            return permit;
+        }
+        self.idle.evict_oldest();
+        self.workflow_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("permits are never closed")
+    }
+
+    /// Marks the calling instance as idle (evictable) until the ticket drops.
+    pub(crate) fn idle(&self) -> IdleTicket {
+        self.idle.enter()
     }
 
     /// The workflow component with this digest, if already loaded.
@@ -182,4 +241,78 @@ fn spawn_epoch_ticker(engine: Weak<Engine>) {
             }
         })
         .expect("spawning the epoch thread");
+}
+
+/// Workflow instances waiting idle, by when they started to wait.
+#[derive(Default)]
+struct IdleInstances {
+    next: AtomicU64,
+    waiting: Mutex<BTreeMap<u64, Arc<Notify>>>,
+}
+
+impl IdleInstances {
+    fn enter(self: &Arc<Self>) -> IdleTicket {
+        let key = self.next.fetch_add(1, Ordering::Relaxed);
+        let evict = Arc::new(Notify::new());
+        self.waiting.lock().unwrap().insert(key, evict.clone());
+        IdleTicket {
+            idle: self.clone(),
+            key,
+            evict,
+        }
+    }
+
+    /// Asks the instance that has waited longest to leave; false if none waits.
+    fn evict_oldest(&self) -> bool {
+        let oldest = self.waiting.lock().unwrap().pop_first();
+        match oldest {
+            Some((_, evict)) => {
+                evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// An idle instance's place in the eviction order.
+pub(crate) struct IdleTicket {
+    idle: Arc<IdleInstances>,
+    key: u64,
+    evict: Arc<Notify>,
+}
+
+impl IdleTicket {
+    /// Resolves when the pool needs this instance's slot.
+    pub(crate) async fn evicted(&self) {
+        self.evict.notified().await
+    }
+}
+
+impl Drop for IdleTicket {
+    fn drop(&mut self) {
+        self.idle.waiting.lock().unwrap().remove(&self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_longest_idle_instance_is_evicted_first() {
+        let idle = Arc::new(IdleInstances::default());
+        let (first, second) = (idle.enter(), idle.enter());
+        assert!(idle.evict_oldest());
+        tokio::time::timeout(Duration::from_secs(1), first.evicted())
+            .await
+            .expect("the oldest goes");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), second.evicted())
+                .await
+                .is_err()
+        );
+        drop(second);
+        assert!(!idle.evict_oldest(), "no one else waits");
+    }
 }

@@ -15,7 +15,7 @@ mod payloads;
 pub mod record;
 
 pub use cursor::{Cursor, NonDeterminism, Replayed};
-pub use payloads::{ActivityOutcome, FailureRecord, RetrySpec, StartedPayload, failures};
+pub use payloads::{ActivityOutcome, FailureRecord, RetrySpec, RetryState, StartedPayload, failures};
 pub use record::{Command, Event, Lifecycle, Record};
 
 use crate::model::{Bindings, ClosePolicy, Entry, NewExecution, now_ms};

@@ -60,6 +60,19 @@ pub struct ActivityOutcome {
     pub result: Result<String, FailureRecord>,
 }
 
+/// Where an activity call is between attempts, journaled (`activity.retry`)
+/// when its execution is evicted during the backoff, so that the call
+/// resumes where it was: the same attempt count, the same next attempt time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryState {
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the next attempt is due, ms since the epoch.
+    pub next_at_ms: i64,
+    /// How the last attempt failed.
+    pub failure: FailureRecord,
+}
+
 /// The failure codes the host itself records in journals (beside the codes
 /// activities and workflows choose). Listed in `docs/errors.md`.
 pub mod failures {

@@ -10,7 +10,7 @@
 //! - an event's payload is `{"of": <seq of the command>, "data": <outcome>}`;
 //! - a lifecycle entry's payload is the variant's own content.
 
-use super::payloads::{ActivityOutcome, FailureRecord, RetrySpec, StartedPayload};
+use super::payloads::{ActivityOutcome, FailureRecord, RetrySpec, RetryState, StartedPayload};
 use crate::model::{ClosePolicy, Entry};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -92,6 +92,9 @@ journal_enum! {
         CancelReceived(InboxRef) = "cancel.received" as CANCEL_RECEIVED,
         /// A child finished.
         ChildDone(ActivityOutcome) = "child.done" as CHILD_DONE,
+        /// An activity call waits for its next attempt (recorded when its
+        /// execution was evicted during the backoff).
+        ActivityRetry(RetryState) = "activity.retry" as ACTIVITY_RETRY,
     }
 }
 
@@ -520,6 +523,10 @@ mod tests {
             ("signal.cancelled", r#"{"of":2,"data":null}"#),
             ("cancel.received", r#"{"of":9,"data":{"inbox":9}}"#),
             ("child.done", r#"{"of":1,"data":{"attempts":1,"result":{"Ok":"50"}}}"#),
+            (
+                "activity.retry",
+                r#"{"of":4,"data":{"attempts":2,"next_at_ms":1795485141005,"failure":{"code":"gateway-timeout","message":"m","retryable":true,"details":null}}}"#,
+            ),
             ("completed", r#"{"output":"3"}"#),
             (
                 "failed",

@@ -13,8 +13,20 @@ use crate::model::{
 use serde_json::Value;
 use std::time::Duration;
 
-/// Longest a result request may wait.
+/// Longest a request may wait for an execution to finish.
 pub(crate) const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// A wait a request asked for, checked against [`MAX_WAIT`].
+pub(crate) fn checked_wait(wait_ms: Option<u64>) -> Result<Duration> {
+    let wait = Duration::from_millis(wait_ms.unwrap_or(0));
+    if wait > MAX_WAIT {
+        return Err(Error::invalid(
+            format!("wait_ms {} is out of range", wait.as_millis()),
+            format!("wait between 0 and {} ms; wait again for longer", MAX_WAIT.as_millis()),
+        ));
+    }
+    Ok(wait)
+}
 
 fn valid_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
@@ -69,7 +81,7 @@ impl Node {
         let engine = self.engine()?;
         let activities = match kind {
             ComponentKind::Workflow => {
-                engine.workflow(&digest, bytes)?;
+                engine.workflow(&digest, bytes.to_vec()).await?;
                 Vec::new()
             }
             ComponentKind::Activity => engine.activity(&digest, bytes.to_vec()).await?.names.clone(),
@@ -149,6 +161,20 @@ impl Node {
             workflow: d.name,
             version,
         })
+    }
+
+    /// Starts an execution and waits up to `wait` for it to finish: its
+    /// result if it did, else the start. Leaving early (a client that hangs
+    /// up) neither cancels nor loses the execution.
+    pub async fn start_and_wait(&self, req: StartRequest, wait: Duration) -> Result<StartAnswer> {
+        let started = self.start(req).await?;
+        if wait.is_zero() {
+            return Ok(StartAnswer::Started(started));
+        }
+        match self.wait_result(&started.id, wait).await? {
+            (true, result) => Ok(StartAnswer::Finished(result)),
+            (false, _) => Ok(StartAnswer::Started(started)),
+        }
     }
 
     /// One execution.
@@ -351,7 +377,7 @@ impl Node {
         http_allow: std::collections::BTreeMap<String, Vec<String>>,
     ) -> Result<(String, Bindings)> {
         let digest = digest_of(workflow);
-        self.engine()?.workflow(&digest, workflow)?;
+        self.engine()?.workflow(&digest, workflow.to_vec()).await?;
         let mut bindings = Bindings {
             activities: Vec::new(),
             http_allow,
@@ -373,6 +399,13 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_are_bounded() {
+        assert_eq!(checked_wait(None).unwrap(), Duration::ZERO);
+        assert_eq!(checked_wait(Some(60_000)).unwrap(), MAX_WAIT);
+        assert_eq!(checked_wait(Some(60_001)).unwrap_err().code, codes::INVALID_ARGUMENT);
+    }
 
     #[test]
     fn names_ids_statuses_and_cursors_are_checked() {

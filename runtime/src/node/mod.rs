@@ -21,13 +21,14 @@ mod wakeups;
 mod worker;
 
 pub use crate::store::{Schema, StoreConfig, redact};
+pub(crate) use commands::checked_wait;
 pub use drive::Outcome;
 pub use replay::{ReplayRequest, Verdict};
 pub use schedules::next_fire;
 pub use types::{
     CancelResponse, ComponentInfo, ComponentKind, DeployRequest, ErrorBody, ExecutionDetail, ExecutionPage,
-    JournalEntry, ListQuery, ResultQuery, ResultResponse, ScheduleRequest, SignalResponse, StartRequest, StartResponse,
-    TerminateRequest, TerminateResponse, UploadQuery,
+    JournalEntry, ListQuery, ResultQuery, ResultResponse, ScheduleRequest, SignalResponse, StartAnswer, StartQuery,
+    StartRequest, StartResponse, TerminateRequest, TerminateResponse, UploadQuery,
 };
 
 use crate::engine::{ActivityRegistry, Engine, EngineConfig, WorkflowComponent};
@@ -247,7 +248,7 @@ impl Node {
             return Ok(c);
         }
         let bytes = self.component_bytes(digest).await?;
-        engine.workflow(digest, &bytes)
+        engine.workflow(digest, bytes).await
     }
 
     async fn component_bytes(&self, digest: &str) -> Result<Vec<u8>> {

@@ -36,7 +36,8 @@ pub struct ReplayRequest {
 impl Node {
     /// Replays each selected journal against the component. Read-only.
     pub async fn replay(&self, req: ReplayRequest) -> Result<Vec<(String, Verdict)>> {
-        let component = self.engine()?.workflow(&digest_of(&req.component), &req.component)?;
+        let digest = digest_of(&req.component);
+        let component = self.engine()?.workflow(&digest, req.component).await?;
         let ids: Vec<String> = if req.ids.is_empty() {
             let filter = ListFilter {
                 workflow: req.workflow.clone(),

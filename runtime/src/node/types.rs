@@ -90,6 +90,25 @@ pub struct StartResponse {
     pub version: i64,
 }
 
+/// Query of a start: how long to wait for the end.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+pub struct StartQuery {
+    /// Wait up to this long for the execution to finish (ms, 0 to 60000):
+    /// answered 200 with its result when it does, 202 with the start otherwise.
+    pub wait_ms: Option<u64>,
+}
+
+/// What a start answers: the start, or — when asked to wait and it
+/// finished in time — the result.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum StartAnswer {
+    /// It finished within `wait_ms`.
+    Finished(ResultResponse),
+    /// It was started (or existed) and has not finished yet.
+    Started(StartResponse),
+}
+
 /// Which executions to list.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 pub struct ListQuery {

@@ -11,11 +11,14 @@
 //! parks the execution and writes nothing.
 //!
 //! - `context.rs`: the WIT `context` functions, decoding recorded results;
-//! - `waits.rs`: everything that blocks — activities, timers, signals,
-//!   children — and cancellation, which reaches all of them;
+//! - `activities.rs`: activity calls in the background, waiting for them,
+//!   and suspending during a long retry backoff;
+//! - `waits.rs`: timers, signals, children, and cancellation, which reaches
+//!   every wait;
 //! - `effects.rs`: what the host asks of the node (commits, inbox, children);
 //! - `end.rs`: the typed interrupts and the [`End`] of an activation.
 
+mod activities;
 mod context;
 mod effects;
 mod end;
@@ -24,12 +27,13 @@ mod waits;
 pub(crate) use effects::{ChildState, Effects};
 pub(crate) use end::{End, nondeterminism_error};
 
+use super::activity_host::News;
 use super::bindings::workflow::Workflow;
 use super::guard::Guard;
 use super::{ActivityRegistry, Engine, WorkflowComponent};
 use crate::error::Error;
 use crate::journal::record::{ChildStartResult, ContinueResult, SignalWaitResult, SleepResult};
-use crate::journal::{ActivityOutcome, ChildRef, Command, Cursor, Replayed};
+use crate::journal::{ChildRef, Command, Cursor, Replayed, RetryState};
 use crate::model::{InboxMessage, Lease, Transition, now_ms};
 use end::Interrupt;
 use serde_json::{Value, json};
@@ -94,9 +98,13 @@ pub(crate) struct ExecutionHost {
     effects: Arc<dyn Effects>,
     engine: Arc<Engine>,
     registry: Arc<ActivityRegistry>,
-    done_tx: mpsc::UnboundedSender<(u32, ActivityOutcome)>,
-    done_rx: mpsc::UnboundedReceiver<(u32, ActivityOutcome)>,
+    /// What the running activity calls report (by the seq of their start).
+    news_tx: mpsc::UnboundedSender<(u32, News)>,
+    news_rx: mpsc::UnboundedReceiver<(u32, News)>,
+    /// Activity calls running in the background.
     tasks: HashMap<u32, JoinHandle<()>>,
+    /// Those of them waiting between two attempts.
+    backoff: HashMap<u32, RetryState>,
     /// Children by the seq of their `child.start`.
     children: HashMap<u32, ChildRef>,
     /// Signals and cancellation requests, as last read.
@@ -132,7 +140,7 @@ impl ExecutionHost {
         registry: Arc<ActivityRegistry>,
         options: HostOptions,
     ) -> ExecutionHost {
-        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (news_tx, news_rx) = mpsc::unbounded_channel();
         ExecutionHost {
             id: lease.execution_id.clone(),
             cursor,
@@ -140,9 +148,10 @@ impl ExecutionHost {
             effects,
             engine,
             registry,
-            done_tx,
-            done_rx,
+            news_tx,
+            news_rx,
             tasks: HashMap::new(),
+            backoff: HashMap::new(),
             children: HashMap::new(),
             inbox: Vec::new(),
             pokes: None,
@@ -336,11 +345,7 @@ pub(crate) async fn activate(
     mut host: ExecutionHost,
     input: &str,
 ) -> Activation {
-    let _permit = engine
-        .workflow_permits
-        .acquire()
-        .await
-        .expect("permits are never closed");
+    let _permit = engine.workflow_permit().await;
     if !host.options.replay_only && host.cursor.is_replaying() {
         // A recovering execution may have signals or a cancellation waiting.
         host.refresh_inbox().await;

@@ -9,10 +9,9 @@
 
 use super::end::Interrupt;
 use super::{ChildState, ExecutionHost, stop};
-use crate::engine::activity_host::{self, ActivityCall};
-use crate::error::{Error, codes};
+use crate::engine::IdleTicket;
 use crate::journal::record::{ChildArgs, ChildStartResult, InboxRef, SignalReceived};
-use crate::journal::{ActivityOutcome, ChildRef, Event, FailureRecord, RetrySpec, failures};
+use crate::journal::{ActivityOutcome, ChildRef, Event, FailureRecord, failures};
 use crate::model::{InboxKind, Transition, now_ms};
 use serde_json::Value;
 use std::sync::Arc;
@@ -26,7 +25,7 @@ pub(super) fn cancelled() -> FailureRecord {
 
 impl ExecutionHost {
     /// What pokes this execution (subscribed on first use).
-    fn pokes(&mut self) -> Arc<Notify> {
+    pub(super) fn pokes(&mut self) -> Arc<Notify> {
         if self.pokes.is_none() {
             self.pokes = Some(self.effects.pokes(&self.id));
         }
@@ -34,93 +33,22 @@ impl ExecutionHost {
     }
 
     /// Waits until poked or `most` passes (at most the fallback), then
-    /// re-reads the inbox.
-    async fn nap(&mut self, most: Duration) {
+    /// re-reads the inbox; false when the pool evicted this instance first.
+    async fn nap(&mut self, most: Duration, idle: &IdleTicket) -> bool {
         let pokes = self.pokes();
         tokio::select! {
             _ = pokes.notified() => {}
             _ = tokio::time::sleep(most.min(self.options.fallback)) => {}
+            _ = idle.evicted() => return false,
         }
         self.refresh_inbox().await;
+        true
     }
 
-    /// Starts activity call `seq` in the background.
-    pub(super) fn launch(&mut self, seq: u32, name: &str, input: &str, options: RetrySpec) -> wasmtime::Result<()> {
-        let Some(component) = self.registry.get(name).cloned() else {
-            let known = self.registry.names().join(", ");
-            let error = Error::new(
-                codes::UNKNOWN_ACTIVITY,
-                format!(
-                    "execution {} called activity `{name}`, which no registered component serves (registered: {known})",
-                    self.id
-                ),
-                "start the workflow with --activity <component.wasm> (or deploy it with one) that serves it",
-            );
-            return Err(stop(Interrupt::Park(error)));
-        };
-        let call = ActivityCall {
-            execution_id: self.id.clone(),
-            name: name.to_owned(),
-            input: input.to_owned(),
-            idempotency_key: format!("{}/{seq}", self.id),
-            allow_http: self.registry.http_allow(name),
-            spec: options,
-        };
-        let (engine, tx) = (self.engine.clone(), self.done_tx.clone());
-        let task = tokio::spawn(async move {
-            let outcome = activity_host::run(&engine, &component, call).await;
-            let _ = tx.send((seq, outcome));
-        });
-        self.tasks.insert(seq, task);
-        Ok(())
-    }
-
-    fn record_done(&mut self, handle: u32, outcome: ActivityOutcome) {
-        self.tasks.remove(&handle);
-        self.cursor.record_event(handle, Event::ActivityDone(outcome), now_ms());
-    }
-
-    /// Whether activity call `seq` has a recorded outcome.
-    pub(super) fn activity_resolved(&self, seq: u32) -> bool {
-        self.cursor.event(Event::ACTIVITY_DONE, seq).is_some()
-    }
-
-    /// Waits until one of `handles` has a result; returns it and whether new
-    /// results were recorded meanwhile (then the caller commits).
-    pub(super) async fn wait_any(&mut self, handles: &[u32]) -> wasmtime::Result<(u32, bool)> {
-        if handles.is_empty() {
-            wasmtime::bail!("await-any was called with no activity handles");
-        }
-        for h in handles {
-            if !self.activity_resolved(*h) && !self.tasks.contains_key(h) {
-                wasmtime::bail!("activity handle {h} was never started by this execution");
-            }
-        }
-        let mut fresh = false;
-        let pokes = self.pokes();
-        loop {
-            if let Some(h) = handles.iter().find(|h| self.activity_resolved(**h)) {
-                return Ok((*h, fresh));
-            }
-            if self.pending_cancel() {
-                // Every running activity ends as cancelled, these included.
-                self.deliver_cancel(None).await;
-                fresh = true;
-                continue;
-            }
-            tokio::select! {
-                received = self.done_rx.recv() => {
-                    let Some((h, outcome)) = received else { wasmtime::bail!("activity results channel closed") };
-                    self.record_done(h, outcome);
-                    fresh = true;
-                    while let Ok((h, outcome)) = self.done_rx.try_recv() {
-                        self.record_done(h, outcome);
-                    }
-                }
-                _ = pokes.notified() => self.refresh_inbox().await,
-                _ = tokio::time::sleep(self.options.fallback) => self.refresh_inbox().await,
-            }
-        }
+    /// Commits a suspension until `wake_at_ms` and stops the guest.
+    async fn suspend(&mut self, wake_at_ms: i64) -> wasmtime::Result<()> {
+        self.commit(Transition::Sleeping { wake_at_ms }).await?;
+        Err(stop(Interrupt::Suspend { wake_at_ms }))
     }
 
     /// Whether timer `seq` has fired or was cancelled.
@@ -132,6 +60,7 @@ impl ExecutionHost {
     /// than the eviction threshold suspends the execution instead.
     pub(super) async fn wait_timer(&mut self, seq: u32, fire_at: i64) -> wasmtime::Result<()> {
         let pokes = self.pokes();
+        let idle = self.engine.idle();
         loop {
             if self.pending_cancel() {
                 self.deliver_cancel(Some((seq, Event::TimerCancelled(())))).await;
@@ -151,6 +80,8 @@ impl ExecutionHost {
             let poked = tokio::select! {
                 _ = pokes.notified() => true,
                 _ = tokio::time::sleep(nap) => nap == self.options.fallback,
+                // Its wake time is committed: the instance may go at once.
+                _ = idle.evicted() => return Err(stop(Interrupt::Suspend { wake_at_ms: fire_at })),
             };
             if poked {
                 self.refresh_inbox().await;
@@ -170,6 +101,7 @@ impl ExecutionHost {
     pub(super) async fn wait_signal(&mut self, seq: u32, name: &str, deadline: Option<i64>) -> wasmtime::Result<()> {
         self.pokes();
         self.refresh_inbox().await;
+        let idle = self.engine.idle();
         let waiting_since = Instant::now();
         loop {
             if self.pending_cancel() {
@@ -194,15 +126,20 @@ impl ExecutionHost {
                 self.cursor.record_event(seq, Event::SignalTimeout(()), now);
                 return Ok(());
             }
-            let idle = waiting_since.elapsed();
-            if idle > self.options.evict_after {
-                // Nothing yet: suspend; a signal, a cancellation or the deadline wakes it.
-                let wake_at = deadline.unwrap_or(now + 3_600_000);
-                self.commit(Transition::Sleeping { wake_at_ms: wake_at }).await?;
-                return Err(stop(Interrupt::Suspend { wake_at_ms: wake_at }));
+            // Nothing yet: after the idle limit (or when the pool needs the
+            // instance) suspend; a signal, a cancellation or the deadline wakes it.
+            let wake_at = deadline.unwrap_or(now + 3_600_000);
+            let waited = waiting_since.elapsed();
+            if waited > self.options.evict_after {
+                return self.suspend(wake_at).await;
             }
             let until_deadline = deadline.map_or(Duration::MAX, |d| Duration::from_millis((d - now).max(1) as u64));
-            self.nap((self.options.evict_after - idle).min(until_deadline)).await;
+            if !self
+                .nap((self.options.evict_after - waited).min(until_deadline), &idle)
+                .await
+            {
+                return self.suspend(wake_at).await;
+            }
         }
     }
 
@@ -223,14 +160,14 @@ impl ExecutionHost {
             .collect()
     }
 
-    fn pending_cancel(&self) -> bool {
+    pub(super) fn pending_cancel(&self) -> bool {
         !self.pending_cancels().is_empty()
     }
 
     /// Delivers a cancellation: consumes every cancel message, records the
     /// interrupted wait's outcome (`interrupted`), ends every running
     /// activity as cancelled and asks open children to cancel.
-    async fn deliver_cancel(&mut self, interrupted: Option<(u32, Event)>) {
+    pub(super) async fn deliver_cancel(&mut self, interrupted: Option<(u32, Event)>) {
         let now = now_ms();
         for id in self.pending_cancels() {
             self.cursor
@@ -303,6 +240,7 @@ impl ExecutionHost {
             wasmtime::bail!("child handle {handle} was never started by this execution");
         };
         self.pokes();
+        let idle = self.engine.idle();
         let waiting_since = Instant::now();
         loop {
             if self.pending_cancel() {
@@ -328,14 +266,15 @@ impl ExecutionHost {
                     e.message
                 ),
             }
-            let idle = waiting_since.elapsed();
-            if idle > self.options.evict_after {
-                // The child wakes this execution when it finishes; check now and then regardless.
-                let wake_at = now_ms() + 30_000;
-                self.commit(Transition::Sleeping { wake_at_ms: wake_at }).await?;
-                return Err(stop(Interrupt::Suspend { wake_at_ms: wake_at }));
+            // The child wakes this execution when it finishes; check now and then regardless.
+            let wake_at = now_ms() + 30_000;
+            let waited = waiting_since.elapsed();
+            if waited > self.options.evict_after {
+                return self.suspend(wake_at).await.map(|_| false);
             }
-            self.nap(self.options.evict_after - idle).await;
+            if !self.nap(self.options.evict_after - waited, &idle).await {
+                return self.suspend(wake_at).await.map(|_| false);
+            }
         }
     }
 }

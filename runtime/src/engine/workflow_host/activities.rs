@@ -1,0 +1,177 @@
+//! Activity calls: started in the background, awaited one or any at a time.
+//! An execution whose every running call waits between two attempts longer
+//! than the idle limit (or whose instance the pool needs) records where each
+//! call is (`activity.retry`) and suspends; on replay each call resumes at
+//! its next attempt, on time, with the same idempotency key.
+
+use super::end::Interrupt;
+use super::{ExecutionHost, stop};
+use crate::engine::activity_host::{self, ActivityCall, News};
+use crate::error::{Error, codes};
+use crate::journal::{ActivityOutcome, Event, RetrySpec};
+use crate::model::{Transition, now_ms};
+use std::future::pending;
+
+impl ExecutionHost {
+    /// Starts activity call `seq` in the background (where it was, if its
+    /// execution was evicted during a backoff).
+    pub(super) fn launch(&mut self, seq: u32, name: &str, input: &str, options: RetrySpec) -> wasmtime::Result<()> {
+        let Some(component) = self.registry.get(name).cloned() else {
+            let known = self.registry.names().join(", ");
+            let error = Error::new(
+                codes::UNKNOWN_ACTIVITY,
+                format!(
+                    "execution {} called activity `{name}`, which no registered component serves (registered: {known})",
+                    self.id
+                ),
+                "start the workflow with --activity <component.wasm> (or deploy it with one) that serves it",
+            );
+            return Err(stop(Interrupt::Park(error)));
+        };
+        let call = ActivityCall {
+            execution_id: self.id.clone(),
+            name: name.to_owned(),
+            input: input.to_owned(),
+            idempotency_key: format!("{}/{seq}", self.id),
+            allow_http: self.registry.http_allow(name),
+            spec: options,
+        };
+        let resume = match self.cursor.event(Event::ACTIVITY_RETRY, seq) {
+            Some(Event::ActivityRetry(state)) => Some(state.clone()),
+            _ => None,
+        };
+        let (engine, tx) = (self.engine.clone(), self.news_tx.clone());
+        let task = tokio::spawn(async move {
+            let report = |news| {
+                let _ = tx.send((seq, news));
+            };
+            activity_host::run(&engine, &component, call, resume, report).await;
+        });
+        self.tasks.insert(seq, task);
+        Ok(())
+    }
+
+    /// Whether activity call `seq` has a recorded outcome.
+    pub(super) fn activity_resolved(&self, seq: u32) -> bool {
+        self.cursor.event(Event::ACTIVITY_DONE, seq).is_some()
+    }
+
+    /// Records that call `handle` ended.
+    pub(super) fn record_done(&mut self, handle: u32, outcome: ActivityOutcome) {
+        self.tasks.remove(&handle);
+        self.backoff.remove(&handle);
+        self.cursor.record_event(handle, Event::ActivityDone(outcome), now_ms());
+    }
+
+    /// Takes what a call reported; returns whether it ended.
+    fn take_news(&mut self, seq: u32, news: News) -> bool {
+        match news {
+            News::Done(outcome) => {
+                self.record_done(seq, outcome);
+                true
+            }
+            News::Backoff(state) => {
+                self.backoff.insert(seq, state);
+                false
+            }
+            News::Retrying => {
+                self.backoff.remove(&seq);
+                false
+            }
+        }
+    }
+
+    /// Takes whatever the calls reported meanwhile; returns whether one ended.
+    fn drain_news(&mut self) -> bool {
+        let mut ended = false;
+        while let Ok((seq, news)) = self.news_rx.try_recv() {
+            ended |= self.take_news(seq, news);
+        }
+        ended
+    }
+
+    /// When every running call waits for its next attempt: the earliest
+    /// next attempt (ms since epoch).
+    fn all_in_backoff(&self) -> Option<i64> {
+        if self.tasks.is_empty() || !self.tasks.keys().all(|s| self.backoff.contains_key(s)) {
+            return None;
+        }
+        self.backoff.values().map(|b| b.next_at_ms).min()
+    }
+
+    /// Records where every call is, commits, and suspends until the first
+    /// next attempt.
+    async fn suspend_in_backoff(&mut self, wake_at_ms: i64) -> wasmtime::Result<(u32, bool)> {
+        let mut waiting: Vec<u32> = self.tasks.keys().copied().collect();
+        waiting.sort();
+        for seq in waiting {
+            if let Some(task) = self.tasks.remove(&seq) {
+                task.abort();
+            }
+            if let Some(state) = self.backoff.remove(&seq) {
+                self.cursor.record_event(seq, Event::ActivityRetry(state), now_ms());
+            }
+        }
+        self.commit(Transition::Sleeping { wake_at_ms }).await?;
+        Err(stop(Interrupt::Suspend { wake_at_ms }))
+    }
+
+    /// Waits until one of `handles` has a result; returns it and whether new
+    /// results were recorded meanwhile (then the caller commits).
+    pub(super) async fn wait_any(&mut self, handles: &[u32]) -> wasmtime::Result<(u32, bool)> {
+        if handles.is_empty() {
+            wasmtime::bail!("await-any was called with no activity handles");
+        }
+        for h in handles {
+            if !self.activity_resolved(*h) && !self.tasks.contains_key(h) {
+                wasmtime::bail!("activity handle {h} was never started by this execution");
+            }
+        }
+        let mut fresh = false;
+        let pokes = self.pokes();
+        loop {
+            if let Some(h) = handles.iter().find(|h| self.activity_resolved(**h)) {
+                return Ok((*h, fresh));
+            }
+            if self.pending_cancel() {
+                // Every running activity ends as cancelled, these included.
+                self.deliver_cancel(None).await;
+                fresh = true;
+                continue;
+            }
+            if self.drain_news() {
+                fresh = true;
+                continue;
+            }
+            let backoff_until = self.all_in_backoff();
+            if let Some(next) = backoff_until
+                && (next - now_ms()) as u128 > self.options.evict_after.as_millis()
+            {
+                return self.suspend_in_backoff(next).await;
+            }
+            // Only a call between attempts may give its instance up.
+            let idle = backoff_until.map(|_| self.engine.idle());
+            let evicted = async {
+                match &idle {
+                    Some(ticket) => ticket.evicted().await,
+                    None => pending().await,
+                }
+            };
+            tokio::select! {
+                received = self.news_rx.recv() => {
+                    let Some((seq, news)) = received else { wasmtime::bail!("activity news channel closed") };
+                    fresh |= self.take_news(seq, news);
+                    fresh |= self.drain_news();
+                }
+                _ = pokes.notified() => self.refresh_inbox().await,
+                _ = tokio::time::sleep(self.options.fallback) => self.refresh_inbox().await,
+                _ = evicted => {
+                    fresh |= self.drain_news();
+                    if let Some(next) = self.all_in_backoff() {
+                        return self.suspend_in_backoff(next).await;
+                    }
+                }
+            }
+        }
+    }
+}
