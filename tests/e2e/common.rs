@@ -127,7 +127,8 @@ pub struct Seen {
 }
 
 /// A local HTTP server that records every request and answers
-/// `ok:<query>` after a configurable delay (`slow=1` requests use `slow_ms`).
+/// `ok:<query>` after a configurable delay (`slow=1` requests use `slow_ms`);
+/// the first request of each target with `fail=1` gets a 500 instead.
 pub struct TestServer {
     /// Port on 127.0.0.1.
     pub port: u16,
@@ -147,9 +148,10 @@ impl TestServer {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (delay, slow) = (Arc::new(AtomicU64::new(delay_ms)), Arc::new(AtomicU64::new(slow_ms)));
         let (s2, d2, sl2) = (seen.clone(), delay.clone(), slow.clone());
+        let failed: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (seen, delay, slow) = (s2.clone(), d2.clone(), sl2.clone());
+                let (seen, delay, slow, failed) = (s2.clone(), d2.clone(), sl2.clone(), failed.clone());
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     let mut line = String::new();
@@ -181,10 +183,12 @@ impl TestServer {
                     };
                     std::thread::sleep(Duration::from_millis(wait));
                     let body = format!("ok:{}", target.split_once('?').map(|x| x.1).unwrap_or(""));
+                    let fail = target.contains("fail=1") && failed.lock().unwrap().insert(target.clone());
+                    let status = if fail { "500 Internal Server Error" } else { "200 OK" };
                     let mut stream = stream;
                     let _ = write!(
                         stream,
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
                         body.len(),
                         body
                     );

@@ -215,10 +215,12 @@ pub(crate) async fn run(
     let mut n = 1;
     if let Some(state) = resume {
         n = state.attempts + 1;
-        let wait = (state.next_at_ms - now_ms()).max(0) as u64;
-        news(News::Backoff(state));
-        tokio::time::sleep(Duration::from_millis(wait)).await;
-        news(News::Retrying);
+        let wait = state.next_at_ms - now_ms();
+        if wait > 0 {
+            news(News::Backoff(state));
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            news(News::Retrying);
+        }
     }
     loop {
         match attempt(engine, component, &call, n).await {

@@ -203,15 +203,24 @@ impl Engine {
     /// least recently used idle instance is asked to leave (it suspends and
     /// is replayed when it wakes) instead of the new work being refused.
     pub(crate) async fn workflow_permit(&self) -> OwnedSemaphorePermit {
-        if let Ok(permit) = self.workflow_permits.clone().try_acquire_owned() {
-            return permit;
+        loop {
+            if let Ok(permit) = self.workflow_permits.clone().try_acquire_owned() {
+                return permit;
+            }
+            // Watch for instances going idle before evicting, so none is missed.
+            let went_idle = self.idle.entered.notified();
+            tokio::pin!(went_idle);
+            went_idle.as_mut().enable();
+            self.idle.evict_oldest();
+            tokio::select! {
+                permit = self.workflow_permits.clone().acquire_owned() => {
+                    return permit.expect("permits are never closed");
+                }
+                // Nothing (more) to evict yet, or someone else took the permit:
+                // evict the instance that just went idle.
+                _ = went_idle => {}
+            }
         }
-        self.idle.evict_oldest();
-        self.workflow_permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("permits are never closed")
     }
 
     /// Marks the calling instance as idle (evictable) until the ticket drops.
@@ -248,6 +257,8 @@ fn spawn_epoch_ticker(engine: Weak<Engine>) {
 struct IdleInstances {
     next: AtomicU64,
     waiting: Mutex<BTreeMap<u64, Arc<Notify>>>,
+    /// Notified whenever an instance starts to wait.
+    entered: Notify,
 }
 
 impl IdleInstances {
@@ -255,6 +266,7 @@ impl IdleInstances {
         let key = self.next.fetch_add(1, Ordering::Relaxed);
         let evict = Arc::new(Notify::new());
         self.waiting.lock().unwrap().insert(key, evict.clone());
+        self.entered.notify_waiters();
         IdleTicket {
             idle: self.clone(),
             key,

@@ -145,7 +145,7 @@ impl ExecutionHost {
             }
             let backoff_until = self.all_in_backoff();
             if let Some(next) = backoff_until
-                && (next - now_ms()) as u128 > self.options.evict_after.as_millis()
+                && next - now_ms() > self.options.evict_after.as_millis() as i64
             {
                 return self.suspend_in_backoff(next).await;
             }
