@@ -9,6 +9,7 @@
 //! of the same sources in their place.
 
 use crate::common::*;
+use crate::server::Server;
 use cairn::journal::Record;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -117,12 +118,12 @@ fn check_reads_and_replays(cairn_on: &dyn Fn(&[&str]) -> std::process::Output) {
 
 /// The execution left waiting gets its second signal and finishes.
 fn check_resumes(data: &Path, database: Option<&str>) {
-    let mut args = vec!["server", "--listen", "127.0.0.1:0", "--quiet", "--poll-ms", "50"];
-    if let Some(url) = database {
-        args.extend(["--database", url]);
-    }
-    let (mut server, url) = start_server(data, &args);
-    let cli = |a: &[&str]| cairn(data).arg("--server").arg(&url).args(a).output().unwrap();
+    let args = match database {
+        Some(url) => vec!["--database", url],
+        None => vec![],
+    };
+    let server = Server::start(data, &args);
+    let cli = |a: &[&str]| cairn(data).arg("--server").arg(&server.url).args(a).output().unwrap();
     let result = |id: &str| -> Value {
         let out = cli(&["result", id, "--wait", "--timeout-s", "60", "--output", "json"]);
         serde_json::from_slice(&out.stdout).unwrap()
@@ -137,8 +138,6 @@ fn check_resumes(data: &Path, database: Option<&str>) {
         assert_eq!(r["status"], "completed", "{r}");
         assert!(r["output"].as_u64().unwrap() >= 4000, "{r}");
     }
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 #[test]

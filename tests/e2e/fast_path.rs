@@ -19,7 +19,9 @@ fn post_start(server: &Server, query: &str, body: Value) -> (u16, Value) {
 #[test]
 fn start_and_wait_answers_with_the_result_in_one_request() {
     let data = data_dir();
-    let server = Server::start(data.path(), &[]);
+    // Waits fall back on looking again only after 30 s: every answer below
+    // comes from the node's own notification that the execution finished.
+    let server = Server::start(data.path(), &["--poll-ms", "30000"]);
     server.deploy(data.path(), "c", "chain", &["increment"]);
     server.deploy(data.path(), "nap", "sleeper", &[]);
 
@@ -40,7 +42,7 @@ fn start_and_wait_answers_with_the_result_in_one_request() {
     // The same id again: nothing new starts, the same result comes back.
     let (status, again) = post_start(
         &server,
-        "?wait_ms=30000",
+        "?wait_ms=20000",
         json!({ "workflow": "c", "id": id, "input": { "n": 9 } }),
     );
     assert_eq!((status, &again), (200, &r));
@@ -54,7 +56,7 @@ fn start_and_wait_answers_with_the_result_in_one_request() {
     assert_eq!(status, 202, "{started}");
     assert_eq!(started["created"], true);
     let id = started["id"].as_str().unwrap();
-    let (status, r) = server.http("GET", &format!("/v1/executions/{id}/result?wait_ms=30000"), None);
+    let (status, r) = server.http("GET", &format!("/v1/executions/{id}/result?wait_ms=20000"), None);
     assert_eq!((status, r["status"].as_str()), (200, Some("completed")), "{r}");
 
     // Out of range: a coded 400, and nothing is started.
@@ -100,7 +102,7 @@ fn start_and_wait_answers_with_the_result_in_one_request() {
     .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     drop(stream);
-    let r = server.json(data.path(), &["result", "hung-up", "--wait", "--timeout-s", "60"]);
+    let r = server.json(data.path(), &["result", "hung-up", "--wait", "--timeout-s", "20"]);
     assert_eq!(r["status"], "completed", "{r}");
 }
 

@@ -14,28 +14,41 @@ use std::process::ExitCode;
 pub(crate) struct BenchArgs {
     /// The chain workflow component.
     #[arg(long, default_value = "target/wasm32-wasip2/release/chain.wasm")]
-    workflow: PathBuf,
+    pub(crate) workflow: PathBuf,
     /// The increment activity component.
     #[arg(long, default_value = "target/wasm32-wasip2/release/increment.wasm")]
-    activity: PathBuf,
+    pub(crate) activity: PathBuf,
     /// Sequential chain(10) runs for the latency figures.
     #[arg(long, default_value_t = 300)]
-    runs: usize,
+    pub(crate) runs: usize,
     /// Executions for each throughput figure.
     #[arg(long, default_value_t = 2000)]
-    total: usize,
-    /// Concurrent executions for the throughput figures.
+    pub(crate) total: usize,
+    /// Concurrent executions (or clients) for the throughput figures.
     #[arg(long, default_value_t = 32)]
-    concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Approximate journal length for the replay figure.
     #[arg(long, default_value_t = 10_000)]
-    replay_entries: usize,
+    pub(crate) replay_entries: usize,
+    /// Measure through the HTTP API of a `cairn server` (started here, or
+    /// the one `--server` names) instead of in process.
+    #[arg(long)]
+    api: bool,
+    /// The workflow the `--api` waiters run (a signal wait).
+    #[arg(long, default_value = "target/wasm32-wasip2/release/signals.wasm")]
+    pub(crate) signals: PathBuf,
+    /// Executions waiting for a signal in the `--api` run (0: skip).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) waiters: usize,
     #[command(flatten)]
-    node: NodeOptions,
+    pub(crate) node: NodeOptions,
 }
 
 /// Runs every benchmark and prints a report.
 pub(crate) async fn bench(ctx: &Ctx, args: BenchArgs) -> Result<ExitCode> {
+    if args.api {
+        return super::bench_api::bench_api(ctx, args).await;
+    }
     let hint = "build the guests first: ./x build";
     let options = BenchOptions {
         workflow: read_file(&args.workflow, hint)?,

@@ -2,6 +2,7 @@
 //! through the API client) and renders the answers with one renderer.
 
 mod bench;
+mod bench_api;
 mod inspect;
 mod ops;
 mod remote;
@@ -197,9 +198,9 @@ pub(crate) struct Ctx {
     /// Data directory (SQLite file, compiled-component cache).
     pub(crate) data_dir: PathBuf,
     /// PostgreSQL URL, if the store is shared.
-    database: Option<String>,
+    pub(crate) database: Option<String>,
     /// A server's API, for the verbs that talk to one.
-    server: Option<String>,
+    pub(crate) server: Option<String>,
 }
 
 impl Ctx {

@@ -37,7 +37,8 @@ pub struct BenchOptions {
     pub replay_entries: usize,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+/// The `p` quantile (0..=1) of sorted durations.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -45,11 +46,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn ms(d: Duration) -> String {
+/// A duration in milliseconds, for reports.
+pub fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
-fn verdict(met: bool) -> &'static str {
+/// `met` or `NOT met`.
+pub fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "NOT met" }
 }
 
@@ -101,6 +104,48 @@ async fn fresh_node(store: &StoreConfig, config: &NodeConfig, w: &BenchOptions) 
     node.prepare_run(&w.workflow, std::slice::from_ref(&w.activity), Default::default())
         .await?;
     Ok(node)
+}
+
+/// What the API figures are compared with, measured in process on the
+/// same kind of store in the same run.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    /// One fsync'd single-row commit, p50.
+    pub commit_p50: Duration,
+    /// chain(10) started and run to the end in process, p50.
+    pub chain10_p50: Duration,
+    /// The same, p99.
+    pub chain10_p99: Duration,
+}
+
+/// Measures the in-process baseline: 200 single-row commits, 20 warm-up
+/// runs, then `runs` sequential chain(10) executions.
+pub async fn baseline(store: &StoreConfig, config: NodeConfig, o: &BenchOptions, runs: usize) -> Result<Baseline> {
+    let node = fresh_node(store, &config, o).await?;
+    let (digest, bindings) = node
+        .prepare_run(&o.workflow, std::slice::from_ref(&o.activity), Default::default())
+        .await?;
+    let w = Workload { digest, bindings };
+    let mut commits = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        node.store.probe_commit().await?;
+        commits.push(t.elapsed());
+    }
+    commits.sort();
+    for _ in 0..20 {
+        chain(&node, &w, 10).await?;
+    }
+    let mut lat = Vec::new();
+    for _ in 0..runs {
+        lat.push(chain(&node, &w, 10).await?);
+    }
+    lat.sort();
+    Ok(Baseline {
+        commit_p50: percentile(&commits, 0.5),
+        chain10_p50: percentile(&lat, 0.5),
+        chain10_p99: percentile(&lat, 0.99),
+    })
 }
 
 /// Runs every benchmark, printing a line per figure with `out`.

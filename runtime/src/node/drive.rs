@@ -189,6 +189,7 @@ impl Node {
         let entries = cursor.take_pending();
         match self.commit(lease, &entries, &transition).await {
             Ok(()) => {
+                self.announce(StoreEvent::Finished(exec.id.clone()));
                 self.finished(&exec.id, host.open_children(), exec.parent.as_deref())
                     .await;
                 Ok(outcome)

@@ -155,14 +155,12 @@ impl SqliteStore {
     async fn write<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let result = conn.execute_batch("SAVEPOINT job").map_err(sql_err).and_then(|_| {
+            let result = execute(conn, sql::SAVEPOINT, []).and_then(|_| {
                 let r = f(conn);
-                let end = if r.is_ok() {
-                    "RELEASE job"
-                } else {
-                    "ROLLBACK TO job; RELEASE job"
-                };
-                conn.execute_batch(end).map_err(sql_err)?;
+                if r.is_err() {
+                    execute(conn, sql::ROLLBACK_TO_SAVEPOINT, [])?;
+                }
+                execute(conn, sql::RELEASE_SAVEPOINT, [])?;
                 r
             });
             Box::new(move |commit_error| {
@@ -251,11 +249,19 @@ fn insert_execution(c: &Connection, new: &NewExecution, owner: Option<&str>, lea
     insert_entries(c, &new.id, std::slice::from_ref(&new.started))
 }
 
+/// Inserts entries with one statement per up to [`sql::MAX_ROWS`] of them.
 fn insert_entries(conn: &Connection, id: &str, entries: &[Entry]) -> Result<()> {
-    let mut stmt = conn.prepare_cached(sql::INSERT_ENTRY).map_err(sql_err)?;
-    for e in entries {
-        stmt.execute(params![id, e.seq, e.kind, e.payload, e.at_ms])
-            .map_err(sql_err)?;
+    for chunk in entries.chunks(sql::MAX_ROWS) {
+        let mut stmt = conn.prepare_cached(sql::insert_entries(chunk.len())).map_err(sql_err)?;
+        stmt.raw_bind_parameter(1, id).map_err(sql_err)?;
+        for (i, e) in chunk.iter().enumerate() {
+            let at = 2 + i * 4;
+            stmt.raw_bind_parameter(at, e.seq).map_err(sql_err)?;
+            stmt.raw_bind_parameter(at + 1, &e.kind).map_err(sql_err)?;
+            stmt.raw_bind_parameter(at + 2, &e.payload).map_err(sql_err)?;
+            stmt.raw_bind_parameter(at + 3, e.at_ms).map_err(sql_err)?;
+        }
+        stmt.raw_execute().map_err(sql_err)?;
     }
     Ok(())
 }
@@ -290,23 +296,25 @@ impl ExecutionStore for SqliteStore {
     async fn append(&self, lease: &Lease, entries: &[Entry], transition: &Transition) -> Result<()> {
         let (lease, entries, transition) = (lease.clone(), entries.to_vec(), transition.clone());
         self.write(move |c| {
-            let current = query_one(c, sql::LEASE_OF, [&lease.execution_id], |r| {
-                Ok((r.opt_text(0)?, r.int(1)?))
-            })?;
-            match current {
-                Some((Some(owner), epoch)) if owner == lease.owner && epoch == lease.epoch => {}
-                _ => return Err(Error::lease_lost(&lease.execution_id)),
-            }
-            insert_entries(c, &lease.execution_id, &entries)?;
+            // Fenced first: with a stale lease nothing is written at all.
             let (wake_at, output, error) = transition.columns();
             let status = transition.status().as_str();
             let release = transition.is_terminal();
-            execute(
-                c,
-                sql::APPLY_TRANSITION,
-                params![lease.execution_id, status, wake_at, output, error, now_ms(), release],
-            )?;
-            Ok(())
+            let params = params![
+                lease.execution_id,
+                status,
+                wake_at,
+                output,
+                error,
+                now_ms(),
+                release,
+                lease.owner,
+                lease.epoch
+            ];
+            if execute(c, sql::APPLY_TRANSITION, params)? == 0 {
+                return Err(Error::lease_lost(&lease.execution_id));
+            }
+            insert_entries(c, &lease.execution_id, &entries)
         })
         .await
     }

@@ -11,18 +11,45 @@ pub(super) const INSERT_EXECUTION: &str = "INSERT INTO executions (id, workflow,
 /// Whether an execution exists.
 pub(super) const EXECUTION_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM executions WHERE id = ?1)";
 
-/// One journal entry.
-pub(super) const INSERT_ENTRY: &str =
-    "INSERT INTO journal (execution_id, seq, kind, payload, at) VALUES (?1, ?2, ?3, ?4, ?5)";
+/// Most journal entries one insert statement carries.
+pub(super) const MAX_ROWS: usize = 16;
 
-/// The lease an execution is under.
-pub(super) const LEASE_OF: &str = "SELECT lease_owner, lease_epoch FROM executions WHERE id = ?1";
+/// An insert of `n` (1..=[`MAX_ROWS`]) journal entries of execution `?1`:
+/// each entry binds four parameters (seq, kind, payload, at) from `?2` on.
+pub(super) fn insert_entries(n: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (1..=MAX_ROWS)
+            .map(|n| {
+                let rows: Vec<String> = (0..n)
+                    .map(|i| {
+                        let p = 2 + i * 4;
+                        format!("(?1, ?{}, ?{}, ?{}, ?{})", p, p + 1, p + 2, p + 3)
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO journal (execution_id, seq, kind, payload, at) VALUES {}",
+                    rows.join(", ")
+                )
+            })
+            .collect()
+    });
+    &all[n - 1]
+}
 
-/// The status change of an append; `?7` releases the lease.
+/// The status change of an append, fenced by the lease (`?8` owner, `?9`
+/// epoch: no row changes when it is stale); `?7` releases the lease.
 pub(super) const APPLY_TRANSITION: &str = "UPDATE executions SET status = ?2, wake_at = ?3, output = COALESCE(?4, output), error = COALESCE(?5, error), updated_at = ?6,
      lease_owner = CASE WHEN ?7 THEN NULL ELSE lease_owner END,
      lease_expires = CASE WHEN ?7 THEN NULL ELSE lease_expires END
-     WHERE id = ?1";
+     WHERE id = ?1 AND lease_owner = ?8 AND lease_epoch = ?9";
+
+/// Each write job runs in its own savepoint, so a refused one rolls back alone.
+pub(super) const SAVEPOINT: &str = "SAVEPOINT job";
+/// Undoes a refused job.
+pub(super) const ROLLBACK_TO_SAVEPOINT: &str = "ROLLBACK TO job";
+/// Ends a job's savepoint.
+pub(super) const RELEASE_SAVEPOINT: &str = "RELEASE job";
 
 /// An execution's status.
 pub(super) const STATUS_OF: &str = "SELECT status FROM executions WHERE id = ?1";

@@ -1,0 +1,360 @@
+//! `cairn bench --api`: the numbers users meet, measured through the HTTP
+//! API of a real `cairn server` (started here, or `--server URL`) with a
+//! keep-alive client — start-and-wait latency and throughput of chain(10)
+//! and chain(1), and ten thousand executions waiting for a signal — beside
+//! the in-process figures and the store's single-commit latency of the same
+//! run.
+
+use super::bench::BenchArgs;
+use super::{Ctx, read_file};
+use crate::api::client::Client;
+use crate::error::{Error, Result, codes};
+use crate::node::bench::{self, BenchOptions, ms, percentile, verdict};
+use crate::node::{ComponentKind, DeployRequest, ListQuery, Schema, StartAnswer, StartRequest, StoreConfig};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A server this benchmark started; killed when dropped.
+struct OwnServer(Child);
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bench_error(what: impl std::fmt::Display) -> Error {
+    Error::new(
+        codes::SERVER,
+        format!("the API benchmark failed: {what}"),
+        "check the server's log (CAIRN_LOG=info)",
+    )
+}
+
+/// Starts `cairn server` on a free port; returns it and its API address.
+fn start_server(data_dir: &std::path::Path, database: Option<&str>) -> Result<(OwnServer, String)> {
+    let exe = std::env::current_exe().map_err(|e| Error::io(std::path::Path::new("cairn"), e))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .args(["server", "--listen", "127.0.0.1:0", "--quiet"]);
+    if let Some(url) = database {
+        cmd.args(["--database", url]);
+    }
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io(data_dir, e))?;
+    let stderr = child.stderr.take().expect("piped");
+    let server = OwnServer(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(std::result::Result::ok) {
+            if let Some(url) = line.strip_prefix("cairn server: API on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(60))
+        .map_err(|_| bench_error("the server did not start"))?;
+    Ok((server, url))
+}
+
+/// One start-and-wait of chain(n); its latency.
+async fn chain(client: &Client, n: u64) -> Result<Duration> {
+    let t = Instant::now();
+    let req = StartRequest {
+        workflow: "bench-chain".into(),
+        input: json!({ "n": n }),
+        id: None,
+    };
+    match client.start_and_wait(&req, Duration::from_secs(60)).await? {
+        StartAnswer::Finished(r) if r.output == Some(json!(n)) => Ok(t.elapsed()),
+        other => Err(bench_error(format!("chain({n}) answered {other:?}"))),
+    }
+}
+
+async fn latency(client: &Client, n: u64, runs: usize) -> Result<(Duration, Duration)> {
+    let mut lat = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        lat.push(chain(client, n).await?);
+    }
+    lat.sort();
+    Ok((percentile(&lat, 0.5), percentile(&lat, 0.99)))
+}
+
+/// `total` start-and-waits of chain(n) from `clients` concurrent clients.
+async fn throughput(client: &Arc<Client>, n: u64, total: usize, clients: usize) -> Result<f64> {
+    let t = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..clients {
+        let (client, next) = (client.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                chain(&client, n).await?;
+            }
+            Ok::<(), Error>(())
+        }));
+    }
+    for w in workers {
+        w.await.map_err(bench_error)??;
+    }
+    Ok(total as f64 / t.elapsed().as_secs_f64())
+}
+
+/// Runs `f(i)` for i in 0..total from `clients` concurrent tasks.
+async fn fan_out<F, Fut>(total: usize, clients: usize, f: F) -> Result<()>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let f = Arc::new(f);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..clients {
+        let (f, next) = (f.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return Ok::<(), Error>(());
+                }
+                f(i).await?;
+            }
+        }));
+    }
+    for w in workers {
+        w.await.map_err(bench_error)??;
+    }
+    Ok(())
+}
+
+/// Resident memory (MiB) and CPU time (s) of a process, from /proc.
+fn usage(pid: u32) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some((rss_kb / 1024.0, ticks / hz))
+}
+
+/// How many executions of `status` the server lists (by paging).
+async fn count(client: &Client, status: &str) -> Result<usize> {
+    let mut q = ListQuery {
+        status: Some(status.into()),
+        limit: Some(1000),
+        ..Default::default()
+    };
+    let mut n = 0;
+    loop {
+        let page = client.list(&q).await?;
+        n += page.executions.len();
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => return Ok(n),
+        }
+    }
+}
+
+/// Ten thousand (`waiters`) executions waiting for a signal: memory and
+/// idle CPU of the server while they wait, then how long until all finish
+/// once their signals are sent.
+async fn waiters(client: &Arc<Client>, pid: Option<u32>, waiters: usize, out: &impl Fn(String)) -> Result<()> {
+    let t = Instant::now();
+    let prefix = format!("w{}", std::process::id());
+    let ids: Arc<Vec<String>> = Arc::new((0..waiters).map(|i| format!("{prefix}-{i}")).collect());
+    let (c, i2) = (client.clone(), ids.clone());
+    fan_out(waiters, 32, move |i| {
+        let (c, id) = (c.clone(), i2[i].clone());
+        async move {
+            let req = StartRequest {
+                workflow: "bench-signals".into(),
+                input: json!({ "delay_ms": 0, "n": 1, "timeout_ms": 3_600_000 }),
+                id: Some(id),
+            };
+            c.start(&req).await.map(|_| ())
+        }
+    })
+    .await?;
+    let started = t.elapsed();
+    // Wait until every one of them waits without an instance.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while count(client, "sleeping").await? < waiters {
+        if Instant::now() > deadline {
+            return Err(bench_error("the waiters did not all go idle within 10 minutes"));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let (rss, cpu) = match pid {
+        Some(pid) => {
+            let (_, before) = usage(pid).unwrap_or_default();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let (rss, after) = usage(pid).unwrap_or_default();
+            (Some(rss), Some((after - before) / 5.0 * 100.0))
+        }
+        None => (None, None),
+    };
+    let first_signal = Instant::now();
+    let (c, i2) = (client.clone(), ids.clone());
+    fan_out(waiters, 32, move |i| {
+        let (c, id) = (c.clone(), i2[i].clone());
+        async move { c.signal(&id, "item", &json!({ "i": i })).await.map(|_| ()) }
+    })
+    .await?;
+    let sent = first_signal.elapsed();
+    let (c, i2) = (client.clone(), ids.clone());
+    fan_out(waiters, 32, move |i| {
+        let (c, id) = (c.clone(), i2[i].clone());
+        async move {
+            match c.result(&id, Duration::from_secs(60)).await? {
+                (true, _) => Ok(()),
+                (false, r) => Err(bench_error(format!("{id} did not finish: {r:?}"))),
+            }
+        }
+    })
+    .await?;
+    let all = first_signal.elapsed();
+    out(format!(
+        "{waiters} signal waiters        started in {:.1} s; idle: server RSS {} (target < 1 GiB: {}), CPU {} of a core (target < 2%: {})",
+        started.as_secs_f64(),
+        rss.map_or("n/a".into(), |r| format!("{r:.0} MiB")),
+        rss.map_or("n/a", |r| verdict(r < 1024.0)),
+        cpu.map_or("n/a".into(), |c| format!("{c:.2}%")),
+        cpu.map_or("n/a", |c| verdict(c < 2.0)),
+    ));
+    out(format!(
+        "                             signals sent in {:.1} s; all finished {:.1} s after the first signal, {:.1} s after the last (target ≤ 10 s: {})",
+        sent.as_secs_f64(),
+        all.as_secs_f64(),
+        (all - sent).as_secs_f64(),
+        verdict(all <= Duration::from_secs(10))
+    ));
+    Ok(())
+}
+
+/// `cairn bench --api`.
+pub(crate) async fn bench_api(ctx: &Ctx, args: BenchArgs) -> Result<ExitCode> {
+    let hint = "build the guests first: ./x build";
+    let options = BenchOptions {
+        workflow: read_file(&args.workflow, hint)?,
+        activity: read_file(&args.activity, hint)?,
+        runs: args.runs,
+        total: args.total,
+        concurrency: args.concurrency,
+        replay_entries: args.replay_entries,
+    };
+    let signals = read_file(&args.signals, hint)?;
+    let dir = std::env::temp_dir().join(format!("cairn-bench-api-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let result = run(ctx, &args, options, signals, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result.map(|_| ExitCode::SUCCESS)
+}
+
+async fn run(ctx: &Ctx, args: &BenchArgs, o: BenchOptions, signals: Vec<u8>, dir: &std::path::Path) -> Result<()> {
+    let out = |line: String| println!("{line}");
+    let (server, url) = match &ctx.server {
+        Some(url) => (None, url.clone()),
+        None => {
+            let (s, url) = start_server(&dir.join("server"), ctx.database.as_deref())?;
+            (Some(s), url)
+        }
+    };
+    let pid = server.as_ref().map(|s| s.0.id());
+    let client = Arc::new(Client::new(&url)?);
+    let workflow = client
+        .upload_component(ComponentKind::Workflow, o.workflow.clone())
+        .await?;
+    let activity = client
+        .upload_component(ComponentKind::Activity, o.activity.clone())
+        .await?;
+    let waiting = client.upload_component(ComponentKind::Workflow, signals).await?;
+    for (name, wf, acts) in [
+        ("bench-chain", workflow.digest, vec![activity.digest]),
+        ("bench-signals", waiting.digest, vec![]),
+    ] {
+        let req = DeployRequest {
+            name: name.into(),
+            workflow: wf,
+            activities: acts,
+            http_allow: Default::default(),
+        };
+        client.deploy(&req).await?;
+    }
+    let store = match StoreConfig::new(&dir.join("in-process"), ctx.database.as_deref(), Schema::Migrate)? {
+        StoreConfig::Postgres { url, schema, .. } => StoreConfig::Postgres {
+            url,
+            pool_size: 48,
+            schema,
+        },
+        sqlite => sqlite,
+    };
+    let backend = match store {
+        StoreConfig::Postgres { .. } => format!("PostgreSQL ({})", store.describe()),
+        StoreConfig::Sqlite { .. } => "SQLite (WAL, synchronous=FULL)".to_owned(),
+    };
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    out(format!(
+        "cairn bench --api — {backend} store, server {url}{}, {cores} cores",
+        pid.map_or(String::new(), |p| format!(" (pid {p})"))
+    ));
+    let mut node = args.node.clone();
+    node.quiet = true;
+    let base = bench::baseline(&store, node.config(&dir.join("in-process"))?, &o, o.runs).await?;
+    out(format!("single-row commit            p50 {}", ms(base.commit_p50)));
+    out(format!(
+        "in-process chain(10)         p50 {}  p99 {}",
+        ms(base.chain10_p50),
+        ms(base.chain10_p99)
+    ));
+    for _ in 0..20 {
+        chain(&client, 10).await?;
+    }
+    let (p50, p99) = latency(&client, 10, o.runs).await?;
+    let target = base.chain10_p50.mul_f64(1.5) + Duration::from_millis(1);
+    out(format!(
+        "API chain(10), 1 client      p50 {}  p99 {}   (target ≤ 1.5 × in-process + 1 ms = {}: {})",
+        ms(p50),
+        ms(p99),
+        ms(target),
+        verdict(p50 <= target)
+    ));
+    let (p50, p99) = latency(&client, 1, o.runs).await?;
+    out(format!("API chain(1), 1 client       p50 {}  p99 {}", ms(p50), ms(p99)));
+    let wfs = throughput(&client, 10, o.total, o.concurrency).await?;
+    out(format!(
+        "API chain(10), {} clients    {wfs:.0} workflows/s  ({} executions; target ≥ 1,000: {})",
+        o.concurrency,
+        o.total,
+        verdict(wfs >= 1000.0)
+    ));
+    let wfs = throughput(&client, 1, o.total * 2, o.concurrency).await?;
+    out(format!(
+        "API chain(1), {} clients     {wfs:.0} workflows/s  ({} executions; target on SQLite ≥ 3,000: {})",
+        o.concurrency,
+        o.total * 2,
+        verdict(wfs >= 3000.0)
+    ));
+    if args.waiters > 0 {
+        waiters(&client, pid, args.waiters, &out).await?;
+    }
+    drop(server);
+    Ok(())
+}
