@@ -24,6 +24,7 @@ fn start_and_wait_answers_with_the_result_in_one_request() {
     let server = Server::start(data.path(), &["--poll-ms", "30000"]);
     server.deploy(data.path(), "c", "chain", &["increment"]);
     server.deploy(data.path(), "nap", "sleeper", &[]);
+    server.deploy(data.path(), "counter", "counter", &[]);
 
     // Finished in time: 200 and the body of GET .../result.
     let (status, r) = post_start(
@@ -46,6 +47,19 @@ fn start_and_wait_answers_with_the_result_in_one_request() {
         json!({ "workflow": "c", "id": id, "input": { "n": 9 } }),
     );
     assert_eq!((status, &again), (200, &r));
+
+    // Continue-as-new is followed to the last run, each run's end noticed
+    // at once (200 within 20 s: the fallback is 30 s away).
+    let (status, r) = post_start(
+        &server,
+        "?wait_ms=20000",
+        json!({ "workflow": "counter", "id": "counts", "input": { "i": 0, "until": 3 } }),
+    );
+    assert_eq!(
+        (status, r["status"].as_str(), r["output"].as_u64(), r["id"].as_str()),
+        (200, Some("completed"), Some(3), Some("counts~3")),
+        "{r}"
+    );
 
     // Not finished in time: 202 and the start; the client goes on with /result.
     let (status, started) = post_start(

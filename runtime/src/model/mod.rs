@@ -158,14 +158,20 @@ pub struct Execution {
     pub parent: Option<String>,
 }
 
+/// The next run's id of an execution with this status and output, when it
+/// ended by continue-as-new.
+pub fn continued_as(status: Status, output: Option<&str>) -> Option<String> {
+    if status != Status::Continued {
+        return None;
+    }
+    let output: serde_json::Value = serde_json::from_str(output?).ok()?;
+    output.get("continued_as")?.as_str().map(str::to_owned)
+}
+
 impl Execution {
     /// The next run's id, when this one ended by continue-as-new.
     pub fn continued_as(&self) -> Option<String> {
-        if self.status != Status::Continued {
-            return None;
-        }
-        let output: serde_json::Value = serde_json::from_str(self.output.as_deref()?).ok()?;
-        output.get("continued_as")?.as_str().map(str::to_owned)
+        continued_as(self.status, self.output.as_deref())
     }
 
     /// The output of continue-as-new that names the next run.

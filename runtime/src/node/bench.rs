@@ -116,10 +116,13 @@ pub struct Baseline {
     pub chain10_p50: Duration,
     /// The same, p99.
     pub chain10_p99: Duration,
+    /// chain(10) executions finished per second in process, `o.concurrency` at a time.
+    pub chain10_per_s: f64,
 }
 
 /// Measures the in-process baseline: 200 single-row commits, 20 warm-up
-/// runs, then `runs` sequential chain(10) executions.
+/// runs, then `runs` sequential chain(10) executions, then `o.total` of
+/// them `o.concurrency` at a time.
 pub async fn baseline(store: &StoreConfig, config: NodeConfig, o: &BenchOptions, runs: usize) -> Result<Baseline> {
     let node = fresh_node(store, &config, o).await?;
     let (digest, bindings) = node
@@ -141,10 +144,12 @@ pub async fn baseline(store: &StoreConfig, config: NodeConfig, o: &BenchOptions,
         lat.push(chain(&node, &w, 10).await?);
     }
     lat.sort();
+    let chain10_per_s = throughput(std::slice::from_ref(&node), &w, o.total, o.concurrency).await?;
     Ok(Baseline {
         commit_p50: percentile(&commits, 0.5),
         chain10_p50: percentile(&lat, 0.5),
         chain10_p99: percentile(&lat, 0.99),
+        chain10_per_s,
     })
 }
 

@@ -7,8 +7,8 @@ use crate::engine::digest_of;
 use crate::error::{Error, Result, codes};
 use crate::journal;
 use crate::model::{
-    Bindings, Deployment, Execution, InboxKind, ListFilter, Schedule, Status, StoreEvent, StoreStatus, WorkflowRef,
-    now_ms,
+    Bindings, Deployment, Execution, InboxKind, ListFilter, Schedule, Status, StoreEvent, StoreStatus, Transition,
+    WorkflowRef, now_ms,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -167,11 +167,18 @@ impl Node {
     /// result if it did, else the start. Leaving early (a client that hangs
     /// up) neither cancels nor loses the execution.
     pub async fn start_and_wait(&self, req: StartRequest, wait: Duration) -> Result<StartAnswer> {
-        let started = self.start(req).await?;
         if wait.is_zero() {
-            return Ok(StartAnswer::Started(started));
+            return Ok(StartAnswer::Started(self.start(req).await?));
         }
-        match self.wait_result(&started.id, wait).await? {
+        let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
+        // Watching before the start: a new execution cannot have ended
+        // before it, so the first look at the store is skipped.
+        let id = req.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let watch = self.wakeups.watch_finished(&id);
+        let finished = watch.notify().notified();
+        let started = self.start(StartRequest { id: Some(id), ..req }).await?;
+        let first = started.created.then_some(finished);
+        match self.wait_watched(started.id.clone(), deadline, first, &watch).await? {
             (true, result) => Ok(StartAnswer::Finished(result)),
             (false, _) => Ok(StartAnswer::Started(started)),
         }
@@ -197,25 +204,55 @@ impl Node {
     /// flag says whether the answer is final.
     pub async fn wait_result(&self, id: &str, wait: Duration) -> Result<(bool, ResultResponse)> {
         let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
-        let mut id = id.to_owned();
+        let watch = self.wakeups.watch_finished(id);
+        self.wait_watched(id.to_owned(), deadline, None, &watch).await
+    }
+
+    /// Waits for `id` (watched by `watch`) and the runs it continues as
+    /// until one is final or `deadline`; `first`, when given, is a wake-up
+    /// to await before the first read (the execution is known unfinished).
+    async fn wait_watched(
+        &self,
+        mut id: String,
+        deadline: tokio::time::Instant,
+        first: Option<tokio::sync::futures::Notified<'_>>,
+        first_watch: &super::wakeups::Watch<'_>,
+    ) -> Result<(bool, ResultResponse)> {
+        let mut end: Option<Ended> = None;
+        if let Some(finished) = first {
+            let nap = deadline.saturating_duration_since(tokio::time::Instant::now());
+            tokio::select! {
+                _ = finished => end = first_watch.end().map(Ended::from),
+                _ = tokio::time::sleep(nap.min(self.config.fallback)) => {}
+            }
+        }
         loop {
-            // Watch before reading, so an end committed in between still wakes us.
-            let watch = self.wakeups.watch_finished(&id);
-            let finished = watch.notify().notified();
-            tokio::pin!(finished);
-            finished.as_mut().enable();
-            let e = self.execution(&id).await?;
+            let e = match end.take() {
+                Some(e) => e,
+                None => {
+                    // Watch before reading, so an end committed in between still wakes us.
+                    let watch = self.wakeups.watch_finished(&id);
+                    let finished = watch.notify().notified();
+                    tokio::pin!(finished);
+                    finished.as_mut().enable();
+                    let e = Ended::from(self.execution(&id).await?);
+                    let now = tokio::time::Instant::now();
+                    if e.status.is_unfinished() && e.continued_as().is_none() && now < deadline {
+                        let nap = (deadline - now).min(self.config.fallback);
+                        tokio::select! {
+                            _ = finished => end = watch.end().map(Ended::from),
+                            _ = tokio::time::sleep(nap) => {}
+                        }
+                        continue;
+                    }
+                    e
+                }
+            };
             if let Some(next) = e.continued_as() {
                 id = next;
                 continue;
             }
-            let now = tokio::time::Instant::now();
-            if e.status.is_unfinished() && now < deadline {
-                let nap = (deadline - now).min(self.config.fallback);
-                tokio::select! {
-                    _ = finished => {}
-                    _ = tokio::time::sleep(nap) => {}
-                }
+            if e.status.is_unfinished() && tokio::time::Instant::now() < deadline {
                 continue;
             }
             let answer = ResultResponse {
@@ -420,5 +457,40 @@ mod tests {
         assert!(parse_cursor(Some("x:a")).is_err() && parse_cursor(Some("nocolon")).is_err());
         assert_eq!(json_of(&Some("{\"a\":1}".into())), Some(serde_json::json!({"a": 1})));
         assert_eq!(json_of(&Some("text".into())), Some(Value::String("text".into())));
+    }
+}
+
+/// How an execution stands for a result waiter: read from the store, or
+/// the end this node just committed.
+struct Ended {
+    status: Status,
+    output: Option<String>,
+    error: Option<String>,
+}
+
+impl Ended {
+    fn continued_as(&self) -> Option<String> {
+        crate::model::continued_as(self.status, self.output.as_deref())
+    }
+}
+
+impl From<Execution> for Ended {
+    fn from(e: Execution) -> Self {
+        Ended {
+            status: e.status,
+            output: e.output,
+            error: e.error,
+        }
+    }
+}
+
+impl From<Transition> for Ended {
+    fn from(t: Transition) -> Self {
+        let (_, output, error) = t.columns();
+        Ended {
+            status: t.status(),
+            output: output.map(str::to_owned),
+            error: error.map(str::to_owned),
+        }
     }
 }

@@ -169,9 +169,10 @@ impl Node {
             End::Parked(error) => {
                 // Nothing of this activation is written: the journal stays as it was.
                 let reason = error.to_json().to_string();
-                return match self.commit(lease, &[], &Transition::Parked { reason }).await {
+                let transition = Transition::Parked { reason };
+                return match self.commit(lease, &[], &transition).await {
                     Ok(()) => {
-                        self.announce(StoreEvent::Finished(exec.id.clone()));
+                        self.wakeups.ended(&exec.id, transition);
                         Ok(Outcome::Parked(error))
                     }
                     Err(e) if e.code == codes::LEASE_LOST => Ok(Outcome::LeaseLost),
@@ -189,7 +190,7 @@ impl Node {
         let entries = cursor.take_pending();
         match self.commit(lease, &entries, &transition).await {
             Ok(()) => {
-                self.announce(StoreEvent::Finished(exec.id.clone()));
+                self.wakeups.ended(&exec.id, transition);
                 self.finished(&exec.id, host.open_children(), exec.parent.as_deref())
                     .await;
                 Ok(outcome)

@@ -3,7 +3,7 @@
 //! PostgreSQL notifications. Every wait still has a slow fallback timer
 //! (`NodeConfig::fallback`) for a notification that got lost.
 
-use crate::model::StoreEvent;
+use crate::model::{StoreEvent, Transition};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -12,30 +12,51 @@ use tokio::sync::Notify;
 #[derive(Default)]
 pub(super) struct Wakeups {
     /// Result waiters, by the execution they wait for (all of them wake).
-    finished: Registry,
+    finished: Registry<Finish>,
     /// Running executions, poked when their inbox gets a message or one of
     /// their children finishes (one permit is kept if nobody waits yet).
-    pokes: Registry,
+    pokes: Registry<Notify>,
     /// The claim loop: new or released work.
     work: Notify,
 }
 
-/// Notifies by execution id; entries live while someone holds them.
+/// What the result waiters of one execution share: the wake-up and, when
+/// this node committed the end, that end (so they answer without reading
+/// it back).
 #[derive(Default)]
-struct Registry(Mutex<HashMap<String, Arc<Notify>>>);
+pub(super) struct Finish {
+    notify: Notify,
+    end: Mutex<Option<Transition>>,
+}
 
-impl Registry {
-    fn get(&self, id: &str) -> Arc<Notify> {
-        self.0
-            .lock()
-            .unwrap()
-            .entry(id.to_owned())
-            .or_insert_with(|| Arc::new(Notify::new()))
-            .clone()
+impl Finish {
+    /// The wake-up to wait on.
+    pub(super) fn notify(&self) -> &Notify {
+        &self.notify
+    }
+
+    /// The end this node committed, if it did.
+    pub(super) fn end(&self) -> Option<Transition> {
+        self.end.lock().unwrap().clone()
+    }
+}
+
+/// Waiters by execution id; entries live while someone holds them.
+struct Registry<T>(Mutex<HashMap<String, Arc<T>>>);
+
+impl<T> Default for Registry<T> {
+    fn default() -> Self {
+        Registry(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<T: Default> Registry<T> {
+    fn get(&self, id: &str) -> Arc<T> {
+        self.0.lock().unwrap().entry(id.to_owned()).or_default().clone()
     }
 
     /// Forgets `id`'s entry when nobody but the registry holds it.
-    fn release(&self, id: &str, handle: Arc<Notify>) {
+    fn release(&self, id: &str, handle: Arc<T>) {
         let mut map = self.0.lock().unwrap();
         drop(handle);
         if map.get(id).is_some_and(|n| Arc::strong_count(n) == 1) {
@@ -43,25 +64,25 @@ impl Registry {
         }
     }
 
-    fn all(&self) -> Vec<Arc<Notify>> {
+    fn all(&self) -> Vec<Arc<T>> {
         self.0.lock().unwrap().values().cloned().collect()
     }
 
-    fn find(&self, id: &str) -> Option<Arc<Notify>> {
+    fn find(&self, id: &str) -> Option<Arc<T>> {
         self.0.lock().unwrap().get(id).cloned()
     }
 }
 
-/// A registration that ends when dropped.
+/// A registration for an execution's end; it ends when dropped.
 pub(super) struct Watch<'a> {
-    registry: &'a Registry,
+    registry: &'a Registry<Finish>,
     id: String,
-    notify: Option<Arc<Notify>>,
+    notify: Option<Arc<Finish>>,
 }
 
-impl Watch<'_> {
-    /// The notify to wait on.
-    pub(super) fn notify(&self) -> &Notify {
+impl std::ops::Deref for Watch<'_> {
+    type Target = Finish;
+    fn deref(&self) -> &Finish {
         self.notify.as_ref().expect("held until dropped")
     }
 }
@@ -99,13 +120,22 @@ impl Wakeups {
         &self.work
     }
 
+    /// This node committed the end of execution `id`: its result waiters
+    /// wake and answer from it.
+    pub(super) fn ended(&self, id: &str, end: Transition) {
+        if let Some(f) = self.finished.find(id) {
+            *f.end.lock().unwrap() = Some(end);
+            f.notify.notify_waiters();
+        }
+    }
+
     /// Wakes whoever waits for this event.
     pub(super) fn wake(&self, event: &StoreEvent) {
         match event {
             StoreEvent::Work => self.work.notify_one(),
             StoreEvent::Finished(id) => {
-                if let Some(n) = self.finished.find(id) {
-                    n.notify_waiters();
+                if let Some(f) = self.finished.find(id) {
+                    f.notify.notify_waiters();
                 }
             }
             StoreEvent::Poke(id) => {
@@ -115,8 +145,8 @@ impl Wakeups {
             }
             StoreEvent::Resync => {
                 self.work.notify_one();
-                for n in self.finished.all() {
-                    n.notify_waiters();
+                for f in self.finished.all() {
+                    f.notify.notify_waiters();
                 }
                 for n in self.pokes.all() {
                     n.notify_one();
@@ -144,6 +174,17 @@ mod tests {
             tokio::time::timeout(Duration::from_secs(1), waiting).await.unwrap();
         }
         assert!(w.finished.0.lock().unwrap().is_empty(), "the watch is forgotten");
+        // An end this node committed reaches its waiters with the outcome.
+        {
+            let watch = w.watch_finished("c");
+            let waiting = watch.notify().notified();
+            w.ended("c", Transition::Completed { output: "7".into() });
+            tokio::time::timeout(Duration::from_secs(1), waiting).await.unwrap();
+            assert!(matches!(watch.end(), Some(Transition::Completed { output }) if output == "7"));
+        }
+        // Nobody watching: nothing is kept.
+        w.ended("d", Transition::Completed { output: "1".into() });
+        assert!(w.finished.0.lock().unwrap().is_empty());
         // A poke before the host waits is kept for it.
         let poke = w.pokes("x");
         w.wake(&StoreEvent::Poke("x".into()));

@@ -95,9 +95,12 @@ async fn commit_batch(pool: &Pool, batch: Vec<Job>) {
         // A member the database refuses (a duplicate entry) must not fail
         // the others: each goes alone, in its own transaction.
         Err(e) if e.as_db_error().is_some() => {
+            let db = e.as_db_error().expect("a database error");
             tracing::warn!(
-                "a batch of {} appends was refused ({e}); committing them one by one",
-                batch.len()
+                "a batch of {} appends was refused ({}: {}); committing them one by one",
+                batch.len(),
+                db.code().code(),
+                db.message()
             );
             for job in batch {
                 let result = append_one(&client, &job).await;
