@@ -433,33 +433,6 @@ impl Node {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn waits_are_bounded() {
-        assert_eq!(checked_wait(None).unwrap(), Duration::ZERO);
-        assert_eq!(checked_wait(Some(60_000)).unwrap(), MAX_WAIT);
-        assert_eq!(checked_wait(Some(60_001)).unwrap_err().code, codes::INVALID_ARGUMENT);
-    }
-
-    #[test]
-    fn names_ids_statuses_and_cursors_are_checked() {
-        assert!(valid_name("orders-v2.1") && !valid_name("a b") && !valid_name(""));
-        assert!(valid_id("order-7~2@x:y") && !valid_id("a/b") && !valid_id(&"x".repeat(201)));
-        assert_eq!(
-            parse_statuses(Some("running,failed,")).unwrap(),
-            [Status::Running, Status::Failed]
-        );
-        assert_eq!(parse_statuses(Some("done")).unwrap_err().code, codes::INVALID_ARGUMENT);
-        assert_eq!(parse_cursor(Some("12:a:b")).unwrap(), Some((12, "a:b".into())));
-        assert!(parse_cursor(Some("x:a")).is_err() && parse_cursor(Some("nocolon")).is_err());
-        assert_eq!(json_of(&Some("{\"a\":1}".into())), Some(serde_json::json!({"a": 1})));
-        assert_eq!(json_of(&Some("text".into())), Some(Value::String("text".into())));
-    }
-}
-
 /// How an execution stands for a result waiter: read from the store, or
 /// the end this node just committed.
 struct Ended {
@@ -492,5 +465,32 @@ impl From<Transition> for Ended {
             output: output.map(str::to_owned),
             error: error.map(str::to_owned),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_are_bounded() {
+        assert_eq!(checked_wait(None).unwrap(), Duration::ZERO);
+        assert_eq!(checked_wait(Some(60_000)).unwrap(), MAX_WAIT);
+        assert_eq!(checked_wait(Some(60_001)).unwrap_err().code, codes::INVALID_ARGUMENT);
+    }
+
+    #[test]
+    fn names_ids_statuses_and_cursors_are_checked() {
+        assert!(valid_name("orders-v2.1") && !valid_name("a b") && !valid_name(""));
+        assert!(valid_id("order-7~2@x:y") && !valid_id("a/b") && !valid_id(&"x".repeat(201)));
+        assert_eq!(
+            parse_statuses(Some("running,failed,")).unwrap(),
+            [Status::Running, Status::Failed]
+        );
+        assert_eq!(parse_statuses(Some("done")).unwrap_err().code, codes::INVALID_ARGUMENT);
+        assert_eq!(parse_cursor(Some("12:a:b")).unwrap(), Some((12, "a:b".into())));
+        assert!(parse_cursor(Some("x:a")).is_err() && parse_cursor(Some("nocolon")).is_err());
+        assert_eq!(json_of(&Some("{\"a\":1}".into())), Some(serde_json::json!({"a": 1})));
+        assert_eq!(json_of(&Some("text".into())), Some(Value::String("text".into())));
     }
 }
