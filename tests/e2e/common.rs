@@ -38,6 +38,13 @@ pub fn wasm(name: &str) -> PathBuf {
     guests().join(format!("{}.wasm", name.replace('-', "_")))
 }
 
+/// Path of a built Python workflow (`tests/python/<name>.py` or
+/// `examples/<name>/python/<name>.py`, built by `./x build-guests`).
+pub fn python_wasm(name: &str) -> PathBuf {
+    guests();
+    workspace().join("target/python").join(format!("{name}.wasm"))
+}
+
 /// A fresh data directory.
 pub fn data_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")

@@ -14,6 +14,8 @@ mod db_faults;
 mod examples;
 mod fast_path;
 mod limits;
+mod python;
+mod race;
 mod replay;
 mod runtime_conformance;
 mod server;

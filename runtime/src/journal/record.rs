@@ -69,6 +69,14 @@ journal_enum! {
         AwaitChild(ChildAwaitArgs) = "child.await" as CHILD_AWAIT,
         /// Continue-as-new; answered with [`ContinueResult`].
         ContinueAsNew(ContinueArgs) = "continue" as CONTINUE,
+        /// A durable timer started as a handle; answered with [`SleepResult`].
+        StartTimer(SleepArgs) = "timer.start" as TIMER_START,
+        /// A signal wait started as a handle; answered with [`SignalWaitResult`].
+        StartSignalWait(SignalArgs) = "signal.start" as SIGNAL_START,
+        /// Waited for the first of handles of any kind; answered with [`AwaitResult`].
+        WaitAny(AwaitArgs) = "await.any" as AWAIT_ANY,
+        /// Gave up a handle that had not ended; answered with `null`.
+        Cancel(HandleArgs) = "handle.cancel" as HANDLE_CANCEL,
     }
 }
 
@@ -241,6 +249,13 @@ pub enum ChildStartResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChildAwaitArgs {
     /// Handle (seq of `child.start`).
+    pub handle: u32,
+}
+
+/// Arguments of `handle.cancel`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandleArgs {
+    /// The handle (seq of the command that started it).
     pub handle: u32,
 }
 

@@ -64,7 +64,7 @@ impl ExecutionHost {
     }
 
     /// Takes what a call reported; returns whether it ended.
-    fn take_news(&mut self, seq: u32, news: News) -> bool {
+    pub(super) fn take_news(&mut self, seq: u32, news: News) -> bool {
         match news {
             News::Done(outcome) => {
                 self.record_done(seq, outcome);
@@ -82,7 +82,7 @@ impl ExecutionHost {
     }
 
     /// Takes whatever the calls reported meanwhile; returns whether one ended.
-    fn drain_news(&mut self) -> bool {
+    pub(super) fn drain_news(&mut self) -> bool {
         let mut ended = false;
         while let Ok((seq, news)) = self.news_rx.try_recv() {
             ended |= self.take_news(seq, news);
@@ -101,7 +101,7 @@ impl ExecutionHost {
 
     /// Records where every call is, commits, and suspends until the first
     /// next attempt.
-    async fn suspend_in_backoff(&mut self, wake_at_ms: i64) -> wasmtime::Result<(u32, bool)> {
+    pub(super) async fn suspend_in_backoff(&mut self, wake_at_ms: i64) -> wasmtime::Result<(u32, bool)> {
         let mut waiting: Vec<u32> = self.tasks.keys().copied().collect();
         waiting.sort();
         for seq in waiting {

@@ -1,12 +1,13 @@
 //! The WIT `context` functions: each one is a [`Command`] through the
 //! journaling wrapper, and its (recorded or live) result decoded for the guest.
 
+use super::race::Ended;
 use super::waits::cancelled;
 use super::{ExecutionHost, Interrupt, WorkflowState, stop};
 use crate::engine::bindings::workflow::cairn::workflow::{context, types};
 use crate::journal::record::{
-    ActivityArgs, AwaitArgs, AwaitResult, ChildArgs, ChildAwaitArgs, ChildStartResult, ContinueArgs, LogArgs, LogLevel,
-    NoArgs, SignalArgs, SleepArgs,
+    ActivityArgs, AwaitArgs, AwaitResult, ChildArgs, ChildAwaitArgs, ChildStartResult, ContinueArgs, HandleArgs,
+    LogArgs, LogLevel, NoArgs, SignalArgs, SleepArgs,
 };
 use crate::journal::{Command, Event, FailureRecord, RetrySpec};
 use crate::model::ClosePolicy;
@@ -195,6 +196,40 @@ impl context::Host for WorkflowState {
         let (_, v) = self.journaled(Command::AwaitChild(ChildAwaitArgs { handle })).await?;
         let h = self.awaited(v)?;
         self.host.outcome(Event::CHILD_DONE, h)
+    }
+
+    async fn start_timer(&mut self, duration_ms: u64) -> wasmtime::Result<u32> {
+        let (seq, _) = self.journaled(Command::StartTimer(SleepArgs { duration_ms })).await?;
+        Ok(seq)
+    }
+
+    async fn start_signal_wait(&mut self, name: String, timeout_ms: Option<u64>) -> wasmtime::Result<u32> {
+        let (seq, _) = self
+            .journaled(Command::StartSignalWait(SignalArgs { name, timeout_ms }))
+            .await?;
+        Ok(seq)
+    }
+
+    async fn wait_any(&mut self, handles: Vec<u32>) -> wasmtime::Result<(u32, context::Completion)> {
+        let args = AwaitArgs {
+            handles: handles.clone(),
+        };
+        let (_, v) = self.journaled(Command::WaitAny(args)).await?;
+        let h = self.awaited(v)?;
+        let index = handles.iter().position(|x| *x == h).unwrap_or(0) as u32;
+        let completion = match self.host.ended(h) {
+            Some(Ended::Activity(r)) => context::Completion::Activity(r.map_err(to_wit)),
+            Some(Ended::Child(r)) => context::Completion::Child(r.map_err(to_wit)),
+            Some(Ended::Timer(r)) => context::Completion::Timer(r.map_err(to_wit)),
+            Some(Ended::Signal(r)) => context::Completion::Signal(r.map_err(to_wit)),
+            None => return Err(self.host.corrupt(format!("handle {h} has no recorded outcome"))),
+        };
+        Ok((index, completion))
+    }
+
+    async fn cancel(&mut self, handle: u32) -> wasmtime::Result<()> {
+        self.journaled(Command::Cancel(HandleArgs { handle })).await?;
+        Ok(())
     }
 
     async fn continue_as_new(&mut self, input: String) -> wasmtime::Result<()> {

@@ -15,6 +15,7 @@
 //!   and suspending during a long retry backoff;
 //! - `waits.rs`: timers, signals, children, and cancellation, which reaches
 //!   every wait;
+//! - `race.rs`: handles of any kind, `wait-any` over them and `cancel`;
 //! - `effects.rs`: what the host asks of the node (commits, inbox, children);
 //! - `end.rs`: the typed interrupts and the [`End`] of an activation.
 
@@ -22,6 +23,7 @@ mod activities;
 mod context;
 mod effects;
 mod end;
+mod race;
 mod waits;
 
 pub(crate) use effects::{ChildState, Effects};
@@ -107,6 +109,8 @@ pub(crate) struct ExecutionHost {
     backoff: HashMap<u32, RetryState>,
     /// Children by the seq of their `child.start`.
     children: HashMap<u32, ChildRef>,
+    /// Every handle started so far (any kind), by its seq.
+    waitables: HashMap<u32, race::Waitable>,
     /// Signals and cancellation requests, as last read.
     inbox: Vec<InboxMessage>,
     /// Wakes the waits when the inbox or a child changes (once subscribed).
@@ -153,6 +157,7 @@ impl ExecutionHost {
             tasks: HashMap::new(),
             backoff: HashMap::new(),
             children: HashMap::new(),
+            waitables: HashMap::new(),
             inbox: Vec::new(),
             pokes: None,
             options,
@@ -178,17 +183,44 @@ impl ExecutionHost {
     /// The one wrapper every journaled call passes through. Returns the
     /// command's seq and its (recorded or live) result.
     async fn call(&mut self, command: Command) -> wasmtime::Result<(u32, Value)> {
-        match self.cursor.replay(&command) {
-            Err(nd) => Err(stop(Interrupt::Park(nondeterminism_error(&self.id, &nd)))),
+        let (seq, result) = match self.cursor.replay(&command) {
+            Err(nd) => return Err(stop(Interrupt::Park(nondeterminism_error(&self.id, &nd)))),
             Ok(Some(recorded)) => {
                 if !self.options.replay_only {
                     self.on_replayed(&command, &recorded).await?;
                 }
-                Ok((recorded.seq, recorded.result))
+                (recorded.seq, recorded.result)
             }
-            Ok(None) if self.options.replay_only => Err(stop(Interrupt::EndOfJournal)),
-            Ok(None) => self.live(command).await,
-        }
+            Ok(None) if self.options.replay_only => return Err(stop(Interrupt::EndOfJournal)),
+            Ok(None) => self.live(&command).await?,
+        };
+        self.note_handle(&command, seq, &result);
+        Ok((seq, result))
+    }
+
+    /// Remembers the handle a command started (any kind), for `wait-any`.
+    fn note_handle(&mut self, command: &Command, seq: u32, result: &Value) {
+        use race::Waitable;
+        let waitable = match command {
+            Command::StartActivity(_) => Waitable::Activity,
+            Command::StartChild(_) => match serde_json::from_value(result.clone()) {
+                Ok(ChildStartResult::Started { .. }) => Waitable::Child,
+                _ => return,
+            },
+            Command::StartTimer(_) => match serde_json::from_value::<SleepResult>(result.clone()) {
+                Ok(r) => Waitable::Timer { fire_at: r.fire_at },
+                Err(_) => return,
+            },
+            Command::StartSignalWait(s) => match serde_json::from_value::<SignalWaitResult>(result.clone()) {
+                Ok(r) => Waitable::Signal {
+                    name: s.name.clone(),
+                    deadline: r.deadline,
+                },
+                Err(_) => return,
+            },
+            _ => return,
+        };
+        self.waitables.insert(seq, waitable);
     }
 
     /// Restores what a replayed command left unfinished: an activity without
@@ -233,8 +265,9 @@ impl ExecutionHost {
         )))
     }
 
-    async fn live(&mut self, command: Command) -> wasmtime::Result<(u32, Value)> {
+    async fn live(&mut self, command: &Command) -> wasmtime::Result<(u32, Value)> {
         let now = now_ms();
+        let command = command.clone();
         let result = match &command {
             Command::Now(_) => json!(now),
             Command::Random(_) => json!(rand::random::<u64>()),
@@ -290,6 +323,25 @@ impl ExecutionHost {
                     self.commit(Transition::Running).await?;
                 }
                 return Ok((seq, result));
+            }
+            Command::StartTimer(t) => json!(SleepResult {
+                fire_at: now.saturating_add(t.duration_ms.min(i64::MAX as u64) as i64),
+            }),
+            Command::StartSignalWait(s) => json!(SignalWaitResult {
+                deadline: s.timeout_ms.map(|t| now.saturating_add(t.min(i64::MAX as u64) as i64)),
+            }),
+            Command::WaitAny(a) => {
+                let (handle, fresh) = self.wait_first(&a.handles).await?;
+                let result = json!({ "handle": handle });
+                let seq = self.cursor.record(command, result.clone(), now_ms());
+                if fresh {
+                    self.commit(Transition::Running).await?;
+                }
+                return Ok((seq, result));
+            }
+            Command::Cancel(c) => {
+                self.cancel_handle(c.handle).await?;
+                Value::Null
             }
             Command::ContinueAsNew(c) => {
                 if serde_json::from_str::<Value>(&c.input).is_err() {

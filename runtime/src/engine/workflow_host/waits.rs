@@ -46,7 +46,7 @@ impl ExecutionHost {
     }
 
     /// Commits a suspension until `wake_at_ms` and stops the guest.
-    async fn suspend(&mut self, wake_at_ms: i64) -> wasmtime::Result<()> {
+    pub(super) async fn suspend(&mut self, wake_at_ms: i64) -> wasmtime::Result<()> {
         self.commit(Transition::Sleeping { wake_at_ms }).await?;
         Err(stop(Interrupt::Suspend { wake_at_ms }))
     }
@@ -176,6 +176,7 @@ impl ExecutionHost {
         if let Some((seq, event)) = interrupted {
             self.cursor.record_event(seq, event, now);
         }
+        self.cancel_pending_waits(now);
         let mut running: Vec<u32> = self.tasks.keys().copied().collect();
         running.sort();
         for seq in running {
@@ -236,9 +237,9 @@ impl ExecutionHost {
         if self.cursor.event(Event::CHILD_DONE, handle).is_some() {
             return Ok(false);
         }
-        let Some(mut child) = self.children.get(&handle).cloned() else {
+        if !self.children.contains_key(&handle) {
             wasmtime::bail!("child handle {handle} was never started by this execution");
-        };
+        }
         self.pokes();
         let idle = self.engine.idle();
         let waiting_since = Instant::now();
@@ -247,24 +248,8 @@ impl ExecutionHost {
                 // Children are asked to cancel; their outcome is awaited as usual.
                 self.deliver_cancel(None).await;
             }
-            match self.effects.child_state(&child.id).await {
-                Ok(ChildState::Finished(result)) => {
-                    let outcome = ActivityOutcome { attempts: 1, result };
-                    self.cursor.record_event(handle, Event::ChildDone(outcome), now_ms());
-                    return Ok(true);
-                }
-                Ok(ChildState::ContinuedAs(next)) => {
-                    child.id = next;
-                    self.children.insert(handle, child.clone());
-                    continue;
-                }
-                Ok(ChildState::Running) => {}
-                Err(e) => tracing::warn!(
-                    "execution {}: reading child {} failed: {}",
-                    self.id,
-                    child.id,
-                    e.message
-                ),
+            if self.child_finished(handle).await {
+                return Ok(true);
             }
             // The child wakes this execution when it finishes; check now and then regardless.
             let wake_at = now_ms() + 30_000;
@@ -274,6 +259,37 @@ impl ExecutionHost {
             }
             if !self.nap(self.options.evict_after - waited, &idle).await {
                 return self.suspend(wake_at).await.map(|_| false);
+            }
+        }
+    }
+
+    /// Looks at child `handle` once: records its outcome when it finished
+    /// (returns true), follows it when it continued as new.
+    pub(super) async fn child_finished(&mut self, handle: u32) -> bool {
+        loop {
+            let Some(mut child) = self.children.get(&handle).cloned() else {
+                return false;
+            };
+            match self.effects.child_state(&child.id).await {
+                Ok(ChildState::Finished(result)) => {
+                    let outcome = ActivityOutcome { attempts: 1, result };
+                    self.cursor.record_event(handle, Event::ChildDone(outcome), now_ms());
+                    return true;
+                }
+                Ok(ChildState::ContinuedAs(next)) => {
+                    child.id = next;
+                    self.children.insert(handle, child);
+                }
+                Ok(ChildState::Running) => return false,
+                Err(e) => {
+                    tracing::warn!(
+                        "execution {}: reading child {} failed: {}",
+                        self.id,
+                        child.id,
+                        e.message
+                    );
+                    return false;
+                }
             }
         }
     }

@@ -88,13 +88,27 @@ fn query_one<T>(
 
 fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).map_err(|e| Error::io(path, e))?;
-    // The busy timeout first: switching a new file to WAL needs a lock that
-    // another process creating the same database may hold for a moment.
-    conn.execute_batch(
-        "PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-    )
-    .map_err(sql_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sql_err)?;
+    // Switching a new file to WAL needs a lock that another process creating
+    // the same database may hold for a moment, and SQLite reports that at
+    // once rather than through the busy timeout: wait for it here.
+    busy_retry(|| conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"))?;
     Ok(conn)
+}
+
+/// Runs `f` until it is not refused as busy (for up to 10 s).
+fn busy_retry<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> Result<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other.map_err(sql_err),
+        }
+    }
 }
 
 /// The migration runner's view of one connection.
@@ -103,11 +117,11 @@ struct SqliteMigrator(Mutex<Connection>);
 #[async_trait]
 impl Migrator for SqliteMigrator {
     async fn ensure_table(&self) -> Result<()> {
-        self.0
-            .lock()
-            .unwrap()
-            .execute_batch(sql::MIGRATIONS_TABLE)
-            .map_err(sql_err)
+        // A `CREATE ... IF NOT EXISTS` that reads the schema and then finds
+        // another process creating the same fresh database fails at once
+        // ("database is locked") instead of waiting: wait for it here.
+        let conn = self.0.lock().unwrap();
+        busy_retry(|| conn.execute_batch(sql::MIGRATIONS_TABLE))
     }
 
     async fn applied(&self) -> Result<Vec<i64>> {

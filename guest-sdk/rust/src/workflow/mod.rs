@@ -28,6 +28,9 @@ pub mod bindings {
 use bindings::cairn::workflow::context as ctx;
 use bindings::cairn::workflow::types as wit;
 
+mod race;
+pub use race::{Completion, SignalWait, Timer, Waitable, cancel, signal_wait, timer, wait_any};
+
 failure_conversions!(wit::Failure);
 
 /// Registers `fn(I) -> Result<O, Failure>` as the workflow of this component.
@@ -86,7 +89,7 @@ pub fn sleep(duration: Duration) -> Result<(), Failure> {
     ctx::sleep(millis(duration)).map_err(Failure::from)
 }
 
-fn millis(d: Duration) -> u64 {
+pub(crate) fn millis(d: Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128) as u64
 }
 
@@ -129,7 +132,7 @@ pub struct ChildOptions {
 /// A started child workflow whose result has type `O`.
 #[must_use = "a child's result is only seen by waiting for it"]
 pub struct Child<O> {
-    handle: u32,
+    pub(crate) handle: u32,
     _output: PhantomData<fn() -> O>,
 }
 
@@ -239,7 +242,7 @@ impl ActivityOptions {
 /// A started activity call whose result has type `O`.
 #[must_use = "an activity's result is only seen by waiting for it"]
 pub struct Activity<O> {
-    handle: u32,
+    pub(crate) handle: u32,
     _output: PhantomData<fn() -> O>,
 }
 
@@ -250,7 +253,7 @@ impl<O: DeserializeOwned> Activity<O> {
     }
 }
 
-fn decode_output<O: DeserializeOwned>(r: Result<String, wit::Failure>) -> Result<O, Failure> {
+pub(crate) fn decode_output<O: DeserializeOwned>(r: Result<String, wit::Failure>) -> Result<O, Failure> {
     let json = r.map_err(Failure::from)?;
     serde_json::from_str(&json).map_err(|e| {
         Failure::new(

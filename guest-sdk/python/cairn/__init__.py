@@ -1,0 +1,23 @@
+"""Cairn's Python SDK: durable workflows as ordinary `async` functions.
+
+    from cairn import workflow, ctx
+
+    @workflow
+    async def chain(input: dict) -> int:
+        n = 0
+        for _ in range(input["n"]):
+            n = await ctx.activity("increment", n)
+        return n
+
+Everything a workflow does outside its own memory goes through `ctx` and
+is journaled by the host, so the function is replayed exactly after a
+crash. `asyncio.gather`, `asyncio.wait` and `asyncio.sleep` work on the
+workflow's deterministic loop; timers are durable.
+"""
+
+from . import _context as ctx
+from ._context import RetryPolicy
+from ._errors import Failure
+from ._workflow import workflow
+
+__all__ = ["ctx", "workflow", "Failure", "RetryPolicy"]
