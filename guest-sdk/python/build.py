@@ -4,7 +4,8 @@
     python3 guest-sdk/python/build.py examples/chain/python/chain.py -o target/python/chain.wasm
 
 The module is imported by a generated entry that exports the `workflow`
-world; componentize-py (pinned, installed on first use into
+world (or the `activity` world, when the module registers @activity
+functions); componentize-py (pinned, installed on first use into
 target/toolchains/python) bundles it with the `cairn` package and CPython.
 Nothing is rebuilt when the output is newer than every input.
 """
@@ -42,6 +43,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("app", type=pathlib.Path, help="the module that defines the @workflow function")
     parser.add_argument("-o", "--output", type=pathlib.Path, required=True)
+    parser.add_argument(
+        "--world",
+        choices=["workflow", "activity"],
+        help="default: `activity` when the module uses @activity, else `workflow`",
+    )
     args = parser.parse_args()
     app = args.app.resolve()
     out = args.output.resolve()
@@ -51,13 +57,14 @@ def main():
         return
     entry_dir = ROOT / "target" / "python" / "entries" / app.stem
     entry_dir.mkdir(parents=True, exist_ok=True)
-    template = (SDK / "templates" / "workflow_entry.py").read_text()
+    world = args.world or ("activity" if "@activity" in app.read_text() else "workflow")
+    template = (SDK / "templates" / f"{world}_entry.py").read_text()
     (entry_dir / "cairn_entry.py").write_text(template.replace("{app}", app.stem))
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
         str(toolchain()),
         "-d", str(ROOT / "wit"),
-        "-w", "workflow",
+        "-w", world,
         "componentize",
         "-p", str(app.parent),
         "-p", str(SDK),

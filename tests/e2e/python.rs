@@ -1,5 +1,6 @@
 //! Python workflows built with the Python SDK (`guest-sdk/python`) on the
-//! real host: the chain example prints what the Rust one prints; gather,
+//! real host: the chain example prints what the Rust one prints, with Rust
+//! or Python activities; gather,
 //! a signal raced against a durable timer with `asyncio.wait`, the loser
 //! cancelled, the race given up and resumed by replay after kill -9;
 //! cancellation caught and compensated; failures with codes. One server
@@ -47,6 +48,20 @@ fn python_workflows_race_cancel_fail_and_survive_kill9() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "10");
+    // Its activities in Python too.
+    let out = run(
+        data.path(),
+        &[
+            "run",
+            python_wasm("chain").to_str().unwrap(),
+            "--activity",
+            python_wasm("increment").to_str().unwrap(),
+            "--input",
+            r#"{"n": 4}"#,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "4");
 
     let mut server = Server::start(data.path(), &[]);
     deploy_python(&server, data.path(), "pyrace");

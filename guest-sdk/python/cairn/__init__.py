@@ -9,15 +9,24 @@
             n = await ctx.activity("increment", n)
         return n
 
+Activities are plain functions registered with `@activity` (an activity
+component: `from cairn import activity`).
+
 Everything a workflow does outside its own memory goes through `ctx` and
 is journaled by the host, so the function is replayed exactly after a
 crash. `asyncio.gather`, `asyncio.wait` and `asyncio.sleep` work on the
 workflow's deterministic loop; timers are durable.
 """
 
-from . import _context as ctx
-from ._context import RetryPolicy
 from ._errors import Failure
-from ._workflow import workflow
 
-__all__ = ["ctx", "workflow", "Failure", "RetryPolicy"]
+try:  # a workflow component
+    from . import _context as ctx
+    from ._context import RetryPolicy
+    from ._workflow import workflow
+
+    __all__ = ["ctx", "workflow", "Failure", "RetryPolicy"]
+except ImportError:  # an activity component
+    from ._activity import activity, attempt, idempotency_key
+
+    __all__ = ["activity", "attempt", "idempotency_key", "Failure"]

@@ -26,7 +26,10 @@ class Failure(Exception):
         return cls(f.code, f.message, retryable=f.retryable, details=details)
 
     def _to_wit(self):
-        from wit_world.imports.types import Failure as WitFailure
+        try:
+            from wit_world.imports.types import Failure as WitFailure
+        except ImportError:  # the activity world names the types interface in full
+            from wit_world.imports.cairn_workflow_types import Failure as WitFailure
 
         from ._payload import dumps
 

@@ -12,9 +12,13 @@ use std::process::ExitCode;
 /// Arguments of `cairn bench`.
 #[derive(Args)]
 pub(crate) struct BenchArgs {
-    /// The chain workflow component.
-    #[arg(long, default_value = "target/wasm32-wasip2/release/chain.wasm")]
-    pub(crate) workflow: PathBuf,
+    /// The language of the chain workflow: `rust` (target/wasm32-wasip2/release/chain.wasm)
+    /// or `python` (target/python/chain.wasm); `--workflow` overrides it.
+    #[arg(long, value_enum, default_value_t = Language::Rust)]
+    language: Language,
+    /// The chain workflow component [default: by --language].
+    #[arg(long)]
+    workflow: Option<PathBuf>,
     /// The increment activity component.
     #[arg(long, default_value = "target/wasm32-wasip2/release/increment.wasm")]
     pub(crate) activity: PathBuf,
@@ -44,6 +48,25 @@ pub(crate) struct BenchArgs {
     pub(crate) node: NodeOptions,
 }
 
+/// A guest language with a chain example.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Language {
+    /// examples/chain (Rust).
+    Rust,
+    /// examples/chain/python/chain.py.
+    Python,
+}
+
+impl BenchArgs {
+    /// The chain workflow component to measure.
+    pub(crate) fn workflow(&self) -> PathBuf {
+        self.workflow.clone().unwrap_or_else(|| match self.language {
+            Language::Rust => "target/wasm32-wasip2/release/chain.wasm".into(),
+            Language::Python => "target/python/chain.wasm".into(),
+        })
+    }
+}
+
 /// Runs every benchmark and prints a report.
 pub(crate) async fn bench(ctx: &Ctx, args: BenchArgs) -> Result<ExitCode> {
     if args.api {
@@ -51,7 +74,7 @@ pub(crate) async fn bench(ctx: &Ctx, args: BenchArgs) -> Result<ExitCode> {
     }
     let hint = "build the guests first: ./x build";
     let options = BenchOptions {
-        workflow: read_file(&args.workflow, hint)?,
+        workflow: read_file(&args.workflow(), hint)?,
         activity: read_file(&args.activity, hint)?,
         runs: args.runs,
         total: args.total,

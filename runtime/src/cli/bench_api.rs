@@ -253,7 +253,7 @@ async fn waiters(client: &Arc<Client>, pid: Option<u32>, waiters: usize, out: &i
 pub(crate) async fn bench_api(ctx: &Ctx, args: BenchArgs) -> Result<ExitCode> {
     let hint = "build the guests first: ./x build";
     let options = BenchOptions {
-        workflow: read_file(&args.workflow, hint)?,
+        workflow: read_file(&args.workflow(), hint)?,
         activity: read_file(&args.activity, hint)?,
         runs: args.runs,
         total: args.total,

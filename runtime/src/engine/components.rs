@@ -22,13 +22,6 @@ pub(crate) fn digest_of(bytes: &[u8]) -> String {
 /// Compiles a component, or maps the cached native artifact.
 /// (Blocking: it runs cranelift; call it off the async runtime.)
 pub(super) fn compile(wasm: &wasmtime::Engine, cache_dir: &Path, digest: &str, bytes: &[u8]) -> Result<Component> {
-    if !bytes.starts_with(b"\0asm") {
-        return Err(Error::new(
-            codes::INVALID_COMPONENT,
-            "the file is not WebAssembly (no \\0asm header)",
-            "pass a .wasm component built for wasm32-wasip2 (e.g. target/wasm32-wasip2/release/NAME.wasm)",
-        ));
-    }
     let mut h = std::collections::hash_map::DefaultHasher::new();
     wasm.precompile_compatibility_hash().hash(&mut h);
     let artifact = cache_dir.join(format!("{digest}-{:016x}.cwasm", h.finish()));
@@ -74,16 +67,72 @@ pub(super) fn compile(wasm: &wasmtime::Engine, cache_dir: &Path, digest: &str, b
 
 /// Which world a component is checked against.
 #[derive(Clone, Copy, PartialEq)]
-enum World {
+pub(super) enum World {
+    /// `cairn:workflow/workflow`.
     Workflow,
+    /// `cairn:workflow/activity`.
     Activity,
 }
 
+/// The names a component imports and exports at its top level, read from
+/// its bytes without compiling it (milliseconds, even for a 19 MB Python
+/// component).
+fn surface(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>)> {
+    use wasmparser::{Encoding, Parser, Payload};
+    let invalid = |what: String| {
+        Error::new(
+            codes::INVALID_COMPONENT,
+            format!("the component cannot be read: {what}"),
+            "pass a valid WebAssembly component built for wasm32-wasip2",
+        )
+    };
+    let (mut imports, mut exports) = (Vec::new(), Vec::new());
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(|e| invalid(e.to_string()))? {
+            Payload::Version { encoding, .. } => {
+                if depth == 0 && encoding != Encoding::Component {
+                    return Err(Error::new(
+                        codes::INVALID_COMPONENT,
+                        "this is a core module, not a component",
+                        "build with `--target wasm32-wasip2` (or componentize-py / jco)",
+                    ));
+                }
+                depth += 1;
+            }
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(section) if depth == 1 => {
+                for import in section {
+                    let import = import.map_err(|e| invalid(e.to_string()))?;
+                    // Type imports (`use types.{payload}` in a world) need no host.
+                    if !matches!(import.ty, wasmparser::ComponentTypeRef::Type(_)) {
+                        imports.push(import.name.name.to_owned());
+                    }
+                }
+            }
+            Payload::ComponentExportSection(section) if depth == 1 => {
+                for export in section {
+                    exports.push(export.map_err(|e| invalid(e.to_string()))?.name.name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((imports, exports))
+}
+
 /// Checks the imports and exports of a component against a world before
-/// linking, so a mismatch gets a precise error instead of a link failure.
-fn check_world(engine: &Engine, component: &Component, world: World) -> Result<()> {
-    let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(&engine.wasm).map(|(name, _)| name.to_owned()).collect();
+/// compiling it, so a component that can never run is refused at once with
+/// a precise error (naming the import and how to build without it).
+pub(super) fn check_world(bytes: &[u8], world: World) -> Result<()> {
+    if !bytes.starts_with(b"\0asm") {
+        return Err(Error::new(
+            codes::INVALID_COMPONENT,
+            "the file is not WebAssembly (no \\0asm header)",
+            "pass a .wasm component built for wasm32-wasip2 (e.g. target/wasm32-wasip2/release/NAME.wasm)",
+        ));
+    }
+    let (imports, exports) = surface(bytes)?;
     let has = |name: &str| exports.iter().any(|e| e == name);
     let (looks_other, expected, other) = match world {
         World::Workflow => (has("invoke") && !has("run"), "run", "an activity"),
@@ -140,7 +189,7 @@ fn check_world(engine: &Engine, component: &Component, world: World) -> Result<(
             "wasi:http/",
         ],
     };
-    for (name, _) in ty.imports(&engine.wasm) {
+    for name in &imports {
         let allowed = WASI.iter().chain(own).any(|p| name.starts_with(p));
         if !allowed {
             let (message, hint) = if world == World::Workflow && name.starts_with("cairn:workflow/activity-context") {
@@ -151,7 +200,7 @@ fn check_world(engine: &Engine, component: &Component, world: World) -> Result<(
             } else if world == World::Workflow && name.starts_with("wasi:http/") {
                 (
                     format!("workflows cannot import `{name}`: a workflow has no network"),
-                    "move the HTTP call into an activity and call it with start-activity".to_owned(),
+                    "move the HTTP call into an activity; componentize-js adds wasi:http by default: build with `-d http fetch-event`".to_owned(),
                 )
             } else {
                 (
@@ -180,7 +229,6 @@ pub(crate) struct WorkflowComponent {
 
 impl WorkflowComponent {
     pub(super) fn new(engine: &Engine, component: Component) -> Result<WorkflowComponent> {
-        check_world(engine, &component, World::Workflow)?;
         let pre = engine.workflow_linker.instantiate_pre(&component).map_err(link_error)?;
         let pre = WorkflowPre::new(pre).map_err(|e| {
             Error::new(
@@ -204,7 +252,6 @@ pub(crate) struct ActivityComponent {
 
 impl ActivityComponent {
     pub(super) async fn new(engine: &Engine, digest: &str, component: Component) -> Result<ActivityComponent> {
-        check_world(engine, &component, World::Activity)?;
         let pre = engine.activity_linker.instantiate_pre(&component).map_err(link_error)?;
         let pre = ActivityPre::new(pre).map_err(|e| {
             Error::new(

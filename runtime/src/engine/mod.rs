@@ -169,6 +169,7 @@ impl Engine {
         if let Some(c) = self.cached_workflow(digest) {
             return Ok(c);
         }
+        components::check_world(&bytes, components::World::Workflow)?;
         let Some(component) = self
             .compile(digest, bytes, || self.cached_workflow(digest).is_some())
             .await?
@@ -185,6 +186,7 @@ impl Engine {
         if let Some(c) = self.cached_activity(digest) {
             return Ok(c);
         }
+        components::check_world(&bytes, components::World::Activity)?;
         let Some(component) = self
             .compile(digest, bytes, || self.cached_activity(digest).is_some())
             .await?
