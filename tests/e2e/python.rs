@@ -123,6 +123,19 @@ fn python_workflows_race_cancel_fail_and_survive_kill9() {
         "{r}"
     );
 
+    // Payloads are JSON: NaN is refused by the SDK, a raw non-JSON input by the host.
+    let (_, r) = result(&server, data.path(), json!({ "mode": "nan" }));
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("invalid-payload"),
+        "{r}"
+    );
+    let (code, r) = result(&server, data.path(), json!({ "mode": "raw-input" }));
+    assert_eq!(
+        (code, &r["output"]),
+        (Some(0), &json!({ "code": "invalid-input" })),
+        "{r}"
+    );
+
     // A race given up on a ten-minute timer, the node killed, a new node:
     // the signal wakes it and replay restores both handles.
     let id = server.start_execution(data.path(), "pyrace", r#"{"mode": "signal", "timer_s": 600}"#);

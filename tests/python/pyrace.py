@@ -7,7 +7,10 @@ Modes (input `{"mode": ..., "timer_s": ...}`):
   loser is cancelled; when the timer wins, the buffered signal is read later;
 - `compensate`: sleeps an hour; cancelled, it runs a compensating activity;
 - `fail`: raises a Failure with code `bad-order`;
-- `crash`: raises a plain exception (failure `uncaught-exception` with the traceback).
+- `crash`: raises a plain exception (failure `uncaught-exception` with the traceback);
+- `nan`: returns NaN, which is not JSON (failure `invalid-payload`);
+- `raw-input`: starts an activity through the bindings with an input that
+  is not JSON (the host ends the call with `invalid-input`).
 """
 
 import asyncio
@@ -42,4 +45,16 @@ async def pyrace(input: dict):
         raise Failure("bad-order", "order 7 cannot be shipped")
     if mode == "crash":
         return {"x": 1 / 0}
+    if mode == "nan":
+        return float("nan")
+    if mode == "raw-input":
+        from wit_world.imports import context
+
+        handle = context.start_activity("increment", "not json", None)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.host_future(handle, lambda c: ctx._result(c.value))
+        except Failure as f:
+            return {"code": f.code}
+        return {"code": None}
     raise Failure("bad-mode", f"unknown mode {mode!r}")

@@ -84,8 +84,10 @@ pub mod failures {
     pub const TERMINATED: &str = "terminated";
     /// A child of a deployment that does not exist.
     pub const UNKNOWN_WORKFLOW: &str = "unknown-workflow";
-    /// A child's input is not JSON.
+    /// A child's or an activity's input is not JSON.
     pub const INVALID_INPUT: &str = "invalid-input";
+    /// The workflow returned text that is not JSON (NaN included).
+    pub const INVALID_OUTPUT: &str = "invalid-output";
     /// An activity attempt exceeded its timeout.
     pub const ACTIVITY_TIMEOUT: &str = "activity-timeout";
     /// The activity instance trapped.
@@ -99,7 +101,11 @@ pub mod failures {
         (CHILD_FAILED, "a child workflow failed"),
         (TERMINATED, "a child workflow was terminated"),
         (UNKNOWN_WORKFLOW, "a child of a deployment that does not exist"),
-        (INVALID_INPUT, "a child's input is not JSON"),
+        (INVALID_INPUT, "a child's or an activity's input is not JSON"),
+        (
+            INVALID_OUTPUT,
+            "the workflow returned text that is not JSON (NaN included)",
+        ),
         (ACTIVITY_TIMEOUT, "an activity attempt exceeded its timeout"),
         (ACTIVITY_TRAPPED, "the activity instance trapped"),
         (INVALID_ACTIVITY_OUTPUT, "the activity returned text that is not JSON"),

@@ -8,7 +8,7 @@ use super::end::Interrupt;
 use super::{ExecutionHost, stop};
 use crate::engine::activity_host::{self, ActivityCall, News};
 use crate::error::{Error, codes};
-use crate::journal::{ActivityOutcome, Event, RetrySpec};
+use crate::journal::{ActivityOutcome, Event, FailureRecord, RetrySpec, failures};
 use crate::model::{Transition, now_ms};
 use std::future::pending;
 
@@ -28,6 +28,24 @@ impl ExecutionHost {
             );
             return Err(stop(Interrupt::Park(error)));
         };
+        if serde_json::from_str::<serde_json::Value>(input).is_err() {
+            // Nothing to run: the call ends at once (reported like any end,
+            // so it is recorded after its start), the same way on replay.
+            let failure = FailureRecord::new(
+                failures::INVALID_INPUT,
+                format!("the input of activity `{name}` is not JSON"),
+            );
+            let outcome = ActivityOutcome {
+                attempts: 0,
+                result: Err(failure),
+            };
+            let tx = self.news_tx.clone();
+            let task = tokio::spawn(async move {
+                let _ = tx.send((seq, News::Done(outcome)));
+            });
+            self.tasks.insert(seq, task);
+            return Ok(());
+        }
         let call = ActivityCall {
             execution_id: self.id.clone(),
             name: name.to_owned(),

@@ -409,7 +409,11 @@ pub(crate) async fn activate(
         Ok(returned) => match state.host.cursor.unconsumed() {
             Some(nd) => End::Parked(nondeterminism_error(&state.host.id, &nd)),
             None => match returned {
-                Ok(output) => End::Completed(output),
+                Ok(output) if serde_json::from_str::<Value>(&output).is_ok() => End::Completed(output),
+                Ok(_) => End::Failed(crate::journal::FailureRecord::new(
+                    crate::journal::failures::INVALID_OUTPUT,
+                    "the workflow returned text that is not JSON (NaN and infinities are not JSON either)",
+                )),
                 Err(f) => End::Failed(context::from_wit(f)),
             },
         },
