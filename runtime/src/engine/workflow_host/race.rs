@@ -15,10 +15,8 @@
 use super::end::Interrupt;
 use super::waits::cancelled;
 use super::{ExecutionHost, stop};
-use crate::journal::record::SignalReceived;
 use crate::journal::{ActivityOutcome, Event, FailureRecord};
-use crate::model::{InboxKind, now_ms};
-use serde_json::Value;
+use crate::model::now_ms;
 use std::time::{Duration, Instant};
 
 /// Something started that a workflow can wait for, by the seq that started it.
@@ -153,17 +151,7 @@ impl ExecutionHost {
                     }
                 }
                 Waitable::Signal { name, deadline } => {
-                    let signal = self
-                        .inbox
-                        .iter()
-                        .find(|m| m.kind == InboxKind::Signal && m.name == name && !self.cursor.is_consumed(m.id))
-                        .cloned();
-                    if let Some(m) = signal {
-                        let received = SignalReceived {
-                            inbox: m.id,
-                            payload: serde_json::from_str(&m.payload).unwrap_or(Value::Null),
-                        };
-                        self.cursor.record_event(h, Event::SignalReceived(received), now);
+                    if self.take_signal(h, &name) {
                         any = true;
                     } else if deadline.is_some_and(|d| d <= now) {
                         self.cursor.record_event(h, Event::SignalTimeout(()), now);

@@ -108,17 +108,7 @@ impl ExecutionHost {
                 self.deliver_cancel(Some((seq, Event::SignalCancelled(())))).await;
                 return self.commit(Transition::Running).await;
             }
-            let signal = self
-                .inbox
-                .iter()
-                .find(|m| m.kind == InboxKind::Signal && m.name == name && !self.cursor.is_consumed(m.id))
-                .cloned();
-            if let Some(m) = signal {
-                let received = SignalReceived {
-                    inbox: m.id,
-                    payload: serde_json::from_str(&m.payload).unwrap_or(Value::Null),
-                };
-                self.cursor.record_event(seq, Event::SignalReceived(received), now_ms());
+            if self.take_signal(seq, name) {
                 return self.commit(Transition::Running).await;
             }
             let now = now_ms();
@@ -141,6 +131,23 @@ impl ExecutionHost {
                 return self.suspend(wake_at).await;
             }
         }
+    }
+
+    /// Consumes the oldest unconsumed signal `name` for wait `seq` (records
+    /// `signal.received`); false when none is there.
+    pub(super) fn take_signal(&mut self, seq: u32, name: &str) -> bool {
+        let signal = self
+            .inbox
+            .iter()
+            .find(|m| m.kind == InboxKind::Signal && m.name == name && !self.cursor.is_consumed(m.id))
+            .cloned();
+        let Some(m) = signal else { return false };
+        let received = SignalReceived {
+            inbox: m.id,
+            payload: serde_json::from_str(&m.payload).unwrap_or(Value::Null),
+        };
+        self.cursor.record_event(seq, Event::SignalReceived(received), now_ms());
+        true
     }
 
     /// Re-reads the inbox (a failure keeps the old copy; the next poll retries).
