@@ -57,14 +57,42 @@ enum Language {
     Python,
 }
 
+/// Where a missing guest component comes from.
+pub(crate) const BUILD_HINT: &str = "build the guests first: ./x build";
+
 impl BenchArgs {
     /// The chain workflow component to measure.
-    pub(crate) fn workflow(&self) -> PathBuf {
+    fn workflow(&self) -> PathBuf {
         self.workflow.clone().unwrap_or_else(|| match self.language {
             Language::Rust => "target/wasm32-wasip2/release/chain.wasm".into(),
             Language::Python => "target/python/chain.wasm".into(),
         })
     }
+
+    /// The components and sizes of the measurements.
+    pub(crate) fn options(&self) -> Result<BenchOptions> {
+        Ok(BenchOptions {
+            workflow: read_file(&self.workflow(), BUILD_HINT)?,
+            activity: read_file(&self.activity, BUILD_HINT)?,
+            runs: self.runs,
+            total: self.total,
+            concurrency: self.concurrency,
+            replay_entries: self.replay_entries,
+        })
+    }
+}
+
+/// The store of an in-process measurement in `dir` (or the `--database`),
+/// with a PostgreSQL pool wide enough for 32 concurrent executions.
+pub(crate) fn bench_store(ctx: &Ctx, dir: &std::path::Path) -> Result<StoreConfig> {
+    Ok(match StoreConfig::new(dir, ctx.database.as_deref(), Schema::Migrate)? {
+        StoreConfig::Postgres { url, schema, .. } => StoreConfig::Postgres {
+            url,
+            pool_size: 48,
+            schema,
+        },
+        sqlite => sqlite,
+    })
 }
 
 /// Runs every benchmark and prints a report.
@@ -72,28 +100,13 @@ pub(crate) async fn bench(ctx: &Ctx, args: BenchArgs) -> Result<ExitCode> {
     if args.api {
         return super::bench_api::bench_api(ctx, args).await;
     }
-    let hint = "build the guests first: ./x build";
-    let options = BenchOptions {
-        workflow: read_file(&args.workflow(), hint)?,
-        activity: read_file(&args.activity, hint)?,
-        runs: args.runs,
-        total: args.total,
-        concurrency: args.concurrency,
-        replay_entries: args.replay_entries,
-    };
+    let options = args.options()?;
     let dir = std::env::temp_dir().join(format!("cairn-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut node = args.node.clone();
     node.quiet = true;
     let config = node.config(&dir)?;
-    let store = match StoreConfig::new(&dir, ctx.database.as_deref(), Schema::Migrate)? {
-        StoreConfig::Postgres { url, schema, .. } => StoreConfig::Postgres {
-            url,
-            pool_size: 48,
-            schema,
-        },
-        sqlite => sqlite,
-    };
+    let store = bench_store(ctx, &dir)?;
     let result = bench::run(&store, config, options, |line| println!("{line}")).await;
     let _ = std::fs::remove_dir_all(&dir);
     result.map(|_| ExitCode::SUCCESS)

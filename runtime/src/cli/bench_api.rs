@@ -5,12 +5,12 @@
 //! the in-process figures and the store's single-commit latency of the same
 //! run.
 
-use super::bench::BenchArgs;
+use super::bench::{BUILD_HINT, BenchArgs, bench_store};
 use super::{Ctx, read_file};
 use crate::api::client::Client;
 use crate::error::{Error, Result, codes};
 use crate::node::bench::{self, BenchOptions, ms, percentile, verdict};
-use crate::node::{ComponentKind, DeployRequest, ListQuery, Schema, StartAnswer, StartRequest, StoreConfig};
+use crate::node::{ComponentKind, DeployRequest, ListQuery, StartAnswer, StartRequest, StoreConfig};
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -251,16 +251,8 @@ async fn waiters(client: &Arc<Client>, pid: Option<u32>, waiters: usize, out: &i
 
 /// `cairn bench --api`.
 pub(crate) async fn bench_api(ctx: &Ctx, args: BenchArgs) -> Result<ExitCode> {
-    let hint = "build the guests first: ./x build";
-    let options = BenchOptions {
-        workflow: read_file(&args.workflow(), hint)?,
-        activity: read_file(&args.activity, hint)?,
-        runs: args.runs,
-        total: args.total,
-        concurrency: args.concurrency,
-        replay_entries: args.replay_entries,
-    };
-    let signals = read_file(&args.signals, hint)?;
+    let options = args.options()?;
+    let signals = read_file(&args.signals, BUILD_HINT)?;
     let dir = std::env::temp_dir().join(format!("cairn-bench-api-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let result = run(ctx, &args, options, signals, &dir).await;
@@ -298,14 +290,7 @@ async fn run(ctx: &Ctx, args: &BenchArgs, o: BenchOptions, signals: Vec<u8>, dir
         };
         client.deploy(&req).await?;
     }
-    let store = match StoreConfig::new(&dir.join("in-process"), ctx.database.as_deref(), Schema::Migrate)? {
-        StoreConfig::Postgres { url, schema, .. } => StoreConfig::Postgres {
-            url,
-            pool_size: 48,
-            schema,
-        },
-        sqlite => sqlite,
-    };
+    let store = bench_store(ctx, &dir.join("in-process"))?;
     let backend = match store {
         StoreConfig::Postgres { .. } => format!("PostgreSQL ({})", store.describe()),
         StoreConfig::Sqlite { .. } => "SQLite (WAL, synchronous=FULL)".to_owned(),
