@@ -67,8 +67,8 @@ code_table! {
         "The workflow called an activity no registered component serves. The execution is parked.",
         "Start it with `--activity` for a component serving that name.";
     GUEST_TRAP = "CAIRN-E010", 500,
-        "The guest trapped (panic, `unreachable`, stack overflow). Its stderr is included.",
-        "Fix the workflow.";
+        "The guest trapped (panic, `unreachable`, stack overflow). Its stderr is included. A workflow that traps is parked.",
+        "Fix the workflow, deploy it as a new version and `cairn unpark ID --version N`.";
     CPU_BUDGET = "CAIRN-E011", 500,
         "The guest computed longer than its CPU budget without a host call.",
         "Look for an endless loop; raise `--cpu-budget-ms` if legitimate.";
@@ -111,6 +111,12 @@ code_table! {
     UNKNOWN_WORKFLOW = "CAIRN-E024", 404,
         "No deployment with that name or version.",
         "`cairn deploy` it first.";
+    UNCAUGHT_EXCEPTION = "CAIRN-E025", 500,
+        "The workflow raised an exception it did not catch (Python, TypeScript): a bug, not a decision to fail. The execution is parked with the message and the traceback (`details`).",
+        "Fix the code, deploy it as a new version and `cairn unpark ID --version N`; or terminate it.";
+    NOT_PARKED = "CAIRN-E026", 409,
+        "Only a parked execution can be unparked.",
+        "See its status with `cairn describe`.";
 }
 
 impl Code {

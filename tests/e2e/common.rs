@@ -45,6 +45,13 @@ pub fn python_wasm(name: &str) -> PathBuf {
     workspace().join("target/python").join(format!("{name}.wasm"))
 }
 
+/// Path of a built TypeScript component (`tests/typescript/<name>.ts` or
+/// `examples/<name>/typescript/<name>.ts`, built by `./x build-guests`).
+pub fn typescript_wasm(name: &str) -> PathBuf {
+    guests();
+    workspace().join("target/typescript").join(format!("{name}.wasm"))
+}
+
 /// A fresh data directory.
 pub fn data_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")

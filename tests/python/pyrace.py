@@ -1,60 +1,9 @@
-"""The Python SDK under test: gather, races with asyncio.wait, durable
-sleep, cancellation with compensation, failures with codes.
+"""The SDK conformance scenarios (`_race.py`), version 1."""
 
-Modes (input `{"mode": ..., "timer_s": ...}`):
-- `gather`: three `increment` activities at once → [1, 2, 3];
-- `signal`: signal `approve` against a durable timer of `timer_s`; the
-  loser is cancelled; when the timer wins, the buffered signal is read later;
-- `compensate`: sleeps an hour; cancelled, it runs a compensating activity;
-- `fail`: raises a Failure with code `bad-order`;
-- `crash`: raises a plain exception (failure `uncaught-exception` with the traceback);
-- `nan`: returns NaN, which is not JSON (failure `invalid-payload`);
-- `raw-input`: starts an activity through the bindings with an input that
-  is not JSON (the host ends the call with `invalid-input`).
-"""
-
-import asyncio
-
-from cairn import Failure, ctx, workflow
+from _race import scenarios
+from cairn import workflow
 
 
 @workflow
 async def pyrace(input: dict):
-    mode = input["mode"]
-    if mode == "gather":
-        return list(await asyncio.gather(*(ctx.activity("increment", i) for i in range(3))))
-    if mode == "signal":
-        approval = ctx.signal("approve")
-        deadline = ctx.sleep(input["timer_s"])
-        done, pending = await asyncio.wait([approval, deadline], return_when=asyncio.FIRST_COMPLETED)
-        for p in pending:
-            p.cancel()
-        if approval in done:
-            return {"first": "signal", "payload": approval.result()}
-        ctx.log("the timer won; reading the buffered signal")
-        return {"first": "timer", "later": await ctx.signal("approve", timeout=3600)}
-    if mode == "compensate":
-        try:
-            await ctx.sleep(3600)
-        except Failure as f:
-            if not f.is_cancelled:
-                raise
-            return {"compensated": await ctx.activity("increment", 99)}
-        return {"compensated": None}
-    if mode == "fail":
-        raise Failure("bad-order", "order 7 cannot be shipped")
-    if mode == "crash":
-        return {"x": 1 / 0}
-    if mode == "nan":
-        return float("nan")
-    if mode == "raw-input":
-        from wit_world.imports import context
-
-        handle = context.start_activity("increment", "not json", None)
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.host_future(handle, lambda c: ctx._result(c.value))
-        except Failure as f:
-            return {"code": f.code}
-        return {"code": None}
-    raise Failure("bad-mode", f"unknown mode {mode!r}")
+    return await scenarios(input, 1)

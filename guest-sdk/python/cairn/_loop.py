@@ -38,6 +38,21 @@ class _HostTimer:
         return self._when
 
 
+class _HostFuture(asyncio.Future):
+    """A future of a host handle: `cancel()` gives the handle up right away
+    (a done callback would run only on the loop's next turn)."""
+
+    def __init__(self, loop, handle):
+        super().__init__(loop=loop)
+        self._cairn_loop = loop
+        self._cairn_handle = handle
+
+    def cancel(self, msg=None):
+        if not self.done():
+            self._cairn_loop._forget(self._cairn_handle)
+        return super().cancel(msg)
+
+
 class WorkflowLoop(asyncio.AbstractEventLoop):
     """The event loop of one workflow run."""
 
@@ -61,8 +76,9 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
 
     def host_future(self, handle, decode):
         """A future resolved by `decode(completion)` when `handle` ends;
-        cancelling the future cancels the handle."""
-        fut = self.create_future()
+        cancelling the future cancels the handle (at once, journaled where
+        the code cancels it)."""
+        fut = _HostFuture(self, handle)
 
         def on_done(completion):
             if fut.done():
@@ -72,12 +88,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
             except BaseException as e:  # a Failure, or a payload that does not decode
                 fut.set_exception(e)
 
-        def on_cancel(f):
-            if f.cancelled():
-                self._forget(handle)
-
         self._watch(handle, on_done)
-        fut.add_done_callback(on_cancel)
         return fut
 
     # -- running -------------------------------------------------------------

@@ -6,7 +6,7 @@ use crate::model::{Deployment, Schedule};
 use crate::node::{
     CancelResponse, ComponentInfo, ComponentKind, DeployRequest, ExecutionDetail, ExecutionPage, JournalEntry,
     ListQuery, ResultResponse, ScheduleRequest, SignalResponse, StartAnswer, StartQuery, StartRequest, StartResponse,
-    TerminateRequest, TerminateResponse, UploadQuery,
+    TerminateRequest, TerminateResponse, UnparkRequest, UnparkResponse, UploadQuery,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -155,6 +155,12 @@ impl Client {
     pub async fn terminate(&self, id: &str, reason: Option<String>) -> Result<TerminateResponse> {
         let path = format!("/v1/executions/{}/terminate", segment(id));
         self.post(&path, &TerminateRequest { reason }).await
+    }
+
+    /// Resumes a parked execution, on version `version` of its deployment when given.
+    pub async fn unpark(&self, id: &str, version: Option<i64>) -> Result<UnparkResponse> {
+        let path = format!("/v1/executions/{}/unpark", segment(id));
+        self.post(&path, &UnparkRequest { version }).await
     }
 
     /// Creates or replaces a schedule.

@@ -36,6 +36,7 @@ type ApiResult<T> = Result<T, ApiError>;
         signal,
         cancel,
         terminate,
+        unpark,
         create_schedule,
         list_schedules,
         delete_schedule
@@ -58,6 +59,8 @@ type ApiResult<T> = Result<T, ApiError>;
         CancelResponse,
         TerminateRequest,
         TerminateResponse,
+        UnparkRequest,
+        UnparkResponse,
         ScheduleRequest,
         Schedule
     ))
@@ -79,6 +82,7 @@ pub(super) fn router(max_component: usize) -> Router<ApiState> {
         .route("/v1/executions/{id}/signals/{name}", post(signal))
         .route("/v1/executions/{id}/cancel", post(cancel))
         .route("/v1/executions/{id}/terminate", post(terminate))
+        .route("/v1/executions/{id}/unpark", post(unpark))
         .route("/v1/schedules", post(create_schedule).get(list_schedules))
         .route("/v1/schedules/{id}", delete(delete_schedule))
 }
@@ -197,20 +201,27 @@ async fn terminate(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult<Json<TerminateResponse>> {
-    // The body is optional: no body means no reason.
-    let bytes = body_bytes(req, &()).await?;
-    let body: TerminateRequest = if bytes.is_empty() {
-        TerminateRequest::default()
-    } else {
-        serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError(Error::new(
-                codes::INVALID_INPUT,
-                format!("invalid JSON: {e}"),
-                "send {\"reason\": \"...\"} or nothing",
-            ))
-        })?
-    };
+    let body: TerminateRequest = optional_body(req, "send {\"reason\": \"...\"} or nothing").await?;
     Ok(Json(s.node.terminate(&id, body.reason.as_deref()).await?))
+}
+
+/// Resume a parked execution by replay, on a version of its deployment
+/// (the fixed code) when given.
+#[utoipa::path(post, path = "/v1/executions/{id}/unpark", request_body = UnparkRequest,
+    responses((status = 200, body = UnparkResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn unpark(State(s): State<ApiState>, Path(id): Path<String>, req: Request) -> ApiResult<Json<UnparkResponse>> {
+    let body: UnparkRequest = optional_body(req, "send {\"version\": 2} or nothing").await?;
+    Ok(Json(s.node.unpark(&id, body).await?))
+}
+
+/// A JSON body that may be absent (then the type's default).
+async fn optional_body<T: Default + serde::de::DeserializeOwned>(req: Request, hint: &str) -> ApiResult<T> {
+    let bytes = body_bytes(req, &()).await?;
+    if bytes.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError(Error::new(codes::INVALID_INPUT, format!("invalid JSON: {e}"), hint)))
 }
 
 /// Create or replace a schedule.

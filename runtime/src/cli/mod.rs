@@ -111,6 +111,8 @@ enum Command {
     },
     /// Terminate an execution at once (no compensation).
     Terminate(remote::TerminateArgs),
+    /// Resume a parked execution by replay, on a fixed version of its deployment.
+    Unpark(remote::UnparkArgs),
     /// Cron schedules of deployments.
     #[command(subcommand)]
     Schedule(remote::ScheduleCommand),
@@ -177,6 +179,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Signal(a) => remote::signal(&ctx.client()?, a).await,
         Command::Cancel { id } => remote::cancel(&ctx.client()?, &id).await,
         Command::Terminate(a) => remote::terminate(&ctx.client()?, a).await,
+        Command::Unpark(a) => remote::unpark(&ctx.client()?, a).await,
         Command::Schedule(a) => remote::schedule(&ctx.client()?, a).await,
         Command::Run(a) => run::run(ctx, a).await,
         Command::Resume(a) => run::resume(ctx, a).await,

@@ -88,6 +88,17 @@ pub(crate) struct SignalArgs {
     payload: String,
 }
 
+/// Arguments of `cairn unpark`.
+#[derive(Args)]
+pub(crate) struct UnparkArgs {
+    /// Execution id.
+    id: String,
+    /// Resume on this version of its deployment (the fixed code); default:
+    /// the component it ran.
+    #[arg(long)]
+    version: Option<i64>,
+}
+
 /// Arguments of `cairn terminate`.
 #[derive(Args)]
 pub(crate) struct TerminateArgs {
@@ -273,6 +284,17 @@ pub(crate) async fn cancel(client: &Client, id: &str) -> Result<ExitCode> {
 pub(crate) async fn terminate(client: &Client, a: TerminateArgs) -> Result<ExitCode> {
     client.terminate(&a.id, a.reason).await?;
     eprintln!("terminated {}", a.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cairn unpark`.
+pub(crate) async fn unpark(client: &Client, a: UnparkArgs) -> Result<ExitCode> {
+    let r = client.unpark(&a.id, a.version).await?;
+    eprintln!(
+        "unparked {} on component {}",
+        r.execution_id,
+        &r.component[..12.min(r.component.len())]
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -95,6 +95,10 @@ pub mod failures {
     /// The activity returned text that is not JSON.
     pub const INVALID_ACTIVITY_OUTPUT: &str = "invalid-activity-output";
 
+    /// The code the SDKs give an exception the workflow did not catch (not
+    /// a host code): the node parks such an execution instead of failing it.
+    pub const UNCAUGHT_EXCEPTION: &str = "uncaught-exception";
+
     /// Every host failure code with what it means (the table of `docs/errors.md`).
     pub const ALL: &[(&str, &str)] = &[
         (CANCELLED, "the execution was cancelled while the call was pending"),

@@ -361,6 +361,39 @@ impl Node {
         })
     }
 
+    /// Makes a parked execution runnable again, on version `req.version` of
+    /// its deployment when given (the fixed code): replay resumes it where it
+    /// stopped; a change that contradicts its journal parks it again with a
+    /// non-determinism error.
+    pub async fn unpark(&self, id: &str, req: UnparkRequest) -> Result<UnparkResponse> {
+        let exec = self.execution(id).await?;
+        if exec.status != Status::Parked {
+            return Err(Error::new(
+                codes::NOT_PARKED,
+                format!("execution {id} is {}, not parked", exec.status.as_str()),
+                "only a parked execution can be unparked",
+            ));
+        }
+        let target = match req.version {
+            Some(v) => Some(self.resolve(&format!("{}@{v}", exec.workflow)).await?),
+            None => None,
+        };
+        let swap = target.as_ref().map(|d| (d.component.as_str(), &d.bindings));
+        if !self.store.unpark(id, swap).await? {
+            return Err(Error::new(
+                codes::NOT_PARKED,
+                format!("execution {id} is no longer parked"),
+                "see its status with `cairn describe`",
+            ));
+        }
+        self.announce(StoreEvent::Work);
+        Ok(UnparkResponse {
+            execution_id: id.to_owned(),
+            status: Status::Running,
+            component: target.map_or(exec.component, |d| d.component),
+        })
+    }
+
     /// Creates or replaces a schedule of a deployment.
     pub async fn create_schedule(&self, req: ScheduleRequest) -> Result<Schedule> {
         check_name("schedule id", &req.id)?;

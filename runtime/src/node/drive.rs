@@ -6,7 +6,7 @@ use super::{Active, Node, is_dead_local_owner};
 use crate::engine::workflow_host::{self, Activation, End, ExecutionHost, HostOptions};
 use crate::error::{Error, Result, codes};
 use crate::journal::record::{Completed, Continued, Failed};
-use crate::journal::{self, Cursor, Lifecycle};
+use crate::journal::{self, Cursor, Lifecycle, failures};
 use crate::model::{
     Bindings, Created, Execution, Lease, ListFilter, NewExecution, Status, StoreEvent, Transition, now_ms,
 };
@@ -111,11 +111,45 @@ impl Node {
         Ok((exec, journal))
     }
 
+    /// Parks an execution with `reason` (the error as JSON, with details):
+    /// nothing of this activation is written, the journal stays as it was.
+    async fn park(&self, lease: &Lease, id: &str, reason: serde_json::Value, error: Error) -> Result<Outcome> {
+        let transition = Transition::Parked {
+            reason: reason.to_string(),
+        };
+        match self.commit(lease, &[], &transition).await {
+            Ok(()) => {
+                self.wakeups.ended(id, transition);
+                Ok(Outcome::Parked(error))
+            }
+            Err(e) if e.code == codes::LEASE_LOST => Ok(Outcome::LeaseLost),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Commits how an activation ended: the one place an outcome is written.
     async fn settle(&self, lease: &Lease, exec: &NewExecution, activation: Activation) -> Result<Outcome> {
         let Activation { end, mut host } = activation;
         let now = now_ms();
         let (lifecycle, transition, outcome) = match end {
+            // A bug in the workflow's code, not a decision to fail: parked, so
+            // a fixed deployment can resume it by replay (`unpark`).
+            End::Failed(failure) if failure.code == failures::UNCAUGHT_EXCEPTION => {
+                let error = Error::new(
+                    codes::UNCAUGHT_EXCEPTION,
+                    format!("the workflow raised an uncaught exception: {}", failure.message),
+                    "fix the code, deploy it as a new version and `cairn unpark ID --version N`; or terminate it",
+                );
+                let mut reason = error.to_json();
+                if let Some(details) = failure.details.as_deref() {
+                    reason["details"] = serde_json::from_str(details).unwrap_or_else(|_| details.into());
+                }
+                return self.park(lease, &exec.id, reason, error).await;
+            }
+            End::Trapped(error) if error.code == codes::GUEST_TRAP => {
+                let reason = error.to_json();
+                return self.park(lease, &exec.id, reason, error).await;
+            }
             End::Completed(output) => (
                 Lifecycle::Completed(Completed { output: output.clone() }),
                 Transition::Completed { output: output.clone() },
@@ -167,17 +201,8 @@ impl Node {
                 return Ok(Outcome::Sleeping(wake_at_ms));
             }
             End::Parked(error) => {
-                // Nothing of this activation is written: the journal stays as it was.
-                let reason = error.to_json().to_string();
-                let transition = Transition::Parked { reason };
-                return match self.commit(lease, &[], &transition).await {
-                    Ok(()) => {
-                        self.wakeups.ended(&exec.id, transition);
-                        Ok(Outcome::Parked(error))
-                    }
-                    Err(e) if e.code == codes::LEASE_LOST => Ok(Outcome::LeaseLost),
-                    Err(e) => Err(e),
-                };
+                let reason = error.to_json();
+                return self.park(lease, &exec.id, reason, error).await;
             }
             End::LeaseLost => return Ok(Outcome::LeaseLost),
             End::StoreFailed(e) => return Err(e),

@@ -28,7 +28,7 @@ pub use schedules::next_fire;
 pub use types::{
     CancelResponse, ComponentInfo, ComponentKind, DeployRequest, ErrorBody, ExecutionDetail, ExecutionPage,
     JournalEntry, ListQuery, ResultQuery, ResultResponse, ScheduleRequest, SignalResponse, StartAnswer, StartQuery,
-    StartRequest, StartResponse, TerminateRequest, TerminateResponse, UploadQuery,
+    StartRequest, StartResponse, TerminateRequest, TerminateResponse, UnparkRequest, UnparkResponse, UploadQuery,
 };
 
 use crate::engine::{ActivityRegistry, Engine, EngineConfig, WorkflowComponent};

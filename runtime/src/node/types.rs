@@ -217,6 +217,25 @@ pub struct TerminateResponse {
     pub status: Status,
 }
 
+/// On what a parked execution resumes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UnparkRequest {
+    /// A version of the execution's deployment (the fixed code); absent:
+    /// the component it ran.
+    pub version: Option<i64>,
+}
+
+/// An unparked execution: runnable again, resumed by replay.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UnparkResponse {
+    /// Execution id.
+    pub execution_id: String,
+    /// Always `running`.
+    pub status: Status,
+    /// The component it runs now.
+    pub component: String,
+}
+
 /// A cron schedule.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ScheduleRequest {

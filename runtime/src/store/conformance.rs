@@ -217,6 +217,28 @@ pub(crate) async fn terminal_transitions(store: &dyn Store) {
         1,
         "parking writes no entry"
     );
+    // Unparked on another component: runnable again, claimable, error gone.
+    let bindings = Bindings::default();
+    assert!(
+        store
+            .unpark(&parked.execution_id, Some(("fixed", &bindings)))
+            .await
+            .unwrap()
+    );
+    assert!(!store.unpark(&parked.execution_id, None).await.unwrap(), "only once");
+    assert!(!store.unpark("no-such-id", None).await.unwrap());
+    let e = store.execution(&parked.execution_id).await.unwrap().unwrap();
+    assert_eq!(
+        (e.status, e.component.as_str(), e.error),
+        (Status::Running, "fixed", None)
+    );
+    assert!(
+        store
+            .claim(&parked.execution_id, "node-b", 60_000, &[])
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// Listing filters by status and is newest first.

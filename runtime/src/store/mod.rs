@@ -151,6 +151,12 @@ pub(crate) trait ExecutionStore: Send + Sync {
     /// Makes a sleeping execution due now (a no-op otherwise).
     async fn wake(&self, id: &str) -> Result<()>;
 
+    /// Makes a parked execution runnable again (status `running`, error
+    /// cleared, lease free), on `component` and `bindings` when given (a
+    /// fixed deployment); replay then resumes it. Returns whether it was
+    /// parked.
+    async fn unpark(&self, id: &str, component: Option<(&str, &Bindings)>) -> Result<bool>;
+
     /// The whole journal of an execution, in order.
     async fn journal(&self, id: &str) -> Result<Vec<Entry>>;
 

@@ -324,6 +324,14 @@ impl ExecutionStore for PostgresStore {
         Ok(())
     }
 
+    async fn unpark(&self, id: &str, component: Option<(&str, &Bindings)>) -> Result<bool> {
+        let (component, bindings) = component.map(|(c, b)| (c.to_owned(), rows::encode_bindings(b))).unzip();
+        let rows = self
+            .query(sql::UNPARK, &[&id, &now_ms(), &component, &bindings])
+            .await?;
+        Ok(rows.len() == 1)
+    }
+
     async fn journal(&self, id: &str) -> Result<Vec<Entry>> {
         map_all(&self.query(sql::JOURNAL, &[&id]).await?, rows::entry)
     }

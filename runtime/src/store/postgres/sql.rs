@@ -164,6 +164,20 @@ pub(super) const WAKE: &str = concat!(
     "', '') IS NULL"
 );
 
+/// Makes a parked execution runnable, on another component when `$3` is not
+/// null, and tells the claimers.
+pub(super) const UNPARK: &str = concat!(
+    "WITH u AS (
+        UPDATE executions SET status = 'running', error = NULL, wake_at = NULL,
+            updated_at = $2, component = COALESCE($3, component), bindings = COALESCE($4, bindings),
+            lease_owner = NULL, lease_expires = NULL
+        WHERE id = $1 AND status = 'parked' RETURNING id
+     )
+     SELECT pg_notify('",
+    work_channel!(),
+    "', '') IS NULL FROM u"
+);
+
 /// A journal, in order.
 pub(super) const JOURNAL: &str = concat!(
     "SELECT ",

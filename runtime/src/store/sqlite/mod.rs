@@ -410,6 +410,13 @@ impl ExecutionStore for SqliteStore {
         .await
     }
 
+    async fn unpark(&self, id: &str, component: Option<(&str, &Bindings)>) -> Result<bool> {
+        let id = id.to_owned();
+        let (component, bindings) = component.map(|(c, b)| (c.to_owned(), rows::encode_bindings(b))).unzip();
+        self.write(move |c| Ok(execute(c, sql::UNPARK, params![id, now_ms(), component, bindings])? == 1))
+            .await
+    }
+
     async fn journal(&self, id: &str) -> Result<Vec<Entry>> {
         let id = id.to_owned();
         self.read(move |c| query_all(c, sql::JOURNAL, [id], |r| rows::entry(r)))

@@ -90,6 +90,11 @@ pub(super) const RELEASE: &str = "UPDATE executions SET lease_owner = NULL, leas
 pub(super) const WAKE: &str =
     "UPDATE executions SET wake_at = ?2 WHERE id = ?1 AND status = 'sleeping' AND wake_at > ?2";
 
+/// Makes a parked execution runnable, on another component when `?3` is not null.
+pub(super) const UNPARK: &str = "UPDATE executions SET status = 'running', error = NULL, wake_at = NULL,
+     updated_at = ?2, component = COALESCE(?3, component), bindings = COALESCE(?4, bindings),
+     lease_owner = NULL, lease_expires = NULL WHERE id = ?1 AND status = 'parked'";
+
 /// A journal, in order.
 pub(super) const JOURNAL: &str = concat!(
     "SELECT ",

@@ -1,0 +1,268 @@
+//! One conformance suite for the guest SDKs: the same scenarios
+//! (`tests/python/_race.py`, `tests/typescript/_race.ts`) built with the
+//! Python and the TypeScript SDK give the same outputs and the same journal
+//! shapes (entry kinds, in order) on the real host: gather, a signal raced
+//! against a durable timer with the loser cancelled, cancellation with
+//! compensation, a child, continue-as-new, coded failures, payloads that
+//! are not JSON, an uncaught exception parked and resumed on a fixed
+//! deployment, `cairn replay` catching the changed code, and a race given
+//! up and resumed by replay after kill -9. The chain example prints what
+//! the Rust one prints in both languages, with activities in any language.
+//! One server and data directory, so each big component compiles once.
+
+use crate::common::*;
+use crate::server::{Server, kinds};
+use cairn::journal::Record;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One SDK under test.
+struct Sdk {
+    /// The deployment (and the v1 component's name).
+    name: &'static str,
+    /// A built component of this language.
+    wasm: fn(&str) -> PathBuf,
+}
+
+const SDKS: [Sdk; 2] = [
+    Sdk {
+        name: "pyrace",
+        wasm: python_wasm,
+    },
+    Sdk {
+        name: "tsrace",
+        wasm: typescript_wasm,
+    },
+];
+
+/// The chain example (n = 10) with `activities`, through `cairn run`.
+fn chain(data: &Path, workflow: PathBuf, activities: PathBuf, n: u32) -> String {
+    let input = json!({ "n": n }).to_string();
+    let out = run(
+        data,
+        &[
+            "run",
+            workflow.to_str().unwrap(),
+            "--activity",
+            activities.to_str().unwrap(),
+            "--input",
+            &input,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+/// Deploys `component` as a version of `name` with the Rust activities.
+fn deploy(server: &Server, data: &Path, name: &str, component: PathBuf) {
+    let inc = wasm("increment");
+    server.json(
+        data,
+        &[
+            "deploy",
+            name,
+            component.to_str().unwrap(),
+            "--activity",
+            inc.to_str().unwrap(),
+        ],
+    );
+}
+
+/// What the code did, in order: the kinds of the journal's commands and
+/// lifecycle entries. Events (an activity's result, a timer firing) are
+/// left out: they are recorded when they arrive, which is timing, not code.
+fn shape(history: &Value) -> Vec<String> {
+    history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            let kind = e["kind"].as_str().unwrap();
+            let record = Record::decode(kind, &e["payload"].to_string()).unwrap();
+            (!matches!(record, Record::Event { .. })).then(|| kind.to_owned())
+        })
+        .collect()
+}
+
+/// Runs one mode to its end: (id, exit code of `cairn result`, result, journal shape).
+fn scenario(server: &Server, data: &Path, sdk: &Sdk, input: Value) -> (String, Option<i32>, Value, Vec<String>) {
+    let id = server.start_execution(data, sdk.name, &input.to_string());
+    let (code, r) = server.wait_result(data, &id);
+    let k = shape(&server.json(data, &["history", &id]));
+    (id, code, r, k)
+}
+
+fn message(r: &Value) -> &str {
+    r["error"]["message"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn python_and_typescript_sdks_behave_alike() {
+    let data = data_dir();
+    let d = data.path();
+    // The chain example, as the Rust one: Rust activities, then the language's own.
+    for (lang, built) in [
+        ("python", python_wasm as fn(&str) -> PathBuf),
+        ("typescript", typescript_wasm),
+    ] {
+        assert_eq!(chain(d, built("chain"), wasm("increment"), 10), "10", "{lang}");
+        assert_eq!(chain(d, built("chain"), built("increment"), 4), "4", "{lang}");
+    }
+
+    let mut server = Server::start(d, &[]);
+    // Journal shapes per mode, per SDK.
+    let mut shapes: BTreeMap<&str, Vec<(&str, Vec<String>)>> = BTreeMap::new();
+    let mut survivors = Vec::new();
+    // Executions each SDK's version 1 ran to the end, by SDK; the first is a `gather`.
+    let mut ran: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for sdk in &SDKS {
+        deploy(&server, d, sdk.name, (sdk.wasm)(sdk.name));
+        let mut expect = |mode: &'static str, input: Value, code: i32, check: &dyn Fn(&Value)| {
+            let (id, got, r, k) = scenario(&server, d, sdk, input);
+            assert_eq!(got, Some(code), "{} {mode}: {r}", sdk.name);
+            check(&r);
+            shapes.entry(mode).or_default().push((sdk.name, k));
+            ran.entry(sdk.name).or_default().push(id);
+        };
+        expect("gather", json!({ "mode": "gather" }), 0, &|r| {
+            assert_eq!(r["output"], json!([1, 2, 3]), "{r}")
+        });
+        expect("child", json!({ "mode": "child", "self": sdk.name }), 0, &|r| {
+            assert_eq!(r["output"], json!({ "child": [1, 2, 3] }), "{r}")
+        });
+        expect(
+            "continue",
+            json!({ "mode": "continue", "self": sdk.name, "left": 2 }),
+            0,
+            &|r| assert_eq!(r["output"], json!("done"), "{r}"),
+        );
+        expect("fail", json!({ "mode": "fail" }), 1, &|r| {
+            assert!(message(r).contains("bad-order: order 7"), "{r}")
+        });
+        expect("nan", json!({ "mode": "nan" }), 1, &|r| {
+            assert!(message(r).contains("invalid-payload"), "{r}")
+        });
+        expect("raw-input", json!({ "mode": "raw-input" }), 0, &|r| {
+            assert_eq!(r["output"], json!({ "code": "invalid-input" }), "{r}")
+        });
+
+        // The timer wins; the cancelled signal wait left the signal buffered.
+        let id = server.start_execution(d, sdk.name, r#"{"mode": "signal", "timer_s": 0.1}"#);
+        wait_for(60, "the timer to win", || {
+            let h = server.json(d, &["history", &id]);
+            (kinds(&h).iter().filter(|k| *k == "signal.start").count() == 2).then_some(())
+        });
+        assert!(
+            server
+                .cli(d, &["signal", &id, "approve", "--payload", "7"])
+                .status
+                .success()
+        );
+        let (code, r) = server.wait_result(d, &id);
+        assert_eq!(
+            (code, &r["output"]),
+            (Some(0), &json!({ "first": "timer", "later": 7 })),
+            "{} {r}",
+            sdk.name
+        );
+        let k = kinds(&server.json(d, &["history", &id]));
+        for kind in [
+            "await.any",
+            "timer.fired",
+            "handle.cancel",
+            "signal.cancelled",
+            "signal.received",
+        ] {
+            assert!(k.iter().any(|x| x == kind), "{}: {kind} missing from {k:?}", sdk.name);
+        }
+        shapes
+            .entry("signal")
+            .or_default()
+            .push((sdk.name, shape(&server.json(d, &["history", &id]))));
+
+        // Cancelled during an hour's sleep: the workflow catches it and compensates.
+        let id = server.start_execution(d, sdk.name, r#"{"mode": "compensate"}"#);
+        wait_for(60, "the hour's sleep", || {
+            (server.status(d, &id).as_deref() == Some("sleeping")).then_some(())
+        });
+        assert!(server.cli(d, &["cancel", &id]).status.success());
+        let (code, r) = server.wait_result(d, &id);
+        assert_eq!((code, &r["output"]), (Some(0), &json!({ "compensated": 100 })), "{r}");
+        shapes
+            .entry("compensate")
+            .or_default()
+            .push((sdk.name, shape(&server.json(d, &["history", &id]))));
+
+        // An uncaught exception parks (exit 3) with the message and the
+        // traceback; the fixed code, deployed as version 2, resumes it by replay.
+        let (crashed, code, r, _) = scenario(&server, d, sdk, json!({ "mode": "crash" }));
+        assert_eq!((code, r["status"].as_str()), (Some(3), Some("parked")), "{r}");
+        let described = server.json(d, &["describe", &crashed]);
+        let error: Value = serde_json::from_str(described["error"].as_str().unwrap()).unwrap();
+        assert_eq!(error["code"], "CAIRN-E025", "{error}");
+        assert!(
+            error["details"].to_string().contains("scenarios"),
+            "no traceback: {error}"
+        );
+        let v2 = format!("{}_v2", sdk.name);
+        deploy(&server, d, sdk.name, (sdk.wasm)(&v2));
+        let out = server.cli(d, &["unpark", &crashed, "--version", "2"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let (code, r) = server.wait_result(d, &crashed);
+        assert_eq!((code, &r["output"]), (Some(0), &json!({ "fixed": 2 })), "{r}");
+        let out = server.cli(d, &["unpark", &crashed]);
+        assert!(stderr(&out).contains("CAIRN-E026"), "{}", stderr(&out));
+
+        // A race given up on a ten-minute timer survives the node's kill -9 below.
+        let id = server.start_execution(d, sdk.name, r#"{"mode": "signal", "timer_s": 600}"#);
+        wait_for(60, "the race to give its instance up", || {
+            (server.status(d, &id).as_deref() == Some("sleeping")).then_some(())
+        });
+        survivors.push(id);
+    }
+
+    // The same scenario leaves the same journal shape in both languages.
+    for (mode, by_sdk) in &shapes {
+        let (first, k) = &by_sdk[0];
+        for (other, k2) in &by_sdk[1..] {
+            assert_eq!(k, k2, "{mode}: {first} and {other} journal differently");
+        }
+    }
+
+    // kill -9, a new node: the signal wakes each race and replay restores both handles.
+    server.kill();
+    let server = Server::start(d, &[]);
+    for id in &survivors {
+        let out = server.cli(d, &["signal", id, "approve", "--payload", r#"{"by": "ann"}"#]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let (code, r) = server.wait_result(d, id);
+        assert_eq!(
+            (code, &r["output"]),
+            (Some(0), &json!({ "first": "signal", "payload": { "by": "ann" } })),
+            "{r}"
+        );
+    }
+    drop(server);
+
+    for sdk in &SDKS {
+        // The journals replay against the code that wrote them ...
+        let ids = &ran[sdk.name];
+        let v1 = (sdk.wasm)(sdk.name);
+        let mut args = vec!["replay", "--component", v1.to_str().unwrap()];
+        args.extend(ids.iter().map(String::as_str));
+        let out = run(d, &args);
+        assert!(out.status.success(), "{}: {}{}", sdk.name, stdout(&out), stderr(&out));
+        // ... and the changed code (a fourth activity in `gather`) is caught
+        // with the seq and the recorded and actual calls.
+        let v2 = (sdk.wasm)(&format!("{}_v2", sdk.name));
+        let out = run(d, &["replay", "--component", v2.to_str().unwrap(), &ids[0]]);
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(1), "{}: {text}", sdk.name);
+        assert!(
+            text.contains("CAIRN-E006") && text.contains("seq"),
+            "{}: {text}",
+            sdk.name
+        );
+    }
+}
