@@ -110,7 +110,8 @@ fn python_and_typescript_sdks_behave_alike() {
         assert_eq!(chain(d, built("chain"), built("increment"), 4), "4", "{lang}");
     }
 
-    let mut server = Server::start(d, &[]);
+    let limits = ["--cpu-budget-ms", "1500", "--memory-limit-mb", "128"];
+    let mut server = Server::start(d, &limits);
     // Journal shapes per mode, per SDK.
     let mut shapes: BTreeMap<&str, Vec<(&str, Vec<String>)>> = BTreeMap::new();
     let mut survivors = Vec::new();
@@ -146,6 +147,13 @@ fn python_and_typescript_sdks_behave_alike() {
         expect("raw-input", json!({ "mode": "raw-input" }), 0, &|r| {
             assert_eq!(r["output"], json!({ "code": "invalid-input" }), "{r}")
         });
+
+        // A loop and a memory hog are stopped by the same budgets as in Rust.
+        for (mode, code) in [("spin", "CAIRN-E011"), ("eat", "CAIRN-E012")] {
+            let (_, got, r, _) = scenario(&server, d, sdk, json!({ "mode": mode }));
+            assert_eq!(got, Some(1), "{} {mode}: {r}", sdk.name);
+            assert!(r["error"].to_string().contains(code), "{} {mode}: {r}", sdk.name);
+        }
 
         // The timer wins; the cancelled signal wait left the signal buffered.
         let id = server.start_execution(d, sdk.name, r#"{"mode": "signal", "timer_s": 0.1}"#);
@@ -232,7 +240,7 @@ fn python_and_typescript_sdks_behave_alike() {
 
     // kill -9, a new node: the signal wakes each race and replay restores both handles.
     server.kill();
-    let server = Server::start(d, &[]);
+    let server = Server::start(d, &limits);
     for id in &survivors {
         let out = server.cli(d, &["signal", id, "approve", "--payload", r#"{"by": "ann"}"#]);
         assert!(out.status.success(), "{}", stderr(&out));

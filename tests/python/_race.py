@@ -13,6 +13,8 @@ Modes (input `{"mode": ..., "timer_s": ..., "self": ..., "left": ...}`):
 - `continue`: continues as new `left` times, then returns "done";
 - `fail`: raises a Failure with code `bad-order`;
 - `crash`: one activity, then a plain exception (uncaught: parked);
+- `spin`: loops forever (stopped by the CPU budget);
+- `eat`: allocates without bound (stopped by the memory limit);
 - `nan`: returns NaN, which is not JSON (failure `invalid-payload`);
 - `raw-input`: starts an activity through the bindings with an input that
   is not JSON (the host ends the call with `invalid-input`).
@@ -58,6 +60,13 @@ async def scenarios(input: dict, version: int):
         if version == 1:
             return {"x": step / 0}
         return {"fixed": step}
+    if mode == "spin":
+        while True:
+            pass
+    if mode == "eat":
+        hog = []
+        while True:
+            hog.append(bytearray(1 << 20))
     if mode == "nan":
         return float("nan")
     if mode == "raw-input":

@@ -11,6 +11,8 @@
 // - `continue`: continues as new `left` times, then returns "done";
 // - `fail`: throws a Failure with code `bad-order`;
 // - `crash`: one activity, then a plain error (uncaught: parked);
+// - `spin`: loops forever (stopped by the CPU budget);
+// - `eat`: allocates without bound (stopped by the memory limit);
 // - `nan`: returns NaN, which is not JSON (failure `invalid-payload`);
 // - `raw-input`: starts an activity through the host import with an input
 //   that is not JSON (the host ends the call with `invalid-input`).
@@ -65,6 +67,14 @@ export async function scenarios(input: Input, version: number): Promise<unknown>
         return { x: order.id + step };
       }
       return { fixed: step };
+    }
+    case "spin":
+      for (;;) {
+        // nothing
+      }
+    case "eat": {
+      const hog: Uint8Array[] = [];
+      for (;;) hog.push(new Uint8Array(1 << 20).fill(1));
     }
     case "nan":
       return NaN;

@@ -12,8 +12,9 @@ use std::process::ExitCode;
 /// Arguments of `cairn bench`.
 #[derive(Args)]
 pub(crate) struct BenchArgs {
-    /// The language of the chain workflow: `rust` (target/wasm32-wasip2/release/chain.wasm)
-    /// or `python` (target/python/chain.wasm); `--workflow` overrides it.
+    /// The language of the chain workflow: `rust` (target/wasm32-wasip2/release/chain.wasm),
+    /// `python` (target/python/chain.wasm) or `typescript`
+    /// (target/typescript/chain.wasm); `--workflow` overrides it.
     #[arg(long, value_enum, default_value_t = Language::Rust)]
     language: Language,
     /// The chain workflow component [default: by --language].
@@ -55,6 +56,8 @@ enum Language {
     Rust,
     /// examples/chain/python/chain.py.
     Python,
+    /// examples/chain/typescript/chain.ts.
+    Typescript,
 }
 
 /// Where a missing guest component comes from.
@@ -66,6 +69,7 @@ impl BenchArgs {
         self.workflow.clone().unwrap_or_else(|| match self.language {
             Language::Rust => "target/wasm32-wasip2/release/chain.wasm".into(),
             Language::Python => "target/python/chain.wasm".into(),
+            Language::Typescript => "target/typescript/chain.wasm".into(),
         })
     }
 
