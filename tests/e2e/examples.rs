@@ -264,3 +264,53 @@ fn examples_agree_in_rust_python_and_typescript() {
         assert_eq!(order, [0, 1, 2, 3], "{lang}: {v}");
     }
 }
+
+/// http-steps in Rust, Python and TypeScript, with the `fetch` activity in
+/// Rust or TypeScript (`fetch()` through the host's allow-list): the same
+/// bodies; a TypeScript fetch to a host not on the list is denied and never
+/// sent.
+#[test]
+fn http_steps_agree_and_typescript_fetch_obeys_the_allow_list() {
+    let data = data_dir();
+    let d = data.path();
+    let server = TestServer::start(0, 0);
+    let input = serde_json::json!({ "url": server.url(), "n": 2 }).to_string();
+    let allow = format!("fetch=127.0.0.1:{}", server.port);
+    let steps_in = |wf: &std::path::Path, act: &std::path::Path, allow: &str| {
+        run_ok(
+            d,
+            &[
+                "run",
+                wf.to_str().unwrap(),
+                "--activity",
+                act.to_str().unwrap(),
+                "--allow-http",
+                allow,
+                "--input",
+                &input,
+            ],
+        )
+    };
+    let fetchers = [wasm("http-fetch"), typescript_wasm("http_fetch")];
+    let workflows = [
+        wasm("http-steps"),
+        python_wasm("http_steps"),
+        typescript_wasm("http_steps"),
+    ];
+    let mut sent = 0;
+    for wf in &workflows {
+        for act in &fetchers {
+            let v = steps_in(wf, act, &allow);
+            assert_eq!(
+                v["output"],
+                serde_json::json!(["ok:step=0", "ok:step=1"]),
+                "{wf:?} {act:?}: {v}"
+            );
+            sent += 2;
+            assert_eq!(server.requests().len(), sent);
+        }
+    }
+    let v = steps_in(&workflows[2], &fetchers[1], "other=127.0.0.1");
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(server.requests().len(), sent, "a denied request never left the host");
+}

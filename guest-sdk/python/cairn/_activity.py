@@ -66,5 +66,5 @@ def invoke(name, input_json):
         raise Err(f._to_wit()) from None
     except Exception as e:
         tb = traceback.format_exc(limit=20)
-        failure = Failure("uncaught-exception", f"{type(e).__name__}: {e}", retryable=True, details={"traceback": tb})
+        failure = Failure("activity-error", f"{type(e).__name__}: {e}", retryable=True, details={"traceback": tb})
         raise Err(failure._to_wit()) from None

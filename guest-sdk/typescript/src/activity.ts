@@ -64,9 +64,12 @@ export async function invoke(name: string, input: string): Promise<string> {
     if (fn === undefined) throw new Failure("unknown-activity", `this component serves no activity ${name}`);
     return encode(await fn(decode(input)));
   } catch (e) {
+    if (e instanceof Failure) throw e.toWit();
+    // Any other error may be transient (a network error): retried, under a
+    // code of its own (`uncaught-exception` is the workflows' bug code).
     const failure = failureOf(e);
-    // An error that is not a Failure may be transient (a network error): retry it.
-    if (!(e instanceof Failure)) failure.retryable = true;
+    failure.code = "activity-error";
+    failure.retryable = true;
     throw failure;
   }
 }
