@@ -52,6 +52,12 @@ pub fn typescript_wasm(name: &str) -> PathBuf {
     workspace().join("target/typescript").join(format!("{name}.wasm"))
 }
 
+/// Where a language's build of a component is, by component name.
+pub type Built = fn(&str) -> PathBuf;
+
+/// Every guest language with the path of its builds.
+pub const LANGUAGES: [(&str, Built); 3] = [("rust", wasm), ("python", python_wasm), ("typescript", typescript_wasm)];
+
 /// A fresh data directory.
 pub fn data_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")

@@ -196,12 +196,10 @@ fn http_activity_reaches_allowed_hosts_only() {
 fn examples_agree_in_rust_python_and_typescript() {
     let data = data_dir();
     let d = data.path();
-    let builds: [(&str, fn(&str) -> std::path::PathBuf); 3] =
-        [("rust", wasm), ("python", python_wasm), ("typescript", typescript_wasm)];
     let (payments, increment) = (wasm("payments"), wasm("increment"));
     let good = r#"{"order_id": "o-1", "item": "book", "quantity": 2, "amount_cents": 1250}"#;
     let bad = r#"{"order_id": "o-2", "item": "unobtainium", "quantity": 1, "amount_cents": 99}"#;
-    for (lang, built) in builds {
+    for (lang, built) in LANGUAGES {
         let saga = built("saga");
         let run_saga = |order: &str| {
             run_ok(

@@ -22,7 +22,7 @@ struct Sdk {
     /// The deployment (and the v1 component's name).
     name: &'static str,
     /// A built component of this language.
-    wasm: fn(&str) -> PathBuf,
+    wasm: Built,
 }
 
 const SDKS: [Sdk; 2] = [
