@@ -366,13 +366,16 @@ impl Node {
     /// stopped; a change that contradicts its journal parks it again with a
     /// non-determinism error.
     pub async fn unpark(&self, id: &str, req: UnparkRequest) -> Result<UnparkResponse> {
+        let not_parked = |status: &str| {
+            Error::new(
+                codes::NOT_PARKED,
+                format!("execution {id} is {status}"),
+                "only a parked execution can be unparked; see its status with `cairn describe`",
+            )
+        };
         let exec = self.execution(id).await?;
         if exec.status != Status::Parked {
-            return Err(Error::new(
-                codes::NOT_PARKED,
-                format!("execution {id} is {}, not parked", exec.status.as_str()),
-                "only a parked execution can be unparked",
-            ));
+            return Err(not_parked(&format!("{}, not parked", exec.status.as_str())));
         }
         let target = match req.version {
             Some(v) => Some(self.resolve(&format!("{}@{v}", exec.workflow)).await?),
@@ -380,11 +383,8 @@ impl Node {
         };
         let swap = target.as_ref().map(|d| (d.component.as_str(), &d.bindings));
         if !self.store.unpark(id, swap).await? {
-            return Err(Error::new(
-                codes::NOT_PARKED,
-                format!("execution {id} is no longer parked"),
-                "see its status with `cairn describe`",
-            ));
+            // Someone else acted on it in between.
+            return Err(not_parked("no longer parked"));
         }
         self.announce(StoreEvent::Work);
         Ok(UnparkResponse {
