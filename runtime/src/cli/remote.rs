@@ -142,16 +142,13 @@ pub(crate) enum ScheduleCommand {
 /// Uploads one component with a spinner; returns its digest.
 async fn upload(client: &Client, path: &Path, kind: ComponentKind) -> Result<String> {
     let bytes = read_file(path, "check the path")?;
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_message(format!(
+    let message = format!(
         "uploading and compiling {} ({:.1} MiB)",
         path.display(),
         bytes.len() as f64 / 1048576.0
-    ));
-    bar.enable_steady_tick(Duration::from_millis(100));
-    let result = client.upload_component(kind, bytes).await;
-    bar.finish_and_clear();
-    Ok(result?.digest)
+    );
+    let info = render::with_spinner(message, client.upload_component(kind, bytes)).await?;
+    Ok(info.digest)
 }
 
 /// `cairn deploy`.

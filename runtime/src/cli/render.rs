@@ -20,6 +20,29 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
+/// Awaits `work` with a spinner showing `message` and the time spent on a
+/// terminal's stderr (nothing when stderr is not a terminal), from the moment
+/// it takes longer than a glance: compiling a big component takes seconds,
+/// loading a cached one does not.
+pub(crate) async fn with_spinner<T>(message: String, work: impl Future<Output = T>) -> T {
+    let bar = indicatif::ProgressBar::new_spinner();
+    let show = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+            bar.set_style(style);
+        }
+        bar.set_message(message);
+        bar.enable_steady_tick(Duration::from_millis(100));
+        std::future::pending::<()>().await
+    };
+    let out = tokio::select! {
+        out = work => out,
+        () = show => unreachable!("the spinner never ends"),
+    };
+    bar.finish_and_clear();
+    out
+}
+
 /// Prints a value as pretty JSON.
 pub(crate) fn json(v: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(v).expect("answers encode as JSON"));

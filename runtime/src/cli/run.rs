@@ -1,6 +1,6 @@
 //! `cairn run` and `cairn resume`.
 
-use super::{Ctx, Format, NodeOptions, json_arg, parse_allow, read_file};
+use super::{Ctx, Format, NodeOptions, json_arg, parse_allow, read_file, render};
 use crate::error::Result;
 use crate::node::{Outcome, Schema};
 use clap::Args;
@@ -82,7 +82,15 @@ pub(crate) async fn run(ctx: &Ctx, args: RunArgs) -> Result<ExitCode> {
         .map(|p| read_file(p, hint))
         .collect::<Result<Vec<_>>>()?;
     let node = ctx.node(Schema::Migrate, &args.node).await?;
-    let (digest, bindings) = node.prepare_run(&workflow, &activities, http_allow).await?;
+    let size: usize = workflow.len() + activities.iter().map(Vec::len).sum::<usize>();
+    let message = format!(
+        "compiling {} and {} activity component(s) ({:.1} MiB; the first run of a component only)",
+        args.workflow.display(),
+        activities.len(),
+        size as f64 / 1048576.0
+    );
+    let (digest, bindings) =
+        render::with_spinner(message, node.prepare_run(&workflow, &activities, http_allow)).await?;
     let name = args
         .workflow
         .file_stem()

@@ -19,12 +19,48 @@ pub(crate) fn digest_of(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// What names the artifacts of this engine configuration: artifacts of
+/// another (an older Cairn or wasmtime, other settings) cannot be loaded.
+fn engine_tag(wasm: &wasmtime::Engine) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    wasm.precompile_compatibility_hash().hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// Removes what no engine of this configuration can use from the artifact
+/// cache: artifacts compiled by another configuration (after an upgrade)
+/// and half-written files of a process that died while writing. Returns the
+/// bytes freed.
+pub(super) fn collect_artifacts(wasm: &wasmtime::Engine, cache_dir: &Path) -> u64 {
+    let current = format!("-{}.cwasm", engine_tag(wasm));
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return 0;
+    };
+    let mut freed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // A half-written file may belong to a live process: only old ones go.
+        let abandoned = name.contains(".tmp")
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > std::time::Duration::from_secs(600)));
+        let stale = (name.ends_with(".cwasm") && !name.ends_with(&current)) || abandoned;
+        if !stale {
+            continue;
+        }
+        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        if std::fs::remove_file(entry.path()).is_ok() {
+            freed += size;
+        }
+    }
+    freed
+}
+
 /// Compiles a component, or maps the cached native artifact.
 /// (Blocking: it runs cranelift; call it off the async runtime.)
 pub(super) fn compile(wasm: &wasmtime::Engine, cache_dir: &Path, digest: &str, bytes: &[u8]) -> Result<Component> {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    wasm.precompile_compatibility_hash().hash(&mut h);
-    let artifact = cache_dir.join(format!("{digest}-{:016x}.cwasm", h.finish()));
+    let artifact = cache_dir.join(format!("{digest}-{}.cwasm", engine_tag(wasm)));
     if artifact.exists() {
         // SAFETY: the artifact was written by this engine configuration (the
         // file name carries the compatibility hash) into Cairn's own cache.
@@ -329,5 +365,36 @@ impl ActivityRegistry {
             }
         }
         Arc::new(hosts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_artifacts_are_collected_and_current_ones_kept() {
+        let wasm = wasmtime::Engine::default();
+        let dir = tempfile::tempdir().unwrap();
+        let current = format!("abc-{}.cwasm", engine_tag(&wasm));
+        for name in [
+            current.as_str(),
+            "abc-0000000000000000.cwasm",
+            "abc-x.cwasm.tmp42",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), b"12345").unwrap();
+        }
+        assert_eq!(
+            collect_artifacts(&wasm, dir.path()),
+            5,
+            "only the other configuration's artifact"
+        );
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [current.as_str(), "abc-x.cwasm.tmp42", "notes.txt"]);
     }
 }

@@ -3,7 +3,8 @@
 //! One [`Engine`] per process. Components are compiled once per content
 //! digest and the native code is cached on disk under the data directory
 //! (keyed by digest and engine compatibility hash), so a restart only maps
-//! the artifact back in. Instances come from a pooling allocator through
+//! the artifact back in; artifacts another engine configuration wrote (an
+//! older Cairn) are collected when the engine starts. Instances come from a pooling allocator through
 //! pre-linked `InstancePre`s, which makes instantiation a few microseconds.
 //! Every store gets a memory cap and a CPU budget per activation (epoch
 //! interruption), so a runaway guest fails its own execution only.
@@ -138,6 +139,17 @@ impl Engine {
             compiling: Mutex::new(HashMap::new()),
         });
         spawn_epoch_ticker(Arc::downgrade(&engine));
+        let (wasm, dir) = (engine.wasm.clone(), engine.config.cache_dir.clone());
+        std::thread::spawn(move || {
+            let freed = components::collect_artifacts(&wasm, &dir);
+            if freed > 0 {
+                tracing::info!(
+                    "collected {} MiB of stale compiled artifacts in {}",
+                    freed >> 20,
+                    dir.display()
+                );
+            }
+        });
         Ok(engine)
     }
 
