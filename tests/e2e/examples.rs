@@ -312,3 +312,35 @@ fn http_steps_agree_and_typescript_fetch_obeys_the_allow_list() {
     assert_eq!(v["status"], "failed", "{v}");
     assert_eq!(server.requests().len(), sent, "a denied request never left the host");
 }
+
+/// The approval example in every language, deployed on a server: a
+/// decision signalled in time is returned; without one the request expires
+/// when its durable timeout fires.
+#[test]
+fn approval_is_decided_or_expires_in_every_language() {
+    let data = data_dir();
+    let d = data.path();
+    let server = crate::server::Server::start(d, &[]);
+    for (lang, built) in LANGUAGES {
+        let name = format!("approval-{lang}");
+        server.json(d, &["deploy", &name, built("approval").to_str().unwrap()]);
+        let decided = server.start_execution(d, &name, r#"{"request": "po-7", "timeout_s": 3600}"#);
+        let expiring = server.start_execution(d, &name, r#"{"request": "po-8", "timeout_s": 1}"#);
+        let decision = r#"{"approved": true, "by": "ann"}"#;
+        let out = server.cli(d, &["signal", &decided, "decision", "--payload", decision]);
+        assert!(out.status.success(), "{lang}: {}", stderr(&out));
+        for (id, want) in [
+            (
+                &decided,
+                serde_json::json!({ "request": "po-7", "status": "approved", "by": "ann" }),
+            ),
+            (
+                &expiring,
+                serde_json::json!({ "request": "po-8", "status": "expired", "by": null }),
+            ),
+        ] {
+            let (code, r) = server.wait_result(d, id);
+            assert_eq!((code, &r["output"]), (Some(0), &want), "{lang}: {r}");
+        }
+    }
+}
