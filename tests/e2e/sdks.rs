@@ -141,6 +141,10 @@ fn python_and_typescript_sdks_behave_alike() {
         expect("fail", json!({ "mode": "fail" }), 1, &|r| {
             assert!(message(r).contains("bad-order: order 7"), "{r}")
         });
+        // SDK misuse is a coded failure, not a trap.
+        expect("deadlock", json!({ "mode": "deadlock" }), 1, &|r| {
+            assert!(message(r).contains("workflow-deadlock"), "{r}")
+        });
         expect("nan", json!({ "mode": "nan" }), 1, &|r| {
             assert!(message(r).contains("invalid-payload"), "{r}")
         });

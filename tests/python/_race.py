@@ -15,6 +15,7 @@ Modes (input `{"mode": ..., "timer_s": ..., "self": ..., "left": ...}`):
 - `crash`: one activity, then a plain exception (uncaught: parked);
 - `spin`: loops forever (stopped by the CPU budget);
 - `eat`: allocates without bound (stopped by the memory limit);
+- `deadlock`: awaits a future nobody resolves (failure `workflow-deadlock`);
 - `nan`: returns NaN, which is not JSON (failure `invalid-payload`);
 - `raw-input`: starts an activity through the bindings with an input that
   is not JSON (the host ends the call with `invalid-input`).
@@ -67,6 +68,8 @@ async def scenarios(input: dict, version: int):
         hog = []
         while True:
             hog.append(bytearray(1 << 20))
+    if mode == "deadlock":
+        return await asyncio.get_running_loop().create_future()
     if mode == "nan":
         return float("nan")
     if mode == "raw-input":

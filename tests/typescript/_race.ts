@@ -13,6 +13,7 @@
 // - `crash`: one activity, then a plain error (uncaught: parked);
 // - `spin`: loops forever (stopped by the CPU budget);
 // - `eat`: allocates without bound (stopped by the memory limit);
+// - `deadlock`: awaits a promise nobody resolves (failure `workflow-deadlock`);
 // - `nan`: returns NaN, which is not JSON (failure `invalid-payload`);
 // - `raw-input`: starts an activity through the host import with an input
 //   that is not JSON (the host ends the call with `invalid-input`).
@@ -76,6 +77,8 @@ export async function scenarios(input: Input, version: number): Promise<unknown>
       const hog: Uint8Array[] = [];
       for (;;) hog.push(new Uint8Array(1 << 20).fill(1));
     }
+    case "deadlock":
+      return new Promise(() => {});
     case "nan":
       return NaN;
     case "raw-input": {
