@@ -86,8 +86,8 @@ fn shape(history: &Value) -> Vec<String> {
 }
 
 /// Runs one mode to its end: (id, exit code of `cairn result`, result, journal shape).
-fn scenario(server: &Server, data: &Path, sdk: &Sdk, input: Value) -> (String, Option<i32>, Value, Vec<String>) {
-    let id = server.start_execution(data, sdk.name, &input.to_string());
+fn scenario(server: &Server, data: &Path, name: &str, input: Value) -> (String, Option<i32>, Value, Vec<String>) {
+    let id = server.start_execution(data, name, &input.to_string());
     let (code, r) = server.wait_result(data, &id);
     let k = shape(&server.json(data, &["history", &id]));
     (id, code, r, k)
@@ -97,21 +97,122 @@ fn message(r: &Value) -> &str {
     r["error"]["message"].as_str().unwrap_or_default()
 }
 
+/// What a scenario's result must hold.
+enum Want {
+    /// This output (exit 0).
+    Output(Value),
+    /// A failure whose message contains this (exit 1).
+    Message(&'static str),
+    /// A failure whose error contains this code (exit 1): a budget stopped it.
+    Stopped(&'static str),
+}
+
+/// The modes every language answers alike, as deployment `me`.
+fn common_modes(me: &str) -> Vec<(&'static str, Value, Want)> {
+    vec![
+        ("gather", json!({ "mode": "gather" }), Want::Output(json!([1, 2, 3]))),
+        (
+            "child",
+            json!({ "mode": "child", "self": me }),
+            Want::Output(json!({ "child": [1, 2, 3] })),
+        ),
+        (
+            "continue",
+            json!({ "mode": "continue", "self": me, "left": 2 }),
+            Want::Output(json!("done")),
+        ),
+        ("fail", json!({ "mode": "fail" }), Want::Message("bad-order: order 7")),
+        // A loop and a memory hog are stopped by the same budgets everywhere.
+        ("spin", json!({ "mode": "spin" }), Want::Stopped("CAIRN-E011")),
+        ("eat", json!({ "mode": "eat" }), Want::Stopped("CAIRN-E012")),
+    ]
+}
+
+/// Checks a result against what it must hold.
+fn check(name: &str, mode: &str, code: Option<i32>, r: &Value, want: &Want) {
+    match want {
+        Want::Output(v) => assert_eq!((code, &r["output"]), (Some(0), v), "{name} {mode}: {r}"),
+        Want::Message(m) => {
+            assert_eq!(code, Some(1), "{name} {mode}: {r}");
+            assert!(message(r).contains(m), "{name} {mode}: {r}");
+        }
+        Want::Stopped(c) => {
+            assert_eq!(code, Some(1), "{name} {mode}: {r}");
+            assert!(r["error"].to_string().contains(c), "{name} {mode}: {r}");
+        }
+    }
+}
+
+/// The signal raced against a short timer: the timer wins, the cancelled
+/// wait left the signal buffered, a later wait reads it. Returns the id.
+fn timer_wins(server: &Server, d: &Path, name: &str) -> String {
+    let id = server.start_execution(d, name, r#"{"mode": "signal", "timer_s": 0.1}"#);
+    // Once the losing wait is cancelled, a signal can only reach the later wait.
+    wait_for(60, "the timer to win", || {
+        let h = server.json(d, &["history", &id]);
+        kinds(&h).iter().any(|k| k == "signal.cancelled").then_some(())
+    });
+    let out = server.cli(d, &["signal", &id, "approve", "--payload", "7"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (code, r) = server.wait_result(d, &id);
+    assert_eq!(
+        (code, &r["output"]),
+        (Some(0), &json!({ "first": "timer", "later": 7 })),
+        "{name} {r}"
+    );
+    let k = kinds(&server.json(d, &["history", &id]));
+    for kind in ["timer.fired", "handle.cancel", "signal.cancelled", "signal.received"] {
+        assert!(k.iter().any(|x| x == kind), "{name}: {kind} missing from {k:?}");
+    }
+    id
+}
+
+/// Cancelled during an hour's sleep, the workflow compensates. Returns the id.
+fn compensates(server: &Server, d: &Path, name: &str) -> String {
+    let id = server.start_execution(d, name, r#"{"mode": "compensate"}"#);
+    wait_for(60, "the hour's sleep", || {
+        (server.status(d, &id).as_deref() == Some("sleeping")).then_some(())
+    });
+    assert!(server.cli(d, &["cancel", &id]).status.success());
+    let (code, r) = server.wait_result(d, &id);
+    assert_eq!(
+        (code, &r["output"]),
+        (Some(0), &json!({ "compensated": 100 })),
+        "{name} {r}"
+    );
+    id
+}
+
+const LIMITS: [&str; 4] = ["--cpu-budget-ms", "1500", "--memory-limit-mb", "128"];
+
+/// The Rust build of the scenarios (`tests/guests/rsrace`) gives the
+/// outputs the Python and TypeScript builds give, for every mode Rust can
+/// express.
+#[test]
+fn rust_answers_as_the_sdks_do() {
+    let data = data_dir();
+    let d = data.path();
+    let server = Server::start(d, &LIMITS);
+    deploy(&server, d, "rsrace", wasm("rsrace"));
+    for (mode, input, want) in common_modes("rsrace") {
+        let (_, code, r, _) = scenario(&server, d, "rsrace", input);
+        check("rsrace", mode, code, &r, &want);
+    }
+    timer_wins(&server, d, "rsrace");
+    compensates(&server, d, "rsrace");
+}
+
 #[test]
 fn python_and_typescript_sdks_behave_alike() {
     let data = data_dir();
     let d = data.path();
     // The chain example, as the Rust one: Rust activities, then the language's own.
-    for (lang, built) in [
-        ("python", python_wasm as fn(&str) -> PathBuf),
-        ("typescript", typescript_wasm),
-    ] {
+    for (lang, built) in &LANGUAGES[1..] {
         assert_eq!(chain(d, built("chain"), wasm("increment"), 10), "10", "{lang}");
         assert_eq!(chain(d, built("chain"), built("increment"), 4), "4", "{lang}");
     }
 
-    let limits = ["--cpu-budget-ms", "1500", "--memory-limit-mb", "128"];
-    let mut server = Server::start(d, &limits);
+    let mut server = Server::start(d, &LIMITS);
     // Journal shapes per mode, per SDK.
     let mut shapes: BTreeMap<&str, Vec<(&str, Vec<String>)>> = BTreeMap::new();
     let mut survivors = Vec::new();
@@ -119,96 +220,41 @@ fn python_and_typescript_sdks_behave_alike() {
     let mut ran: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for sdk in &SDKS {
         deploy(&server, d, sdk.name, (sdk.wasm)(sdk.name));
-        let mut expect = |mode: &'static str, input: Value, code: i32, check: &dyn Fn(&Value)| {
-            let (id, got, r, k) = scenario(&server, d, sdk, input);
-            assert_eq!(got, Some(code), "{} {mode}: {r}", sdk.name);
-            check(&r);
-            shapes.entry(mode).or_default().push((sdk.name, k));
-            ran.entry(sdk.name).or_default().push(id);
+        let mut expect = |mode: &'static str, input: Value, want: Want| {
+            let (id, code, r, k) = scenario(&server, d, sdk.name, input);
+            check(sdk.name, mode, code, &r, &want);
+            if !matches!(want, Want::Stopped(_)) {
+                shapes.entry(mode).or_default().push((sdk.name, k));
+                ran.entry(sdk.name).or_default().push(id);
+            }
         };
-        expect("gather", json!({ "mode": "gather" }), 0, &|r| {
-            assert_eq!(r["output"], json!([1, 2, 3]), "{r}")
-        });
-        expect("child", json!({ "mode": "child", "self": sdk.name }), 0, &|r| {
-            assert_eq!(r["output"], json!({ "child": [1, 2, 3] }), "{r}")
-        });
+        for (mode, input, want) in common_modes(sdk.name) {
+            expect(mode, input, want);
+        }
+        // SDK misuse and payloads that are not JSON are coded failures, not traps.
         expect(
-            "continue",
-            json!({ "mode": "continue", "self": sdk.name, "left": 2 }),
-            0,
-            &|r| assert_eq!(r["output"], json!("done"), "{r}"),
+            "deadlock",
+            json!({ "mode": "deadlock" }),
+            Want::Message("workflow-deadlock"),
         );
-        expect("fail", json!({ "mode": "fail" }), 1, &|r| {
-            assert!(message(r).contains("bad-order: order 7"), "{r}")
-        });
-        // SDK misuse is a coded failure, not a trap.
-        expect("deadlock", json!({ "mode": "deadlock" }), 1, &|r| {
-            assert!(message(r).contains("workflow-deadlock"), "{r}")
-        });
-        expect("nan", json!({ "mode": "nan" }), 1, &|r| {
-            assert!(message(r).contains("invalid-payload"), "{r}")
-        });
-        expect("raw-input", json!({ "mode": "raw-input" }), 0, &|r| {
-            assert_eq!(r["output"], json!({ "code": "invalid-input" }), "{r}")
-        });
-
-        // A loop and a memory hog are stopped by the same budgets as in Rust.
-        for (mode, code) in [("spin", "CAIRN-E011"), ("eat", "CAIRN-E012")] {
-            let (_, got, r, _) = scenario(&server, d, sdk, json!({ "mode": mode }));
-            assert_eq!(got, Some(1), "{} {mode}: {r}", sdk.name);
-            assert!(r["error"].to_string().contains(code), "{} {mode}: {r}", sdk.name);
-        }
-
-        // The timer wins; the cancelled signal wait left the signal buffered.
-        let id = server.start_execution(d, sdk.name, r#"{"mode": "signal", "timer_s": 0.1}"#);
-        wait_for(60, "the timer to win", || {
-            let h = server.json(d, &["history", &id]);
-            (kinds(&h).iter().filter(|k| *k == "signal.start").count() == 2).then_some(())
-        });
-        assert!(
-            server
-                .cli(d, &["signal", &id, "approve", "--payload", "7"])
-                .status
-                .success()
+        expect("nan", json!({ "mode": "nan" }), Want::Message("invalid-payload"));
+        expect(
+            "raw-input",
+            json!({ "mode": "raw-input" }),
+            Want::Output(json!({ "code": "invalid-input" })),
         );
-        let (code, r) = server.wait_result(d, &id);
-        assert_eq!(
-            (code, &r["output"]),
-            (Some(0), &json!({ "first": "timer", "later": 7 })),
-            "{} {r}",
-            sdk.name
-        );
-        let k = kinds(&server.json(d, &["history", &id]));
-        for kind in [
-            "await.any",
-            "timer.fired",
-            "handle.cancel",
-            "signal.cancelled",
-            "signal.received",
+        for (mode, id) in [
+            ("signal", timer_wins(&server, d, sdk.name)),
+            ("compensate", compensates(&server, d, sdk.name)),
         ] {
-            assert!(k.iter().any(|x| x == kind), "{}: {kind} missing from {k:?}", sdk.name);
+            let k = shape(&server.json(d, &["history", &id]));
+            assert!(k.iter().any(|x| x == "await.any"), "{}: {k:?}", sdk.name);
+            shapes.entry(mode).or_default().push((sdk.name, k));
         }
-        shapes
-            .entry("signal")
-            .or_default()
-            .push((sdk.name, shape(&server.json(d, &["history", &id]))));
-
-        // Cancelled during an hour's sleep: the workflow catches it and compensates.
-        let id = server.start_execution(d, sdk.name, r#"{"mode": "compensate"}"#);
-        wait_for(60, "the hour's sleep", || {
-            (server.status(d, &id).as_deref() == Some("sleeping")).then_some(())
-        });
-        assert!(server.cli(d, &["cancel", &id]).status.success());
-        let (code, r) = server.wait_result(d, &id);
-        assert_eq!((code, &r["output"]), (Some(0), &json!({ "compensated": 100 })), "{r}");
-        shapes
-            .entry("compensate")
-            .or_default()
-            .push((sdk.name, shape(&server.json(d, &["history", &id]))));
 
         // An uncaught exception parks (exit 3) with the message and the
         // traceback; the fixed code, deployed as version 2, resumes it by replay.
-        let (crashed, code, r, _) = scenario(&server, d, sdk, json!({ "mode": "crash" }));
+        let (crashed, code, r, _) = scenario(&server, d, sdk.name, json!({ "mode": "crash" }));
         assert_eq!((code, r["status"].as_str()), (Some(3), Some("parked")), "{r}");
         let described = server.json(d, &["describe", &crashed]);
         let error: Value = serde_json::from_str(described["error"].as_str().unwrap()).unwrap();
@@ -244,7 +290,7 @@ fn python_and_typescript_sdks_behave_alike() {
 
     // kill -9, a new node: the signal wakes each race and replay restores both handles.
     server.kill();
-    let server = Server::start(d, &limits);
+    let server = Server::start(d, &LIMITS);
     for id in &survivors {
         let out = server.cli(d, &["signal", id, "approve", "--payload", r#"{"by": "ann"}"#]);
         assert!(out.status.success(), "{}", stderr(&out));
