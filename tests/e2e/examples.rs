@@ -264,11 +264,11 @@ fn examples_agree_in_rust_python_and_typescript() {
 }
 
 /// http-steps in Rust, Python and TypeScript, with the `fetch` activity in
-/// Rust or TypeScript (`fetch()` through the host's allow-list): the same
-/// bodies; a TypeScript fetch to a host not on the list is denied and never
-/// sent.
+/// Rust, Python (`cairn.http`) or TypeScript (`fetch()`), all through the
+/// host's allow-list: the same bodies; a Python or TypeScript fetch to a
+/// host not on the list fails (Python's with `http-denied`) and is never sent.
 #[test]
-fn http_steps_agree_and_typescript_fetch_obeys_the_allow_list() {
+fn http_steps_agree_and_sdk_fetches_obey_the_allow_list() {
     let data = data_dir();
     let d = data.path();
     let server = TestServer::start(0, 0);
@@ -289,7 +289,11 @@ fn http_steps_agree_and_typescript_fetch_obeys_the_allow_list() {
             ],
         )
     };
-    let fetchers = [wasm("http-fetch"), typescript_wasm("http_fetch")];
+    let fetchers = [
+        wasm("http-fetch"),
+        python_wasm("http_fetch"),
+        typescript_wasm("http_fetch"),
+    ];
     let workflows = [
         wasm("http-steps"),
         python_wasm("http_steps"),
@@ -308,9 +312,19 @@ fn http_steps_agree_and_typescript_fetch_obeys_the_allow_list() {
             assert_eq!(server.requests().len(), sent);
         }
     }
-    let v = steps_in(&workflows[2], &fetchers[1], "other=127.0.0.1");
-    assert_eq!(v["status"], "failed", "{v}");
-    assert_eq!(server.requests().len(), sent, "a denied request never left the host");
+    for act in &fetchers[1..] {
+        let v = steps_in(&workflows[2], act, "other=127.0.0.1");
+        assert_eq!(v["status"], "failed", "{act:?}: {v}");
+        // TypeScript's fetch() only says "NetworkError"; cairn.http names the cause.
+        if act == &fetchers[1] {
+            assert!(v.to_string().contains("http-denied"), "{act:?}: {v}");
+        }
+        assert_eq!(
+            server.requests().len(),
+            sent,
+            "{act:?}: a denied request never left the host"
+        );
+    }
 }
 
 /// The approval example in every language, deployed on a server: a

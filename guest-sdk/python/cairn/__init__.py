@@ -10,7 +10,8 @@
         return n
 
 Activities are plain functions registered with `@activity` (an activity
-component: `from cairn import activity`).
+component: `from cairn import activity`); they reach allow-listed hosts
+with `cairn.http`.
 
 Everything a workflow does outside its own memory goes through `ctx` and
 is journaled by the host, so the function is replayed exactly after a
@@ -27,6 +28,7 @@ try:  # a workflow component
 
     __all__ = ["ctx", "workflow", "Failure", "RetryPolicy"]
 except ImportError:  # an activity component
+    from . import http
     from ._activity import activity, attempt, idempotency_key
 
-    __all__ = ["activity", "attempt", "idempotency_key", "Failure"]
+    __all__ = ["activity", "attempt", "http", "idempotency_key", "Failure"]

@@ -83,6 +83,8 @@ pub(crate) struct Engine {
     compiling: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Permits for live workflow instances (the pool is shared with activities).
     workflow_permits: Arc<Semaphore>,
+    /// How many permits `workflow_permits` was made with.
+    workflow_capacity: usize,
     /// Workflow instances waiting idle, the least recently used first.
     idle: Arc<IdleInstances>,
     /// Permits for live activity instances.
@@ -128,6 +130,7 @@ impl Engine {
         let activity_share = (n / 8).max(8);
         let engine = Arc::new(Engine {
             workflow_permits: Arc::new(Semaphore::new((n - activity_share) as usize)),
+            workflow_capacity: (n - activity_share) as usize,
             idle: Arc::default(),
             activity_permits: Arc::new(Semaphore::new(activity_share as usize)),
             wasm,
@@ -235,6 +238,11 @@ impl Engine {
                 _ = went_idle => {}
             }
         }
+    }
+
+    /// Live workflow instances (each holds one permit of the pool).
+    pub(crate) fn live_workflow_instances(&self) -> usize {
+        self.workflow_capacity - self.workflow_permits.available_permits()
     }
 
     /// Marks the calling instance as idle (evictable) until the ticket drops.

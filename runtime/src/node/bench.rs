@@ -7,6 +7,7 @@
 //! - database commits per workflow step (PostgreSQL, `pg_stat_database`);
 //! - replay time of a journal of about 10,000 entries;
 //! - instantiation time of a cached, pre-linked component;
+//! - the memory a live instance adds (32 held waiting at once);
 //! - the latency of one fsync'd single-row commit on the same store, the
 //!   yardstick of the latency target (chain(10) p50 ≤ 2 × 12 commits).
 
@@ -96,6 +97,57 @@ async fn throughput(nodes: &[Arc<Node>], w: &Workload, total: usize, concurrency
         worker.await.map_err(Error::store)??;
     }
     Ok(total as f64 / t.elapsed().as_secs_f64())
+}
+
+/// The resident and proportional set sizes of this process in KiB
+/// (`/proc/self/smaps_rollup`; `None` where there is none).
+fn memory_kib() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    };
+    Some((field("Rss:")?, field("Pss:")?))
+}
+
+/// The memory one live instance adds, in MiB (RSS, PSS): `count` chain(10)
+/// executions are held at their first activity call (every activity permit
+/// is taken, so their instances stay live and waiting) and the growth of the
+/// process is divided by `count`. Pages of the component's memory image
+/// shared by several instances count once per instance in RSS and once in
+/// all in PSS.
+async fn live_memory(node: &Arc<Node>, w: &Workload, count: usize) -> Result<Option<(f64, f64)>> {
+    let engine = node.engine()?;
+    let permits = engine.activity_permits.clone();
+    let all = permits.available_permits() as u32;
+    let held = permits.acquire_many_owned(all).await.map_err(Error::store)?;
+    let Some(before) = memory_kib() else {
+        return Ok(None);
+    };
+    let live_before = engine.live_workflow_instances();
+    let runs: Vec<_> = (0..count)
+        .map(|_| {
+            let (node, w) = (node.clone(), w.clone());
+            tokio::spawn(async move { chain(&node, &w, 10).await })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while engine.live_workflow_instances() < live_before + count {
+        if Instant::now() > deadline {
+            return Err(Error::store("the held executions did not all start within 60 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Let the last ones run up to their activity call.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let during = memory_kib().unwrap_or(before);
+    drop(held);
+    for run in runs {
+        run.await.map_err(Error::store)??;
+    }
+    let per = |d: u64, b: u64| d.saturating_sub(b) as f64 / count as f64 / 1024.0;
+    Ok(Some((per(during.0, before.0), per(during.1, before.1))))
 }
 
 /// A node of its own (own pool on PostgreSQL) with the workload loaded.
@@ -225,6 +277,16 @@ pub async fn run(store: &StoreConfig, config: NodeConfig, o: BenchOptions, out: 
         ms(target),
         verdict(p50 <= target)
     ));
+
+    // Before the throughput phase, so the instances' slots are still fresh.
+    match live_memory(&node, &w, o.concurrency).await? {
+        Some((rss, pss)) => out(format!(
+            "memory per live instance     RSS {rss:.2} MiB  PSS {pss:.2} MiB   ({} held at an activity call; target ≤ 8 MiB RSS: {})",
+            o.concurrency,
+            verdict(rss <= 8.0)
+        )),
+        None => out("memory per live instance     n/a (no /proc/self/smaps_rollup)".into()),
+    }
 
     if let StoreConfig::Postgres { .. } = store {
         let second = fresh_node(store, &config, &o).await?;
