@@ -324,3 +324,41 @@ fn python_and_typescript_sdks_behave_alike() {
         );
     }
 }
+
+/// `cairn bench --language` measures each language's chain (every chain it
+/// runs is checked to return n, every replay to pass): a Python component,
+/// slow to instantiate, gets spare instances made ahead of time and the
+/// executions started on them end as the others do; Rust and TypeScript
+/// components instantiate fast enough not to need them.
+#[test]
+fn bench_measures_each_language_and_spares_the_slow_ones() {
+    let data = data_dir();
+    let d = data.path();
+    let increment = wasm("increment");
+    for (lang, built) in LANGUAGES {
+        let chain = built("chain");
+        let out = run(
+            d,
+            &[
+                "bench",
+                "--workflow",
+                chain.to_str().unwrap(),
+                "--activity",
+                increment.to_str().unwrap(),
+                "--runs",
+                "5",
+                "--total",
+                "40",
+                "--replay-entries",
+                "30",
+            ],
+        );
+        let text = stdout(&out);
+        assert!(out.status.success(), "{lang}: {text}{}", stderr(&out));
+        for measure in ["chain(10) latency", "memory per live instance", "instantiate (cached)"] {
+            assert!(text.contains(measure), "{lang}: no {measure}: {text}");
+        }
+        let spared = text.contains("instance from a spare        p50");
+        assert_eq!(spared, lang == "python", "{lang}: {text}");
+    }
+}

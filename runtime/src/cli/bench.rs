@@ -109,7 +109,10 @@ pub(crate) async fn bench(ctx: &Ctx, args: BenchArgs) -> Result<ExitCode> {
     let _ = std::fs::remove_dir_all(&dir);
     let mut node = args.node.clone();
     node.quiet = true;
-    let config = node.config(&dir)?;
+    // A fresh store, but the data directory's compiled artifacts: a big
+    // Python or TypeScript component is compiled once, not on every run.
+    let mut config = node.config(&dir)?;
+    config.cache_dir = ctx.data_dir.join("cache");
     let store = bench_store(ctx, &dir)?;
     let result = bench::run(&store, config, options, |line| println!("{line}")).await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -261,6 +261,8 @@ fn link_error(e: impl std::fmt::Display) -> Error {
 /// A compiled, pre-linked workflow component.
 pub(crate) struct WorkflowComponent {
     pub(crate) pre: WorkflowPre<WorkflowState>,
+    /// Instances made ahead of time (only for slow-to-instantiate components).
+    pub(crate) spares: Arc<super::workflow_host::Spares>,
 }
 
 impl WorkflowComponent {
@@ -273,7 +275,10 @@ impl WorkflowComponent {
                 "rebuild it against wit/",
             )
         })?;
-        Ok(WorkflowComponent { pre })
+        Ok(WorkflowComponent {
+            pre,
+            spares: Arc::default(),
+        })
     }
 }
 

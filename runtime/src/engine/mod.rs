@@ -85,6 +85,8 @@ pub(crate) struct Engine {
     workflow_permits: Arc<Semaphore>,
     /// How many permits `workflow_permits` was made with.
     workflow_capacity: usize,
+    /// Pool slots set aside for spare instances.
+    spare_slots: Arc<Semaphore>,
     /// Workflow instances waiting idle, the least recently used first.
     idle: Arc<IdleInstances>,
     /// Permits for live activity instances.
@@ -101,10 +103,12 @@ impl Engine {
         wc.cranelift_nan_canonicalization(true);
         let mut pool = wasmtime::PoolingAllocationConfig::default();
         let n = config.max_instances.max(16);
-        pool.total_component_instances(n);
-        pool.total_core_instances(n * 8);
-        pool.total_memories(n * 2);
-        pool.total_tables(n * 8);
+        // Live instances, plus the slots set aside for spare instances.
+        let slots = n + workflow_host::SPARE_SLOTS;
+        pool.total_component_instances(slots);
+        pool.total_core_instances(slots * 8);
+        pool.total_memories(slots * 2);
+        pool.total_tables(slots * 8);
         pool.max_core_instances_per_component(64);
         pool.max_memories_per_component(16);
         pool.max_tables_per_component(64);
@@ -131,6 +135,7 @@ impl Engine {
         let engine = Arc::new(Engine {
             workflow_permits: Arc::new(Semaphore::new((n - activity_share) as usize)),
             workflow_capacity: (n - activity_share) as usize,
+            spare_slots: Arc::new(Semaphore::new(workflow_host::SPARE_SLOTS as usize)),
             idle: Arc::default(),
             activity_permits: Arc::new(Semaphore::new(activity_share as usize)),
             wasm,
@@ -237,6 +242,16 @@ impl Engine {
                 // evict the instance that just went idle.
                 _ = went_idle => {}
             }
+        }
+    }
+
+    /// What a background refill of spare instances needs.
+    pub(crate) fn spare_maker(&self) -> workflow_host::SpareMaker {
+        workflow_host::SpareMaker {
+            wasm: self.wasm.clone(),
+            memory_limit: self.config.memory_limit,
+            cpu_budget: self.config.cpu_budget,
+            slots: self.spare_slots.clone(),
         }
     }
 

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
@@ -60,6 +60,69 @@ pub(crate) fn workflow_ctx(clock: Arc<AtomicI64>, start_ms: i64, seed: u64) -> (
         .allow_udp(false)
         .allow_ip_name_lookup(false);
     (b.build(), stderr)
+}
+
+/// Clocks that read zero and randomness of zeros, for a spare instance's
+/// store: any use trips the flag (the component then gets no spares).
+struct Tripwire(Arc<AtomicBool>);
+
+impl Tripwire {
+    fn trip(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl HostWallClock for Tripwire {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+    fn now(&self) -> Duration {
+        self.trip();
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for Tripwire {
+    fn resolution(&self) -> u64 {
+        1_000_000
+    }
+    fn now(&self) -> u64 {
+        self.trip();
+        0
+    }
+}
+
+impl rand::TryRng for Tripwire {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        self.trip();
+        Ok(0)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        self.trip();
+        Ok(0)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.trip();
+        dst.fill(0);
+        Ok(())
+    }
+}
+
+/// WASI for a spare instance's store, which has no execution yet: reading
+/// a clock or randomness sets `touched` (and gets zeros), so a component
+/// that does so while it is instantiated is found out.
+pub(crate) fn tripwire_ctx(touched: Arc<AtomicBool>) -> WasiCtx {
+    let mut b = WasiCtxBuilder::new();
+    b.wall_clock(Tripwire(touched.clone()))
+        .monotonic_clock(Tripwire(touched.clone()))
+        .secure_random(Tripwire(touched.clone()))
+        .insecure_random(Tripwire(touched))
+        .insecure_random_seed(0)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    b.build()
 }
 
 /// WASI for an activity attempt: real clocks and randomness, stderr captured,

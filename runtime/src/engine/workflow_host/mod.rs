@@ -17,14 +17,19 @@
 //!   every wait;
 //! - `race.rs`: handles of any kind, `wait-any` over them and `cancel`;
 //! - `effects.rs`: what the host asks of the node (commits, inbox, children);
-//! - `end.rs`: the typed interrupts and the [`End`] of an activation.
+//! - `end.rs`: the typed interrupts and the [`End`] of an activation;
+//! - `spares.rs`: instances made ahead of time for slow-to-instantiate
+//!   components.
 
 mod activities;
 mod context;
 mod effects;
 mod end;
 mod race;
+mod spares;
 mod waits;
+
+pub(crate) use spares::{SPARE_SLOTS, SpareMaker, Spares};
 
 pub(crate) use effects::{ChildState, Effects};
 pub(crate) use end::{End, nondeterminism_error};
@@ -53,8 +58,25 @@ pub(crate) struct WorkflowState {
     wasi: WasiCtx,
     table: ResourceTable,
     guard: Guard,
-    host: ExecutionHost,
+    host: HostSlot,
     stderr: MemoryOutputPipe,
+}
+
+/// The execution a store serves; empty in a spare instance's store, which
+/// never runs guest code before it is given one.
+pub(crate) struct HostSlot(Option<ExecutionHost>);
+
+impl std::ops::Deref for HostSlot {
+    type Target = ExecutionHost;
+    fn deref(&self) -> &ExecutionHost {
+        self.0.as_ref().expect("a spare instance runs no guest code")
+    }
+}
+
+impl std::ops::DerefMut for HostSlot {
+    fn deref_mut(&mut self) -> &mut ExecutionHost {
+        self.0.as_mut().expect("a spare instance runs no guest code")
+    }
 }
 
 impl WasiView for WorkflowState {
@@ -402,8 +424,16 @@ pub(crate) async fn activate(
         // A recovering execution may have signals or a cancellation waiting.
         host.refresh_inbox().await;
     }
-    let mut store = new_store(engine, host);
-    let result = run_in(&mut store, component, input).await;
+    let (mut store, instance) = match component.spares.take() {
+        Some(spare) => {
+            let (mut store, instance) = (spare.store, spare.instance);
+            adopt(&mut store, host);
+            (store, Some(instance))
+        }
+        None => (new_store(engine, host), None),
+    };
+    let result = run_in(&mut store, component, instance, input).await;
+    component.spares.refill(&engine.spare_maker(), &component.pre);
     let state = store.into_data();
     let end = match result {
         Ok(returned) => match state.host.cursor.unconsumed() {
@@ -419,7 +449,8 @@ pub(crate) async fn activate(
         },
         Err(trap) => End::of_trap(trap, &state.stderr.contents()),
     };
-    Activation { end, host: state.host }
+    let host = state.host.0.expect("an activation's store serves its execution");
+    Activation { end, host }
 }
 
 /// A wasmtime store for one activation: deterministic WASI seeded from the
@@ -431,7 +462,7 @@ fn new_store(engine: &Engine, host: ExecutionHost) -> wasmtime::Store<WorkflowSt
         wasi,
         table: ResourceTable::new(),
         guard: Guard::new(engine.config.memory_limit, engine.config.cpu_budget),
-        host,
+        host: HostSlot(Some(host)),
         stderr,
     };
     let mut store = wasmtime::Store::new(&engine.wasm, state);
@@ -439,12 +470,33 @@ fn new_store(engine: &Engine, host: ExecutionHost) -> wasmtime::Store<WorkflowSt
     store
 }
 
+/// Gives a spare instance's store its execution: the deterministic WASI
+/// seeded from the journal, and a fresh CPU slice.
+fn adopt(store: &mut wasmtime::Store<WorkflowState>, host: ExecutionHost) {
+    let seed = host.cursor.started().seed;
+    let (wasi, stderr) = super::wasi::workflow_ctx(host.cursor.clock(), host.cursor.start_ms(), seed);
+    let state = store.data_mut();
+    state.wasi = wasi;
+    state.stderr = stderr;
+    state.host = HostSlot(Some(host));
+    store.set_epoch_deadline(1);
+}
+
 async fn run_in(
     store: &mut wasmtime::Store<WorkflowState>,
     component: &WorkflowComponent,
+    ready: Option<Workflow>,
     input: &str,
 ) -> wasmtime::Result<Result<String, super::bindings::workflow::cairn::workflow::types::Failure>> {
-    let instance: Workflow = component.pre.instantiate_async(&mut *store).await?;
+    let instance = match ready {
+        Some(instance) => instance,
+        None => {
+            let t = std::time::Instant::now();
+            let instance = component.pre.instantiate_async(&mut *store).await?;
+            component.spares.observe(t.elapsed());
+            instance
+        }
+    };
     store.data_mut().guard.resume();
     instance.call_run(&mut *store, &input.to_owned()).await
 }
@@ -460,6 +512,18 @@ pub(crate) async fn time_instantiation(
     let t = std::time::Instant::now();
     let _instance: Workflow = component.pre.instantiate_async(&mut store).await?;
     Ok(t.elapsed())
+}
+
+/// Times getting an instance ready for an execution as an activation does
+/// it: a spare given its execution when there is one ready (`Some`), else
+/// `None`. Used by `cairn bench`.
+pub(crate) fn time_spare(component: &WorkflowComponent, host: ExecutionHost) -> Option<Duration> {
+    let t = std::time::Instant::now();
+    let mut spare = component.spares.take()?;
+    adopt(&mut spare.store, host);
+    let took = t.elapsed();
+    drop(spare);
+    Some(took)
 }
 
 #[cfg(test)]
