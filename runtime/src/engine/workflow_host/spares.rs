@@ -5,8 +5,8 @@
 //! A componentize-py component links CPython dynamically: every
 //! instantiation fills ~5,700 funcref slots of tables its modules import
 //! (wasmtime cannot initialise those lazily) and wires ~3,000 imports, about
-//! half a millisecond. A component whose instantiations take longer than
-//! [`SLOW`] keeps up to [`PER_COMPONENT`] spares, refilled in the
+//! half a millisecond. A component whose fastest instantiation (of a few)
+//! takes longer than [`SLOW`] keeps up to [`PER_COMPONENT`] spares, refilled in the
 //! background after one is taken; at most [`SPARE_SLOTS`] exist in the
 //! whole engine, in pool slots reserved for them.
 //!
@@ -30,6 +30,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 /// Components that instantiate slower than this get spares.
 pub(crate) const SLOW: Duration = Duration::from_micros(100);
+/// Instantiations measured before a component is judged.
+const SAMPLES: u64 = 3;
 /// Spares kept per component.
 pub(crate) const PER_COMPONENT: usize = 2;
 /// Spares in the whole engine (pool slots are reserved for them).
@@ -43,15 +45,29 @@ pub(crate) struct Spare {
 }
 
 /// The spares of one component and what is known of its instantiation.
-#[derive(Default)]
 pub(crate) struct Spares {
     ready: Mutex<Vec<Spare>>,
-    /// Latest instantiation time in ns (0: not measured yet).
-    cost_ns: AtomicU64,
+    /// The fastest instantiation seen, in ns: the component's own cost
+    /// (a cold first one or a busy machine only add to it).
+    fastest_ns: AtomicU64,
+    /// Instantiations seen.
+    seen: AtomicU64,
     /// A refill is under way.
     refilling: AtomicBool,
     /// The component calls the host while instantiated: no spares.
     refused: AtomicBool,
+}
+
+impl Default for Spares {
+    fn default() -> Spares {
+        Spares {
+            ready: Mutex::default(),
+            fastest_ns: AtomicU64::new(u64::MAX),
+            seen: AtomicU64::new(0),
+            refilling: AtomicBool::new(false),
+            refused: AtomicBool::new(false),
+        }
+    }
 }
 
 /// What a refill needs of the engine, owned so it can run in the background.
@@ -76,12 +92,16 @@ impl Spares {
 
     /// Notes how long an instantiation of the component took.
     pub(crate) fn observe(&self, took: Duration) {
-        self.cost_ns.store(took.as_nanos().max(1) as u64, Ordering::Relaxed);
+        self.fastest_ns.fetch_min(took.as_nanos() as u64, Ordering::Relaxed);
+        self.seen.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Whether the component is slow enough to be given spares.
+    /// Whether the component is slow enough to be given spares: even its
+    /// fastest of at least [`SAMPLES`] instantiations took longer than [`SLOW`].
     fn wanted(&self) -> bool {
-        !self.refused.load(Ordering::Relaxed) && self.cost_ns.load(Ordering::Relaxed) > SLOW.as_nanos() as u64
+        !self.refused.load(Ordering::Relaxed)
+            && self.seen.load(Ordering::Relaxed) >= SAMPLES
+            && self.fastest_ns.load(Ordering::Relaxed) > SLOW.as_nanos() as u64
     }
 
     /// Tops the spares up in the background if the component is slow to
