@@ -12,6 +12,11 @@
 // toolchain (guest-sdk/typescript/toolchain) is installed on first use into
 // target/toolchains/typescript. Nothing is rebuilt when the output is newer
 // than every input.
+//
+//     node guest-sdk/typescript/build.mjs --types target/typescript/types
+//
+// writes the SDK's declarations (index.d.ts, activity.d.ts and the modules
+// they name, with host.d.ts) for editors and JavaScript users.
 
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -29,18 +34,20 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const args = { app: undefined, output: undefined, world: undefined, check: true };
+  const args = { app: undefined, output: undefined, world: undefined, check: true, types: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === "-o" || a === "--output") args.output = argv[++i];
+    if (a === "--types") args.types = argv[++i];
+    else if (a === "-o" || a === "--output") args.output = argv[++i];
     else if (a === "--world") args.world = argv[++i];
     else if (a === "--no-check") args.check = false;
     else if (a === "-h" || a === "--help") {
-      console.log("usage: build.mjs APP.ts -o OUT.wasm [--world workflow|activity] [--no-check]");
+      console.log("usage: build.mjs APP.ts -o OUT.wasm [--world workflow|activity] [--no-check]\n       build.mjs --types DIR");
       process.exit(0);
     } else if (args.app === undefined) args.app = a;
     else fail(`unexpected argument ${a}`);
   }
+  if (args.types !== undefined) return args;
   if (args.app === undefined || args.output === undefined) fail("usage: build.mjs APP.ts -o OUT.wasm");
   if (args.world !== undefined && !["workflow", "activity"].includes(args.world)) {
     fail(`--world is workflow or activity, not ${args.world}`);
@@ -51,17 +58,19 @@ function parseArgs(argv) {
 /** Installs the pinned toolchain when it is missing or its lock file changed. */
 function toolchain() {
   const lock = fs.readFileSync(path.join(SDK, "toolchain", "package-lock.json"));
-  const installed = path.join(TOOLCHAIN, "package-lock.json");
+  // npm rewrites the lock it installs from: the stamp keeps the one it was given.
+  const stamp = path.join(TOOLCHAIN, "installed-from.lock.json");
   const ready = fs.existsSync(path.join(MODULES, ".bin", "componentize-js"));
-  if (!ready || !fs.existsSync(installed) || !fs.readFileSync(installed).equals(lock)) {
+  if (!ready || !fs.existsSync(stamp) || !fs.readFileSync(stamp).equals(lock)) {
     console.error(`build.mjs: installing the TypeScript toolchain into ${path.relative(process.cwd(), TOOLCHAIN)}`);
     fs.mkdirSync(TOOLCHAIN, { recursive: true });
     fs.copyFileSync(path.join(SDK, "toolchain", "package.json"), path.join(TOOLCHAIN, "package.json"));
-    fs.writeFileSync(installed, lock);
+    fs.writeFileSync(path.join(TOOLCHAIN, "package-lock.json"), lock);
     execFileSync("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"], {
       cwd: TOOLCHAIN,
       stdio: ["ignore", "ignore", "inherit"],
     });
+    fs.writeFileSync(stamp, lock);
   }
   // The SDK resolves as "@cairn/sdk" from the toolchain's node_modules.
   const link = path.join(MODULES, "@cairn", "sdk");
@@ -123,8 +132,46 @@ function typecheck(app, dir) {
   }
 }
 
+/** Emits the SDK's declarations into `dir` (strict, from the sources). */
+function declarations(dir) {
+  toolchain();
+  const out = path.resolve(dir);
+  fs.mkdirSync(out, { recursive: true });
+  const config = {
+    compilerOptions: {
+      strict: true,
+      target: "es2022",
+      module: "esnext",
+      moduleResolution: "bundler",
+      allowImportingTsExtensions: true,
+      declaration: true,
+      emitDeclarationOnly: true,
+      skipLibCheck: true,
+      lib: ["es2022", "dom"],
+      types: [],
+      rootDir: path.join(SDK, "src"),
+      outDir: out,
+    },
+    files: [path.join(SDK, "src", "index.ts"), path.join(SDK, "src", "activity.ts"), path.join(SDK, "src", "host.d.ts")],
+  };
+  const tsconfig = path.join(out, "tsconfig.sdk.json");
+  fs.writeFileSync(tsconfig, JSON.stringify(config, null, 2));
+  try {
+    execFileSync(path.join(MODULES, ".bin", "tsc"), ["-p", tsconfig, "--pretty", "false"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+  } catch (e) {
+    process.stderr.write(e.stdout?.toString() ?? "");
+    fail("the SDK's declarations could not be emitted (the errors above)");
+  }
+  fs.rmSync(tsconfig);
+  fs.copyFileSync(path.join(SDK, "src", "host.d.ts"), path.join(out, "host.d.ts"));
+  console.error(`build.mjs: SDK declarations -> ${path.relative(process.cwd(), out)}`);
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  if (args.types !== undefined) return declarations(args.types);
   const app = path.resolve(args.app);
   const out = path.resolve(args.output);
   if (!fs.existsSync(app)) fail(`${args.app} does not exist`);

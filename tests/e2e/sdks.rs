@@ -362,3 +362,59 @@ fn bench_measures_each_language_and_spares_the_slow_ones() {
         assert_eq!(spared, lang == "python", "{lang}: {text}");
     }
 }
+
+/// The TypeScript SDK's declarations (`build.mjs --types`, written by
+/// `./x build`) are enough to type-check a workflow and an activity
+/// strictly, and they catch a misuse (a number where a duration is due).
+#[test]
+fn typescript_declarations_type_check_a_workflow() {
+    typescript_wasm("chain");
+    let root = workspace();
+    let types = root.join("target/typescript/types");
+    let tsc = root.join("target/toolchains/typescript/node_modules/.bin/tsc");
+    let dir = data_dir();
+    let check = |body: &str| {
+        std::fs::write(dir.path().join("app.ts"), body).unwrap();
+        let config = json!({
+            "compilerOptions": {
+                "strict": true, "noEmit": true, "target": "es2022", "module": "esnext",
+                "moduleResolution": "bundler", "allowImportingTsExtensions": true,
+                "lib": ["es2022", "dom"], "types": [],
+                "paths": {
+                    "@cairn/sdk": [types.join("index.d.ts")],
+                    "@cairn/sdk/activity": [types.join("activity.d.ts")],
+                },
+            },
+            "files": [dir.path().join("app.ts"), types.join("host.d.ts")],
+        });
+        std::fs::write(dir.path().join("tsconfig.json"), config.to_string()).unwrap();
+        let out = std::process::Command::new(&tsc)
+            .args([
+                "-p",
+                dir.path().join("tsconfig.json").to_str().unwrap(),
+                "--pretty",
+                "false",
+            ])
+            .output()
+            .unwrap();
+        (out.status.success(), stdout(&out))
+    };
+    let good = r#"
+        import { ctx, workflow, Failure } from "@cairn/sdk";
+        import { activity, idempotencyKey } from "@cairn/sdk/activity";
+        activity("double", (n: number) => n * 2 + idempotencyKey().length * 0);
+        export default workflow(async (input: { n: number }) => {
+            const [a, b] = await Promise.all([
+                ctx.activity<number>("double", input.n),
+                ctx.activity<number>("double", input.n + 1),
+            ]);
+            await ctx.sleep("5m");
+            if (a > b) throw new Failure("order", "out of order");
+            return a + b;
+        });
+    "#;
+    let (ok, text) = check(good);
+    assert!(ok, "{text}");
+    let (ok, text) = check(&good.replace(r#"ctx.sleep("5m")"#, "ctx.sleep({ minutes: 5 })"));
+    assert!(!ok && text.contains("error TS"), "a wrong duration type-checks: {text}");
+}
