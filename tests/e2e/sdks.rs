@@ -418,3 +418,16 @@ fn typescript_declarations_type_check_a_workflow() {
     let (ok, text) = check(&good.replace(r#"ctx.sleep("5m")"#, "ctx.sleep({ minutes: 5 })"));
     assert!(!ok && text.contains("error TS"), "a wrong duration type-checks: {text}");
 }
+
+/// docs/sdk-reference.md is what `guest-sdk/reference.py` makes of the
+/// SDKs' doc comments today.
+#[test]
+fn sdk_reference_is_current() {
+    typescript_wasm("chain");
+    let out = std::process::Command::new("python3")
+        .arg(workspace().join("guest-sdk/reference.py"))
+        .arg("--check")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
