@@ -117,6 +117,9 @@ code_table! {
     NOT_PARKED = "CAIRN-E026", 409,
         "Only a parked execution can be unparked.",
         "See its status with `cairn describe`.";
+    METHOD_NOT_ALLOWED = "CAIRN-E027", 405,
+        "The API route exists but not with this HTTP method.",
+        "See `/openapi.json` for the methods of each route.";
 }
 
 impl Code {
@@ -211,7 +214,7 @@ impl Error {
     pub fn no_execution(id: &str) -> Self {
         Error::new(
             codes::NOT_FOUND,
-            format!("no execution with id {id}"),
+            format!("no execution with id {}", echo(id)),
             "list executions with `cairn list`",
         )
     }
@@ -219,6 +222,16 @@ impl Error {
     /// The error as a JSON object `{code, message, hint}`.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({ "code": self.code.0, "message": self.message, "hint": self.hint })
+    }
+}
+
+/// A caller's value quoted in an error message: at most 64 characters
+/// (longer ones end with `…`), so a huge id is never echoed back whole.
+pub fn echo(value: &str) -> String {
+    const MAX: usize = 64;
+    match value.char_indices().nth(MAX) {
+        None => value.to_owned(),
+        Some((cut, _)) => format!("{}… ({} characters)", &value[..cut], value.chars().count()),
     }
 }
 

@@ -322,9 +322,47 @@ fn bad_requests_get_their_codes_and_write_nothing() {
     assert!(stderr(&out).contains("CAIRN-E002"), "{}", stderr(&out));
     let (status, body) = server.http("POST", "/v1/components?kind=workflow", Some(b"\0asm junk"));
     assert_eq!((status, body["code"].as_str()), (422, Some("CAIRN-E001")), "{body}");
-    // An unknown route.
+    // An unknown route; a known one with the wrong method.
     let (status, body) = server.http("GET", "/v2/nothing", None);
     assert_eq!((status, body["code"].as_str()), (404, Some("CAIRN-E005")));
+    let (status, body) = server.http("DELETE", "/v1/executions", None);
+    assert_eq!((status, body["code"].as_str()), (405, Some("CAIRN-E027")), "{body}");
+    // A path that does not decode, a page size out of range: coded, in JSON.
+    for path in [
+        "/v1/executions/%FF",
+        "/v1/executions?limit=2147483648",
+        "/v1/executions?limit=0",
+        "/v1/executions/x/result?wait_ms=-1",
+    ] {
+        let (status, body) = server.http("GET", path, None);
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("CAIRN-E016")),
+            "{path}: {body}"
+        );
+    }
+    // A huge id is not echoed back whole.
+    let long = "a".repeat(5000);
+    let (status, body) = server.http("GET", &format!("/v1/executions/{long}"), None);
+    assert_eq!(status, 404, "{body}");
+    assert!(body["message"].as_str().unwrap().len() < 200, "{body}");
+    // Ids and names a URL path cannot address are refused.
+    for id in [".", ".."] {
+        let start = serde_json::json!({ "workflow": "ghost", "id": id }).to_string();
+        let (status, body) = server.http("POST", "/v1/executions", Some(start.as_bytes()));
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("CAIRN-E016")),
+            "{id}: {body}"
+        );
+        let deploy = serde_json::json!({ "name": id, "workflow": "0" }).to_string();
+        let (status, body) = server.http("POST", "/v1/deployments", Some(deploy.as_bytes()));
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("CAIRN-E016")),
+            "{id}: {body}"
+        );
+    }
     // Nothing was written.
     assert!(
         server.json(data.path(), &["list"])["executions"]
@@ -338,6 +376,18 @@ fn bad_requests_get_their_codes_and_write_nothing() {
     let (status, doc) = server.http("GET", "/openapi.json", None);
     assert_eq!(status, 200);
     assert!(doc["paths"]["/v1/executions/{id}/signals/{name}"].is_object());
+    // Query parameters are declared in the query, optional, with their bounds.
+    let params = doc["paths"]["/v1/executions"]["get"]["parameters"].as_array().unwrap();
+    let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!(
+        (&limit["in"], &limit["required"], &limit["schema"]["maximum"]),
+        (
+            &serde_json::json!("query"),
+            &serde_json::json!(false),
+            &serde_json::json!(1000)
+        ),
+        "{limit}"
+    );
 }
 
 #[test]

@@ -2,9 +2,10 @@
 //! thin routes over the node's commands, and the client the CLI uses.
 //!
 //! Every error is `{code, message, hint}` with the HTTP status of its code.
-//! Request bodies and queries are read through [`JsonBody`] and
-//! [`ApiQuery`], so invalid JSON, bad parameters and oversized payloads get
-//! coded errors too and write nothing.
+//! Request bodies, queries and paths are read through [`JsonBody`],
+//! [`ApiQuery`] and [`ApiPath`], so invalid JSON, bad parameters and
+//! oversized payloads get coded errors too and write nothing; so do routes
+//! called with the wrong method.
 
 pub mod client;
 mod routes;
@@ -100,6 +101,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// Path parameters, with a coded error when they do not decode (e.g. an
+/// id that is not UTF-8).
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|e| {
+                ApiError(Error::invalid(
+                    format!("invalid path parameter: {}", crate::error::echo(&e.body_text())),
+                    "ids and names are letters, digits and -_.:~@",
+                ))
+            })
+    }
+}
+
 /// Reads a whole body, turning the body-limit rejection into `CAIRN-E021`.
 pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
     axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
@@ -125,6 +146,13 @@ pub fn router(state: ApiState) -> Router {
     routes::router(limits.max_component)
         .layer(DefaultBodyLimit::max(limits.max_payload))
         .fallback(|| async { ApiError(Error::new(codes::NOT_FOUND, "no such API route", "see /openapi.json")) })
+        .method_not_allowed_fallback(|| async {
+            ApiError(Error::new(
+                codes::METHOD_NOT_ALLOWED,
+                "this route does not take this HTTP method",
+                "see /openapi.json for the methods of each route",
+            ))
+        })
         .with_state(state)
 }
 

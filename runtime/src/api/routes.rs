@@ -1,6 +1,7 @@
 //! The routes: each one reads its request, calls one node command and
 //! answers with its result (the types are the node's).
 
+use super::ApiPath as Path;
 use super::{ApiError, ApiQuery, ApiState, JsonBody, body_bytes};
 use crate::error::{Error, codes};
 use crate::model::{Deployment, Execution, Schedule};
@@ -8,7 +9,7 @@ use crate::node::checked_wait;
 use crate::node::*;
 use axum::Json;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};

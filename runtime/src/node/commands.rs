@@ -28,12 +28,23 @@ pub(crate) fn checked_wait(wait_ms: Option<u64>) -> Result<Duration> {
     Ok(wait)
 }
 
+/// The largest page `list` returns.
+const MAX_PAGE: u32 = 1000;
+
+/// A deployment or schedule name: up to 128 of `[A-Za-z0-9-_.]`, not only
+/// dots (`.` and `..` cannot be addressed in a URL path).
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    s.len() <= 128 && addressable(s) && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
+/// An execution id: up to 200 of `[A-Za-z0-9-_.:~@]`, not only dots.
 fn valid_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 200 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:~@".contains(c))
+    s.len() <= 200 && addressable(s) && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:~@".contains(c))
+}
+
+/// Not empty and not made of dots only.
+fn addressable(s: &str) -> bool {
+    s.chars().any(|c| c != '.')
 }
 
 fn check_name(what: &str, name: &str) -> Result<()> {
@@ -41,8 +52,8 @@ fn check_name(what: &str, name: &str) -> Result<()> {
         return Ok(());
     }
     Err(Error::invalid(
-        format!("invalid {what} `{name}`"),
-        "use letters, digits, '-', '_' and '.'",
+        format!("invalid {what} `{}`", crate::error::echo(name)),
+        "use up to 128 letters, digits, '-', '_' and '.' (not only dots)",
     ))
 }
 
@@ -120,7 +131,7 @@ impl Node {
             .ok_or_else(|| {
                 Error::new(
                     codes::UNKNOWN_WORKFLOW,
-                    format!("no deployment `{workflow}`"),
+                    format!("no deployment `{}`", crate::error::echo(workflow)),
                     "deploy it with `cairn deploy`",
                 )
             })
@@ -132,8 +143,8 @@ impl Node {
         let id = req.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         if !valid_id(&id) {
             return Err(Error::invalid(
-                format!("invalid execution id `{id}`"),
-                "use up to 200 letters, digits and -_.:~@",
+                format!("invalid execution id `{}`", crate::error::echo(&id)),
+                "use up to 200 letters, digits and -_.:~@ (not only dots)",
             ));
         }
         let d = self.resolve(&req.workflow).await?;
@@ -282,7 +293,13 @@ impl Node {
 
     /// A page of executions, newest first.
     pub async fn list(&self, q: &ListQuery) -> Result<ExecutionPage> {
-        let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+        let limit = q.limit.unwrap_or(50);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::invalid(
+                format!("limit {limit} is out of range"),
+                format!("ask for 1 to {MAX_PAGE} executions a page and follow next_cursor"),
+            ));
+        }
         let filter = ListFilter {
             statuses: parse_statuses(q.status.as_deref())?,
             limit: Some(limit),
@@ -420,7 +437,7 @@ impl Node {
         if !self.store.delete_schedule(id).await? {
             return Err(Error::new(
                 codes::NOT_FOUND,
-                format!("no schedule with id {id}"),
+                format!("no schedule with id {}", crate::error::echo(id)),
                 "list them with `cairn schedule list`",
             ));
         }
@@ -516,6 +533,7 @@ mod tests {
     fn names_ids_statuses_and_cursors_are_checked() {
         assert!(valid_name("orders-v2.1") && !valid_name("a b") && !valid_name(""));
         assert!(valid_id("order-7~2@x:y") && !valid_id("a/b") && !valid_id(&"x".repeat(201)));
+        assert!(!valid_id(".") && !valid_id("..") && !valid_name("...") && valid_id(".a") && valid_name("v1.2"));
         assert_eq!(
             parse_statuses(Some("running,failed,")).unwrap(),
             [Status::Running, Status::Failed]

@@ -31,6 +31,7 @@ pub enum ComponentKind {
 
 /// Query of a component upload.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// `workflow` (default) or `activity`.
     pub kind: Option<ComponentKind>,
@@ -92,9 +93,11 @@ pub struct StartResponse {
 
 /// Query of a start: how long to wait for the end.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StartQuery {
     /// Wait up to this long for the execution to finish (ms, 0 to 60000):
     /// answered 200 with its result when it does, 202 with the start otherwise.
+    #[param(minimum = 0, maximum = 60000)]
     pub wait_ms: Option<u64>,
 }
 
@@ -111,6 +114,7 @@ pub enum StartAnswer {
 
 /// Which executions to list.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Comma-separated statuses.
     pub status: Option<String>,
@@ -121,6 +125,7 @@ pub struct ListQuery {
     /// Created before (ms since epoch).
     pub to_ms: Option<i64>,
     /// Page size (default 50, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -147,8 +152,10 @@ pub struct ExecutionDetail {
 
 /// Query of a result.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ResultQuery {
     /// Wait up to this long for the end (ms, at most 60000).
+    #[param(minimum = 0, maximum = 60000)]
     pub wait_ms: Option<u64>,
 }
 
