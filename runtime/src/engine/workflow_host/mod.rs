@@ -432,8 +432,7 @@ pub(crate) async fn activate(
         }
         None => (new_store(engine, host), None),
     };
-    let result = run_in(&mut store, component, instance, input).await;
-    component.spares.refill(&engine.spare_maker(), &component.pre);
+    let result = run_in(&mut store, engine, component, instance, input).await;
     let state = store.into_data();
     let end = match result {
         Ok(returned) => match state.host.cursor.unconsumed() {
@@ -456,8 +455,7 @@ pub(crate) async fn activate(
 /// A wasmtime store for one activation: deterministic WASI seeded from the
 /// journal, the memory cap and the CPU budget installed.
 fn new_store(engine: &Engine, host: ExecutionHost) -> wasmtime::Store<WorkflowState> {
-    let seed = host.cursor.started().seed;
-    let (wasi, stderr) = super::wasi::workflow_ctx(host.cursor.clock(), host.cursor.start_ms(), seed);
+    let (wasi, stderr) = execution_wasi(&host);
     let state = WorkflowState {
         wasi,
         table: ResourceTable::new(),
@@ -473,8 +471,7 @@ fn new_store(engine: &Engine, host: ExecutionHost) -> wasmtime::Store<WorkflowSt
 /// Gives a spare instance's store its execution: the deterministic WASI
 /// seeded from the journal, and a fresh CPU slice.
 fn adopt(store: &mut wasmtime::Store<WorkflowState>, host: ExecutionHost) {
-    let seed = host.cursor.started().seed;
-    let (wasi, stderr) = super::wasi::workflow_ctx(host.cursor.clock(), host.cursor.start_ms(), seed);
+    let (wasi, stderr) = execution_wasi(&host);
     let state = store.data_mut();
     state.wasi = wasi;
     state.stderr = stderr;
@@ -482,8 +479,17 @@ fn adopt(store: &mut wasmtime::Store<WorkflowState>, host: ExecutionHost) {
     store.set_epoch_deadline(1);
 }
 
+/// The deterministic WASI of an execution: seeded from its journal.
+fn execution_wasi(host: &ExecutionHost) -> (WasiCtx, MemoryOutputPipe) {
+    let seed = host.cursor.started().seed;
+    super::wasi::workflow_ctx(host.cursor.clock(), host.cursor.start_ms(), seed)
+}
+
+/// Instantiates the component (unless a spare was `ready`), has the spares
+/// topped up in the background, and runs the workflow.
 async fn run_in(
     store: &mut wasmtime::Store<WorkflowState>,
+    engine: &Engine,
     component: &WorkflowComponent,
     ready: Option<Workflow>,
     input: &str,
@@ -497,6 +503,7 @@ async fn run_in(
             instance
         }
     };
+    component.spares.refill(&engine.spare_maker(), &component.pre);
     store.data_mut().guard.resume();
     instance.call_run(&mut *store, &input.to_owned()).await
 }
