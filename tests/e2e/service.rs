@@ -388,6 +388,11 @@ fn bad_requests_get_their_codes_and_write_nothing() {
         ),
         "{limit}"
     );
+    // Payloads are any JSON value, not only objects.
+    let result = &doc["components"]["schemas"]["ResultResponse"]["properties"];
+    for field in ["output", "error"] {
+        assert!(result[field].get("type").is_none(), "{field}: {result}");
+    }
 }
 
 #[test]

@@ -72,7 +72,7 @@ pub struct StartRequest {
     pub workflow: String,
     /// JSON input.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub input: Value,
     /// Execution id; starting an id that exists returns that execution.
     pub id: Option<String>,
@@ -167,10 +167,10 @@ pub struct ResultResponse {
     /// Its status.
     pub status: Status,
     /// JSON output, once completed.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub output: Option<Value>,
     /// The error (`{code, message, hint}` or the termination reason), once failed.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub error: Option<Value>,
 }
 
@@ -184,7 +184,7 @@ pub struct JournalEntry {
     /// When it was recorded (ms since epoch).
     pub at_ms: i64,
     /// Its payload.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub payload: Value,
 }
 
@@ -254,6 +254,6 @@ pub struct ScheduleRequest {
     pub workflow: String,
     /// JSON input of every execution.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub input: Value,
 }
