@@ -120,7 +120,15 @@ function typecheck(app, dir) {
     },
     files: [app, path.join(SDK, "src", "host.d.ts")],
   };
-  const tsconfig = path.join(dir, "tsconfig.json");
+  tsc(
+    path.join(dir, "tsconfig.json"),
+    config,
+    `${path.basename(app)} does not type-check (the errors above); --no-check skips the check`,
+  );
+}
+
+/** Runs tsc on `config` (written to `tsconfig`); fails with `why` and tsc's errors. */
+function tsc(tsconfig, config, why) {
   fs.writeFileSync(tsconfig, JSON.stringify(config, null, 2));
   try {
     execFileSync(path.join(MODULES, ".bin", "tsc"), ["-p", tsconfig, "--pretty", "false"], {
@@ -128,7 +136,7 @@ function typecheck(app, dir) {
     });
   } catch (e) {
     process.stderr.write(e.stdout?.toString() ?? "");
-    fail(`${path.basename(app)} does not type-check (the errors above); --no-check skips the check`);
+    fail(why);
   }
 }
 
@@ -155,15 +163,7 @@ function declarations(dir) {
     files: [path.join(SDK, "src", "index.ts"), path.join(SDK, "src", "activity.ts"), path.join(SDK, "src", "host.d.ts")],
   };
   const tsconfig = path.join(out, "tsconfig.sdk.json");
-  fs.writeFileSync(tsconfig, JSON.stringify(config, null, 2));
-  try {
-    execFileSync(path.join(MODULES, ".bin", "tsc"), ["-p", tsconfig, "--pretty", "false"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-  } catch (e) {
-    process.stderr.write(e.stdout?.toString() ?? "");
-    fail("the SDK's declarations could not be emitted (the errors above)");
-  }
+  tsc(tsconfig, config, "the SDK's declarations could not be emitted (the errors above)");
   fs.rmSync(tsconfig);
   fs.copyFileSync(path.join(SDK, "src", "host.d.ts"), path.join(out, "host.d.ts"));
   console.error(`build.mjs: SDK declarations -> ${path.relative(process.cwd(), out)}`);
