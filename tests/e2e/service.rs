@@ -388,6 +388,17 @@ fn bad_requests_get_their_codes_and_write_nothing() {
         ),
         "{limit}"
     );
+    // A component upload is declared as binary, not as an array of numbers.
+    let upload = &doc["paths"]["/v1/components"]["post"]["requestBody"]["content"]["application/wasm"]["schema"];
+    let name = upload["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+    assert_eq!(
+        (
+            &doc["components"]["schemas"][name]["type"],
+            &doc["components"]["schemas"][name]["format"]
+        ),
+        (&serde_json::json!("string"), &serde_json::json!("binary")),
+        "{upload}"
+    );
     // Payloads are any JSON value, not only objects.
     let result = &doc["components"]["schemas"]["ResultResponse"]["properties"];
     for field in ["output", "error"] {

@@ -44,6 +44,7 @@ type ApiResult<T> = Result<T, ApiError>;
     ),
     components(schemas(
         ErrorBody,
+        ComponentBytes,
         ComponentInfo,
         ComponentKind,
         DeployRequest,
@@ -89,7 +90,7 @@ pub(super) fn router(max_component: usize) -> Router<ApiState> {
 }
 
 /// Upload a component (the raw .wasm bytes); validated, compiled, stored by sha256.
-#[utoipa::path(post, path = "/v1/components", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/wasm"),
+#[utoipa::path(post, path = "/v1/components", params(UploadQuery), request_body(content = ComponentBytes, content_type = "application/wasm"),
     responses((status = 201, body = ComponentInfo), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn upload_component(
     State(s): State<ApiState>,

@@ -26,9 +26,10 @@ pub use drive::Outcome;
 pub use replay::{ReplayRequest, Verdict};
 pub use schedules::next_fire;
 pub use types::{
-    CancelResponse, ComponentInfo, ComponentKind, DeployRequest, ErrorBody, ExecutionDetail, ExecutionPage,
-    JournalEntry, ListQuery, ResultQuery, ResultResponse, ScheduleRequest, SignalResponse, StartAnswer, StartQuery,
-    StartRequest, StartResponse, TerminateRequest, TerminateResponse, UnparkRequest, UnparkResponse, UploadQuery,
+    CancelResponse, ComponentBytes, ComponentInfo, ComponentKind, DeployRequest, ErrorBody, ExecutionDetail,
+    ExecutionPage, JournalEntry, ListQuery, ResultQuery, ResultResponse, ScheduleRequest, SignalResponse, StartAnswer,
+    StartQuery, StartRequest, StartResponse, TerminateRequest, TerminateResponse, UnparkRequest, UnparkResponse,
+    UploadQuery,
 };
 
 use crate::engine::{ActivityRegistry, Engine, EngineConfig, WorkflowComponent};

@@ -7,6 +7,12 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
+/// A component upload: the raw bytes of a `.wasm` component (the body of
+/// `POST /v1/components`, `application/wasm`).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct ComponentBytes(pub Vec<u8>);
+
 /// Every error: a stable code, a one-line message, a hint.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
