@@ -100,19 +100,24 @@ function upToDate(app, out) {
   return inputs.every((p) => fs.statSync(p).mtimeMs <= built);
 }
 
+/** The compiler options every tsc run here shares (strict, ES2022 modules, .ts imports). */
+const STRICT = {
+  strict: true,
+  target: "es2022",
+  module: "esnext",
+  moduleResolution: "bundler",
+  allowImportingTsExtensions: true,
+  skipLibCheck: true,
+  lib: ["es2022", "dom"],
+  types: [],
+};
+
 /** Strict type-check of the module against the SDK's types. */
 function typecheck(app, dir) {
   const config = {
     compilerOptions: {
-      strict: true,
-      target: "es2022",
-      module: "esnext",
-      moduleResolution: "bundler",
-      allowImportingTsExtensions: true,
+      ...STRICT,
       noEmit: true,
-      skipLibCheck: true,
-      lib: ["es2022", "dom"],
-      types: [],
       paths: {
         "@cairn/sdk": [path.join(SDK, "src", "index.ts")],
         "@cairn/sdk/activity": [path.join(SDK, "src", "activity.ts")],
@@ -147,16 +152,9 @@ function declarations(dir) {
   fs.mkdirSync(out, { recursive: true });
   const config = {
     compilerOptions: {
-      strict: true,
-      target: "es2022",
-      module: "esnext",
-      moduleResolution: "bundler",
-      allowImportingTsExtensions: true,
+      ...STRICT,
       declaration: true,
       emitDeclarationOnly: true,
-      skipLibCheck: true,
-      lib: ["es2022", "dom"],
-      types: [],
       rootDir: path.join(SDK, "src"),
       outDir: out,
     },
