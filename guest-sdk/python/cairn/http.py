@@ -123,9 +123,9 @@ def request(method: str, url: str, headers: dict | None = None, body: bytes | st
             names = {}
             for name, value in fields.entries():
                 names.setdefault(name.lower(), []).append(value.decode("latin-1"))
-        incoming = response.consume()
         chunks = []
-        with incoming.stream() as stream:
+        # The stream is a child of the body: it is released first.
+        with response.consume() as incoming, incoming.stream() as stream:
             while True:
                 try:
                     chunks.append(stream.blocking_read(64 * 1024))
@@ -133,7 +133,6 @@ def request(method: str, url: str, headers: dict | None = None, body: bytes | st
                     if isinstance(e.value, streams.StreamError_Closed):
                         break
                     raise _retryable(f"reading the response body from {url}: {e.value}") from None
-        incoming.__exit__(None, None, None)
     return Response(status, {k: ", ".join(v) for k, v in names.items()}, b"".join(chunks))
 
 
