@@ -120,6 +120,24 @@ code_table! {
     METHOD_NOT_ALLOWED = "CAIRN-E027", 405,
         "The API route exists but not with this HTTP method.",
         "See `/openapi.json` for the methods of each route.";
+    UNAUTHENTICATED = "CAIRN-E028", 401,
+        "The request has no valid token: missing, malformed, unknown, revoked or expired.",
+        "Send `Authorization: Bearer <token>` (CLI: `--token` or `CAIRN_TOKEN`); an admin makes tokens with `cairn token create`.";
+    FORBIDDEN = "CAIRN-E029", 403,
+        "The token's role may not do this.",
+        "Use a token with a stronger role (read < operate < deploy < admin).";
+    TENANT_EXISTS = "CAIRN-E030", 409,
+        "A tenant with that name exists, or the tenant still has running executions (delete).",
+        "Pick another name; to delete a busy tenant pass `--force` (its executions are removed).";
+    QUOTA_EXCEEDED = "CAIRN-E031", 429,
+        "A tenant quota was hit; the message names the limit and its value.",
+        "Stay under it, or ask an admin to raise it with `cairn tenant update`.";
+    CAPABILITY_DENIED = "CAIRN-E032", 403,
+        "The tenant's policy does not allow what the deployment asks (an HTTP host, an import).",
+        "Ask an admin to widen the tenant's policy (`cairn tenant update --http-host`), or remove it from the deployment.";
+    INSECURE_LISTEN = "CAIRN-E033", 400,
+        "The server was asked to listen beyond loopback without authentication.",
+        "Start it with `--auth` (and `--admin-token-file`), or listen on 127.0.0.1.";
 }
 
 impl Code {

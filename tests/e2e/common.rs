@@ -336,7 +336,10 @@ pub async fn upload(
     ] {
         for name in names {
             let bytes = std::fs::read(wasm(name)).unwrap();
-            let info = node.upload_component(kind, &bytes).await.unwrap();
+            let info = node
+                .upload_component(&cairn::node::Caller::local("default"), kind, &bytes)
+                .await
+                .unwrap();
             digests.insert(*name, info.digest);
         }
     }

@@ -202,13 +202,20 @@ fn a_postgres_database_of_an_earlier_cairn_opens_replays_and_resumes() {
     });
     check_typed(&rows);
     let url = pg.url.clone();
-    check_reads_and_replays(&|args| {
+    let on_pg = |args: &[&str]| {
         cairn(data.path())
             .arg("--database")
             .arg(&url)
             .args(args)
             .output()
             .unwrap()
-    });
+    };
+    // A shared database is migrated explicitly (or by a server): until then
+    // commands refuse it, after it the old executions are the `default` tenant's.
+    let refused = on_pg(&["list"]);
+    assert!(stderr(&refused).contains("CAIRN-E020"), "{}", stderr(&refused));
+    let migrated = on_pg(&["db", "migrate"]);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    check_reads_and_replays(&on_pg);
     check_resumes(data.path(), Some(&pg.url));
 }

@@ -21,4 +21,5 @@ mod sdks;
 mod server;
 mod service;
 mod store;
+mod tenants;
 mod timers;

@@ -96,6 +96,17 @@ impl Server {
 
     /// A raw HTTP request: (status, JSON body).
     pub fn http(&self, method: &str, path: &str, body: Option<&[u8]>) -> (u16, serde_json::Value) {
+        self.http_with(&[], method, path, body)
+    }
+
+    /// A raw HTTP request with extra headers: (status, JSON body).
+    pub fn http_with(
+        &self,
+        headers: &[(&str, &str)],
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> (u16, serde_json::Value) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -103,6 +114,9 @@ impl Server {
         rt.block_on(async {
             let client = reqwest::Client::new();
             let mut req = client.request(method.parse().unwrap(), format!("{}{path}", self.url));
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
             if let Some(b) = body {
                 req = req.header("content-type", "application/json").body(b.to_vec());
             }

@@ -2,11 +2,12 @@
 //! with the node's request and response types.
 
 use crate::error::{Code, Error, Result, codes};
-use crate::model::{Deployment, Schedule};
+use crate::model::{AuditRecord, Deployment, Quotas, Schedule, Tenant, Token};
 use crate::node::{
-    CancelResponse, ComponentInfo, ComponentKind, DeployRequest, ExecutionDetail, ExecutionPage, JournalEntry,
-    ListQuery, ResultResponse, ScheduleRequest, SignalResponse, StartAnswer, StartQuery, StartRequest, StartResponse,
-    TerminateRequest, TerminateResponse, UnparkRequest, UnparkResponse, UploadQuery,
+    AuditQuery, CancelResponse, ComponentInfo, ComponentKind, CreateTenantRequest, CreateTokenRequest, CreatedToken,
+    DeployRequest, ExecutionDetail, ExecutionPage, JournalEntry, ListQuery, ResultResponse, ScheduleRequest,
+    SignalResponse, StartAnswer, StartQuery, StartRequest, StartResponse, TenantDetail, TerminateRequest,
+    TerminateResponse, UnparkRequest, UnparkResponse, UploadQuery,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -40,8 +41,30 @@ fn segment(s: &str) -> String {
 impl Client {
     /// A client of the server at `base` (e.g. `http://127.0.0.1:7400`).
     pub fn new(base: &str) -> Result<Client> {
+        Client::with_token(base, None, None)
+    }
+
+    /// A client sending `token` (as `Authorization: Bearer`) and acting in
+    /// `tenant` (the `cairn-tenant` header) with every request.
+    pub fn with_token(base: &str, token: Option<&str>, tenant: Option<&str>) -> Result<Client> {
+        let bad = |what: &str| {
+            Error::invalid(
+                format!("the {what} cannot be sent in an HTTP header"),
+                "check --token / CAIRN_TOKEN and --tenant / CAIRN_TENANT",
+            )
+        };
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| bad("token"))?;
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        if let Some(tenant) = tenant {
+            let value = reqwest::header::HeaderValue::from_str(tenant).map_err(|_| bad("tenant"))?;
+            headers.insert(super::TENANT_HEADER, value);
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(300))
+            .default_headers(headers)
             .build()
             .map_err(|e| server_error(base, e))?;
         Ok(Client {
@@ -177,6 +200,59 @@ impl Client {
     pub async fn delete_schedule(&self, id: &str) -> Result<()> {
         let req = self.http.delete(self.url(&format!("/v1/schedules/{}", segment(id))));
         self.send::<Value>(req).await.map(|_| ())
+    }
+
+    /// Creates a tenant.
+    pub async fn create_tenant(&self, req: &CreateTenantRequest) -> Result<Tenant> {
+        self.post("/v1/tenants", req).await
+    }
+
+    /// Every tenant.
+    pub async fn tenants(&self) -> Result<Vec<Tenant>> {
+        self.get("/v1/tenants").await
+    }
+
+    /// One tenant with its usage.
+    pub async fn tenant(&self, name: &str) -> Result<TenantDetail> {
+        self.get(&format!("/v1/tenants/{}", segment(name))).await
+    }
+
+    /// Replaces a tenant's quotas.
+    pub async fn update_tenant(&self, name: &str, quotas: &Quotas) -> Result<TenantDetail> {
+        let req = self
+            .http
+            .put(self.url(&format!("/v1/tenants/{}", segment(name))))
+            .json(quotas);
+        Ok(self.send(req).await?.1)
+    }
+
+    /// Deletes a tenant and its data.
+    pub async fn delete_tenant(&self, name: &str, force: bool) -> Result<()> {
+        let path = format!("/v1/tenants/{}?force={force}", segment(name));
+        self.send::<Value>(self.http.delete(self.url(&path))).await.map(|_| ())
+    }
+
+    /// Makes a token.
+    pub async fn create_token(&self, req: &CreateTokenRequest) -> Result<CreatedToken> {
+        self.post("/v1/tokens", req).await
+    }
+
+    /// Tokens, of a tenant or all.
+    pub async fn tokens(&self, tenant: Option<&str>) -> Result<Vec<Token>> {
+        let req = self.http.get(self.url("/v1/tokens")).query(&[("tenant", tenant)]);
+        Ok(self.send(req).await?.1)
+    }
+
+    /// Revokes a token.
+    pub async fn revoke_token(&self, id: &str) -> Result<Token> {
+        self.post(&format!("/v1/tokens/{}/revoke", segment(id)), &Value::Null)
+            .await
+    }
+
+    /// The audit trail.
+    pub async fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        let req = self.http.get(self.url("/v1/audit")).query(q);
+        Ok(self.send(req).await?.1)
     }
 }
 

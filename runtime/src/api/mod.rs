@@ -7,13 +7,14 @@
 //! oversized payloads get coded errors too and write nothing; so do routes
 //! called with the wrong method.
 
+mod admin;
 pub mod client;
 mod routes;
 
 pub use routes::ApiDoc;
 
 use crate::error::{Error, codes};
-use crate::node::Node;
+use crate::node::{Caller, Node};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
@@ -47,6 +48,28 @@ pub struct ApiState {
     pub node: Arc<Node>,
     /// Limits.
     pub limits: ApiLimits,
+    /// Whether every request must carry a token (`--auth`); without it
+    /// every caller is an admin (loopback only).
+    pub auth: bool,
+}
+
+/// The header naming the tenant a request acts in (admins: any tenant;
+/// other tokens: their own, which is also the default).
+pub const TENANT_HEADER: &str = "cairn-tenant";
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| parts.headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        let tenant = header(TENANT_HEADER);
+        let caller = if state.auth {
+            state.node.authenticate(header("authorization"), tenant).await
+        } else {
+            state.node.open_caller(tenant).await
+        };
+        caller.map_err(ApiError)
+    }
 }
 
 /// An API error: a coded [`Error`], answered with its code's HTTP status.
@@ -144,6 +167,7 @@ pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum:
 pub fn router(state: ApiState) -> Router {
     let limits = state.limits.clone();
     routes::router(limits.max_component)
+        .merge(admin::router())
         .layer(DefaultBodyLimit::max(limits.max_payload))
         .fallback(|| async { ApiError(Error::new(codes::NOT_FOUND, "no such API route", "see /openapi.json")) })
         .method_not_allowed_fallback(|| async {

@@ -5,6 +5,7 @@ use super::ApiPath as Path;
 use super::{ApiError, ApiQuery, ApiState, JsonBody, body_bytes};
 use crate::error::{Error, codes};
 use crate::model::{Deployment, Execution, Schedule};
+use crate::node::Caller;
 use crate::node::checked_wait;
 use crate::node::*;
 use axum::Json;
@@ -26,6 +27,7 @@ type ApiResult<T> = Result<T, ApiError>;
         description = "Deploy workflow components and drive their executions."
     ),
     paths(
+        health,
         upload_component,
         deploy,
         list_deployments,
@@ -40,9 +42,21 @@ type ApiResult<T> = Result<T, ApiError>;
         unpark,
         create_schedule,
         list_schedules,
-        delete_schedule
+        delete_schedule,
+        super::admin::create_tenant,
+        super::admin::list_tenants,
+        super::admin::describe_tenant,
+        super::admin::update_tenant,
+        super::admin::delete_tenant,
+        super::admin::create_token,
+        super::admin::list_tokens,
+        super::admin::revoke_token,
+        super::admin::audit
     ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
     components(schemas(
+        Health,
         ErrorBody,
         ComponentBytes,
         ComponentInfo,
@@ -64,14 +78,36 @@ type ApiResult<T> = Result<T, ApiError>;
         UnparkRequest,
         UnparkResponse,
         ScheduleRequest,
-        Schedule
+        Schedule,
+        crate::model::Tenant,
+        crate::model::Quotas,
+        crate::model::TenantUsage,
+        crate::model::Role,
+        crate::model::Token,
+        crate::model::AuditRecord,
+        CreateTenantRequest,
+        TenantDetail,
+        CreateTokenRequest,
+        CreatedToken
     ))
 )]
 pub struct ApiDoc;
 
+/// Declares the bearer-token scheme every operation uses.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
 pub(super) fn router(max_component: usize) -> Router<ApiState> {
     Router::new()
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route("/health", get(health))
         .route(
             "/v1/components",
             post(upload_component).layer(DefaultBodyLimit::max(max_component)),
@@ -89,48 +125,70 @@ pub(super) fn router(max_component: usize) -> Router<ApiState> {
         .route("/v1/schedules/{id}", delete(delete_schedule))
 }
 
+/// Whether the server is up (open: no token needed).
+#[utoipa::path(get, path = "/health", security(()), responses((status = 200, body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok".into() })
+}
+
+/// The answer of `/health`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Health {
+    /// Always `ok`.
+    status: String,
+}
+
 /// Upload a component (the raw .wasm bytes); validated, compiled, stored by sha256.
 #[utoipa::path(post, path = "/v1/components", params(UploadQuery), request_body(content = ComponentBytes, content_type = "application/wasm"),
-    responses((status = 201, body = ComponentInfo), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 201, body = ComponentInfo), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn upload_component(
     State(s): State<ApiState>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<UploadQuery>,
     req: Request,
 ) -> ApiResult<Response> {
     let bytes = body_bytes(req, &()).await?;
-    let info = s.node.upload_component(q.kind.unwrap_or_default(), &bytes).await?;
+    let info = s
+        .node
+        .upload_component(&caller, q.kind.unwrap_or_default(), &bytes)
+        .await?;
     Ok((StatusCode::CREATED, Json(info)).into_response())
 }
 
 /// Create the next version of a named deployment (e.g. `orders@4`).
 #[utoipa::path(post, path = "/v1/deployments", request_body = DeployRequest,
-    responses((status = 201, body = Deployment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn deploy(State(s): State<ApiState>, JsonBody(req): JsonBody<DeployRequest>) -> ApiResult<Response> {
-    let d = s.node.deploy(req).await?;
+    responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 201, body = Deployment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn deploy(
+    State(s): State<ApiState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<DeployRequest>,
+) -> ApiResult<Response> {
+    let d = s.node.deploy(&caller, req).await?;
     Ok((StatusCode::CREATED, Json(d)).into_response())
 }
 
 /// List deployments (every version).
-#[utoipa::path(get, path = "/v1/deployments", responses((status = 200, body = Vec<Deployment>)))]
-async fn list_deployments(State(s): State<ApiState>) -> ApiResult<Json<Vec<Deployment>>> {
-    Ok(Json(s.node.deployments().await?))
+#[utoipa::path(get, path = "/v1/deployments", responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 200, body = Vec<Deployment>)))]
+async fn list_deployments(State(s): State<ApiState>, caller: Caller) -> ApiResult<Json<Vec<Deployment>>> {
+    Ok(Json(s.node.deployments(&caller).await?))
 }
 
 /// Start an execution of a deployment; idempotent on `id`. With `wait_ms`,
 /// wait for it too: 200 with its result (as `GET .../result`) when it
 /// finishes in time, else 202 with the start.
 #[utoipa::path(post, path = "/v1/executions", params(StartQuery), request_body = StartRequest,
-    responses((status = 201, body = StartResponse, description = "created"),
+    responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 201, body = StartResponse, description = "created"),
         (status = 200, body = StartAnswer, description = "already existed (the start), or finished within wait_ms (the result)"),
         (status = 202, body = StartResponse, description = "not finished within wait_ms"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn start(
     State(s): State<ApiState>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<StartQuery>,
     JsonBody(req): JsonBody<StartRequest>,
 ) -> ApiResult<Response> {
     let wait = checked_wait(q.wait_ms)?;
-    let answer = s.node.start_and_wait(req, wait).await?;
+    let answer = s.node.start_and_wait(&caller, req, wait).await?;
     let status = match &answer {
         StartAnswer::Finished(_) => StatusCode::OK,
         StartAnswer::Started(_) if q.wait_ms.is_some() => StatusCode::ACCEPTED,
@@ -141,79 +199,96 @@ async fn start(
 }
 
 /// List executions, newest first, with filters and paging.
-#[utoipa::path(get, path = "/v1/executions", params(ListQuery), responses((status = 200, body = ExecutionPage), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/executions", params(ListQuery), responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 200, body = ExecutionPage), (status = 400, body = ErrorBody)))]
 async fn list_executions(
     State(s): State<ApiState>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<ExecutionPage>> {
-    Ok(Json(s.node.list(&q).await?))
+    Ok(Json(s.node.list(&caller, &q).await?))
 }
 
 /// Describe one execution.
-#[utoipa::path(get, path = "/v1/executions/{id}", responses((status = 200, body = ExecutionDetail), (status = 404, body = ErrorBody)))]
-async fn describe(State(s): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<ExecutionDetail>> {
-    Ok(Json(s.node.describe(&id).await?))
+#[utoipa::path(get, path = "/v1/executions/{id}", responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 200, body = ExecutionDetail), (status = 404, body = ErrorBody)))]
+async fn describe(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ExecutionDetail>> {
+    Ok(Json(s.node.describe(&caller, &id).await?))
 }
 
 /// The result; 200 once finished (or parked), 202 if still running after `wait_ms`.
 #[utoipa::path(get, path = "/v1/executions/{id}/result", params(ResultQuery),
-    responses((status = 200, body = ResultResponse), (status = 202, body = ResultResponse), (status = 404, body = ErrorBody)))]
+    responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 200, body = ResultResponse), (status = 202, body = ResultResponse), (status = 404, body = ErrorBody)))]
 async fn result(
     State(s): State<ApiState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ResultQuery>,
 ) -> ApiResult<Response> {
     let wait = checked_wait(q.wait_ms)?;
-    let (done, answer) = s.node.wait_result(&id, wait).await?;
+    let (done, answer) = s.node.wait_result(&caller, &id, wait).await?;
     let status = if done { StatusCode::OK } else { StatusCode::ACCEPTED };
     Ok((status, Json(answer)).into_response())
 }
 
 /// The journal of an execution.
-#[utoipa::path(get, path = "/v1/executions/{id}/journal", responses((status = 200, body = Vec<JournalEntry>), (status = 404, body = ErrorBody)))]
-async fn journal(State(s): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<Vec<JournalEntry>>> {
-    Ok(Json(s.node.journal(&id).await?))
+#[utoipa::path(get, path = "/v1/executions/{id}/journal", responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 200, body = Vec<JournalEntry>), (status = 404, body = ErrorBody)))]
+async fn journal(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<JournalEntry>>> {
+    Ok(Json(s.node.journal(&caller, &id).await?))
 }
 
 /// Send a signal (JSON body = payload); buffered until the workflow receives it.
 #[utoipa::path(post, path = "/v1/executions/{id}/signals/{name}", request_body = Object,
-    responses((status = 202, body = SignalResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 202, body = SignalResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn signal(
     State(s): State<ApiState>,
+    caller: Caller,
     Path((id, name)): Path<(String, String)>,
     JsonBody(payload): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    let queued = s.node.signal(&id, &name, &payload).await?;
+    let queued = s.node.signal(&caller, &id, &name, &payload).await?;
     Ok((StatusCode::ACCEPTED, Json(queued)).into_response())
 }
 
 /// Request cancellation: pending activities, timers, signal waits and
 /// children are interrupted and the workflow may compensate.
-#[utoipa::path(post, path = "/v1/executions/{id}/cancel", responses((status = 202, body = CancelResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn cancel(State(s): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let requested = s.node.cancel(&id).await?;
+#[utoipa::path(post, path = "/v1/executions/{id}/cancel", responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 202, body = CancelResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn cancel(State(s): State<ApiState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let requested = s.node.cancel(&caller, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(requested)).into_response())
 }
 
 /// Terminate at once: no compensation; the owner is fenced off.
 #[utoipa::path(post, path = "/v1/executions/{id}/terminate", request_body = TerminateRequest,
-    responses((status = 200, body = TerminateResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 200, body = TerminateResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn terminate(
     State(s): State<ApiState>,
+    caller: Caller,
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult<Json<TerminateResponse>> {
     let body: TerminateRequest = optional_body(req, "send {\"reason\": \"...\"} or nothing").await?;
-    Ok(Json(s.node.terminate(&id, body.reason.as_deref()).await?))
+    Ok(Json(s.node.terminate(&caller, &id, body.reason.as_deref()).await?))
 }
 
 /// Resume a parked execution by replay, on a version of its deployment
 /// (the fixed code) when given.
 #[utoipa::path(post, path = "/v1/executions/{id}/unpark", request_body = UnparkRequest,
-    responses((status = 200, body = UnparkResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn unpark(State(s): State<ApiState>, Path(id): Path<String>, req: Request) -> ApiResult<Json<UnparkResponse>> {
+    responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 200, body = UnparkResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn unpark(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult<Json<UnparkResponse>> {
     let body: UnparkRequest = optional_body(req, "send {\"version\": 2} or nothing").await?;
-    Ok(Json(s.node.unpark(&id, body).await?))
+    Ok(Json(s.node.unpark(&caller, &id, body).await?))
 }
 
 /// A JSON body that may be absent (then the type's default).
@@ -228,21 +303,25 @@ async fn optional_body<T: Default + serde::de::DeserializeOwned>(req: Request, h
 
 /// Create or replace a schedule.
 #[utoipa::path(post, path = "/v1/schedules", request_body = ScheduleRequest,
-    responses((status = 201, body = Schedule), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn create_schedule(State(s): State<ApiState>, JsonBody(req): JsonBody<ScheduleRequest>) -> ApiResult<Response> {
-    let schedule = s.node.create_schedule(req).await?;
+    responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 201, body = Schedule), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn create_schedule(
+    State(s): State<ApiState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<ScheduleRequest>,
+) -> ApiResult<Response> {
+    let schedule = s.node.create_schedule(&caller, req).await?;
     Ok((StatusCode::CREATED, Json(schedule)).into_response())
 }
 
 /// List schedules.
-#[utoipa::path(get, path = "/v1/schedules", responses((status = 200, body = Vec<Schedule>)))]
-async fn list_schedules(State(s): State<ApiState>) -> ApiResult<Json<Vec<Schedule>>> {
-    Ok(Json(s.node.schedules().await?))
+#[utoipa::path(get, path = "/v1/schedules", responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 200, body = Vec<Schedule>)))]
+async fn list_schedules(State(s): State<ApiState>, caller: Caller) -> ApiResult<Json<Vec<Schedule>>> {
+    Ok(Json(s.node.schedules(&caller).await?))
 }
 
 /// Delete a schedule.
-#[utoipa::path(delete, path = "/v1/schedules/{id}", responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
-async fn delete_schedule(State(s): State<ApiState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    s.node.delete_schedule(&id).await?;
+#[utoipa::path(delete, path = "/v1/schedules/{id}", responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
+async fn delete_schedule(State(s): State<ApiState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    s.node.delete_schedule(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

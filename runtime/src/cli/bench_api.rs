@@ -36,13 +36,15 @@ fn bench_error(what: impl std::fmt::Display) -> Error {
     )
 }
 
-/// Starts `cairn server` on a free port; returns it and its API address.
-fn start_server(data_dir: &std::path::Path, database: Option<&str>) -> Result<(OwnServer, String)> {
+/// Starts `cairn server` on a free port (with `extra` arguments); returns
+/// it and its API address.
+fn start_server(data_dir: &std::path::Path, database: Option<&str>, extra: &[&str]) -> Result<(OwnServer, String)> {
     let exe = std::env::current_exe().map_err(|e| Error::io(std::path::Path::new("cairn"), e))?;
     let mut cmd = Command::new(exe);
     cmd.arg("--data-dir")
         .arg(data_dir)
-        .args(["server", "--listen", "127.0.0.1:0", "--quiet"]);
+        .args(["server", "--listen", "127.0.0.1:0", "--quiet"])
+        .args(extra);
     if let Some(url) = database {
         cmd.args(["--database", url]);
     }
@@ -265,31 +267,13 @@ async fn run(ctx: &Ctx, args: &BenchArgs, o: BenchOptions, signals: Vec<u8>, dir
     let (server, url) = match &ctx.server {
         Some(url) => (None, url.clone()),
         None => {
-            let (s, url) = start_server(&dir.join("server"), ctx.database.as_deref())?;
+            let (s, url) = start_server(&dir.join("server"), ctx.database.as_deref(), &[])?;
             (Some(s), url)
         }
     };
     let pid = server.as_ref().map(|s| s.0.id());
-    let client = Arc::new(Client::new(&url)?);
-    let workflow = client
-        .upload_component(ComponentKind::Workflow, o.workflow.clone())
-        .await?;
-    let activity = client
-        .upload_component(ComponentKind::Activity, o.activity.clone())
-        .await?;
-    let waiting = client.upload_component(ComponentKind::Workflow, signals).await?;
-    for (name, wf, acts) in [
-        ("bench-chain", workflow.digest, vec![activity.digest]),
-        ("bench-signals", waiting.digest, vec![]),
-    ] {
-        let req = DeployRequest {
-            name: name.into(),
-            workflow: wf,
-            activities: acts,
-            http_allow: Default::default(),
-        };
-        client.deploy(&req).await?;
-    }
+    let client = Arc::new(Client::with_token(&url, ctx.token.as_deref(), ctx.tenant.as_deref())?);
+    deploy_bench(&client, &o, &signals).await?;
     let store = bench_store(ctx, &dir.join("in-process"))?;
     let backend = match store {
         StoreConfig::Postgres { .. } => format!("PostgreSQL ({})", store.describe()),
@@ -342,9 +326,110 @@ async fn run(ctx: &Ctx, args: &BenchArgs, o: BenchOptions, signals: Vec<u8>, dir
         o.concurrency,
         o.total * 2,
     ));
+    if server.is_some() {
+        auth_overhead(ctx, &client, &o, &signals, dir, &out).await?;
+    }
     if args.waiters > 0 {
         waiters(&client, pid, args.waiters, &out).await?;
     }
     drop(server);
+    Ok(())
+}
+
+/// Uploads and deploys the benchmark's workflows through `client`.
+async fn deploy_bench(client: &Client, o: &BenchOptions, signals: &[u8]) -> Result<()> {
+    let workflow = client
+        .upload_component(ComponentKind::Workflow, o.workflow.clone())
+        .await?;
+    let activity = client
+        .upload_component(ComponentKind::Activity, o.activity.clone())
+        .await?;
+    let waiting = client
+        .upload_component(ComponentKind::Workflow, signals.to_vec())
+        .await?;
+    for (name, wf, acts) in [
+        ("bench-chain", workflow.digest, vec![activity.digest]),
+        ("bench-signals", waiting.digest, vec![]),
+    ] {
+        let req = DeployRequest {
+            name: name.into(),
+            workflow: wf,
+            activities: acts,
+            http_allow: Default::default(),
+        };
+        client.deploy(&req).await?;
+    }
+    Ok(())
+}
+
+/// chain(10) through a second server with `--auth`, as a `deploy` token
+/// of a tenant with quotas, against the open server of this run: p50 in
+/// alternating rounds (so drift hits both alike), then throughput.
+async fn auth_overhead(
+    ctx: &Ctx,
+    open: &Arc<Client>,
+    o: &BenchOptions,
+    signals: &[u8],
+    dir: &std::path::Path,
+    out: &impl Fn(String),
+) -> Result<()> {
+    let file = dir.join("admin.token");
+    let file_arg = file.to_string_lossy().into_owned();
+    let extra = ["--auth", "--admin-token-file", file_arg.as_str()];
+    let (_server, url) = start_server(&dir.join("auth"), ctx.database.as_deref(), &extra)?;
+    let admin_token = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+    let admin = Client::with_token(&url, Some(admin_token.trim()), None)?;
+    let quotas = crate::model::Quotas {
+        max_payload_bytes: Some(1 << 20),
+        max_component_bytes: Some(64 << 20),
+        max_components: Some(100),
+        http_hosts: Some(vec!["example.com".into()]),
+    };
+    let tenant = crate::node::CreateTenantRequest {
+        name: "bench".into(),
+        quotas,
+    };
+    match admin.create_tenant(&tenant).await {
+        Err(e) if e.code == codes::TENANT_EXISTS => {}
+        other => drop(other?),
+    }
+    let req = crate::node::CreateTokenRequest {
+        tenant: Some("bench".into()),
+        role: crate::model::Role::Deploy,
+        expires_in_s: None,
+    };
+    let token = admin.create_token(&req).await?.token;
+    let authed = Arc::new(Client::with_token(&url, Some(&token), None)?);
+    deploy_bench(&authed, o, signals).await?;
+    for _ in 0..20 {
+        chain(&authed, 10).await?;
+    }
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    let round = (o.runs / 5).max(10);
+    for _ in 0..5 {
+        for (client, lat) in [(open, &mut off), (&authed, &mut on)] {
+            for _ in 0..round {
+                lat.push(chain(client, 10).await?);
+            }
+        }
+    }
+    off.sort();
+    on.sort();
+    let (off50, on50) = (percentile(&off, 0.5), percentile(&on, 0.5));
+    let slower = on50.as_secs_f64() / off50.as_secs_f64() - 1.0;
+    out(format!(
+        "API chain(10), auth+quotas   p50 {} vs {} without  ({:+.1}%; target ≤ +5%: {})",
+        ms(on50),
+        ms(off50),
+        slower * 100.0,
+        verdict(slower <= 0.05)
+    ));
+    let wfs_on = throughput(&authed, 10, o.total, o.concurrency).await?;
+    let wfs_off = throughput(open, 10, o.total, o.concurrency).await?;
+    out(format!(
+        "API chain(10), auth+quotas   {wfs_on:.0} workflows/s vs {wfs_off:.0} without ({} clients, {:+.1}%)",
+        o.concurrency,
+        (wfs_on / wfs_off - 1.0) * 100.0
+    ));
     Ok(())
 }

@@ -73,7 +73,12 @@ pub(crate) async fn list(ctx: &Ctx, args: ListArgs) -> Result<ExitCode> {
     let query = args.query()?;
     let page = match &ctx.server {
         Some(_) => ctx.client()?.list(&query).await?,
-        None => ctx.store_node(Schema::Require).await?.list(&query).await?,
+        None => {
+            ctx.store_node(Schema::Require)
+                .await?
+                .list(&ctx.local_caller(), &query)
+                .await?
+        }
     };
     match args.output {
         // A server's page keeps its cursor; a local listing is the array.
@@ -92,8 +97,8 @@ pub(crate) async fn list(ctx: &Ctx, args: ListArgs) -> Result<ExitCode> {
 /// `cairn show`: the execution and its journal, from the store.
 pub(crate) async fn show(ctx: &Ctx, args: ShowArgs) -> Result<ExitCode> {
     let node = ctx.store_node(Schema::Require).await?;
-    let detail = node.describe(&args.id).await?;
-    let journal = node.journal(&args.id).await?;
+    let detail = node.describe(&ctx.local_caller(), &args.id).await?;
+    let journal = node.journal(&ctx.local_caller(), &args.id).await?;
     if args.output == Format::Json {
         let entries: Vec<serde_json::Value> = journal
             .iter()

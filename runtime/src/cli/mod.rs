@@ -1,6 +1,7 @@
 //! The `cairn` command line: parses arguments, calls the node (or a server
 //! through the API client) and renders the answers with one renderer.
 
+mod admin;
 mod bench;
 mod bench_api;
 mod inspect;
@@ -36,6 +37,12 @@ struct Cli {
     /// terminate and schedule.
     #[arg(long, env = "CAIRN_SERVER", global = true)]
     server: Option<String>,
+    /// API token for the server (`Authorization: Bearer`).
+    #[arg(long, env = "CAIRN_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// Tenant to act in (default: the token's own, or `default`).
+    #[arg(long, env = "CAIRN_TENANT", global = true)]
+    tenant: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -123,6 +130,14 @@ enum Command {
     Db(ops::DbCommand),
     /// Measure latency, throughput, replay and instantiation on this machine.
     Bench(bench::BenchArgs),
+    /// Manage tenants (admin): create, list, describe, update, delete.
+    #[command(subcommand)]
+    Tenant(admin::TenantCommand),
+    /// Manage API tokens (admin): create, list, revoke.
+    #[command(subcommand)]
+    Token(admin::TokenCommand),
+    /// Show the audit trail (admin).
+    Audit(admin::AuditArgs),
 }
 
 /// Entry point of the binary.
@@ -158,6 +173,8 @@ pub fn main() -> ExitCode {
         data_dir: cli.data_dir.unwrap_or_else(default_data_dir),
         database: cli.database,
         server: cli.server,
+        token: cli.token,
+        tenant: cli.tenant,
     };
     match rt.block_on(dispatch(&ctx, cli.command)) {
         Ok(code) => code,
@@ -189,6 +206,9 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Status(a) => ops::status(ctx, a).await,
         Command::Db(a) => ops::db(ctx, a).await,
         Command::Bench(a) => bench::bench(ctx, a).await,
+        Command::Tenant(a) => admin::tenant(ctx, a).await,
+        Command::Token(a) => admin::token(ctx, a).await,
+        Command::Audit(a) => admin::audit(ctx, a).await,
     }
 }
 
@@ -204,6 +224,10 @@ pub(crate) struct Ctx {
     pub(crate) database: Option<String>,
     /// A server's API, for the verbs that talk to one.
     pub(crate) server: Option<String>,
+    /// `--token` / `CAIRN_TOKEN`.
+    pub(crate) token: Option<String>,
+    /// `--tenant` / `CAIRN_TENANT`.
+    pub(crate) tenant: Option<String>,
 }
 
 impl Ctx {
@@ -226,10 +250,16 @@ impl Ctx {
         Node::open(&self.store(schema)?, config).await
     }
 
+    /// The caller of commands working on the store itself: admin, in
+    /// `--tenant` (default `default`).
+    pub(crate) fn local_caller(&self) -> crate::node::Caller {
+        crate::node::Caller::local(self.tenant.as_deref().unwrap_or(crate::model::tenancy::DEFAULT_TENANT))
+    }
+
     /// The client of `--server`.
     fn client(&self) -> Result<Client> {
         match &self.server {
-            Some(url) => Client::new(url),
+            Some(url) => Client::with_token(url, self.token.as_deref(), self.tenant.as_deref()),
             None => Err(Error::invalid(
                 "this command talks to a Cairn server, and none was given",
                 "pass --server http://HOST:PORT or set CAIRN_SERVER (start one with `cairn server`)",

@@ -26,6 +26,13 @@ pub(crate) struct ServerArgs {
     /// Largest component upload, bytes.
     #[arg(long, default_value_t = 64 << 20)]
     max_component_bytes: usize,
+    /// Require a token on every API request (needed to listen beyond loopback).
+    #[arg(long, env = "CAIRN_AUTH")]
+    auth: bool,
+    /// A file holding the first admin token (implies --auth): registered
+    /// if new; when the file does not exist a token is made and written to it.
+    #[arg(long, env = "CAIRN_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     node: NodeOptions,
 }
@@ -50,6 +57,10 @@ pub(crate) async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
     let mut config = args.node.config(&ctx.data_dir)?;
     config.max_concurrent = args.max_concurrent.max(1);
     let node = crate::node::Node::open(&ctx.store(Schema::Migrate)?, config).await?;
+    let auth = args.auth || args.admin_token_file.is_some();
+    if let Some(path) = &args.admin_token_file {
+        admin_token_file(&node, path).await?;
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let api = if args.no_api {
         None
@@ -61,19 +72,33 @@ pub(crate) async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
                 "pick another address with --listen",
             )
         })?;
+        if !auth && listener.local_addr().is_ok_and(|a| !a.ip().is_loopback()) {
+            return Err(Error::new(
+                codes::INSECURE_LISTEN,
+                format!("refusing to serve the API on {} without authentication", args.listen),
+                "pass --auth (and --admin-token-file FILE for the first admin token), or listen on 127.0.0.1",
+            ));
+        }
         let state = ApiState {
             node: node.clone(),
             limits: ApiLimits {
                 max_payload: args.max_payload_bytes,
                 max_component: args.max_component_bytes,
             },
+            auth,
         };
         let mut stop = stop_rx.clone();
         let addr = listener
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or(args.listen.clone());
+        let how = if auth {
+            "tokens required"
+        } else {
+            "no auth: loopback only"
+        };
         eprintln!("cairn server: API on http://{addr}");
+        eprintln!("cairn server: {how}");
         Some(tokio::spawn(crate::api::serve(listener, state, async move {
             let _ = stop.wait_for(|s| *s).await;
         })))
@@ -85,6 +110,29 @@ pub(crate) async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
         let _ = api.await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Registers the admin token a file holds, or makes one and writes it there.
+async fn admin_token_file(node: &crate::node::Node, path: &std::path::Path) -> Result<()> {
+    let io = |e: std::io::Error| Error::io(path, e);
+    match std::fs::read_to_string(path) {
+        Ok(text) => node.register_admin_token(text.trim()).await.map(|_| ()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let token = node.register_admin_token("").await?;
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(io)?;
+            writeln!(file, "{token}").map_err(io)?;
+            eprintln!("cairn server: wrote a new admin token to {}", path.display());
+            Ok(())
+        }
+        Err(e) => Err(io(e)),
+    }
 }
 
 async fn shutdown_signal() {

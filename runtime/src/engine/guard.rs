@@ -33,11 +33,19 @@ impl LimitExceeded {
     }
 }
 
-/// Enforces the memory cap and the CPU budget of one guest instance.
+/// Bytes a table element is counted as (a funcref is a pointer and a
+/// type index in wasmtime's layout).
+const TABLE_ELEMENT_BYTES: usize = 16;
+
+/// Enforces the memory cap and the CPU budget of one guest instance. The
+/// cap is on all its linear memories and tables together: a cap per memory
+/// would let a component with two memories have twice as much.
 pub(crate) struct Guard {
     memory_limit: usize,
     cpu_budget: Duration,
     activation_start: Instant,
+    /// Bytes of memories and tables the instance holds now.
+    used: usize,
 }
 
 impl Guard {
@@ -47,7 +55,19 @@ impl Guard {
             memory_limit,
             cpu_budget,
             activation_start: Instant::now(),
+            used: 0,
         }
+    }
+
+    /// Grows the instance's total from `current` to `desired` bytes of one
+    /// memory or table, unless that passes the cap.
+    fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
+        let total = (self.used - current.min(self.used)).saturating_add(desired);
+        if total > self.memory_limit {
+            return Err(wasmtime::Error::new(LimitExceeded::Memory(self.memory_limit)));
+        }
+        self.used = total;
+        Ok(true)
     }
 
     /// Starts a new activation (call when control returns to the guest).
@@ -71,14 +91,39 @@ impl Guard {
 }
 
 impl ResourceLimiter for Guard {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.memory_limit {
-            return Err(wasmtime::Error::new(LimitExceeded::Memory(self.memory_limit)));
-        }
-        Ok(true)
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.grow(current, desired)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 20)
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > 1 << 20 {
+            return Ok(false);
+        }
+        self.grow(current * TABLE_ELEMENT_BYTES, desired * TABLE_ELEMENT_BYTES)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_counts_every_memory_and_table_together() {
+        let mut g = Guard::new(10 << 20, Duration::from_secs(1));
+        assert!(g.memory_growing(0, 4 << 20, None).unwrap());
+        assert!(g.memory_growing(0, 4 << 20, None).unwrap(), "a second memory");
+        let e = g.memory_growing(0, 4 << 20, None).unwrap_err();
+        assert_eq!(
+            LimitExceeded::of(&e),
+            Some(LimitExceeded::Memory(10 << 20)),
+            "a third passes the cap"
+        );
+        assert!(
+            g.memory_growing(4 << 20, 5 << 20, None).unwrap(),
+            "growing one counts the difference"
+        );
+        assert!(g.table_growing(0, 1000, None).unwrap());
+        assert!(g.memory_growing(5 << 20, 6 << 20, None).is_err(), "tables count too");
+        assert!(!g.table_growing(0, 2 << 20, None).unwrap());
     }
 }

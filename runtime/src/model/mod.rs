@@ -4,8 +4,11 @@
 //! These are plain data. The rules that act on them live in the node
 //! (the node); the store only persists them.
 
+mod access;
 mod catalog;
+pub mod tenancy;
 
+pub use access::{AuditRecord, Quotas, Role, Tenant, TenantUsage, Token, host_matches};
 pub use catalog::{
     Backlog, ClosePolicy, Deployment, InboxKind, InboxMessage, NODE_STALE_MS, NodeInfo, Schedule, StoreStatus,
     WorkflowRef,
@@ -318,6 +321,8 @@ pub struct ListFilter {
     pub created_to_ms: Option<i64>,
     /// Paging: only executions after this one in the order (created_at desc, id desc).
     pub after: Option<(i64, String)>,
+    /// Only executions of this tenant (all when `None`).
+    pub tenant: Option<String>,
 }
 
 #[cfg(test)]

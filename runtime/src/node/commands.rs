@@ -2,13 +2,14 @@
 //! the CLI. Every one validates its input before it writes anything.
 
 use super::Node;
+use super::access::{Caller, present_deployment, present_execution, present_schedule};
 use super::types::*;
 use crate::engine::digest_of;
 use crate::error::{Error, Result, codes};
 use crate::journal;
 use crate::model::{
-    Bindings, Deployment, Execution, InboxKind, ListFilter, Schedule, Status, StoreEvent, StoreStatus, Transition,
-    WorkflowRef, now_ms,
+    Bindings, Deployment, Execution, InboxKind, ListFilter, Role, Schedule, Status, StoreEvent, StoreStatus,
+    Transition, WorkflowRef, now_ms, tenancy,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -87,8 +88,10 @@ fn json_of(text: &Option<String>) -> Option<Value> {
 
 impl Node {
     /// Validates, compiles and stores a component; returns what it is.
-    pub async fn upload_component(&self, kind: ComponentKind, bytes: &[u8]) -> Result<ComponentInfo> {
+    pub async fn upload_component(&self, caller: &Caller, kind: ComponentKind, bytes: &[u8]) -> Result<ComponentInfo> {
+        caller.require(Role::Deploy)?;
         let digest = digest_of(bytes);
+        self.check_component_quota(caller, &digest, bytes.len()).await?;
         let engine = self.engine()?;
         let activities = match kind {
             ComponentKind::Workflow => {
@@ -98,6 +101,9 @@ impl Node {
             ComponentKind::Activity => engine.activity(&digest, bytes.to_vec()).await?.names.clone(),
         };
         self.store.put_component(&digest, bytes).await?;
+        self.store
+            .own_component(&caller.tenant, &digest, bytes.len() as i64)
+            .await?;
         Ok(ComponentInfo {
             digest,
             kind,
@@ -107,26 +113,43 @@ impl Node {
     }
 
     /// Creates the next version of a named deployment of uploaded components.
-    pub async fn deploy(&self, req: DeployRequest) -> Result<Deployment> {
+    pub async fn deploy(&self, caller: &Caller, req: DeployRequest) -> Result<Deployment> {
+        caller.require(Role::Deploy)?;
         check_name("deployment name", &req.name)?;
         let bindings = Bindings {
             activities: req.activities,
             http_allow: req.http_allow,
         };
+        self.check_capabilities(caller, &req.workflow, &bindings).await?;
         self.validate(&req.workflow, &bindings).await?;
-        self.store.put_deployment(&req.name, &req.workflow, &bindings).await
+        let d = self
+            .store
+            .put_deployment(&caller.key(&req.name), &req.workflow, &bindings)
+            .await?;
+        self.audit_action(caller, "deploy", &format!("{}@{}", req.name, d.version))
+            .await?;
+        Ok(present_deployment(d))
     }
 
-    /// Every version of every deployment.
-    pub async fn deployments(&self) -> Result<Vec<Deployment>> {
-        self.store.deployments().await
+    /// Every version of every deployment of the caller's tenant.
+    pub async fn deployments(&self, caller: &Caller) -> Result<Vec<Deployment>> {
+        caller.require(Role::Read)?;
+        let all = self.store.deployments(&caller.tenant).await?;
+        Ok(all.into_iter().map(present_deployment).collect())
     }
 
-    async fn resolve(&self, workflow: &str) -> Result<Deployment> {
+    /// The deployment a workflow reference names in `tenant`.
+    async fn resolve(&self, tenant: &str, workflow: &str) -> Result<Deployment> {
         let wanted = WorkflowRef::parse(workflow)
-            .ok_or_else(|| Error::invalid(format!("bad version in `{workflow}`"), "use name@3"))?;
+            .filter(|w| valid_name(&w.name))
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("bad workflow `{}`", crate::error::echo(workflow)),
+                    "use name or name@3",
+                )
+            })?;
         self.store
-            .deployment(&wanted.name, wanted.version)
+            .deployment(&tenancy::key(tenant, &wanted.name), wanted.version)
             .await?
             .ok_or_else(|| {
                 Error::new(
@@ -139,7 +162,8 @@ impl Node {
 
     /// Starts an execution of a deployment for any node to run; idempotent
     /// on the id (starting an existing id returns that execution).
-    pub async fn start(&self, req: StartRequest) -> Result<StartResponse> {
+    pub async fn start(&self, caller: &Caller, req: StartRequest) -> Result<StartResponse> {
+        caller.require(Role::Operate)?;
         let id = req.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         if !valid_id(&id) {
             return Err(Error::invalid(
@@ -147,20 +171,16 @@ impl Node {
                 "use up to 200 letters, digits and -_.:~@ (not only dots)",
             ));
         }
-        let d = self.resolve(&req.workflow).await?;
-        let new = journal::new_execution(
-            id.clone(),
-            &d.name,
-            &d.component,
-            d.bindings,
-            &req.input.to_string(),
-            None,
-        );
+        let input = req.input.to_string();
+        self.check_payload(caller, &input).await?;
+        let d = self.resolve(&caller.tenant, &req.workflow).await?;
+        let key = caller.key(&id);
+        let new = journal::new_execution(key.clone(), &d.name, &d.component, d.bindings, &input, None);
         let created = self.place(new).await?.is_new();
         let version = if created {
             d.version
         } else {
-            let existing = self.store.execution(&id).await?;
+            let existing = self.store.execution(&key).await?;
             match existing {
                 Some(e) if e.component == d.component => d.version,
                 _ => 0,
@@ -169,7 +189,7 @@ impl Node {
         Ok(StartResponse {
             id,
             created,
-            workflow: d.name,
+            workflow: tenancy::name_of(&d.name).to_owned(),
             version,
         })
     }
@@ -177,33 +197,39 @@ impl Node {
     /// Starts an execution and waits up to `wait` for it to finish: its
     /// result if it did, else the start. Leaving early (a client that hangs
     /// up) neither cancels nor loses the execution.
-    pub async fn start_and_wait(&self, req: StartRequest, wait: Duration) -> Result<StartAnswer> {
+    pub async fn start_and_wait(&self, caller: &Caller, req: StartRequest, wait: Duration) -> Result<StartAnswer> {
         if wait.is_zero() {
-            return Ok(StartAnswer::Started(self.start(req).await?));
+            return Ok(StartAnswer::Started(self.start(caller, req).await?));
         }
         let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
         // Watching before the start: a new execution cannot have ended
         // before it, so the first look at the store is skipped.
         let id = req.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let watch = self.wakeups.watch_finished(&id);
+        let key = caller.key(&id);
+        let watch = self.wakeups.watch_finished(&key);
         let finished = watch.notify().notified();
-        let started = self.start(StartRequest { id: Some(id), ..req }).await?;
+        let started = self.start(caller, StartRequest { id: Some(id), ..req }).await?;
         let first = started.created.then_some(finished);
-        match self.wait_watched(started.id.clone(), deadline, first, &watch).await? {
+        match self.wait_watched(key, deadline, first, &watch).await? {
             (true, result) => Ok(StartAnswer::Finished(result)),
             (false, _) => Ok(StartAnswer::Started(started)),
         }
     }
 
-    /// One execution.
-    pub async fn execution(&self, id: &str) -> Result<Execution> {
-        self.store.execution(id).await?.ok_or_else(|| Error::no_execution(id))
+    /// One execution, by its storage key.
+    pub(crate) async fn execution(&self, key: &str) -> Result<Execution> {
+        self.store
+            .execution(key)
+            .await?
+            .ok_or_else(|| Error::no_execution(tenancy::name_of(key)))
     }
 
     /// One execution and the size of its inbox.
-    pub async fn describe(&self, id: &str) -> Result<ExecutionDetail> {
-        let execution = self.execution(id).await?;
-        let inbox_messages = self.store.inbox(id).await?.len();
+    pub async fn describe(&self, caller: &Caller, id: &str) -> Result<ExecutionDetail> {
+        caller.require(Role::Read)?;
+        let key = caller.key(id);
+        let execution = present_execution(self.execution(&key).await?);
+        let inbox_messages = self.store.inbox(&key).await?.len();
         Ok(ExecutionDetail {
             execution,
             inbox_messages,
@@ -213,10 +239,12 @@ impl Node {
     /// The outcome of an execution, following continue-as-new to the last
     /// run; waits up to `wait` (at most a minute) for it to finish. The
     /// flag says whether the answer is final.
-    pub async fn wait_result(&self, id: &str, wait: Duration) -> Result<(bool, ResultResponse)> {
+    pub async fn wait_result(&self, caller: &Caller, id: &str, wait: Duration) -> Result<(bool, ResultResponse)> {
+        caller.require(Role::Read)?;
+        let key = caller.key(id);
         let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
-        let watch = self.wakeups.watch_finished(id);
-        self.wait_watched(id.to_owned(), deadline, None, &watch).await
+        let watch = self.wakeups.watch_finished(&key);
+        self.wait_watched(key, deadline, None, &watch).await
     }
 
     /// Waits for `id` (watched by `watch`) and the runs it continues as
@@ -267,7 +295,7 @@ impl Node {
                 continue;
             }
             let answer = ResultResponse {
-                id,
+                id: tenancy::name_of(&id).to_owned(),
                 status: e.status,
                 output: json_of(&e.output),
                 error: json_of(&e.error),
@@ -277,9 +305,11 @@ impl Node {
     }
 
     /// The journal of an execution.
-    pub async fn journal(&self, id: &str) -> Result<Vec<JournalEntry>> {
-        self.execution(id).await?;
-        let entries = self.store.journal(id).await?;
+    pub async fn journal(&self, caller: &Caller, id: &str) -> Result<Vec<JournalEntry>> {
+        caller.require(Role::Read)?;
+        let key = caller.key(id);
+        self.execution(&key).await?;
+        let entries = self.store.journal(&key).await?;
         Ok(entries
             .into_iter()
             .map(|e| JournalEntry {
@@ -292,7 +322,8 @@ impl Node {
     }
 
     /// A page of executions, newest first.
-    pub async fn list(&self, q: &ListQuery) -> Result<ExecutionPage> {
+    pub async fn list(&self, caller: &Caller, q: &ListQuery) -> Result<ExecutionPage> {
+        caller.require(Role::Read)?;
         let limit = q.limit.unwrap_or(50);
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(Error::invalid(
@@ -303,12 +334,19 @@ impl Node {
         let filter = ListFilter {
             statuses: parse_statuses(q.status.as_deref())?,
             limit: Some(limit),
-            workflow: q.workflow.clone(),
+            workflow: q.workflow.as_deref().map(|w| caller.key(w)),
             created_from_ms: q.from_ms,
             created_to_ms: q.to_ms,
-            after: parse_cursor(q.cursor.as_deref())?,
+            after: parse_cursor(q.cursor.as_deref())?.map(|(at, id)| (at, caller.key(&id))),
+            tenant: Some(caller.tenant.clone()),
         };
-        let executions = self.store.list(&filter).await?;
+        let executions: Vec<Execution> = self
+            .store
+            .list(&filter)
+            .await?
+            .into_iter()
+            .map(present_execution)
+            .collect();
         let next_cursor = (executions.len() == limit as usize)
             .then(|| executions.last().map(|e| format!("{}:{}", e.created_at_ms, e.id)))
             .flatten();
@@ -318,12 +356,12 @@ impl Node {
         })
     }
 
-    async fn unfinished(&self, id: &str) -> Result<Execution> {
-        let e = self.execution(id).await?;
+    async fn unfinished(&self, key: &str) -> Result<Execution> {
+        let e = self.execution(key).await?;
         if !e.status.is_unfinished() {
             return Err(Error::new(
                 codes::ALREADY_FINISHED,
-                format!("execution {id} is {}", e.status),
+                format!("execution {} is {}", tenancy::name_of(key), e.status),
                 "nothing to do; see its result",
             ));
         }
@@ -331,14 +369,18 @@ impl Node {
     }
 
     /// Queues a signal; it wakes the execution if it is suspended.
-    pub async fn signal(&self, id: &str, name: &str, payload: &Value) -> Result<SignalResponse> {
+    pub async fn signal(&self, caller: &Caller, id: &str, name: &str, payload: &Value) -> Result<SignalResponse> {
+        caller.require(Role::Operate)?;
         check_name("signal name", name)?;
-        self.unfinished(id).await?;
+        let payload = payload.to_string();
+        self.check_payload(caller, &payload).await?;
+        let key = caller.key(id);
+        self.unfinished(&key).await?;
         let seq = self
             .store
-            .push_inbox(id, InboxKind::Signal, name, &payload.to_string(), true)
+            .push_inbox(&key, InboxKind::Signal, name, &payload, true)
             .await?;
-        self.announce(StoreEvent::Poke(id.to_owned()));
+        self.announce(StoreEvent::Poke(key));
         self.announce(StoreEvent::Work);
         Ok(SignalResponse {
             execution_id: id.to_owned(),
@@ -349,9 +391,12 @@ impl Node {
 
     /// Requests cancellation: pending activities, timers, signal waits and
     /// children are interrupted and the workflow may compensate.
-    pub async fn cancel(&self, id: &str) -> Result<CancelResponse> {
-        self.unfinished(id).await?;
-        self.request_cancel_of(id).await?;
+    pub async fn cancel(&self, caller: &Caller, id: &str) -> Result<CancelResponse> {
+        caller.require(Role::Operate)?;
+        let key = caller.key(id);
+        self.unfinished(&key).await?;
+        self.request_cancel_of(&key).await?;
+        self.audit_action(caller, "cancel", id).await?;
         Ok(CancelResponse {
             execution_id: id.to_owned(),
             cancel: "requested".into(),
@@ -360,10 +405,12 @@ impl Node {
 
     /// Terminates at once: no compensation; the owner is fenced off and the
     /// execution's children get their close policy.
-    pub async fn terminate(&self, id: &str, reason: Option<&str>) -> Result<TerminateResponse> {
-        self.execution(id).await?;
+    pub async fn terminate(&self, caller: &Caller, id: &str, reason: Option<&str>) -> Result<TerminateResponse> {
+        caller.require(Role::Operate)?;
+        let key = caller.key(id);
+        self.execution(&key).await?;
         if !self
-            .end_terminated(id, reason.unwrap_or("terminated by an operator"))
+            .end_terminated(&key, reason.unwrap_or("terminated by an operator"))
             .await?
         {
             return Err(Error::new(
@@ -372,6 +419,7 @@ impl Node {
                 "nothing to do",
             ));
         }
+        self.audit_action(caller, "terminate", id).await?;
         Ok(TerminateResponse {
             execution_id: id.to_owned(),
             status: Status::Terminated,
@@ -382,7 +430,9 @@ impl Node {
     /// its deployment when given (the fixed code): replay resumes it where it
     /// stopped; a change that contradicts its journal parks it again with a
     /// non-determinism error.
-    pub async fn unpark(&self, id: &str, req: UnparkRequest) -> Result<UnparkResponse> {
+    pub async fn unpark(&self, caller: &Caller, id: &str, req: UnparkRequest) -> Result<UnparkResponse> {
+        caller.require(Role::Operate)?;
+        let key = caller.key(id);
         let not_parked = |status: &str| {
             Error::new(
                 codes::NOT_PARKED,
@@ -390,20 +440,24 @@ impl Node {
                 "only a parked execution can be unparked; see its status with `cairn describe`",
             )
         };
-        let exec = self.execution(id).await?;
+        let exec = self.execution(&key).await?;
         if exec.status != Status::Parked {
             return Err(not_parked(&format!("{}, not parked", exec.status.as_str())));
         }
         let target = match req.version {
-            Some(v) => Some(self.resolve(&format!("{}@{v}", exec.workflow)).await?),
+            Some(v) => Some(
+                self.resolve(&caller.tenant, &format!("{}@{v}", tenancy::name_of(&exec.workflow)))
+                    .await?,
+            ),
             None => None,
         };
         let swap = target.as_ref().map(|d| (d.component.as_str(), &d.bindings));
-        if !self.store.unpark(id, swap).await? {
+        if !self.store.unpark(&key, swap).await? {
             // Someone else acted on it in between.
             return Err(not_parked("no longer parked"));
         }
         self.announce(StoreEvent::Work);
+        self.audit_action(caller, "unpark", id).await?;
         Ok(UnparkResponse {
             execution_id: id.to_owned(),
             status: Status::Running,
@@ -412,29 +466,35 @@ impl Node {
     }
 
     /// Creates or replaces a schedule of a deployment.
-    pub async fn create_schedule(&self, req: ScheduleRequest) -> Result<Schedule> {
+    pub async fn create_schedule(&self, caller: &Caller, req: ScheduleRequest) -> Result<Schedule> {
+        caller.require(Role::Operate)?;
         check_name("schedule id", &req.id)?;
         let next = super::next_fire(&req.cron, now_ms())?;
-        self.resolve(&req.workflow).await?;
+        let input = req.input.to_string();
+        self.check_payload(caller, &input).await?;
+        self.resolve(&caller.tenant, &req.workflow).await?;
         let schedule = Schedule {
-            id: req.id,
+            id: caller.key(&req.id),
             cron: req.cron,
-            workflow: req.workflow,
-            input: req.input.to_string(),
+            workflow: caller.key(&req.workflow),
+            input,
             next_fire_at_ms: next,
         };
         self.store.put_schedule(&schedule).await?;
-        Ok(schedule)
+        Ok(present_schedule(schedule))
     }
 
-    /// Every schedule.
-    pub async fn schedules(&self) -> Result<Vec<Schedule>> {
-        self.store.schedules().await
+    /// Every schedule of the caller's tenant.
+    pub async fn schedules(&self, caller: &Caller) -> Result<Vec<Schedule>> {
+        caller.require(Role::Read)?;
+        let all = self.store.schedules(Some(&caller.tenant)).await?;
+        Ok(all.into_iter().map(present_schedule).collect())
     }
 
     /// Deletes a schedule.
-    pub async fn delete_schedule(&self, id: &str) -> Result<()> {
-        if !self.store.delete_schedule(id).await? {
+    pub async fn delete_schedule(&self, caller: &Caller, id: &str) -> Result<()> {
+        caller.require(Role::Operate)?;
+        if !self.store.delete_schedule(&caller.key(id)).await? {
             return Err(Error::new(
                 codes::NOT_FOUND,
                 format!("no schedule with id {}", crate::error::echo(id)),
@@ -475,10 +535,12 @@ impl Node {
             bindings.activities.push(d);
         }
         self.registry(&bindings).await?;
-        for bytes in activities {
-            self.store.put_component(&digest_of(bytes), bytes).await?;
+        let default = tenancy::DEFAULT_TENANT;
+        for bytes in activities.iter().chain(std::iter::once(&workflow.to_vec())) {
+            let d = digest_of(bytes);
+            self.store.put_component(&d, bytes).await?;
+            self.store.own_component(default, &d, bytes.len() as i64).await?;
         }
-        self.store.put_component(&digest, workflow).await?;
         Ok((digest, bindings))
     }
 }

@@ -5,7 +5,7 @@ use super::Node;
 use crate::engine::workflow_host::{ChildState, Effects};
 use crate::error::{Result, codes};
 use crate::journal::{self, FailureRecord, failures};
-use crate::model::{Entry, InboxMessage, Lease, Status, Transition, WorkflowRef};
+use crate::model::{Entry, InboxMessage, Lease, Status, Transition, WorkflowRef, tenancy};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;
@@ -61,10 +61,12 @@ impl Effects for Node {
                 format!("no deployment named {workflow}"),
             )))
         };
-        let Some(wanted) = WorkflowRef::parse(workflow) else {
+        // Children run in their parent's tenant, on its deployments.
+        let Some(wanted) = WorkflowRef::parse(workflow).filter(|w| !w.name.contains('/')) else {
             return unknown();
         };
-        let Some(d) = self.store.deployment(&wanted.name, wanted.version).await? else {
+        let name = tenancy::key_beside(parent, &wanted.name);
+        let Some(d) = self.store.deployment(&name, wanted.version).await? else {
             return unknown();
         };
         let new = journal::new_execution(

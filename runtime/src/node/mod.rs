@@ -9,6 +9,7 @@
 //! against new code (`replay.rs`). The HTTP API and the CLI are thin
 //! adapters over its commands; the store and the engine are private to it.
 
+mod access;
 pub mod bench;
 mod children;
 mod commands;
@@ -21,6 +22,7 @@ mod wakeups;
 mod worker;
 
 pub use crate::store::{Schema, StoreConfig, redact};
+pub use access::{AuditQuery, Caller, CreateTenantRequest, CreateTokenRequest, CreatedToken, TenantDetail};
 pub(crate) use commands::checked_wait;
 pub use drive::Outcome;
 pub use replay::{ReplayRequest, Verdict};
@@ -103,6 +105,8 @@ pub struct Node {
     /// Executions this node is driving now: the only leases it renews.
     active: Mutex<HashSet<String>>,
     renewer: Once,
+    /// Tenants' quotas as read lately (see `access.rs`).
+    quotas: access::QuotaCache,
     me: Weak<Node>,
 }
 
@@ -135,6 +139,7 @@ impl Node {
             slots,
             active: Mutex::new(HashSet::new()),
             renewer: Once::new(),
+            quotas: access::QuotaCache::default(),
             me: me.clone(),
             config,
         });

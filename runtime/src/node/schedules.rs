@@ -5,7 +5,7 @@
 use super::Node;
 use crate::error::{Error, Result};
 use crate::journal;
-use crate::model::now_ms;
+use crate::model::{WorkflowRef, now_ms};
 use std::str::FromStr;
 
 /// The first firing of `cron` strictly after `after_ms`.
@@ -36,7 +36,7 @@ impl Node {
         let now = now_ms();
         let mut fired = 0;
         let mut next_due = i64::MAX;
-        for s in self.store.schedules().await? {
+        for s in self.store.schedules(None).await? {
             if s.next_fire_at_ms > now {
                 next_due = next_due.min(s.next_fire_at_ms);
                 continue;
@@ -46,7 +46,13 @@ impl Node {
             if !self.store.advance_schedule(&s.id, s.next_fire_at_ms, next).await? {
                 continue; // another node fired it
             }
-            let Some(d) = self.store.deployment(&s.workflow, None).await? else {
+            // The schedule's workflow key (`tenant/name` or `tenant/name@3`).
+            let wanted = WorkflowRef::parse(&s.workflow);
+            let found = match &wanted {
+                Some(w) => self.store.deployment(&w.name, w.version).await?,
+                None => None,
+            };
+            let Some(d) = found else {
                 tracing::warn!("schedule {}: no deployment `{}`; skipped", s.id, s.workflow);
                 continue;
             };

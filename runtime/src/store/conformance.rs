@@ -5,7 +5,8 @@
 use super::Store;
 use crate::error::codes;
 use crate::model::{
-    Bindings, Created, Entry, InboxKind, Lease, ListFilter, NewExecution, Schedule, Status, Transition, now_ms,
+    AuditRecord, Bindings, Created, Entry, InboxKind, Lease, ListFilter, NewExecution, Quotas, Role, Schedule, Status,
+    Tenant, Token, Transition, now_ms, tenancy,
 };
 use std::sync::Arc;
 
@@ -375,7 +376,7 @@ pub(crate) async fn deployments_are_versioned(store: &dyn Store) {
     assert!(store.deployment("no-such-deployment", None).await.unwrap().is_none());
     assert!(
         store
-            .deployments()
+            .deployments("default")
             .await
             .unwrap()
             .iter()
@@ -473,7 +474,7 @@ pub(crate) async fn schedules_fire_once(store: &dyn Store) {
         next_fire_at_ms: 1000,
     };
     store.put_schedule(&s).await.unwrap();
-    assert!(store.schedules().await.unwrap().iter().any(|x| x.id == s.id));
+    assert!(store.schedules(None).await.unwrap().iter().any(|x| x.id == s.id));
     assert!(store.advance_schedule(&s.id, 1000, 2000).await.unwrap());
     assert!(
         !store.advance_schedule(&s.id, 1000, 2000).await.unwrap(),
@@ -525,6 +526,123 @@ pub(crate) async fn list_pages_and_filters(store: &dyn Store) {
     assert_eq!(store.list(&all).await.unwrap().len(), 5);
 }
 
+/// A tenant's keys, lists, usage and deletion reach only its own rows.
+pub(crate) async fn tenants_own_their_data(store: &dyn Store) {
+    let (a, b) = (id("ta").to_lowercase(), id("tb").to_lowercase());
+    for name in [&a, &b] {
+        let t = Tenant {
+            name: name.clone(),
+            quotas: Quotas {
+                max_components: Some(3),
+                ..Quotas::default()
+            },
+            created_at_ms: now_ms(),
+        };
+        assert!(store.create_tenant(&t).await.unwrap());
+        assert!(!store.create_tenant(&t).await.unwrap(), "names are unique");
+    }
+    assert_eq!(store.tenant(&a).await.unwrap().unwrap().quotas.max_components, Some(3));
+    assert!(store.update_tenant(&a, &Quotas::default()).await.unwrap());
+    assert_eq!(store.tenant(&a).await.unwrap().unwrap().quotas, Quotas::default());
+    assert!(
+        store
+            .tenants()
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.name == tenancy::DEFAULT_TENANT)
+    );
+    // The same names in both tenants are different rows.
+    for (tenant, component) in [(&a, "digest-a"), (&b, "digest-b")] {
+        let mut new = new_execution(&tenancy::key(tenant, "order-7"));
+        new.workflow = tenancy::key(tenant, "orders");
+        assert!(store.create_execution(&new, None, 0).await.unwrap().is_new());
+        store
+            .put_deployment(&tenancy::key(tenant, "orders"), component, &Bindings::default())
+            .await
+            .unwrap();
+        store.put_component(component, b"bytes").await.unwrap();
+        store.own_component(tenant, component, 5).await.unwrap();
+        let s = Schedule {
+            id: tenancy::key(tenant, "nightly"),
+            cron: "0 0 3 * * *".into(),
+            workflow: tenancy::key(tenant, "orders"),
+            input: "{}".into(),
+            next_fire_at_ms: i64::MAX,
+        };
+        store.put_schedule(&s).await.unwrap();
+    }
+    let listed = store
+        .list(&ListFilter {
+            tenant: Some(a.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        [tenancy::key(&a, "order-7")]
+    );
+    assert_eq!(store.deployments(&a).await.unwrap().len(), 1);
+    assert_eq!(store.schedules(Some(&b)).await.unwrap().len(), 1);
+    assert!(store.owns_component(&a, "digest-a").await.unwrap());
+    assert!(!store.owns_component(&a, "digest-b").await.unwrap());
+    let usage = store.tenant_usage(&a).await.unwrap();
+    assert_eq!(
+        (usage.unfinished_executions, usage.components, usage.component_bytes),
+        (1, 1, 5)
+    );
+    // Deleting A removes its rows (and component bytes no one else holds), never B's.
+    assert!(store.delete_tenant(&a).await.unwrap());
+    assert!(!store.delete_tenant(&a).await.unwrap());
+    assert!(store.tenant(&a).await.unwrap().is_none());
+    assert!(store.execution(&tenancy::key(&a, "order-7")).await.unwrap().is_none());
+    assert!(store.journal(&tenancy::key(&a, "order-7")).await.unwrap().is_empty());
+    assert!(store.component("digest-a").await.unwrap().is_none());
+    assert!(store.deployments(&a).await.unwrap().is_empty());
+    assert!(store.execution(&tenancy::key(&b, "order-7")).await.unwrap().is_some());
+    assert!(store.component("digest-b").await.unwrap().is_some());
+    assert_eq!(store.schedules(Some(&b)).await.unwrap().len(), 1);
+    assert!(store.delete_tenant(&b).await.unwrap());
+}
+
+/// Tokens keep their hash, revoke once; audit records come back newest first.
+pub(crate) async fn tokens_and_audit(store: &dyn Store) {
+    let tenant = id("tt").to_lowercase();
+    let token = Token {
+        id: id("tok"),
+        tenant: tenant.clone(),
+        role: Role::Operate,
+        hash: "ab".repeat(32),
+        created_at_ms: now_ms(),
+        expires_at_ms: Some(now_ms() + 60_000),
+        revoked_at_ms: None,
+    };
+    store.put_token(&token).await.unwrap();
+    assert_eq!(store.token(&token.id).await.unwrap().as_ref(), Some(&token));
+    assert_eq!(store.tokens(Some(&tenant)).await.unwrap(), std::slice::from_ref(&token));
+    assert!(store.revoke_token(&token.id, 5).await.unwrap());
+    assert!(!store.revoke_token(&token.id, 6).await.unwrap(), "revoked once");
+    assert_eq!(store.token(&token.id).await.unwrap().unwrap().revoked_at_ms, Some(5));
+    for action in ["deploy", "cancel"] {
+        let record = AuditRecord {
+            id: 0,
+            at_ms: 0,
+            token: token.id.clone(),
+            tenant: tenant.clone(),
+            action: action.into(),
+            target: "x".into(),
+        };
+        store.record_audit(&record).await.unwrap();
+    }
+    let trail = store.audit(Some(&tenant), 10).await.unwrap();
+    assert_eq!(
+        trail.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(),
+        ["cancel", "deploy"]
+    );
+    assert_eq!(store.audit(Some(&tenant), 1).await.unwrap().len(), 1);
+}
+
 /// Runs the whole suite against one store.
 pub(crate) async fn run_all(store: Arc<dyn Store>) {
     journal_roundtrip(&*store).await;
@@ -541,5 +659,7 @@ pub(crate) async fn run_all(store: Arc<dyn Store>) {
     terminate_fences_the_owner(&*store).await;
     schedules_fire_once(&*store).await;
     list_pages_and_filters(&*store).await;
+    tenants_own_their_data(&*store).await;
+    tokens_and_audit(&*store).await;
     concurrent_appends(store).await;
 }

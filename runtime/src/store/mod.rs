@@ -18,11 +18,12 @@ mod migrate;
 mod postgres;
 mod rows;
 mod sqlite;
+mod tenants;
 
 use crate::error::{Error, Result, codes};
 use crate::model::{
-    Bindings, Created, Deployment, Entry, Execution, InboxKind, InboxMessage, Lease, ListFilter, NewExecution,
-    Schedule, Status, StoreEvent, StoreStatus, Transition,
+    AuditRecord, Bindings, Created, Deployment, Entry, Execution, InboxKind, InboxMessage, Lease, ListFilter,
+    NewExecution, Quotas, Schedule, Status, StoreEvent, StoreStatus, Tenant, TenantUsage, Token, Transition,
 };
 use async_trait::async_trait;
 use std::path::PathBuf;
@@ -193,8 +194,8 @@ pub(crate) trait CatalogStore: Send + Sync {
     /// A deployment by name: the given version, or the latest.
     async fn deployment(&self, name: &str, version: Option<i64>) -> Result<Option<Deployment>>;
 
-    /// All deployments, by name and version.
-    async fn deployments(&self) -> Result<Vec<Deployment>>;
+    /// A tenant's deployments, by name and version.
+    async fn deployments(&self, tenant: &str) -> Result<Vec<Deployment>>;
 }
 
 /// Cron schedules.
@@ -203,8 +204,8 @@ pub(crate) trait ScheduleStore: Send + Sync {
     /// Creates or replaces a schedule.
     async fn put_schedule(&self, schedule: &Schedule) -> Result<()>;
 
-    /// All schedules.
-    async fn schedules(&self) -> Result<Vec<Schedule>>;
+    /// A tenant's schedules (every tenant's with `None`).
+    async fn schedules(&self, tenant: Option<&str>) -> Result<Vec<Schedule>>;
 
     /// Deletes a schedule; returns whether it existed.
     async fn delete_schedule(&self, id: &str) -> Result<bool>;
@@ -239,13 +240,61 @@ pub(crate) trait ClusterStore: Send + Sync {
     async fn committed_transactions(&self) -> Result<Option<i64>>;
 }
 
+/// Tenants, their tokens and components, and the audit trail.
+#[async_trait]
+pub(crate) trait TenantStore: Send + Sync {
+    /// Creates a tenant; `false` if one with its name exists.
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<bool>;
+
+    /// Replaces a tenant's quotas; `false` if it does not exist.
+    async fn update_tenant(&self, name: &str, quotas: &Quotas) -> Result<bool>;
+
+    /// One tenant.
+    async fn tenant(&self, name: &str) -> Result<Option<Tenant>>;
+
+    /// Every tenant, by name.
+    async fn tenants(&self) -> Result<Vec<Tenant>>;
+
+    /// What a tenant uses now.
+    async fn tenant_usage(&self, name: &str) -> Result<TenantUsage>;
+
+    /// Deletes a tenant and everything it owns (executions with their
+    /// journals and inboxes, deployments, schedules, components no other
+    /// tenant holds, tokens) in one transaction; `false` if it did not exist.
+    async fn delete_tenant(&self, name: &str) -> Result<bool>;
+
+    /// Stores a new token (its hash only).
+    async fn put_token(&self, token: &Token) -> Result<()>;
+
+    /// A token by its public id.
+    async fn token(&self, id: &str) -> Result<Option<Token>>;
+
+    /// The tokens of a tenant, or of all with `None`.
+    async fn tokens(&self, tenant: Option<&str>) -> Result<Vec<Token>>;
+
+    /// Revokes a token at `at_ms`; `false` if unknown or already revoked.
+    async fn revoke_token(&self, id: &str, at_ms: i64) -> Result<bool>;
+
+    /// Records that `tenant` holds component `digest` of `size` bytes (idempotent).
+    async fn own_component(&self, tenant: &str, digest: &str, size: i64) -> Result<()>;
+
+    /// Whether `tenant` holds component `digest`.
+    async fn owns_component(&self, tenant: &str, digest: &str) -> Result<bool>;
+
+    /// Appends an audit record (its id and time are the store's).
+    async fn record_audit(&self, record: &AuditRecord) -> Result<()>;
+
+    /// The newest `limit` audit records, of a tenant or of all.
+    async fn audit(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<AuditRecord>>;
+}
+
 /// Everything a node needs of its store.
 pub(crate) trait Store:
-    ExecutionStore + InboxStore + CatalogStore + ScheduleStore + ClusterStore + 'static
+    ExecutionStore + InboxStore + CatalogStore + ScheduleStore + ClusterStore + TenantStore + 'static
 {
 }
 
-impl<T: ExecutionStore + InboxStore + CatalogStore + ScheduleStore + ClusterStore + 'static> Store for T {}
+impl<T: ExecutionStore + InboxStore + CatalogStore + ScheduleStore + ClusterStore + TenantStore + 'static> Store for T {}
 
 /// The schema is older than this binary needs.
 pub(crate) fn schema_too_old(version: i64, latest: i64) -> Error {

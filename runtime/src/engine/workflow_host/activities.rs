@@ -47,7 +47,7 @@ impl ExecutionHost {
             return Ok(());
         }
         let call = ActivityCall {
-            execution_id: self.id.clone(),
+            execution_id: crate::model::tenancy::name_of(&self.id).to_owned(),
             name: name.to_owned(),
             input: input.to_owned(),
             idempotency_key: format!("{}/{seq}", self.id),

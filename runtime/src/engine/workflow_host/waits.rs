@@ -12,7 +12,7 @@ use super::{ChildState, ExecutionHost, stop};
 use crate::engine::IdleTicket;
 use crate::journal::record::{ChildArgs, ChildStartResult, InboxRef, SignalReceived};
 use crate::journal::{ActivityOutcome, ChildRef, Event, FailureRecord, failures};
-use crate::model::{InboxKind, Transition, now_ms};
+use crate::model::{InboxKind, Transition, now_ms, tenancy};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -217,10 +217,18 @@ impl ExecutionHost {
         if serde_json::from_str::<Value>(&args.input).is_err() {
             return Ok(refused(failures::INVALID_INPUT, "the child's input is not JSON".into()));
         }
-        let id = args
-            .workflow_id
-            .clone()
-            .unwrap_or_else(|| format!("{}-c{seq}", self.id));
+        // A child id the workflow names lives in its parent's tenant; one
+        // with a `/` could name another tenant's key, so it is refused.
+        if args.workflow_id.as_deref().is_some_and(|id| id.contains('/')) {
+            return Ok(refused(
+                failures::INVALID_INPUT,
+                "a child id may not contain '/'".into(),
+            ));
+        }
+        let id = match &args.workflow_id {
+            Some(id) => tenancy::key_beside(&self.id, id),
+            None => format!("{}-c{seq}", self.id),
+        };
         match self
             .effects
             .start_child(&self.id, &id, &args.workflow, &args.input)

@@ -13,6 +13,7 @@ mod commit;
 mod listen;
 mod schema;
 mod sql;
+mod tenants;
 
 use super::migrate::{self, Migration, Migrator};
 use super::rows::{self, Row};
@@ -22,7 +23,7 @@ use super::{
 use crate::error::{Error, Result, codes};
 use crate::model::{
     Bindings, Created, Deployment, Entry, Execution, InboxKind, InboxMessage, Lease, ListFilter, NODE_STALE_MS,
-    NewExecution, Schedule, Status, StoreStatus, Transition, now_ms,
+    NewExecution, Schedule, Status, StoreStatus, Transition, now_ms, tenancy,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -210,7 +211,8 @@ impl ExecutionStore for PostgresStore {
         let bindings = rows::encode_bindings(&new.bindings);
         let s = &new.started;
         let seq = s.seq as i32;
-        let params: [&(dyn ToSql + Sync); 14] = [
+        let tenant = tenancy::tenant_of(&new.id);
+        let params: [&(dyn ToSql + Sync); 15] = [
             &new.id,
             &new.workflow,
             &new.component,
@@ -225,6 +227,7 @@ impl ExecutionStore for PostgresStore {
             &s.payload,
             &s.at_ms,
             &new.parent,
+            &tenant,
         ];
         if self.query(sql::CREATE_EXECUTION, &params).await?.is_empty() {
             return Ok(Created::Existed);
@@ -356,6 +359,7 @@ impl ExecutionStore for PostgresStore {
                     &filter.created_to_ms,
                     &after_at,
                     &after_id,
+                    &filter.tenant,
                 ],
             )
             .await?;
@@ -400,7 +404,10 @@ impl CatalogStore for PostgresStore {
         for _ in 0..5 {
             let c = self.client().await?;
             match c
-                .query_one(sql::PUT_DEPLOYMENT, &[&name, &component, &bindings, &now_ms()])
+                .query_one(
+                    sql::PUT_DEPLOYMENT,
+                    &[&name, &component, &bindings, &now_ms(), &tenancy::tenant_of(name)],
+                )
                 .await
             {
                 Ok(row) => return rows::deployment(&row),
@@ -416,8 +423,8 @@ impl CatalogStore for PostgresStore {
         rows.first().map(rows::deployment).transpose()
     }
 
-    async fn deployments(&self) -> Result<Vec<Deployment>> {
-        map_all(&self.query(sql::DEPLOYMENTS, &[]).await?, rows::deployment)
+    async fn deployments(&self, tenant: &str) -> Result<Vec<Deployment>> {
+        map_all(&self.query(sql::DEPLOYMENTS, &[&tenant]).await?, rows::deployment)
     }
 }
 
@@ -426,14 +433,21 @@ impl ScheduleStore for PostgresStore {
     async fn put_schedule(&self, s: &Schedule) -> Result<()> {
         self.execute(
             sql::PUT_SCHEDULE,
-            &[&s.id, &s.cron, &s.workflow, &s.input, &s.next_fire_at_ms],
+            &[
+                &s.id,
+                &s.cron,
+                &s.workflow,
+                &s.input,
+                &s.next_fire_at_ms,
+                &tenancy::tenant_of(&s.id),
+            ],
         )
         .await?;
         Ok(())
     }
 
-    async fn schedules(&self) -> Result<Vec<Schedule>> {
-        map_all(&self.query(sql::SCHEDULES, &[]).await?, rows::schedule)
+    async fn schedules(&self, tenant: Option<&str>) -> Result<Vec<Schedule>> {
+        map_all(&self.query(sql::SCHEDULES, &[&tenant]).await?, rows::schedule)
     }
 
     async fn delete_schedule(&self, id: &str) -> Result<bool> {

@@ -75,4 +75,45 @@ pub(super) const MIGRATIONS: &[Migration] = &[
             next_fire_at BIGINT NOT NULL
         );",
     },
+    Migration {
+        version: 4,
+        sql: "ALTER TABLE executions ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+        CREATE INDEX executions_by_tenant ON executions (tenant, created_at, id);
+        ALTER TABLE deployments ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+        CREATE INDEX deployments_by_tenant ON deployments (tenant, name, version);
+        ALTER TABLE schedules ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+        CREATE TABLE tenants (
+            name TEXT PRIMARY KEY,
+            quotas TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        );
+        INSERT INTO tenants (name, quotas, created_at)
+            VALUES ('default', '{}', (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT);
+        CREATE TABLE tenant_components (
+            tenant TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (tenant, digest)
+        );
+        INSERT INTO tenant_components (tenant, digest, size, created_at)
+            SELECT 'default', digest, length(bytes), created_at FROM components;
+        CREATE TABLE tokens (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            role TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT,
+            revoked_at BIGINT
+        );
+        CREATE TABLE audit (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at BIGINT NOT NULL,
+            token TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL
+        );",
+    },
 ];

@@ -35,8 +35,8 @@ pub(super) const CHANNEL_POKE: &str = poke_channel!();
 /// One row when it was created.
 pub(super) const CREATE_EXECUTION: &str = concat!(
     "WITH e AS (
-        INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_owner, lease_epoch, lease_expires, parent)
-        VALUES ($1, $2, $3, $4, 'running', $5, $6, $6, $7, $8, $9, $14) ON CONFLICT (id) DO NOTHING RETURNING id
+        INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_owner, lease_epoch, lease_expires, parent, tenant)
+        VALUES ($1, $2, $3, $4, 'running', $5, $6, $6, $7, $8, $9, $14, $15) ON CONFLICT (id) DO NOTHING RETURNING id
      ), j AS (
         INSERT INTO journal (execution_id, seq, kind, payload, at) SELECT id, $10, $11, $12, $13 FROM e RETURNING execution_id
      )
@@ -198,6 +198,7 @@ pub(super) const LIST: &str = concat!(
        AND ($4::int8 IS NULL OR created_at >= $4)
        AND ($5::int8 IS NULL OR created_at < $5)
        AND (created_at < $6 OR (created_at = $6 AND id < $7))
+       AND ($8::text IS NULL OR tenant = $8)
      ORDER BY created_at DESC, id DESC LIMIT $2"
 );
 
@@ -236,8 +237,8 @@ pub(super) const COMPONENT: &str = "SELECT bytes FROM components WHERE digest = 
 
 /// The next version of a deployment.
 pub(super) const PUT_DEPLOYMENT: &str = concat!(
-    "INSERT INTO deployments (name, version, component, bindings, created_at)
-     VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM deployments WHERE name = $1), $2, $3, $4)
+    "INSERT INTO deployments (name, version, component, bindings, created_at, tenant)
+     VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM deployments WHERE name = $1), $2, $3, $4, $5)
      RETURNING ",
     deployment_columns!()
 );
@@ -253,19 +254,23 @@ pub(super) const DEPLOYMENT: &str = concat!(
 pub(super) const DEPLOYMENTS: &str = concat!(
     "SELECT ",
     deployment_columns!(),
-    " FROM deployments ORDER BY name, version"
+    " FROM deployments WHERE tenant = $1 ORDER BY name, version"
 );
 
 // Schedules.
 
 /// Creates or replaces a schedule.
 pub(super) const PUT_SCHEDULE: &str =
-    "INSERT INTO schedules (id, cron, workflow, input, next_fire_at) VALUES ($1, $2, $3, $4, $5)
+    "INSERT INTO schedules (id, cron, workflow, input, next_fire_at, tenant) VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (id) DO UPDATE SET cron = EXCLUDED.cron, workflow = EXCLUDED.workflow,
         input = EXCLUDED.input, next_fire_at = EXCLUDED.next_fire_at";
 
 /// Every schedule.
-pub(super) const SCHEDULES: &str = concat!("SELECT ", schedule_columns!(), " FROM schedules ORDER BY id");
+pub(super) const SCHEDULES: &str = concat!(
+    "SELECT ",
+    schedule_columns!(),
+    " FROM schedules WHERE ($1::text IS NULL OR tenant = $1) ORDER BY id"
+);
 
 /// Deletes a schedule.
 pub(super) const DELETE_SCHEDULE: &str = "DELETE FROM schedules WHERE id = $1";

@@ -10,6 +10,7 @@
 
 mod schema;
 mod sql;
+mod tenants;
 
 use super::migrate::{self, Migration, Migrator};
 use super::rows::{self, Row};
@@ -17,7 +18,7 @@ use super::{CatalogStore, ClusterStore, EventSink, ExecutionStore, InboxStore, S
 use crate::error::{Error, Result};
 use crate::model::{
     Bindings, Created, Deployment, Entry, Execution, InboxKind, InboxMessage, Lease, ListFilter, NODE_STALE_MS,
-    NewExecution, Schedule, Status, StoreStatus, Transition, now_ms,
+    NewExecution, Schedule, Status, StoreStatus, Transition, now_ms, tenancy,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -256,7 +257,8 @@ fn insert_execution(c: &Connection, new: &NewExecution, owner: Option<&str>, lea
                 owner,
                 epoch,
                 expires,
-                new.parent
+                new.parent,
+                tenancy::tenant_of(&new.id)
             ])
         })
         .map_err(sql_err)?;
@@ -443,7 +445,8 @@ impl ExecutionStore for SqliteStore {
                 f.created_from_ms,
                 f.created_to_ms,
                 after_at,
-                after_id
+                after_id,
+                f.tenant
             ];
             query_all(c, sql::LIST, params, |r| rows::execution(r))
         })
@@ -501,7 +504,7 @@ impl CatalogStore for SqliteStore {
             query_one(
                 c,
                 sql::PUT_DEPLOYMENT,
-                params![name, component, bindings, now_ms()],
+                params![name, component, bindings, now_ms(), tenancy::tenant_of(&name)],
                 |r| rows::deployment(r),
             )?
             .ok_or_else(|| Error::store("the new deployment was not returned"))
@@ -515,8 +518,9 @@ impl CatalogStore for SqliteStore {
             .await
     }
 
-    async fn deployments(&self) -> Result<Vec<Deployment>> {
-        self.read(|c| query_all(c, sql::DEPLOYMENTS, [], |r| rows::deployment(r)))
+    async fn deployments(&self, tenant: &str) -> Result<Vec<Deployment>> {
+        let tenant = tenant.to_owned();
+        self.read(move |c| query_all(c, sql::DEPLOYMENTS, [tenant], |r| rows::deployment(r)))
             .await
     }
 }
@@ -529,15 +533,23 @@ impl ScheduleStore for SqliteStore {
             execute(
                 c,
                 sql::PUT_SCHEDULE,
-                params![s.id, s.cron, s.workflow, s.input, s.next_fire_at_ms],
+                params![
+                    s.id,
+                    s.cron,
+                    s.workflow,
+                    s.input,
+                    s.next_fire_at_ms,
+                    tenancy::tenant_of(&s.id)
+                ],
             )?;
             Ok(())
         })
         .await
     }
 
-    async fn schedules(&self) -> Result<Vec<Schedule>> {
-        self.read(|c| query_all(c, sql::SCHEDULES, [], |r| rows::schedule(r)))
+    async fn schedules(&self, tenant: Option<&str>) -> Result<Vec<Schedule>> {
+        let tenant = tenant.map(str::to_owned);
+        self.read(move |c| query_all(c, sql::SCHEDULES, [tenant], |r| rows::schedule(r)))
             .await
     }
 

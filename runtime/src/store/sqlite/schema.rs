@@ -74,4 +74,44 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         next_fire_at INTEGER NOT NULL
     );",
     },
+    Migration {
+        version: 4,
+        sql: "ALTER TABLE executions ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX executions_by_tenant ON executions (tenant, created_at, id);
+    ALTER TABLE deployments ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX deployments_by_tenant ON deployments (tenant, name, version);
+    ALTER TABLE schedules ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+    CREATE TABLE tenants (
+        name TEXT PRIMARY KEY,
+        quotas TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    INSERT INTO tenants (name, quotas, created_at) VALUES ('default', '{}', CAST(strftime('%s', 'now') AS INTEGER) * 1000);
+    CREATE TABLE tenant_components (
+        tenant TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant, digest)
+    );
+    INSERT INTO tenant_components (tenant, digest, size, created_at)
+        SELECT 'default', digest, length(bytes), created_at FROM components;
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        role TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        token TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL
+    );",
+    },
 ];

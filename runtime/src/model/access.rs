@@ -1,0 +1,165 @@
+//! Who may do what: tenants with their quotas and policy, API tokens with
+//! their roles, and the audit trail of what they did.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A tenant: a namespace owning deployments, components, executions,
+/// schedules and tokens, with its quotas.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Tenant {
+    /// Name (`[a-z0-9-_]`, up to 64).
+    pub name: String,
+    /// Its limits and policy.
+    pub quotas: Quotas,
+    /// When it was created (ms since epoch).
+    pub created_at_ms: i64,
+}
+
+/// A tenant's limits and policy; an absent field means "no limit" (the
+/// server's own limits still apply).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Quotas {
+    /// Largest JSON payload (input, signal) accepted, bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_payload_bytes: Option<u64>,
+    /// Largest component it may upload, bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_component_bytes: Option<u64>,
+    /// Most components it may hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_components: Option<u64>,
+    /// Hosts its activities may ever reach (`*.example.com` allowed); a
+    /// deployment's allow-list is cut down to these. Absent: any host a
+    /// deployment lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_hosts: Option<Vec<String>>,
+}
+
+impl Quotas {
+    /// Whether the tenant's policy lets its activities reach `host`
+    /// (`host` or `host:port`; a policy entry without a port allows any).
+    pub fn allows_host(&self, host: &str) -> bool {
+        let bare = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        self.http_hosts
+            .as_ref()
+            .is_none_or(|hosts| hosts.iter().any(|h| host_matches(h, host) || host_matches(h, bare)))
+    }
+}
+
+/// Whether `pattern` (`example.com` or `*.example.com`) matches `host`.
+pub fn host_matches(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(domain) => {
+            host.len() > domain.len() + 1 && host.ends_with(domain) && {
+                let cut = host.len() - domain.len();
+                host.as_bytes()[cut - 1] == b'.'
+            }
+        }
+        None => pattern.eq_ignore_ascii_case(host),
+    }
+}
+
+/// What a tenant uses now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TenantUsage {
+    /// Executions running or sleeping.
+    pub unfinished_executions: i64,
+    /// Executions stored, finished or not.
+    pub executions: i64,
+    /// Components it holds.
+    pub components: i64,
+    /// Their total size, bytes.
+    pub component_bytes: i64,
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read executions, journals, deployments and schedules.
+    Read,
+    /// `read`, plus start, signal, cancel, terminate, unpark and schedules.
+    Operate,
+    /// `operate`, plus upload components and deploy.
+    Deploy,
+    /// Everything, in every tenant, including tenants, tokens and the audit.
+    Admin,
+}
+
+impl Role {
+    /// Every role, weakest first.
+    pub const ALL: [Role; 4] = [Role::Read, Role::Operate, Role::Deploy, Role::Admin];
+
+    /// The role's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Operate => "operate",
+            Role::Deploy => "deploy",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses a role's name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A stored API token: only the SHA-256 of its secret is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Token {
+    /// Public id (the token's `cairn_<id>_` prefix), for listing and revoking.
+    pub id: String,
+    /// Tenant it acts in.
+    pub tenant: String,
+    /// What it may do.
+    pub role: Role,
+    /// Hex SHA-256 of the secret.
+    #[serde(skip)]
+    pub hash: String,
+    /// When it was made (ms since epoch).
+    pub created_at_ms: i64,
+    /// When it stops working (ms since epoch), if ever.
+    pub expires_at_ms: Option<i64>,
+    /// When it was revoked (ms since epoch).
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// One audited action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditRecord {
+    /// Order of recording.
+    pub id: i64,
+    /// When (ms since epoch).
+    pub at_ms: i64,
+    /// Id of the token that did it (`local` for the CLI on the store).
+    pub token: String,
+    /// Tenant acted in.
+    pub tenant: String,
+    /// What was done (`deploy`, `cancel`, `token.create`, ...).
+    pub action: String,
+    /// What it was done to.
+    pub target: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_match_exactly_or_by_subdomain() {
+        assert!(host_matches("example.com", "EXAMPLE.com") && !host_matches("example.com", "a.example.com"));
+        assert!(host_matches("*.example.com", "a.example.com") && !host_matches("*.example.com", "example.com"));
+        assert!(!host_matches("*.example.com", "badexample.com"));
+        let q = Quotas {
+            http_hosts: Some(vec!["api.x".into()]),
+            ..Quotas::default()
+        };
+        assert!(q.allows_host("api.x") && !q.allows_host("evil.x") && Quotas::default().allows_host("any"));
+        assert_eq!(Role::parse("deploy"), Some(Role::Deploy));
+        assert!(Role::Admin > Role::Deploy && Role::Deploy > Role::Operate && Role::Operate > Role::Read);
+    }
+}

@@ -1,0 +1,111 @@
+//! [`TenantStore`] on PostgreSQL.
+
+use super::{PostgresStore, map_all, pg_err};
+use crate::error::Result;
+use crate::model::{AuditRecord, Quotas, Tenant, TenantUsage, Token, now_ms};
+use crate::store::TenantStore;
+use crate::store::tenants::{self as sql, encode_quotas};
+use async_trait::async_trait;
+
+#[async_trait]
+impl TenantStore for PostgresStore {
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<bool> {
+        let quotas = encode_quotas(&tenant.quotas);
+        Ok(self
+            .execute(sql::CREATE_TENANT, &[&tenant.name, &quotas, &tenant.created_at_ms])
+            .await?
+            == 1)
+    }
+
+    async fn update_tenant(&self, name: &str, quotas: &Quotas) -> Result<bool> {
+        Ok(self
+            .execute(sql::UPDATE_TENANT, &[&encode_quotas(quotas), &name])
+            .await?
+            == 1)
+    }
+
+    async fn tenant(&self, name: &str) -> Result<Option<Tenant>> {
+        self.query(sql::TENANT, &[&name])
+            .await?
+            .first()
+            .map(sql::tenant)
+            .transpose()
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>> {
+        map_all(&self.query(sql::TENANTS, &[]).await?, sql::tenant)
+    }
+
+    async fn tenant_usage(&self, name: &str) -> Result<TenantUsage> {
+        let rows = self.query(sql::TENANT_USAGE, &[&name]).await?;
+        Ok(rows.first().map(sql::usage).transpose()?.unwrap_or_default())
+    }
+
+    async fn delete_tenant(&self, name: &str) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let mut deleted = 0;
+        for statement in sql::DELETE_TENANT {
+            deleted = tx.execute(statement, &[&name]).await.map_err(pg_err)?;
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(deleted == 1)
+    }
+
+    async fn put_token(&self, t: &Token) -> Result<()> {
+        self.execute(
+            sql::PUT_TOKEN,
+            &[
+                &t.id,
+                &t.tenant,
+                &t.role.as_str(),
+                &t.hash,
+                &t.created_at_ms,
+                &t.expires_at_ms,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<Token>> {
+        self.query(sql::TOKEN, &[&id])
+            .await?
+            .first()
+            .map(sql::token)
+            .transpose()
+    }
+
+    async fn tokens(&self, tenant: Option<&str>) -> Result<Vec<Token>> {
+        map_all(&self.query(sql::TOKENS, &[&tenant]).await?, sql::token)
+    }
+
+    async fn revoke_token(&self, id: &str, at_ms: i64) -> Result<bool> {
+        Ok(self.execute(sql::REVOKE_TOKEN, &[&at_ms, &id]).await? == 1)
+    }
+
+    async fn own_component(&self, tenant: &str, digest: &str, size: i64) -> Result<()> {
+        self.execute(sql::OWN_COMPONENT, &[&tenant, &digest, &size, &now_ms()])
+            .await?;
+        Ok(())
+    }
+
+    async fn owns_component(&self, tenant: &str, digest: &str) -> Result<bool> {
+        let rows = self.query(sql::OWNS_COMPONENT, &[&tenant, &digest]).await?;
+        Ok(rows.first().map(|r| r.get::<_, i64>(0)) == Some(1))
+    }
+
+    async fn record_audit(&self, a: &AuditRecord) -> Result<()> {
+        self.execute(
+            sql::RECORD_AUDIT,
+            &[&now_ms(), &a.token, &a.tenant, &a.action, &a.target],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn audit(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<AuditRecord>> {
+        let limit = i64::from(limit);
+        map_all(&self.query(sql::AUDIT, &[&tenant, &limit]).await?, sql::audit)
+    }
+}

@@ -1,0 +1,128 @@
+//! [`TenantStore`] on SQLite.
+
+use super::{SqliteStore, execute, query_all, query_one};
+use crate::error::Result;
+use crate::model::{AuditRecord, Quotas, Tenant, TenantUsage, Token, now_ms};
+use crate::store::TenantStore;
+use crate::store::tenants::{self as sql, encode_quotas};
+use async_trait::async_trait;
+use rusqlite::params;
+
+#[async_trait]
+impl TenantStore for SqliteStore {
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<bool> {
+        let (name, quotas, at) = (tenant.name.clone(), encode_quotas(&tenant.quotas), tenant.created_at_ms);
+        self.write(move |c| Ok(execute(c, sql::CREATE_TENANT, params![name, quotas, at])? == 1))
+            .await
+    }
+
+    async fn update_tenant(&self, name: &str, quotas: &Quotas) -> Result<bool> {
+        let (name, quotas) = (name.to_owned(), encode_quotas(quotas));
+        self.write(move |c| Ok(execute(c, sql::UPDATE_TENANT, params![quotas, name])? == 1))
+            .await
+    }
+
+    async fn tenant(&self, name: &str) -> Result<Option<Tenant>> {
+        let name = name.to_owned();
+        self.read(move |c| query_one(c, sql::TENANT, [name], |r| sql::tenant(r)))
+            .await
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>> {
+        self.read(|c| query_all(c, sql::TENANTS, [], |r| sql::tenant(r))).await
+    }
+
+    async fn tenant_usage(&self, name: &str) -> Result<TenantUsage> {
+        let name = name.to_owned();
+        self.read(move |c| Ok(query_one(c, sql::TENANT_USAGE, [name], |r| sql::usage(r))?.unwrap_or_default()))
+            .await
+    }
+
+    async fn delete_tenant(&self, name: &str) -> Result<bool> {
+        let name = name.to_owned();
+        self.write(move |c| {
+            let mut deleted = 0;
+            for statement in sql::DELETE_TENANT {
+                deleted = execute(c, statement, [&name])?;
+            }
+            Ok(deleted == 1)
+        })
+        .await
+    }
+
+    async fn put_token(&self, token: &Token) -> Result<()> {
+        let t = token.clone();
+        self.write(move |c| {
+            execute(
+                c,
+                sql::PUT_TOKEN,
+                params![
+                    t.id,
+                    t.tenant,
+                    t.role.as_str(),
+                    t.hash,
+                    t.created_at_ms,
+                    t.expires_at_ms
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<Token>> {
+        let id = id.to_owned();
+        self.read(move |c| query_one(c, sql::TOKEN, [id], |r| sql::token(r)))
+            .await
+    }
+
+    async fn tokens(&self, tenant: Option<&str>) -> Result<Vec<Token>> {
+        let tenant = tenant.map(str::to_owned);
+        self.read(move |c| query_all(c, sql::TOKENS, [tenant], |r| sql::token(r)))
+            .await
+    }
+
+    async fn revoke_token(&self, id: &str, at_ms: i64) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |c| Ok(execute(c, sql::REVOKE_TOKEN, params![at_ms, id])? == 1))
+            .await
+    }
+
+    async fn own_component(&self, tenant: &str, digest: &str, size: i64) -> Result<()> {
+        let (tenant, digest) = (tenant.to_owned(), digest.to_owned());
+        self.write(move |c| {
+            execute(c, sql::OWN_COMPONENT, params![tenant, digest, size, now_ms()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn owns_component(&self, tenant: &str, digest: &str) -> Result<bool> {
+        let (tenant, digest) = (tenant.to_owned(), digest.to_owned());
+        self.read(move |c| {
+            Ok(query_one(c, sql::OWNS_COMPONENT, [tenant, digest], |r| {
+                r.get::<_, i64>(0).map_err(super::sql_err)
+            })? == Some(1))
+        })
+        .await
+    }
+
+    async fn record_audit(&self, record: &AuditRecord) -> Result<()> {
+        let a = record.clone();
+        self.write(move |c| {
+            execute(
+                c,
+                sql::RECORD_AUDIT,
+                params![now_ms(), a.token, a.tenant, a.action, a.target],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<AuditRecord>> {
+        let tenant = tenant.map(str::to_owned);
+        self.read(move |c| query_all(c, sql::AUDIT, params![tenant, limit], |r| sql::audit(r)))
+            .await
+    }
+}

@@ -1,0 +1,369 @@
+//! Tenants and tokens on a real server: two tenants with the same names
+//! never see or touch each other's data, on SQLite and on PostgreSQL;
+//! tokens are checked on every request (401 / 403 / 404); revoking one
+//! stops it at once on every node; the audit trail records what admins
+//! and deployers did.
+
+use crate::common::*;
+use crate::server::Server;
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// `cairn` as a token holder against a server.
+fn as_token(server: &Server, data: &Path, token: &str, args: &[&str]) -> std::process::Output {
+    cairn(data)
+        .args(["--server", &server.url, "--token", token])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs a verb that must succeed; returns its stdout.
+fn ok(server: &Server, data: &Path, token: &str, args: &[&str]) -> String {
+    let out = as_token(server, data, token, args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// Runs a verb that prints JSON and must succeed.
+fn json_of(server: &Server, data: &Path, token: &str, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    serde_json::from_str(&ok(server, data, token, &all)).unwrap()
+}
+
+/// A raw request with a bearer token.
+fn http(server: &Server, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let bytes = body.map(|b| b.to_string().into_bytes());
+    server.http_with(&[("authorization", &auth)], method, path, bytes.as_deref())
+}
+
+fn assert_code(answer: (u16, Value), status: u16, code: &str, what: &str) {
+    assert_eq!(answer.0, status, "{what}: {}", answer.1);
+    assert_eq!(answer.1["code"], code, "{what}: {}", answer.1);
+}
+
+/// The first admin token, made directly on the store.
+fn first_admin(data: &Path, store: &[&str]) -> String {
+    let mut args = store.to_vec();
+    args.extend(["token", "create", "--role", "admin"]);
+    let out = run(data, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out).trim().to_owned();
+    assert!(token.starts_with("cairn_"), "{token}");
+    token
+}
+
+fn isolation(store: &[&str]) {
+    let data = data_dir();
+    let d = data.path();
+    let admin = first_admin(d, store);
+    let mut args = store.to_vec();
+    args.push("--auth");
+    let server = Server::start(d, &args);
+
+    for t in ["team-a", "team-b"] {
+        ok(&server, d, &admin, &["tenant", "create", t]);
+    }
+    let token = |tenant: &str, role: &str| {
+        ok(
+            &server,
+            d,
+            &admin,
+            &["--tenant", tenant, "token", "create", "--role", role],
+        )
+        .trim()
+        .to_owned()
+    };
+    let (a, b, a_read) = (
+        token("team-a", "deploy"),
+        token("team-b", "deploy"),
+        token("team-a", "read"),
+    );
+
+    // Same deployment name and execution id in both tenants, each its own.
+    let (chain, increment) = (wasm("chain"), wasm("increment"));
+    let deploy = |t: &str| {
+        let args = [
+            "deploy",
+            "orders",
+            chain.to_str().unwrap(),
+            "--activity",
+            increment.to_str().unwrap(),
+        ];
+        json_of(&server, d, t, &args)
+    };
+    assert_eq!(deploy(&a)["version"], 1);
+    assert_eq!(deploy(&b)["version"], 1, "B's `orders` is its own");
+    for (t, n) in [(&a, "3"), (&b, "5")] {
+        let input = format!("{{\"n\": {n}}}");
+        ok(
+            &server,
+            d,
+            t,
+            &["start", "orders", "--id", "order-7", "--input", &input],
+        );
+    }
+    for (t, n) in [(&a, 3), (&b, 5)] {
+        let r = json_of(&server, d, t, &["result", "order-7", "--wait", "--timeout-s", "60"]);
+        assert_eq!((r["id"].clone(), r["output"].clone()), (json!("order-7"), json!(n)));
+    }
+
+    // Everything of A's, addressed with B's token, does not exist.
+    ok(
+        &server,
+        d,
+        &a,
+        &["start", "orders", "--id", "only-a", "--input", "{\"n\": 1}"],
+    );
+    ok(
+        &server,
+        d,
+        &a,
+        &[
+            "schedule",
+            "create",
+            "nightly",
+            "--cron",
+            "0 0 3 * * *",
+            "--workflow",
+            "orders",
+        ],
+    );
+    for (method, path, body) in [
+        ("GET", "/v1/executions/only-a", None),
+        ("GET", "/v1/executions/only-a/result", None),
+        ("GET", "/v1/executions/only-a/journal", None),
+        ("POST", "/v1/executions/only-a/signals/go", Some(json!({}))),
+        ("POST", "/v1/executions/only-a/cancel", None),
+        ("POST", "/v1/executions/only-a/terminate", None),
+        ("POST", "/v1/executions/only-a/unpark", None),
+        ("DELETE", "/v1/schedules/nightly", None),
+    ] {
+        assert_code(http(&server, &b, method, path, body.as_ref()), 404, "CAIRN-E005", path);
+    }
+    // ... nor by lists, filters or cursors.
+    let ids = |page: &Value| -> Vec<String> {
+        page["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, page) = http(&server, &b, "GET", "/v1/executions?limit=1000", None);
+    assert_eq!(ids(&page), ["order-7"], "B lists only its own");
+    let (_, page) = http(&server, &b, "GET", "/v1/executions?workflow=orders&limit=1", None);
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (_, next) = http(&server, &b, "GET", &format!("/v1/executions?cursor={cursor}"), None);
+    assert!(ids(&next).is_empty(), "B's cursor stays in B: {next}");
+    let far = format!("/v1/executions?cursor={}:zzzz", i64::MAX / 2);
+    assert_eq!(ids(&http(&server, &b, "GET", &far, None).1), ["order-7"]);
+    assert_eq!(http(&server, &b, "GET", "/v1/schedules", None).1, json!([]));
+    let (_, deployments) = http(&server, &b, "GET", "/v1/deployments", None);
+    assert_eq!(deployments.as_array().unwrap().len(), 1);
+    // B deploying over A's name makes B's version 2; A still has version 1 only.
+    assert_eq!(deploy(&b)["version"], 2);
+    let (_, a_deployments) = http(&server, &a, "GET", "/v1/deployments", None);
+    assert_eq!(a_deployments.as_array().unwrap().len(), 1, "{a_deployments}");
+    // A component only A uploaded cannot be deployed by B, even by digest.
+    let counter = wasm("counter");
+    let digest = json_of(&server, d, &a, &["deploy", "count", counter.to_str().unwrap()])["component"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Continued runs stay in their tenant and are shown without it.
+    ok(
+        &server,
+        d,
+        &a,
+        &["start", "count", "--id", "cnt", "--input", "{\"i\": 0, \"until\": 2}"],
+    );
+    let r = json_of(&server, d, &a, &["result", "cnt", "--wait", "--timeout-s", "60"]);
+    assert_eq!(
+        (r["id"].as_str(), r["output"].as_i64()),
+        (Some("cnt~2"), Some(2)),
+        "{r}"
+    );
+    assert_code(
+        http(&server, &b, "GET", "/v1/executions/cnt~2", None),
+        404,
+        "CAIRN-E005",
+        "A's continued run",
+    );
+    let deploy_a_component = json!({"name": "stolen", "workflow": digest});
+    assert_code(
+        http(&server, &b, "POST", "/v1/deployments", Some(&deploy_a_component)),
+        404,
+        "CAIRN-E005",
+        "another tenant's component",
+    );
+    // B acting "in" A's tenant: not found either.
+    let auth_b = format!("Bearer {b}");
+    let (status, body) = server.http_with(
+        &[("authorization", &auth_b), ("cairn-tenant", "team-a")],
+        "GET",
+        "/v1/executions/only-a",
+        None,
+    );
+    assert_eq!((status, body["code"].as_str()), (404, Some("CAIRN-E005")), "{body}");
+
+    // Tokens: missing, malformed, unknown → 401; a weak role → 403.
+    assert_code(
+        server.http("GET", "/v1/executions", None),
+        401,
+        "CAIRN-E028",
+        "no token",
+    );
+    assert_code(
+        http(&server, "not-a-token", "GET", "/v1/executions", None),
+        401,
+        "CAIRN-E028",
+        "malformed",
+    );
+    let unknown = format!("cairn_000000000000_{}", "0".repeat(64));
+    assert_code(
+        http(&server, &unknown, "GET", "/v1/executions", None),
+        401,
+        "CAIRN-E028",
+        "unknown",
+    );
+    let start = json!({"workflow": "orders", "input": {"n": 1}});
+    assert_code(
+        http(&server, &a_read, "POST", "/v1/executions", Some(&start)),
+        403,
+        "CAIRN-E029",
+        "read starts",
+    );
+    assert_eq!(http(&server, &a_read, "GET", "/v1/executions/only-a", None).0, 200);
+    assert_code(
+        http(&server, &a, "GET", "/v1/tenants", None),
+        403,
+        "CAIRN-E029",
+        "deploy lists tenants",
+    );
+
+    // Revoked: refused at once, by this node and by any other on the store.
+    let second = (store.first() == Some(&"--database")).then(|| Server::start(d, &args));
+    let a_id = &a["cairn_".len().."cairn_".len() + 12];
+    ok(&server, d, &admin, &["token", "revoke", a_id]);
+    assert_code(
+        http(&server, &a, "GET", "/v1/executions", None),
+        401,
+        "CAIRN-E028",
+        "revoked",
+    );
+    if let Some(other) = &second {
+        assert_code(
+            http(other, &a, "GET", "/v1/executions", None),
+            401,
+            "CAIRN-E028",
+            "revoked elsewhere",
+        );
+        assert_eq!(http(other, &b, "GET", "/v1/executions/order-7", None).0, 200);
+    }
+
+    // The audit trail: who made tenants and tokens, deployed, revoked.
+    let audit = json_of(&server, d, &admin, &["audit"]);
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    for action in ["tenant.create", "token.create", "deploy", "token.revoke"] {
+        assert!(actions.contains(&action), "{action} not in {actions:?}");
+    }
+    assert_code(
+        http(&server, &b, "GET", "/v1/audit", None),
+        403,
+        "CAIRN-E029",
+        "audit is for admins",
+    );
+
+    // Deleting a tenant with a running execution needs --force, then its data is gone.
+    let admin_in_b = |args: &[&str]| {
+        let mut all = vec!["--tenant", "team-b"];
+        all.extend(args);
+        as_token(&server, d, &admin, &all)
+    };
+    let nap = wasm("sleeper");
+    assert!(admin_in_b(&["deploy", "nap", nap.to_str().unwrap()]).status.success());
+    assert!(
+        admin_in_b(&["start", "nap", "--id", "long", "--input", "{\"ms\": 3600000}"])
+            .status
+            .success()
+    );
+    let refused = as_token(&server, d, &admin, &["tenant", "delete", "team-b"]);
+    assert!(stderr(&refused).contains("CAIRN-E030"), "{}", stderr(&refused));
+    ok(&server, d, &admin, &["tenant", "delete", "team-b", "--force"]);
+    assert_code(
+        http(&server, &b, "GET", "/v1/executions", None),
+        401,
+        "CAIRN-E028",
+        "deleted tenant's token",
+    );
+    let gone = admin_in_b(&["describe", "order-7"]);
+    assert!(stderr(&gone).contains("CAIRN-E005"), "{}", stderr(&gone));
+    // A is untouched.
+    let r = json_of(&server, d, &admin, &["--tenant", "team-a", "result", "order-7"]);
+    assert_eq!(r["output"], 3);
+}
+
+#[test]
+fn tenants_are_isolated_on_sqlite() {
+    isolation(&[]);
+}
+
+#[test]
+fn tenants_are_isolated_on_postgres() {
+    let db = PgDb::new();
+    isolation(&["--database", &db.url]);
+}
+
+/// Every operation of the OpenAPI document, called without a token, is
+/// refused with 401 and a code (health and the document aside).
+#[test]
+fn every_operation_needs_a_token() {
+    let data = data_dir();
+    let server = Server::start(data.path(), &["--auth"]);
+    let (status, doc) = server.http("GET", "/openapi.json", None);
+    assert_eq!(status, 200);
+    assert_eq!(server.http("GET", "/health", None).0, 200);
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path.replace(['{', '}'], "");
+        for method in item.as_object().unwrap().keys() {
+            if path == "/health" {
+                continue;
+            }
+            let (status, body) = server.http(&method.to_uppercase(), &concrete, Some(b"{}"));
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (401, Some("CAIRN-E028")),
+                "{method} {path}: {body}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} operations");
+}
+
+/// Beyond loopback only with auth; the first admin token can come from a
+/// file the server writes.
+#[test]
+fn the_server_guards_its_address_and_makes_the_first_admin_token() {
+    let data = data_dir();
+    let out = run(data.path(), &["server", "--listen", "0.0.0.0:0", "--quiet"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("CAIRN-E033"), "{}", stderr(&out));
+
+    let file = data.path().join("admin.token");
+    let server = Server::start(data.path(), &["--admin-token-file", file.to_str().unwrap()]);
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert_eq!(http(&server, &token, "GET", "/v1/tenants", None).0, 200);
+    assert_eq!(server.http("GET", "/v1/tenants", None).0, 401);
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "the token file is private");
+}
