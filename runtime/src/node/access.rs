@@ -510,6 +510,19 @@ impl Node {
         Ok(())
     }
 
+    /// The bindings a new execution of `tenant` runs with: the deployment's
+    /// HTTP allow-list cut down to the hosts the tenant's policy allows now
+    /// (a policy narrowed after a deploy holds for every later execution).
+    pub(crate) async fn within_policy(&self, tenant: &str, mut bindings: Bindings) -> Result<Bindings> {
+        let quotas = self.quotas(tenant).await?;
+        if quotas.http_hosts.is_some() {
+            for hosts in bindings.http_allow.values_mut() {
+                hosts.retain(|h| quotas.allows_host(h));
+            }
+        }
+        Ok(bindings)
+    }
+
     /// Refuses a deployment of components the tenant does not hold (as if
     /// they did not exist) or of HTTP hosts its policy does not allow.
     pub(crate) async fn check_capabilities(&self, caller: &Caller, workflow: &str, bindings: &Bindings) -> Result<()> {

@@ -175,7 +175,8 @@ impl Node {
         self.check_payload(caller, &input).await?;
         let d = self.resolve(&caller.tenant, &req.workflow).await?;
         let key = caller.key(&id);
-        let new = journal::new_execution(key.clone(), &d.name, &d.component, d.bindings, &input, None);
+        let bindings = self.within_policy(&caller.tenant, d.bindings).await?;
+        let new = journal::new_execution(key.clone(), &d.name, &d.component, bindings, &input, None);
         let created = self.place(new).await?.is_new();
         let version = if created {
             d.version

@@ -69,11 +69,12 @@ impl Effects for Node {
         let Some(d) = self.store.deployment(&name, wanted.version).await? else {
             return unknown();
         };
+        let bindings = self.within_policy(tenancy::tenant_of(parent), d.bindings).await?;
         let new = journal::new_execution(
             id.to_owned(),
             &d.name,
             &d.component,
-            d.bindings,
+            bindings,
             input,
             Some(parent.to_owned()),
         );

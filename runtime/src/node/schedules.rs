@@ -5,7 +5,7 @@
 use super::Node;
 use crate::error::{Error, Result};
 use crate::journal;
-use crate::model::{WorkflowRef, now_ms};
+use crate::model::{WorkflowRef, now_ms, tenancy};
 use std::str::FromStr;
 
 /// The first firing of `cron` strictly after `after_ms`.
@@ -57,7 +57,8 @@ impl Node {
                 continue;
             };
             let id = format!("{}@{}", s.id, s.next_fire_at_ms);
-            let new = journal::new_execution(id, &d.name, &d.component, d.bindings, &s.input, None);
+            let bindings = self.within_policy(tenancy::tenant_of(&s.id), d.bindings).await?;
+            let new = journal::new_execution(id, &d.name, &d.component, bindings, &s.input, None);
             if self.place(new).await?.is_new() {
                 fired += 1;
             }
