@@ -175,20 +175,47 @@ fn isolation(store: &[&str]) {
         .to_owned();
     // HTTP hosts: a deployment may list only hosts the tenant's policy
     // allows, and a policy narrowed later cuts every later execution's list.
-    ok(&server, d, &admin, &["tenant", "update", "team-a", "--http-host", "*.example.com"]);
+    ok(
+        &server,
+        d,
+        &admin,
+        &["tenant", "update", "team-a", "--http-host", "*.example.com"],
+    );
     let fetch = wasm("http-steps");
     let fetcher = wasm("http-fetch");
     let deploy_fetch = |host: &str| {
         let allow = format!("fetch={host}");
         let (f, a_) = (fetch.to_str().unwrap(), fetcher.to_str().unwrap());
-        as_token(&server, d, &a, &["deploy", "steps", f, "--activity", a_, "--allow-http", &allow])
+        as_token(
+            &server,
+            d,
+            &a,
+            &["deploy", "steps", f, "--activity", a_, "--allow-http", &allow],
+        )
     };
     let denied = deploy_fetch("evil.org");
     assert!(stderr(&denied).contains("CAIRN-E032"), "{}", stderr(&denied));
     assert!(deploy_fetch("api.example.com").status.success());
-    ok(&server, d, &admin, &["tenant", "update", "team-a", "--http-host", "other.net"]);
+    ok(
+        &server,
+        d,
+        &admin,
+        &["tenant", "update", "team-a", "--http-host", "other.net"],
+    );
     std::thread::sleep(std::time::Duration::from_millis(1100)); // quotas are cached for a second
-    ok(&server, d, &a, &["start", "steps", "--id", "fetcher", "--input", "{\"n\": 0, \"url\": \"http://x\"}"]);
+    ok(
+        &server,
+        d,
+        &a,
+        &[
+            "start",
+            "steps",
+            "--id",
+            "fetcher",
+            "--input",
+            "{\"n\": 0, \"url\": \"http://x\"}",
+        ],
+    );
     let e = json_of(&server, d, &a, &["describe", "fetcher"]);
     assert_eq!(e["bindings"]["http_allow"]["fetch"], json!([]), "{e}");
 
@@ -218,6 +245,11 @@ fn isolation(store: &[&str]) {
         "CAIRN-E005",
         "another tenant's component",
     );
+    // A token of `default` (whose keys are bare names) naming A's key
+    // with an encoded `/`: not found.
+    let default_read = token("default", "read");
+    let sneaky = http(&server, &default_read, "GET", "/v1/executions/team-a%2Fonly-a", None);
+    assert_code(sneaky, 404, "CAIRN-E005", "an encoded tenant prefix");
     // B acting "in" A's tenant: not found either.
     let auth_b = format!("Bearer {b}");
     let (status, body) = server.http_with(

@@ -13,9 +13,12 @@
 /// The tenant every installation has, owning data from before tenants.
 pub const DEFAULT_TENANT: &str = "default";
 
-/// The key of `name` in `tenant`.
+/// The key of `name` in `tenant`. Valid names have no `/`; a name with one
+/// (an id sent URL-encoded) gets a key no valid name has — in `default`,
+/// `default/...`, never stored — so it can only be "not found", never
+/// another tenant's row.
 pub fn key(tenant: &str, name: &str) -> String {
-    if tenant == DEFAULT_TENANT {
+    if tenant == DEFAULT_TENANT && !name.contains('/') {
         name.to_owned()
     } else {
         format!("{tenant}/{name}")
@@ -61,6 +64,9 @@ mod tests {
         assert_eq!((tenant_of("order-7"), name_of("order-7")), (DEFAULT_TENANT, "order-7"));
         assert_eq!(key_beside("acme/p", "c"), "acme/c");
         assert_eq!(key_beside("p", "c"), "c");
+        // A name with a `/` never becomes another tenant's key.
+        assert_eq!(tenant_of(&key(DEFAULT_TENANT, "acme/order-7")), DEFAULT_TENANT);
+        assert_eq!(tenant_of(&key("b", "acme/order-7")), "b");
         assert!(valid_tenant("team-a_1") && !valid_tenant("A") && !valid_tenant("a/b") && !valid_tenant(""));
         assert!(!valid_tenant("-a") && !valid_tenant(&"a".repeat(65)));
     }
