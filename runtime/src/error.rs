@@ -70,7 +70,7 @@ code_table! {
         "The guest trapped (panic, `unreachable`, stack overflow). Its stderr is included. A workflow that traps is parked.",
         "Fix the workflow, deploy it as a new version and `cairn unpark ID --version N`.";
     CPU_BUDGET = "CAIRN-E011", 500,
-        "The guest computed longer than its CPU budget without a host call.",
+        "The guest used more CPU time than its budget without a host call (CPU it got, not time it waited for a core).",
         "Look for an endless loop; raise `--cpu-budget-ms` if legitimate.";
     MEMORY_LIMIT = "CAIRN-E012", 500,
         "The guest tried to grow memory past its cap.",
@@ -138,6 +138,9 @@ code_table! {
     INSECURE_LISTEN = "CAIRN-E033", 400,
         "The server was asked to listen beyond loopback without authentication.",
         "Start it with `--auth` (and `--admin-token-file`), or listen on 127.0.0.1.";
+    RATE_LIMITED = "CAIRN-E034", 429,
+        "A tenant's rate quota (API requests, starts or signals per second) was hit; the message names it and its value.",
+        "Retry after the seconds in `Retry-After` (the answer's header), or ask an admin to raise it with `cairn tenant update`.";
 }
 
 impl Code {
@@ -169,6 +172,9 @@ pub struct Error {
     pub message: String,
     /// What to do about it.
     pub hint: String,
+    /// For a rate limit: seconds until a retry can succeed (the API sends
+    /// it as `Retry-After`).
+    pub retry_after_s: Option<u64>,
 }
 
 /// Result with a user-facing error.
@@ -184,7 +190,14 @@ impl Error {
             code,
             message,
             hint: hint.into(),
+            retry_after_s: None,
         }
+    }
+
+    /// The same error, telling the caller when to retry.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_s = Some(seconds);
+        self
     }
 
     /// A database failure.

@@ -14,6 +14,7 @@ mod db_faults;
 mod examples;
 mod fast_path;
 mod limits;
+mod noisy;
 mod race;
 mod replay;
 mod runtime_conformance;

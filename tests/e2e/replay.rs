@@ -40,6 +40,7 @@ async fn changed_code_parks_with_seq_and_diff_and_writes_nothing() {
             payload: serde_json::to_string(&started).unwrap(),
             ..old[0].clone()
         },
+        queue_limit: None,
     };
     let Created::Leased(lease) = store.create_execution(&new, Some(rt.id()), 10_000).await.unwrap() else {
         panic!("created and leased")

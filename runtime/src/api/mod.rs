@@ -67,8 +67,9 @@ impl FromRequestParts<ApiState> for Caller {
             state.node.authenticate(header("authorization"), tenant).await
         } else {
             state.node.open_caller(tenant).await
-        };
-        caller.map_err(ApiError)
+        }?;
+        state.node.check_rate(&caller, crate::node::Rate::Requests).await?;
+        Ok(caller)
     }
 }
 
@@ -85,7 +86,13 @@ impl From<Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(self.0.to_json())).into_response()
+        let mut response = (status, axum::Json(self.0.to_json())).into_response();
+        if let Some(seconds) = self.0.retry_after_s {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

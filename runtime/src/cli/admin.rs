@@ -27,6 +27,18 @@ pub(crate) struct QuotaArgs {
     /// Most components held.
     #[arg(long)]
     max_components: Option<u64>,
+    /// Most executions running or sleeping at once; later starts queue.
+    #[arg(long)]
+    max_running: Option<u64>,
+    /// API requests per second (beyond: 429 with Retry-After).
+    #[arg(long)]
+    requests_per_second: Option<u64>,
+    /// Starts per second (beyond: 429 with Retry-After).
+    #[arg(long)]
+    starts_per_second: Option<u64>,
+    /// Signals per second (beyond: 429 with Retry-After).
+    #[arg(long)]
+    signals_per_second: Option<u64>,
     /// A host its activities may reach (`api.example.com`, `*.example.com`);
     /// repeat it. Without any, any host a deployment lists.
     #[arg(long = "http-host")]
@@ -39,6 +51,10 @@ impl QuotaArgs {
         base.max_payload_bytes = self.max_payload_bytes.or(base.max_payload_bytes);
         base.max_component_bytes = self.max_component_bytes.or(base.max_component_bytes);
         base.max_components = self.max_components.or(base.max_components);
+        base.max_running = self.max_running.or(base.max_running);
+        base.requests_per_second = self.requests_per_second.or(base.requests_per_second);
+        base.starts_per_second = self.starts_per_second.or(base.starts_per_second);
+        base.signals_per_second = self.signals_per_second.or(base.signals_per_second);
         if !self.http_hosts.is_empty() {
             base.http_hosts = Some(self.http_hosts);
         }
@@ -244,6 +260,7 @@ pub(crate) async fn tenant(ctx: &Ctx, command: TenantCommand) -> Result<ExitCode
                     println!("created     {}", time(d.tenant.created_at_ms));
                     println!("quotas      {}", quota_text(&d.tenant.quotas));
                     println!("running     {}", d.usage.unfinished_executions);
+                    println!("queued      {}", d.usage.queued_executions);
                     println!("executions  {}", d.usage.executions);
                     println!("components  {} ({} bytes)", d.usage.components, d.usage.component_bytes);
                 }

@@ -383,6 +383,10 @@ async fn auth_overhead(
         max_payload_bytes: Some(1 << 20),
         max_component_bytes: Some(64 << 20),
         max_components: Some(100),
+        max_running: Some(100_000),
+        requests_per_second: Some(100_000),
+        starts_per_second: Some(100_000),
+        signals_per_second: Some(100_000),
         http_hosts: Some(vec!["example.com".into()]),
     };
     let tenant = crate::node::CreateTenantRequest {

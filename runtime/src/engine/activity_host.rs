@@ -105,7 +105,7 @@ fn new_store(
         gate: HttpGate {
             allow: call.map(|c| c.allow_http.clone()).unwrap_or_default(),
         },
-        guard: Guard::new(engine.config.memory_limit, budget),
+        guard: Guard::with_budget(&engine.limits, budget),
         execution_id: call.map(|c| c.execution_id.clone()).unwrap_or_default(),
         idempotency_key: call.map(|c| c.idempotency_key.clone()).unwrap_or_default(),
         attempt,

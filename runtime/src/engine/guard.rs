@@ -1,10 +1,26 @@
 //! Per-store limits: a memory cap and a CPU budget per activation. A guest
 //! that exceeds one traps with a [`LimitExceeded`] error, which the caller
 //! finds again by downcasting the trap.
+//!
+//! The CPU budget counts CPU time the guest's thread actually spent on it
+//! (`CLOCK_THREAD_CPUTIME_ID`, sampled at each epoch tick), not wall-clock
+//! time: a guest that waited for a core loses none of its budget. The
+//! same ticks keep the node fair: every guest yields to the executor at
+//! each tick, and a guest that has computed longer than [`LONG_AFTER`]
+//! without a host call runs its further slices only while it holds a
+//! permit of the engine's [`CpuGate`] (one core fewer than the machine
+//! has): long computations, whoever's, take turns on those cores and the
+//! remaining one stays free for everyone's short steps.
 
 use std::fmt;
-use std::time::{Duration, Instant};
-use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::{CallHook, ResourceLimiter, Store, UpdateDeadline};
+
+/// CPU a guest may use without a host call before it counts as a long
+/// computation and takes turns at the gate.
+pub(crate) const LONG_AFTER: Duration = Duration::from_millis(20);
 
 /// The limit a guest ran into: the typed trap its instance stops with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +34,7 @@ pub(crate) enum LimitExceeded {
 impl fmt::Display for LimitExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LimitExceeded::Cpu(budget) => write!(f, "CPU budget of {budget:?} exceeded without a host call"),
+            LimitExceeded::Cpu(budget) => write!(f, "CPU budget of {budget:?} (CPU time) exceeded without a host call"),
             LimitExceeded::Memory(cap) => write!(f, "memory limit of {} MiB exceeded", cap >> 20),
         }
     }
@@ -33,6 +49,58 @@ impl LimitExceeded {
     }
 }
 
+/// The cores long computations may use at once (one engine's guests share it).
+#[derive(Clone)]
+pub(crate) struct CpuGate(Arc<Semaphore>);
+
+impl CpuGate {
+    /// A gate for this machine: all cores but one (at least one).
+    pub(crate) fn for_machine() -> CpuGate {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        CpuGate::new(cores.saturating_sub(1).max(1))
+    }
+
+    /// A gate of `permits` cores.
+    pub(crate) fn new(permits: usize) -> CpuGate {
+        CpuGate(Arc::new(Semaphore::new(permits)))
+    }
+}
+
+/// The limits every guard of one engine is made with.
+#[derive(Clone)]
+pub(crate) struct Limits {
+    /// Cap on all memories and tables of one instance, bytes.
+    pub(crate) memory_limit: usize,
+    /// CPU a workflow may use between two host calls.
+    pub(crate) cpu_budget: Duration,
+    /// Where long computations take turns.
+    pub(crate) gate: CpuGate,
+}
+
+/// The CPU clock of the current thread and the thread's id.
+fn thread_cpu() -> (u64, Duration) {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes the timespec it is given and nothing else.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+    // SAFETY: pthread_self has no preconditions.
+    let thread = unsafe { libc::pthread_self() } as u64;
+    let cpu = if ok {
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    } else {
+        Duration::ZERO
+    };
+    (thread, cpu)
+}
+
+/// The slice a guest is running now: where its CPU clock stood when the
+/// slice began (thread, time), and its gate permit if it holds one. Shared
+/// with the yield that starts the next slice.
+#[derive(Default)]
+struct Slice {
+    mark: Option<(u64, Duration)>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
 /// Bytes a table element is counted as (a funcref is a pointer and a
 /// type index in wasmtime's layout).
 const TABLE_ELEMENT_BYTES: usize = 16;
@@ -43,18 +111,31 @@ const TABLE_ELEMENT_BYTES: usize = 16;
 pub(crate) struct Guard {
     memory_limit: usize,
     cpu_budget: Duration,
-    activation_start: Instant,
+    gate: CpuGate,
+    /// CPU used since the last host call, as counted at ticks.
+    used_cpu: Duration,
+    /// Whether a tick came since the last host call (else nothing to reset).
+    ticked: bool,
+    slice: Arc<Mutex<Slice>>,
     /// Bytes of memories and tables the instance holds now.
     used: usize,
 }
 
 impl Guard {
-    /// A guard with the given limits; the activation clock starts now.
-    pub(crate) fn new(memory_limit: usize, cpu_budget: Duration) -> Guard {
+    /// A guard with an engine's limits.
+    pub(crate) fn new(limits: &Limits) -> Guard {
+        Guard::with_budget(limits, limits.cpu_budget)
+    }
+
+    /// A guard with an engine's limits but its own CPU budget.
+    pub(crate) fn with_budget(limits: &Limits, cpu_budget: Duration) -> Guard {
         Guard {
-            memory_limit,
+            memory_limit: limits.memory_limit,
             cpu_budget,
-            activation_start: Instant::now(),
+            gate: limits.gate.clone(),
+            used_cpu: Duration::ZERO,
+            ticked: false,
+            slice: Arc::default(),
             used: 0,
         }
     }
@@ -64,28 +145,80 @@ impl Guard {
     fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
         let total = (self.used - current.min(self.used)).saturating_add(desired);
         if total > self.memory_limit {
+            self.leave();
             return Err(wasmtime::Error::new(LimitExceeded::Memory(self.memory_limit)));
         }
         self.used = total;
         Ok(true)
     }
 
-    /// Starts a new activation (call when control returns to the guest).
+    /// Starts a new activation (call when control returns to the guest):
+    /// the budget starts again.
     pub(crate) fn resume(&mut self) {
-        self.activation_start = Instant::now();
+        if self.ticked {
+            self.ticked = false;
+            self.used_cpu = Duration::ZERO;
+            self.slice.lock().unwrap().mark = None;
+        }
     }
 
-    /// Installs the limiter and the epoch callback on a store.
+    /// The guest left its code (a host call, a return, a trap): it gives
+    /// its gate permit back.
+    fn leave(&mut self) {
+        if self.ticked {
+            self.slice.lock().unwrap().permit = None;
+        }
+    }
+
+    /// An epoch tick while the guest computes: counts the CPU of the slice
+    /// that ends, stops a guest past its budget, and yields — through the
+    /// gate once the computation is long.
+    fn tick(&mut self) -> wasmtime::Result<UpdateDeadline> {
+        self.ticked = true;
+        let (thread, now) = thread_cpu();
+        {
+            let mut slice = self.slice.lock().unwrap();
+            slice.permit = None;
+            // A slice that moved threads (after a host call) is not counted: at most a tick.
+            if let Some((t, mark)) = slice.mark.take()
+                && t == thread
+            {
+                self.used_cpu += now.saturating_sub(mark);
+            }
+        }
+        if self.used_cpu > self.cpu_budget {
+            return Err(wasmtime::Error::new(LimitExceeded::Cpu(self.cpu_budget)));
+        }
+        let slice = self.slice.clone();
+        let gate = (self.used_cpu > LONG_AFTER).then(|| self.gate.0.clone());
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(async move {
+                let permit = match gate {
+                    Some(gate) => Some(gate.acquire_owned().await.expect("the gate is never closed")),
+                    None => {
+                        tokio::task::yield_now().await;
+                        None
+                    }
+                };
+                // The guest goes on right after this, on this thread.
+                let mut s = slice.lock().unwrap();
+                s.permit = permit;
+                s.mark = Some(thread_cpu());
+            }),
+        ))
+    }
+
+    /// Installs the limiter, the epoch callback and the call hook on a store.
     pub(crate) fn install<T: Send + 'static>(store: &mut Store<T>, get: fn(&mut T) -> &mut Guard) {
         store.limiter(move |t| get(t) as &mut dyn ResourceLimiter);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |mut cx| {
-            let guard = get(cx.data_mut());
-            if guard.activation_start.elapsed() > guard.cpu_budget {
-                return Err(wasmtime::Error::new(LimitExceeded::Cpu(guard.cpu_budget)));
+        store.epoch_deadline_callback(move |mut cx| get(cx.data_mut()).tick());
+        store.call_hook(move |mut cx, hook| {
+            if matches!(hook, CallHook::CallingHost | CallHook::ReturningFromWasm) {
+                get(cx.data_mut()).leave();
             }
-            // Let other executions run between slices of a long computation.
-            Ok(UpdateDeadline::Yield(1))
+            Ok(())
         });
     }
 }
@@ -109,7 +242,12 @@ mod tests {
 
     #[test]
     fn the_cap_counts_every_memory_and_table_together() {
-        let mut g = Guard::new(10 << 20, Duration::from_secs(1));
+        let limits = Limits {
+            memory_limit: 10 << 20,
+            cpu_budget: Duration::from_secs(1),
+            gate: CpuGate::new(1),
+        };
+        let mut g = Guard::new(&limits);
         assert!(g.memory_growing(0, 4 << 20, None).unwrap());
         assert!(g.memory_growing(0, 4 << 20, None).unwrap(), "a second memory");
         let e = g.memory_growing(0, 4 << 20, None).unwrap_err();
@@ -125,5 +263,26 @@ mod tests {
         assert!(g.table_growing(0, 1000, None).unwrap());
         assert!(g.memory_growing(5 << 20, 6 << 20, None).is_err(), "tables count too");
         assert!(!g.table_growing(0, 2 << 20, None).unwrap());
+    }
+}
+
+#[cfg(test)]
+mod cpu_tests {
+    use super::*;
+
+    #[test]
+    fn the_thread_clock_counts_work_not_waiting() {
+        let (thread, before) = thread_cpu();
+        std::thread::sleep(Duration::from_millis(30));
+        let (_, slept) = thread_cpu();
+        assert!(slept - before < Duration::from_millis(10), "sleeping costs no CPU");
+        let mut x = 0u64;
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let (same, worked) = thread_cpu();
+        assert_eq!(thread, same);
+        assert!(worked - slept >= Duration::from_millis(20), "spinning does");
     }
 }

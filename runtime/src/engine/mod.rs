@@ -62,7 +62,7 @@ pub(crate) struct EngineConfig {
     pub(crate) cache_dir: PathBuf,
     /// Linear memory cap of one instance, in bytes.
     pub(crate) memory_limit: usize,
-    /// Longest a workflow may run between two host calls.
+    /// CPU time a workflow may use between two host calls.
     pub(crate) cpu_budget: Duration,
     /// Instances that may be live at once (pool size).
     pub(crate) max_instances: u32,
@@ -91,6 +91,8 @@ pub(crate) struct Engine {
     idle: Arc<IdleInstances>,
     /// Permits for live activity instances.
     pub(crate) activity_permits: Arc<Semaphore>,
+    /// The limits every guest store gets (memory cap, CPU budget, CPU gate).
+    pub(crate) limits: guard::Limits,
 }
 
 impl Engine {
@@ -115,11 +117,13 @@ impl Engine {
         pool.max_memory_size(config.memory_limit.max(1 << 20).next_power_of_two());
         // Reuse slots without returning pages to the kernel: reset small
         // memories and tables with memset instead of madvise (which costs a
-        // TLB shootdown per instance), and batch the remaining decommits.
+        // TLB shootdown per instance); what is above that goes back to the
+        // kernel as soon as an instance is dropped (a failed guest that grew
+        // to its cap does not hold its memory until its slot is reused).
         pool.linear_memory_keep_resident(1 << 20);
         pool.table_keep_resident(64 << 10);
         pool.async_stack_keep_resident(64 << 10);
-        pool.decommit_batch_size(32);
+        pool.decommit_batch_size(1);
         pool.pagemap_scan(wasmtime::Enabled::Auto);
         wc.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         let wasm = wasmtime::Engine::new(&wc).map_err(|e| {
@@ -138,6 +142,11 @@ impl Engine {
             spare_slots: Arc::new(Semaphore::new(workflow_host::SPARE_SLOTS as usize)),
             idle: Arc::default(),
             activity_permits: Arc::new(Semaphore::new(activity_share as usize)),
+            limits: guard::Limits {
+                memory_limit: config.memory_limit,
+                cpu_budget: config.cpu_budget,
+                gate: guard::CpuGate::for_machine(),
+            },
             wasm,
             config,
             workflow_linker,
@@ -249,8 +258,7 @@ impl Engine {
     pub(crate) fn spare_maker(&self) -> workflow_host::SpareMaker {
         workflow_host::SpareMaker {
             wasm: self.wasm.clone(),
-            memory_limit: self.config.memory_limit,
-            cpu_budget: self.config.cpu_budget,
+            limits: self.limits.clone(),
             slots: self.spare_slots.clone(),
         }
     }

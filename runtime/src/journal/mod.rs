@@ -46,6 +46,7 @@ pub fn new_execution(
         input: input.to_owned(),
         parent,
         started: Record::Lifecycle(started).to_entry(0, now_ms()),
+        queue_limit: None,
     }
 }
 

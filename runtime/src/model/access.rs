@@ -30,6 +30,20 @@ pub struct Quotas {
     /// Most components it may hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_components: Option<u64>,
+    /// Most executions running or sleeping at once: a start beyond it (API,
+    /// CLI, schedule) is queued, not refused, and admitted in start order as
+    /// others end. Children and continued runs are never queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_running: Option<u64>,
+    /// API requests per second (token bucket per node; beyond: 429).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<u64>,
+    /// Starts per second (token bucket per node; beyond: 429).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_per_second: Option<u64>,
+    /// Signals per second (token bucket per node; beyond: 429).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signals_per_second: Option<u64>,
     /// Hosts its activities may ever reach (`*.example.com` allowed); a
     /// deployment's allow-list is cut down to these. Absent: any host a
     /// deployment lists.
@@ -68,6 +82,8 @@ pub struct TenantUsage {
     pub unfinished_executions: i64,
     /// Executions stored, finished or not.
     pub executions: i64,
+    /// Executions waiting for a place under `max_running`.
+    pub queued_executions: i64,
     /// Components it holds.
     pub components: i64,
     /// Their total size, bytes.

@@ -59,11 +59,14 @@ pub enum Status {
     Terminated,
     /// Ended by continue-as-new; the output names the next run.
     Continued,
+    /// Waiting for a place under its tenant's `max_running` quota; no node
+    /// runs it until it is admitted (then `running`).
+    Queued,
 }
 
 impl Status {
     /// Every status, in the order of their names' documentation.
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
         Status::Running,
         Status::Sleeping,
         Status::Completed,
@@ -71,6 +74,7 @@ impl Status {
         Status::Parked,
         Status::Terminated,
         Status::Continued,
+        Status::Queued,
     ];
 
     /// The name stored in the database and shown to users.
@@ -83,6 +87,7 @@ impl Status {
             Status::Parked => "parked",
             Status::Terminated => "terminated",
             Status::Continued => "continued",
+            Status::Queued => "queued",
         }
     }
 
@@ -92,9 +97,9 @@ impl Status {
     }
 
     /// Whether the execution can still make progress without an operator
-    /// (a node may claim it).
+    /// (a node may claim it, or will once it is admitted).
     pub fn is_unfinished(self) -> bool {
-        matches!(self, Status::Running | Status::Sleeping)
+        matches!(self, Status::Running | Status::Sleeping | Status::Queued)
     }
 
     /// Whether a result is final: the execution will never change again on
@@ -200,6 +205,10 @@ pub struct NewExecution {
     pub parent: Option<String>,
     /// The `started` entry (seq 0).
     pub started: Entry,
+    /// Its tenant's `max_running` quota, for starts from outside (API,
+    /// CLI, schedules): with that many executions of the tenant running or
+    /// sleeping (or some queued before it), it is created `queued`.
+    pub queue_limit: Option<u64>,
 }
 
 /// What creating an execution did.
@@ -208,6 +217,8 @@ pub enum Created {
     /// An execution with this id existed already; nothing was written.
     Existed,
     /// Created, for any node to claim.
+    Unclaimed,
+    /// Created `queued` behind its tenant's `max_running` quota.
     Queued,
     /// Created and leased to the given owner (epoch 1).
     Leased(Lease),
@@ -337,10 +348,14 @@ mod tests {
         }
         assert_eq!(Status::parse("Running"), None);
         let unfinished: Vec<Status> = Status::ALL.into_iter().filter(|s| s.is_unfinished()).collect();
-        assert_eq!(unfinished, [Status::Running, Status::Sleeping]);
+        assert_eq!(unfinished, [Status::Running, Status::Sleeping, Status::Queued]);
         let terminable: Vec<Status> = Status::ALL.into_iter().filter(|s| s.is_terminable()).collect();
-        assert_eq!(terminable, [Status::Running, Status::Sleeping, Status::Parked]);
+        assert_eq!(
+            terminable,
+            [Status::Running, Status::Sleeping, Status::Parked, Status::Queued]
+        );
         assert!(!Status::Parked.is_final() && Status::Continued.is_final() && !Status::Running.is_final());
+        assert!(!Status::Queued.is_final());
     }
 
     #[test]

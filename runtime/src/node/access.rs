@@ -324,10 +324,11 @@ impl Node {
             ));
         }
         let usage = self.tenant(caller, name).await?.usage;
-        if usage.unfinished_executions > 0 && !force {
+        let unfinished = usage.unfinished_executions + usage.queued_executions;
+        if unfinished > 0 && !force {
             return Err(Error::new(
                 codes::TENANT_EXISTS,
-                format!("tenant `{name}` has {} running executions", usage.unfinished_executions),
+                format!("tenant `{name}` has {unfinished} unfinished executions"),
                 "wait for them, or pass --force (?force=true) to remove them with the tenant",
             ));
         }
@@ -553,7 +554,16 @@ impl Node {
 
 /// Refuses quotas that could never be met.
 fn check_quotas(q: &Quotas) -> Result<()> {
-    let zero = [q.max_payload_bytes, q.max_component_bytes, q.max_components].contains(&Some(0));
+    let zero = [
+        q.max_payload_bytes,
+        q.max_component_bytes,
+        q.max_components,
+        q.max_running,
+        q.requests_per_second,
+        q.starts_per_second,
+        q.signals_per_second,
+    ]
+    .contains(&Some(0));
     if zero {
         return Err(Error::invalid(
             "a quota of 0 admits nothing",

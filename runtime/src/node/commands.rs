@@ -3,6 +3,7 @@
 
 use super::Node;
 use super::access::{Caller, present_deployment, present_execution, present_schedule};
+use super::rates::Rate;
 use super::types::*;
 use crate::engine::digest_of;
 use crate::error::{Error, Result, codes};
@@ -164,6 +165,7 @@ impl Node {
     /// on the id (starting an existing id returns that execution).
     pub async fn start(&self, caller: &Caller, req: StartRequest) -> Result<StartResponse> {
         caller.require(Role::Operate)?;
+        self.check_rate(caller, Rate::Starts).await?;
         let id = req.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         if !valid_id(&id) {
             return Err(Error::invalid(
@@ -176,7 +178,8 @@ impl Node {
         let d = self.resolve(&caller.tenant, &req.workflow).await?;
         let key = caller.key(&id);
         let bindings = self.within_policy(&caller.tenant, d.bindings).await?;
-        let new = journal::new_execution(key.clone(), &d.name, &d.component, bindings, &input, None);
+        let mut new = journal::new_execution(key.clone(), &d.name, &d.component, bindings, &input, None);
+        new.queue_limit = self.queue_limit(&caller.tenant).await?;
         let created = self.place(new).await?.is_new();
         let version = if created {
             d.version
@@ -372,6 +375,7 @@ impl Node {
     /// Queues a signal; it wakes the execution if it is suspended.
     pub async fn signal(&self, caller: &Caller, id: &str, name: &str, payload: &Value) -> Result<SignalResponse> {
         caller.require(Role::Operate)?;
+        self.check_rate(caller, Rate::Signals).await?;
         check_name("signal name", name)?;
         let payload = payload.to_string();
         self.check_payload(caller, &payload).await?;
@@ -420,6 +424,7 @@ impl Node {
                 "nothing to do",
             ));
         }
+        self.admit_after(&key).await;
         self.audit_action(caller, "terminate", id).await?;
         Ok(TerminateResponse {
             execution_id: id.to_owned(),

@@ -107,6 +107,7 @@ impl Node {
             input: e.input,
             parent: e.parent,
             started,
+            queue_limit: None,
         };
         Ok((exec, journal))
     }

@@ -107,7 +107,7 @@ impl Effects for Node {
                 Some(next) => ChildState::ContinuedAs(next),
                 None => ChildState::Running,
             },
-            Status::Running | Status::Sleeping | Status::Parked => ChildState::Running,
+            Status::Running | Status::Sleeping | Status::Parked | Status::Queued => ChildState::Running,
         })
     }
 

@@ -10,11 +10,13 @@
 //! adapters over its commands; the store and the engine are private to it.
 
 mod access;
+mod admission;
 pub mod bench;
 mod children;
 mod commands;
 mod drive;
 mod effects;
+mod rates;
 mod replay;
 mod schedules;
 mod types;
@@ -25,6 +27,7 @@ pub use crate::store::{Schema, StoreConfig, redact};
 pub use access::{AuditQuery, Caller, CreateTenantRequest, CreateTokenRequest, CreatedToken, TenantDetail};
 pub(crate) use commands::checked_wait;
 pub use drive::Outcome;
+pub use rates::Rate;
 pub use replay::{ReplayRequest, Verdict};
 pub use schedules::next_fire;
 pub use types::{
@@ -52,7 +55,7 @@ pub struct NodeConfig {
     pub cache_dir: PathBuf,
     /// Linear memory cap of one guest instance, in bytes.
     pub memory_limit: usize,
-    /// Longest a workflow may compute between two host calls.
+    /// CPU time a workflow may use between two host calls (CPU, not wall clock).
     pub cpu_budget: Duration,
     /// Guest instances that may be live at once.
     pub max_instances: u32,
@@ -107,6 +110,8 @@ pub struct Node {
     renewer: Once,
     /// Tenants' quotas as read lately (see `access.rs`).
     quotas: access::QuotaCache,
+    /// Tenants' rate buckets (see `rates.rs`).
+    rates: rates::Rates,
     me: Weak<Node>,
 }
 
@@ -140,6 +145,7 @@ impl Node {
             active: Mutex::new(HashSet::new()),
             renewer: Once::new(),
             quotas: access::QuotaCache::default(),
+            rates: rates::Rates::default(),
             me: me.clone(),
             config,
         });
@@ -162,11 +168,12 @@ impl Node {
     /// Creates a new execution and, when this node has a free slot, leases
     /// it to itself in the same transaction and starts driving it at once
     /// (no claim round trip); otherwise any node claims it. Nothing is
-    /// created when the id exists.
+    /// created when the id exists; it is created `queued` when its
+    /// `queue_limit` is reached (see `admission.rs`).
     async fn place(&self, new: NewExecution) -> Result<Created> {
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             let created = self.store.create_execution(&new, None, self.lease_ms()).await?;
-            if created.is_new() {
+            if created == Created::Unclaimed {
                 self.announce(StoreEvent::Work);
             }
             return Ok(created);

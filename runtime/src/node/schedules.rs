@@ -58,7 +58,8 @@ impl Node {
             };
             let id = format!("{}@{}", s.id, s.next_fire_at_ms);
             let bindings = self.within_policy(tenancy::tenant_of(&s.id), d.bindings).await?;
-            let new = journal::new_execution(id, &d.name, &d.component, bindings, &s.input, None);
+            let mut new = journal::new_execution(id, &d.name, &d.component, bindings, &s.input, None);
+            new.queue_limit = self.queue_limit(tenancy::tenant_of(&s.id)).await?;
             if self.place(new).await?.is_new() {
                 fired += 1;
             }

@@ -59,6 +59,9 @@ impl Node {
                 }
             };
             if tokio::time::Instant::now() >= next_schedules {
+                if let Err(e) = self.admit_all().await {
+                    tracing::warn!("admitting queued executions failed: {}", e.message);
+                }
                 match self.fire_due_schedules().await {
                     Ok((fired, next_due)) => {
                         let until = Duration::from_millis((next_due - now_ms()).max(0) as u64);
@@ -90,7 +93,14 @@ impl Node {
     /// is due (any node may take it then).
     pub(super) async fn serve_one(&self, lease: Lease) {
         let id = lease.execution_id.clone();
-        match self.drive(lease.clone()).await {
+        let outcome = self.drive(lease.clone()).await;
+        if matches!(
+            outcome,
+            Ok(Outcome::Completed(_) | Outcome::Continued(_) | Outcome::Failed(_) | Outcome::Parked(_))
+        ) {
+            self.admit_after(&id).await;
+        }
+        match outcome {
             Ok(Outcome::Sleeping(wake_at)) => {
                 let weak = self.me.clone();
                 tokio::spawn(async move {

@@ -258,6 +258,16 @@ pub(crate) trait TenantStore: Send + Sync {
     /// What a tenant uses now.
     async fn tenant_usage(&self, name: &str) -> Result<TenantUsage>;
 
+    /// The tenants that have queued executions.
+    async fn queued_tenants(&self) -> Result<Vec<String>>;
+
+    /// Admits (makes runnable, oldest first) as many of a tenant's queued
+    /// executions as fit under `limit` running or sleeping ones (all of
+    /// them without a limit), in one transaction that concurrent starts and
+    /// admissions of the tenant wait for; other nodes are told. Returns the
+    /// admitted ids.
+    async fn admit(&self, tenant: &str, limit: Option<u64>) -> Result<Vec<String>>;
+
     /// Deletes a tenant and everything it owns (executions with their
     /// journals and inboxes, deployments, schedules, components no other
     /// tenant holds, tokens) in one transaction; `false` if it did not exist.

@@ -19,8 +19,31 @@ pub(super) const TENANTS: &str = "SELECT name, quotas, created_at FROM tenants O
 pub(super) const TENANT_USAGE: &str = "SELECT
     (SELECT COUNT(*) FROM executions WHERE tenant = $1 AND status IN ('running', 'sleeping')),
     (SELECT COUNT(*) FROM executions WHERE tenant = $1),
+    (SELECT COUNT(*) FROM executions WHERE tenant = $1 AND status = 'queued'),
     (SELECT COUNT(*) FROM tenant_components WHERE tenant = $1),
     (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM tenant_components WHERE tenant = $1)";
+
+/// A tenant's executions running or sleeping, and those queued.
+pub(super) const LIVE_AND_QUEUED: &str = "SELECT
+    (SELECT COUNT(*) FROM executions WHERE tenant = $1 AND status IN ('running', 'sleeping')),
+    (SELECT COUNT(*) FROM executions WHERE tenant = $1 AND status = 'queued')";
+/// The tenants with queued executions.
+pub(super) const QUEUED_TENANTS: &str =
+    "SELECT DISTINCT tenant FROM executions WHERE status = 'queued' ORDER BY tenant";
+/// Admits (makes runnable) a tenant's `$3` oldest queued executions.
+pub(super) const ADMIT: &str = "UPDATE executions SET status = 'running', wake_at = NULL, updated_at = $1
+     WHERE id IN (SELECT id FROM executions WHERE tenant = $2 AND status = 'queued' ORDER BY created_at, id LIMIT $3)
+     RETURNING id";
+
+/// Locks a tenant's row (PostgreSQL): starts and admissions under its
+/// quota take turns across nodes.
+pub(super) const LOCK_TENANT: &str = "SELECT name FROM tenants WHERE name = $1 FOR UPDATE";
+
+/// How many queued executions of a tenant with `live` running or sleeping
+/// ones may be admitted under `limit` (all of them without one).
+pub(super) fn admissible(limit: Option<u64>, live: i64) -> i64 {
+    limit.map_or(i64::MAX, |l| (l as i64 - live).max(0))
+}
 
 /// Deleting a tenant, in order, in one transaction: component bytes no
 /// other tenant owns go first, then its journals, inboxes, executions,
@@ -99,8 +122,9 @@ pub(super) fn usage(r: &impl Row) -> Result<TenantUsage> {
     Ok(TenantUsage {
         unfinished_executions: r.int(0)?,
         executions: r.int(1)?,
-        components: r.int(2)?,
-        component_bytes: r.int(3)?,
+        queued_executions: r.int(2)?,
+        components: r.int(3)?,
+        component_bytes: r.int(4)?,
     })
 }
 

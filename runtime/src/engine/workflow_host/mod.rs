@@ -459,7 +459,7 @@ fn new_store(engine: &Engine, host: ExecutionHost) -> wasmtime::Store<WorkflowSt
     let state = WorkflowState {
         wasi,
         table: ResourceTable::new(),
-        guard: Guard::new(engine.config.memory_limit, engine.config.cpu_budget),
+        guard: Guard::new(&engine.limits),
         host: HostSlot(Some(host)),
         stderr,
     };

@@ -18,7 +18,7 @@
 
 use super::{HostSlot, WorkflowState};
 use crate::engine::bindings::workflow::Workflow;
-use crate::engine::guard::Guard;
+use crate::engine::guard::{Guard, Limits};
 use futures_util::FutureExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -74,8 +74,7 @@ impl Default for Spares {
 #[derive(Clone)]
 pub(crate) struct SpareMaker {
     pub(crate) wasm: wasmtime::Engine,
-    pub(crate) memory_limit: usize,
-    pub(crate) cpu_budget: Duration,
+    pub(crate) limits: Limits,
     pub(crate) slots: Arc<Semaphore>,
 }
 
@@ -153,7 +152,7 @@ async fn make(
     let state = WorkflowState {
         wasi: crate::engine::wasi::tripwire_ctx(touched.clone()),
         table: ResourceTable::new(),
-        guard: Guard::new(maker.memory_limit, maker.cpu_budget),
+        guard: Guard::new(&maker.limits),
         host: HostSlot(None),
         stderr: MemoryOutputPipe::new(16 * 1024),
     };

@@ -17,6 +17,7 @@ mod tenants;
 
 use super::migrate::{self, Migration, Migrator};
 use super::rows::{self, Row};
+use super::tenants as tenant_sql;
 use super::{
     CatalogStore, ClusterStore, EventSink, ExecutionStore, InboxStore, ScheduleStore, Schema, redact, schema_too_old,
 };
@@ -200,46 +201,95 @@ impl Migrator for PostgresStore {
     }
 }
 
+/// The parameters of `CREATE_EXECUTION`.
+fn create_params<'a>(
+    new: &'a NewExecution,
+    owner: Option<&'a str>,
+    lease_ms: i64,
+    status: &'static str,
+) -> Vec<Box<dyn ToSql + Sync + Send + 'a>> {
+    let now = now_ms();
+    let (epoch, expires): (i64, Option<i64>) = match owner {
+        Some(_) => (1, Some(now + lease_ms)),
+        None => (0, None),
+    };
+    let s = &new.started;
+    vec![
+        Box::new(new.id.as_str()),
+        Box::new(new.workflow.as_str()),
+        Box::new(new.component.as_str()),
+        Box::new(rows::encode_bindings(&new.bindings)),
+        Box::new(new.input.as_str()),
+        Box::new(now),
+        Box::new(owner),
+        Box::new(epoch),
+        Box::new(expires),
+        Box::new(s.seq as i32),
+        Box::new(s.kind.as_str()),
+        Box::new(s.payload.as_str()),
+        Box::new(s.at_ms),
+        Box::new(new.parent.as_deref()),
+        Box::new(tenancy::tenant_of(&new.id)),
+        Box::new(status),
+    ]
+}
+
+/// Boxed parameters as the driver takes them.
+fn refs<'a>(params: &'a [Box<dyn ToSql + Sync + Send + 'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+}
+
+/// What a create did: nothing (the id existed), or a new execution leased to `owner` or unclaimed.
+fn created(new: &NewExecution, owner: Option<&str>, inserted: bool) -> Created {
+    match (inserted, owner) {
+        (false, _) => Created::Existed,
+        (true, Some(owner)) => Created::Leased(Lease {
+            execution_id: new.id.clone(),
+            owner: owner.to_owned(),
+            epoch: 1,
+        }),
+        (true, None) => Created::Unclaimed,
+    }
+}
+
 #[async_trait]
 impl ExecutionStore for PostgresStore {
     async fn create_execution(&self, new: &NewExecution, owner: Option<&str>, lease_ms: i64) -> Result<Created> {
-        let now = now_ms();
-        let (epoch, expires): (i64, Option<i64>) = match owner {
-            Some(_) => (1, Some(now + lease_ms)),
-            None => (0, None),
-        };
-        let bindings = rows::encode_bindings(&new.bindings);
-        let s = &new.started;
-        let seq = s.seq as i32;
         let tenant = tenancy::tenant_of(&new.id);
-        let params: [&(dyn ToSql + Sync); 15] = [
-            &new.id,
-            &new.workflow,
-            &new.component,
-            &bindings,
-            &new.input,
-            &now,
-            &owner,
-            &epoch,
-            &expires,
-            &seq,
-            &s.kind,
-            &s.payload,
-            &s.at_ms,
-            &new.parent,
-            &tenant,
-        ];
-        if self.query(sql::CREATE_EXECUTION, &params).await?.is_empty() {
-            return Ok(Created::Existed);
-        }
-        Ok(match owner {
-            Some(owner) => Created::Leased(Lease {
-                execution_id: new.id.clone(),
-                owner: owner.to_owned(),
-                epoch,
-            }),
-            None => Created::Queued,
-        })
+        let Some(limit) = new.queue_limit else {
+            let params = create_params(new, owner, lease_ms, "running");
+            let inserted = !self.query(sql::CREATE_EXECUTION, &refs(&params)).await?.is_empty();
+            return Ok(created(new, owner, inserted));
+        };
+        // Under a quota the tenant's row is locked: the count and the insert
+        // of concurrent starts (on any node) take turns.
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        tx.query(tenant_sql::LOCK_TENANT, &[&tenant]).await.map_err(pg_err)?;
+        let row = tx
+            .query_one(tenant_sql::LIVE_AND_QUEUED, &[&tenant])
+            .await
+            .map_err(pg_err)?;
+        let (live, queued): (i64, i64) = (row.get(0), row.get(1));
+        let answer = if live >= limit as i64 || queued > 0 {
+            let params = create_params(new, None, lease_ms, "queued");
+            let inserted = !tx
+                .query(sql::CREATE_EXECUTION, &refs(&params))
+                .await
+                .map_err(pg_err)?
+                .is_empty();
+            if inserted { Created::Queued } else { Created::Existed }
+        } else {
+            let params = create_params(new, owner, lease_ms, "running");
+            let inserted = !tx
+                .query(sql::CREATE_EXECUTION, &refs(&params))
+                .await
+                .map_err(pg_err)?
+                .is_empty();
+            created(new, owner, inserted)
+        };
+        tx.commit().await.map_err(pg_err)?;
+        Ok(answer)
     }
 
     async fn append(&self, lease: &Lease, entries: &[Entry], transition: &Transition) -> Result<()> {

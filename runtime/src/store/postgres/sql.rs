@@ -36,11 +36,11 @@ pub(super) const CHANNEL_POKE: &str = poke_channel!();
 pub(super) const CREATE_EXECUTION: &str = concat!(
     "WITH e AS (
         INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_owner, lease_epoch, lease_expires, parent, tenant)
-        VALUES ($1, $2, $3, $4, 'running', $5, $6, $6, $7, $8, $9, $14, $15) ON CONFLICT (id) DO NOTHING RETURNING id
+        VALUES ($1, $2, $3, $4, $16, $5, $6, $6, $7, $8, $9, $14, $15) ON CONFLICT (id) DO NOTHING RETURNING id
      ), j AS (
         INSERT INTO journal (execution_id, seq, kind, payload, at) SELECT id, $10, $11, $12, $13 FROM e RETURNING execution_id
      )
-     SELECT execution_id, CASE WHEN $7::text IS NULL THEN pg_notify('",
+     SELECT execution_id, CASE WHEN $7::text IS NULL AND $16 = 'running' THEN pg_notify('",
     work_channel!(),
     "', '') END IS NULL FROM j"
 );
@@ -104,6 +104,9 @@ pub(super) const STORED_SEQS: &str = "SELECT count(*) FROM journal WHERE executi
 /// An execution's fencing epoch.
 pub(super) const EPOCH_OF: &str = "SELECT lease_epoch FROM executions WHERE id = $1";
 
+/// Tells the claimers there is new work.
+pub(super) const NOTIFY_WORK: &str = concat!("SELECT pg_notify('", work_channel!(), "', '')");
+
 /// Announces that an execution finished.
 pub(super) const NOTIFY_DONE: &str = concat!("SELECT pg_notify('", done_channel!(), "', $1)");
 
@@ -125,14 +128,27 @@ pub(super) const CLAIM: &str =
        AND (lease_owner IS NULL OR lease_expires < $4 OR lease_owner = ANY($5))
      RETURNING lease_epoch";
 
-/// Claims up to `$4` runnable executions, skipping rows other nodes are claiming.
+/// Claims up to `$4` runnable executions, skipping rows other nodes are
+/// claiming. Tenants take turns: a candidate's rank is its place in its
+/// tenant's line plus how many of the tenant's executions hold a lease now,
+/// lowest first; so a tenant with a backlog never holds another's new work
+/// back longer than one claim.
 pub(super) const CLAIM_RUNNABLE: &str =
     "UPDATE executions SET lease_owner = $1, lease_epoch = lease_epoch + 1, lease_expires = $2
      WHERE id IN (
-        SELECT id FROM executions
-        WHERE status IN ('running', 'sleeping') AND (wake_at IS NULL OR wake_at <= $3)
-          AND (lease_owner IS NULL OR lease_expires < $3)
-        ORDER BY updated_at LIMIT $4
+        SELECT id FROM executions WHERE id IN (
+            WITH busy AS (
+                SELECT tenant, COUNT(*) AS n FROM executions
+                WHERE status IN ('running', 'sleeping') AND lease_owner IS NOT NULL AND lease_expires >= $3
+                GROUP BY tenant
+            ), line AS (
+                SELECT id, tenant, updated_at, row_number() OVER (PARTITION BY tenant ORDER BY updated_at, id) AS turn
+                FROM executions
+                WHERE status IN ('running', 'sleeping') AND (wake_at IS NULL OR wake_at <= $3)
+                  AND (lease_owner IS NULL OR lease_expires < $3)
+            )
+            SELECT line.id FROM line LEFT JOIN busy ON busy.tenant = line.tenant
+            ORDER BY line.turn + COALESCE(busy.n, 0), line.updated_at LIMIT $4)
         FOR UPDATE SKIP LOCKED)
        AND (lease_owner IS NULL OR lease_expires < $3)
      RETURNING id, lease_epoch";

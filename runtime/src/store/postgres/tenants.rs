@@ -41,6 +41,32 @@ impl TenantStore for PostgresStore {
         Ok(rows.first().map(sql::usage).transpose()?.unwrap_or_default())
     }
 
+    async fn queued_tenants(&self) -> Result<Vec<String>> {
+        let rows = self.query(sql::QUEUED_TENANTS, &[]).await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn admit(&self, tenant: &str, limit: Option<u64>) -> Result<Vec<String>> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        tx.query(sql::LOCK_TENANT, &[&tenant]).await.map_err(pg_err)?;
+        let row = tx.query_one(sql::LIVE_AND_QUEUED, &[&tenant]).await.map_err(pg_err)?;
+        let (live, queued): (i64, i64) = (row.get(0), row.get(1));
+        let room = sql::admissible(limit, live).min(queued);
+        if room == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = tx
+            .query(sql::ADMIT, &[&now_ms(), &tenant, &room])
+            .await
+            .map_err(pg_err)?;
+        if !rows.is_empty() {
+            tx.execute(super::sql::NOTIFY_WORK, &[]).await.map_err(pg_err)?;
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     async fn delete_tenant(&self, name: &str) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;

@@ -14,6 +14,7 @@ mod tenants;
 
 use super::migrate::{self, Migration, Migrator};
 use super::rows::{self, Row};
+use super::tenants as tenant_sql;
 use super::{CatalogStore, ClusterStore, EventSink, ExecutionStore, InboxStore, ScheduleStore};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -238,7 +239,13 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
 }
 
 /// Inserts an execution row (leased to `owner` at epoch 1, or unowned) and its `started` entry.
-fn insert_execution(c: &Connection, new: &NewExecution, owner: Option<&str>, lease_ms: i64) -> Result<()> {
+fn insert_execution(
+    c: &Connection,
+    new: &NewExecution,
+    owner: Option<&str>,
+    status: Status,
+    lease_ms: i64,
+) -> Result<()> {
     let now = now_ms();
     let (epoch, expires) = match owner {
         Some(_) => (1, Some(now + lease_ms)),
@@ -258,7 +265,8 @@ fn insert_execution(c: &Connection, new: &NewExecution, owner: Option<&str>, lea
                 epoch,
                 expires,
                 new.parent,
-                tenancy::tenant_of(&new.id)
+                tenancy::tenant_of(&new.id),
+                status.as_str()
             ])
         })
         .map_err(sql_err)?;
@@ -296,14 +304,25 @@ impl ExecutionStore for SqliteStore {
             if query_one(c, sql::EXECUTION_EXISTS, [&new.id], |r| r.int(0))? == Some(1) {
                 return Ok(Created::Existed);
             }
-            insert_execution(c, &new, owner.as_deref(), lease_ms)?;
+            // One writer at a time: the count and the insert cannot interleave with another start.
+            if let Some(limit) = new.queue_limit {
+                let tenant = tenancy::tenant_of(&new.id);
+                let (live, queued) =
+                    query_one(c, tenant_sql::LIVE_AND_QUEUED, [tenant], |r| Ok((r.int(0)?, r.int(1)?)))?
+                        .unwrap_or((0, 0));
+                if live >= limit as i64 || queued > 0 {
+                    insert_execution(c, &new, None, Status::Queued, lease_ms)?;
+                    return Ok(Created::Queued);
+                }
+            }
+            insert_execution(c, &new, owner.as_deref(), Status::Running, lease_ms)?;
             Ok(match owner {
                 Some(owner) => Created::Leased(Lease {
                     execution_id: new.id,
                     owner,
                     epoch: 1,
                 }),
-                None => Created::Queued,
+                None => Created::Unclaimed,
             })
         })
         .await

@@ -114,4 +114,9 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         target TEXT NOT NULL
     );",
     },
+    Migration {
+        version: 5,
+        sql: "CREATE INDEX executions_live_by_tenant ON executions (tenant, status, created_at, id)
+            WHERE status IN ('running', 'sleeping', 'queued');",
+    },
 ];

@@ -6,7 +6,7 @@ use crate::store::rows::{deployment_columns, entry_columns, execution_columns, i
 
 /// A new execution row (leased to `?7` at epoch `?8`, or unowned).
 pub(super) const INSERT_EXECUTION: &str = "INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_owner, lease_epoch, lease_expires, parent, tenant)
-     VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11)";
+     VALUES (?1, ?2, ?3, ?4, ?12, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 /// Whether an execution exists.
 pub(super) const EXECUTION_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM executions WHERE id = ?1)";
@@ -68,14 +68,22 @@ pub(super) const CLAIM: &str =
        AND (lease_owner IS NULL OR lease_expires < ?4 OR lease_owner IN (SELECT value FROM json_each(?5)))
      RETURNING lease_epoch";
 
-/// Claims up to `?4` runnable executions.
+/// Claims up to `?4` runnable executions; tenants take turns (as on PostgreSQL).
 pub(super) const CLAIM_RUNNABLE: &str =
     "UPDATE executions SET lease_owner = ?1, lease_epoch = lease_epoch + 1, lease_expires = ?2
      WHERE id IN (
-        SELECT id FROM executions
-        WHERE status IN ('running', 'sleeping') AND (wake_at IS NULL OR wake_at <= ?3)
-          AND (lease_owner IS NULL OR lease_expires < ?3)
-        ORDER BY updated_at LIMIT ?4)
+        WITH busy AS (
+            SELECT tenant, COUNT(*) AS n FROM executions
+            WHERE status IN ('running', 'sleeping') AND lease_owner IS NOT NULL AND lease_expires >= ?3
+            GROUP BY tenant
+        ), line AS (
+            SELECT id, tenant, updated_at, row_number() OVER (PARTITION BY tenant ORDER BY updated_at, id) AS turn
+            FROM executions
+            WHERE status IN ('running', 'sleeping') AND (wake_at IS NULL OR wake_at <= ?3)
+              AND (lease_owner IS NULL OR lease_expires < ?3)
+        )
+        SELECT line.id FROM line LEFT JOIN busy ON busy.tenant = line.tenant
+        ORDER BY line.turn + COALESCE(busy.n, 0), line.updated_at LIMIT ?4)
      RETURNING id, lease_epoch";
 
 /// Extends the leases of `?1` on the executions of the JSON list `?3`.

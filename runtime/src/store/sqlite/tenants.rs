@@ -4,6 +4,7 @@ use super::{SqliteStore, execute, query_all, query_one};
 use crate::error::Result;
 use crate::model::{AuditRecord, Quotas, Tenant, TenantUsage, Token, now_ms};
 use crate::store::TenantStore;
+use crate::store::rows::Row;
 use crate::store::tenants::{self as sql, encode_quotas};
 use async_trait::async_trait;
 use rusqlite::params;
@@ -36,6 +37,25 @@ impl TenantStore for SqliteStore {
         let name = name.to_owned();
         self.read(move |c| Ok(query_one(c, sql::TENANT_USAGE, [name], |r| sql::usage(r))?.unwrap_or_default()))
             .await
+    }
+
+    async fn queued_tenants(&self) -> Result<Vec<String>> {
+        self.read(|c| query_all(c, sql::QUEUED_TENANTS, [], |r| r.text(0)))
+            .await
+    }
+
+    async fn admit(&self, tenant: &str, limit: Option<u64>) -> Result<Vec<String>> {
+        let tenant = tenant.to_owned();
+        self.write(move |c| {
+            let (live, queued) =
+                query_one(c, sql::LIVE_AND_QUEUED, [&tenant], |r| Ok((r.int(0)?, r.int(1)?)))?.unwrap_or((0, 0));
+            let room = sql::admissible(limit, live).min(queued);
+            if room == 0 {
+                return Ok(Vec::new());
+            }
+            query_all(c, sql::ADMIT, params![now_ms(), tenant, room], |r| r.text(0))
+        })
+        .await
     }
 
     async fn delete_tenant(&self, name: &str) -> Result<bool> {

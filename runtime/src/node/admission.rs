@@ -1,0 +1,53 @@
+//! The running-executions quota (`max_running`): a start from outside (API,
+//! CLI, schedule) beyond it is created `queued` — never refused — and
+//! admitted in start order as the tenant's executions stop running. Whoever
+//! stops one (the node that ends or parks it, an operator's terminate)
+//! admits what now fits at once; every serving node also sweeps all
+//! tenants each fallback period, for raised limits and for a node that died
+//! before admitting. The count and the admission are one store transaction
+//! that concurrent starts of the tenant wait for, so several nodes enforce
+//! one limit.
+
+use super::Node;
+use crate::error::Result;
+use crate::model::{StoreEvent, tenancy};
+
+impl Node {
+    /// The quota a start from outside in `tenant` is queued under.
+    pub(super) async fn queue_limit(&self, tenant: &str) -> Result<Option<u64>> {
+        Ok(self.quotas(tenant).await?.max_running)
+    }
+
+    /// Execution `key` stopped running here: admits its tenant's queued
+    /// executions that now fit (nothing to do for a tenant without a limit:
+    /// the sweep admits what a removed limit left queued).
+    pub(super) async fn admit_after(&self, key: &str) {
+        let tenant = tenancy::tenant_of(key);
+        let limit = match self.quotas(tenant).await {
+            Ok(q) => q.max_running,
+            Err(_) => return, // the sweep will do it
+        };
+        if limit.is_none() {
+            return;
+        }
+        match self.store.admit(tenant, limit).await {
+            Ok(admitted) if !admitted.is_empty() => self.announce(StoreEvent::Work),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("admitting queued executions of {tenant} failed: {}", e.message),
+        }
+    }
+
+    /// Admits what fits, for every tenant with queued executions; returns
+    /// how many were admitted.
+    pub(super) async fn admit_all(&self) -> Result<usize> {
+        let mut admitted = 0;
+        for tenant in self.store.queued_tenants().await? {
+            let limit = self.quotas(&tenant).await?.max_running;
+            admitted += self.store.admit(&tenant, limit).await?.len();
+        }
+        if admitted > 0 {
+            self.announce(StoreEvent::Work);
+        }
+        Ok(admitted)
+    }
+}

@@ -1,0 +1,128 @@
+//! Per-tenant rate limits: a token bucket per tenant and kind of call (API
+//! requests, starts, signals), refilled at the quota's rate and holding at
+//! most one second's worth. A call finding its bucket empty is refused with
+//! `CAIRN-E034` and the seconds until a token is back (`Retry-After`).
+//! Buckets live in each node: with several nodes behind a balancer, each
+//! enforces the rate on what reaches it.
+
+use super::{Caller, Node};
+use crate::error::{Error, Result, codes};
+use crate::model::Quotas;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A kind of call with a per-second quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rate {
+    /// Any API request (`requests_per_second`).
+    Requests,
+    /// Starting an execution (`starts_per_second`).
+    Starts,
+    /// Sending a signal (`signals_per_second`).
+    Signals,
+}
+
+impl Rate {
+    /// The quota's name.
+    fn name(self) -> &'static str {
+        match self {
+            Rate::Requests => "requests_per_second",
+            Rate::Starts => "starts_per_second",
+            Rate::Signals => "signals_per_second",
+        }
+    }
+
+    /// The tenant's rate for this kind, if it has one.
+    fn of(self, q: &Quotas) -> Option<u64> {
+        match self {
+            Rate::Requests => q.requests_per_second,
+            Rate::Starts => q.starts_per_second,
+            Rate::Signals => q.signals_per_second,
+        }
+    }
+}
+
+/// One bucket: its tokens as of `at`.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// The buckets of one node.
+#[derive(Default)]
+pub(super) struct Rates(Mutex<HashMap<(String, Rate), Bucket>>);
+
+impl Rates {
+    /// Takes a token at `per_second` (burst: one second's worth), or says
+    /// how long until one is back.
+    fn take(&self, tenant: &str, kind: Rate, per_second: u64, now: Instant) -> std::result::Result<(), Duration> {
+        let rate = per_second.max(1) as f64;
+        let mut buckets = self.0.lock().unwrap();
+        let bucket = buckets
+            .entry((tenant.to_owned(), kind))
+            .or_insert(Bucket { tokens: rate, at: now });
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(rate);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
+        }
+    }
+}
+
+impl Node {
+    /// Counts one call of `kind` against the caller's tenant's rate.
+    pub(crate) async fn check_rate(&self, caller: &Caller, kind: Rate) -> Result<()> {
+        let Some(limit) = kind.of(&self.quotas(&caller.tenant).await?) else {
+            return Ok(());
+        };
+        self.rates
+            .take(&caller.tenant, kind, limit, Instant::now())
+            .map_err(|wait| {
+                Error::new(
+                    codes::RATE_LIMITED,
+                    format!("the tenant's quota {} = {limit} is reached", kind.name()),
+                    "slow down and retry after the seconds in Retry-After, or ask an admin to raise the quota",
+                )
+                .retry_after(wait.as_secs_f64().ceil().max(1.0) as u64)
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_holds_a_second_and_refills_at_its_rate() {
+        let rates = Rates::default();
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            rates.take("a", Rate::Starts, 10, t0).unwrap();
+        }
+        let wait = rates.take("a", Rate::Starts, 10, t0).unwrap_err();
+        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(100), "{wait:?}");
+        assert!(rates.take("b", Rate::Starts, 10, t0).is_ok(), "tenants have their own");
+        assert!(rates.take("a", Rate::Signals, 10, t0).is_ok(), "kinds have their own");
+        let later = t0 + Duration::from_millis(250);
+        for _ in 0..2 {
+            rates.take("a", Rate::Starts, 10, later).unwrap();
+        }
+        assert!(
+            rates.take("a", Rate::Starts, 10, later).is_err(),
+            "2.5 tokens came back"
+        );
+        let much_later = t0 + Duration::from_secs(60);
+        for _ in 0..10 {
+            rates.take("a", Rate::Starts, 10, much_later).unwrap();
+        }
+        assert!(
+            rates.take("a", Rate::Starts, 10, much_later).is_err(),
+            "at most a second's worth"
+        );
+    }
+}
