@@ -70,7 +70,7 @@ fn start_server(data_dir: &std::path::Path, database: Option<&str>, extra: &[&st
 }
 
 /// One start-and-wait of chain(n); its latency.
-async fn chain(client: &Client, n: u64) -> Result<Duration> {
+pub(super) async fn chain(client: &Client, n: u64) -> Result<Duration> {
     let t = Instant::now();
     let req = StartRequest {
         workflow: "bench-chain".into(),
@@ -337,7 +337,7 @@ async fn run(ctx: &Ctx, args: &BenchArgs, o: BenchOptions, signals: Vec<u8>, dir
 }
 
 /// Uploads and deploys the benchmark's workflows through `client`.
-async fn deploy_bench(client: &Client, o: &BenchOptions, signals: &[u8]) -> Result<()> {
+pub(super) async fn deploy_bench(client: &Client, o: &BenchOptions, signals: &[u8]) -> Result<()> {
     let workflow = client
         .upload_component(ComponentKind::Workflow, o.workflow.clone())
         .await?;
@@ -435,5 +435,5 @@ async fn auth_overhead(
         o.concurrency,
         (wfs_on / wfs_off - 1.0) * 100.0
     ));
-    Ok(())
+    super::bench_noisy::under_flood(&admin, &url, o, signals, out).await
 }

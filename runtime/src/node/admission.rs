@@ -7,10 +7,38 @@
 //! before admitting. The count and the admission are one store transaction
 //! that concurrent starts of the tenant wait for, so several nodes enforce
 //! one limit.
+//!
+//! A node only looks for queued executions of tenants it knows to have
+//! some (it queued one, or its last sweep found some), so ending an
+//! execution costs nothing extra otherwise.
 
 use super::Node;
 use crate::error::Result;
 use crate::model::{StoreEvent, tenancy};
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+/// The tenants this node knows to have queued executions.
+#[derive(Default)]
+pub(super) struct QueuedTenants(Mutex<HashSet<String>>);
+
+impl QueuedTenants {
+    /// `tenant` has queued executions now.
+    pub(super) fn note(&self, tenant: &str) {
+        let mut known = self.0.lock().unwrap();
+        if !known.contains(tenant) {
+            known.insert(tenant.to_owned());
+        }
+    }
+
+    fn contains(&self, tenant: &str) -> bool {
+        self.0.lock().unwrap().contains(tenant)
+    }
+
+    fn replace(&self, tenants: &[String]) {
+        *self.0.lock().unwrap() = tenants.iter().cloned().collect();
+    }
+}
 
 impl Node {
     /// The quota a start from outside in `tenant` is queued under.
@@ -23,6 +51,9 @@ impl Node {
     /// the sweep admits what a removed limit left queued).
     pub(super) async fn admit_after(&self, key: &str) {
         let tenant = tenancy::tenant_of(key);
+        if !self.queued.contains(tenant) {
+            return;
+        }
         let limit = match self.quotas(tenant).await {
             Ok(q) => q.max_running,
             Err(_) => return, // the sweep will do it
@@ -41,7 +72,9 @@ impl Node {
     /// how many were admitted.
     pub(super) async fn admit_all(&self) -> Result<usize> {
         let mut admitted = 0;
-        for tenant in self.store.queued_tenants().await? {
+        let tenants = self.store.queued_tenants().await?;
+        self.queued.replace(&tenants);
+        for tenant in tenants {
             let limit = self.quotas(&tenant).await?.max_running;
             admitted += self.store.admit(&tenant, limit).await?.len();
         }

@@ -39,7 +39,7 @@ pub use types::{
 
 use crate::engine::{ActivityRegistry, Engine, EngineConfig, WorkflowComponent};
 use crate::error::{Error, Result, codes};
-use crate::model::{Bindings, Created, NewExecution, StoreEvent, now_ms};
+use crate::model::{Bindings, Created, NewExecution, StoreEvent, now_ms, tenancy};
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -112,6 +112,8 @@ pub struct Node {
     quotas: access::QuotaCache,
     /// Tenants' rate buckets (see `rates.rs`).
     rates: rates::Rates,
+    /// Tenants known to have queued executions (see `admission.rs`).
+    queued: admission::QueuedTenants,
     me: Weak<Node>,
 }
 
@@ -146,6 +148,7 @@ impl Node {
             renewer: Once::new(),
             quotas: access::QuotaCache::default(),
             rates: rates::Rates::default(),
+            queued: admission::QueuedTenants::default(),
             me: me.clone(),
             config,
         });
@@ -173,8 +176,10 @@ impl Node {
     async fn place(&self, new: NewExecution) -> Result<Created> {
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             let created = self.store.create_execution(&new, None, self.lease_ms()).await?;
-            if created == Created::Unclaimed {
-                self.announce(StoreEvent::Work);
+            match created {
+                Created::Unclaimed => self.announce(StoreEvent::Work),
+                Created::Queued => self.queued.note(tenancy::tenant_of(&new.id)),
+                _ => {}
             }
             return Ok(created);
         };
@@ -189,7 +194,10 @@ impl Node {
                     drop(slot);
                 });
             }
-            _ => {
+            other => {
+                if let Ok(Created::Queued) = other {
+                    self.queued.note(tenancy::tenant_of(&id));
+                }
                 self.fresh.lock().unwrap().remove(&id);
             }
         }

@@ -4,6 +4,11 @@
 //! `CAIRN-E034` and the seconds until a token is back (`Retry-After`).
 //! Buckets live in each node: with several nodes behind a balancer, each
 //! enforces the rate on what reaches it.
+//!
+//! A refusal is answered after [`REFUSAL_PAUSE`]: a client that ignores
+//! `Retry-After` and asks again at once gets at most one answer per pause
+//! per connection, so its refusals cannot become the load that slows other
+//! tenants down. A client within its rate never waits.
 
 use super::{Caller, Node};
 use crate::error::{Error, Result, codes};
@@ -11,6 +16,9 @@ use crate::model::Quotas;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// How long a refused call waits before it is answered.
+pub(crate) const REFUSAL_PAUSE: Duration = Duration::from_millis(100);
 
 /// A kind of call with a per-second quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,16 +88,16 @@ impl Node {
         let Some(limit) = kind.of(&self.quotas(&caller.tenant).await?) else {
             return Ok(());
         };
-        self.rates
-            .take(&caller.tenant, kind, limit, Instant::now())
-            .map_err(|wait| {
-                Error::new(
-                    codes::RATE_LIMITED,
-                    format!("the tenant's quota {} = {limit} is reached", kind.name()),
-                    "slow down and retry after the seconds in Retry-After, or ask an admin to raise the quota",
-                )
-                .retry_after(wait.as_secs_f64().ceil().max(1.0) as u64)
-            })
+        let Err(wait) = self.rates.take(&caller.tenant, kind, limit, Instant::now()) else {
+            return Ok(());
+        };
+        tokio::time::sleep(REFUSAL_PAUSE).await;
+        Err(Error::new(
+            codes::RATE_LIMITED,
+            format!("the tenant's quota {} = {limit} is reached", kind.name()),
+            "slow down and retry after the seconds in Retry-After, or ask an admin to raise the quota",
+        )
+        .retry_after(wait.as_secs_f64().ceil().max(1.0) as u64))
     }
 }
 

@@ -265,7 +265,7 @@ pub(crate) trait TenantStore: Send + Sync {
     /// executions as fit under `limit` running or sleeping ones (all of
     /// them without a limit), in one transaction that concurrent starts and
     /// admissions of the tenant wait for; other nodes are told. Returns the
-    /// admitted ids.
+    /// admitted ids. With nothing queued it only reads (no lock, no write).
     async fn admit(&self, tenant: &str, limit: Option<u64>) -> Result<Vec<String>>;
 
     /// Deletes a tenant and everything it owns (executions with their

@@ -30,6 +30,10 @@ pub(super) const LIVE_AND_QUEUED: &str = "SELECT
 /// The tenants with queued executions.
 pub(super) const QUEUED_TENANTS: &str =
     "SELECT DISTINCT tenant FROM executions WHERE status = 'queued' ORDER BY tenant";
+/// Whether a tenant has queued executions (read without locks first, so an
+/// admission with nothing to admit writes nothing).
+pub(super) const HAS_QUEUED: &str =
+    "SELECT COUNT(*) FROM (SELECT 1 FROM executions WHERE tenant = $1 AND status = 'queued' LIMIT 1) AS q";
 /// Admits (makes runnable) a tenant's `$3` oldest queued executions.
 pub(super) const ADMIT: &str = "UPDATE executions SET status = 'running', wake_at = NULL, updated_at = $1
      WHERE id IN (SELECT id FROM executions WHERE tenant = $2 AND status = 'queued' ORDER BY created_at, id LIMIT $3)

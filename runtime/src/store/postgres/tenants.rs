@@ -47,6 +47,10 @@ impl TenantStore for PostgresStore {
     }
 
     async fn admit(&self, tenant: &str, limit: Option<u64>) -> Result<Vec<String>> {
+        let queued: i64 = self.query(sql::HAS_QUEUED, &[&tenant]).await?[0].get(0);
+        if queued == 0 {
+            return Ok(Vec::new());
+        }
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
         tx.query(sql::LOCK_TENANT, &[&tenant]).await.map_err(pg_err)?;

@@ -46,6 +46,14 @@ impl TenantStore for SqliteStore {
 
     async fn admit(&self, tenant: &str, limit: Option<u64>) -> Result<Vec<String>> {
         let tenant = tenant.to_owned();
+        let t = tenant.clone();
+        if self
+            .read(move |c| query_one(c, sql::HAS_QUEUED, [t], |r| r.int(0)))
+            .await?
+            == Some(0)
+        {
+            return Ok(Vec::new());
+        }
         self.write(move |c| {
             let (live, queued) =
                 query_one(c, sql::LIVE_AND_QUEUED, [&tenant], |r| Ok((r.int(0)?, r.int(1)?)))?.unwrap_or((0, 0));

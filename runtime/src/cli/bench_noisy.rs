@@ -1,0 +1,119 @@
+//! `cairn bench --api`, noisy neighbours: tenant B's chain(10) latency
+//! through the API while tenant A floods the same server with starts from
+//! many clients (A has the quotas a host would give it: a start rate, a
+//! request rate, a running-executions limit), against B's quiet latency.
+
+use super::bench_api::{chain, deploy_bench};
+use crate::api::client::Client;
+use crate::error::{Error, Result, codes};
+use crate::model::{Quotas, Role};
+use crate::node::bench::{BenchOptions, ms, percentile, verdict};
+use crate::node::{CreateTenantRequest, CreateTokenRequest, StartRequest};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Clients of the flooding tenant.
+const FLOODERS: usize = 32;
+
+/// A tenant with `quotas` (made if missing) and a `deploy` client of it.
+async fn tenant(admin: &Client, url: &str, name: &str, quotas: Quotas) -> Result<Arc<Client>> {
+    let req = CreateTenantRequest {
+        name: name.into(),
+        quotas,
+    };
+    match admin.create_tenant(&req).await {
+        Err(e) if e.code == codes::TENANT_EXISTS => {}
+        other => drop(other?),
+    }
+    let req = CreateTokenRequest {
+        tenant: Some(name.into()),
+        role: Role::Deploy,
+        expires_in_s: None,
+    };
+    let token = admin.create_token(&req).await?.token;
+    Ok(Arc::new(Client::with_token(url, Some(&token), None)?))
+}
+
+/// B's chain(10) p50 and p99 over `runs` sequential runs.
+async fn latencies(client: &Client, runs: usize) -> Result<(Duration, Duration)> {
+    let mut lat = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        lat.push(chain(client, 10).await?);
+    }
+    lat.sort();
+    Ok((percentile(&lat, 0.5), percentile(&lat, 0.99)))
+}
+
+/// Tenant B's chain(10) quiet and under tenant A's flood.
+pub(super) async fn under_flood(
+    admin: &Client,
+    url: &str,
+    o: &BenchOptions,
+    signals: &[u8],
+    out: &impl Fn(String),
+) -> Result<()> {
+    let flood_quotas = Quotas {
+        max_running: Some(16),
+        starts_per_second: Some(100),
+        requests_per_second: Some(1000),
+        ..Default::default()
+    };
+    let a = tenant(admin, url, "flood", flood_quotas).await?;
+    let b = tenant(admin, url, "quiet", Quotas::default()).await?;
+    deploy_bench(&a, o, signals).await?;
+    deploy_bench(&b, o, signals).await?;
+    for _ in 0..20 {
+        chain(&b, 10).await?;
+    }
+    let (quiet50, quiet99) = latencies(&b, o.runs).await?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut flooders = Vec::new();
+    for _ in 0..FLOODERS {
+        let (a, stop, sent, refused) = (a.clone(), stop.clone(), sent.clone(), refused.clone());
+        flooders.push(tokio::spawn(async move {
+            let req = StartRequest {
+                workflow: "bench-chain".into(),
+                input: json!({ "n": 10 }),
+                id: None,
+            };
+            // A flood: no pause, no Retry-After honoured.
+            while !stop.load(Ordering::Relaxed) {
+                sent.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = a.start_and_wait(&req, Duration::from_secs(10)).await {
+                    if e.code == codes::RATE_LIMITED {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t = std::time::Instant::now();
+    let flooded = latencies(&b, o.runs).await;
+    let took = t.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for f in flooders {
+        f.await.map_err(|e| Error::new(codes::SERVER, e.to_string(), "a bug"))?;
+    }
+    let (flood50, flood99) = flooded?;
+    let ratio = flood99.as_secs_f64() / quiet99.as_secs_f64();
+    out(format!(
+        "tenant B chain(10) under A's flood  p50 {} p99 {} vs quiet p50 {} p99 {}  (p99 ×{ratio:.2}; target ≤ ×2: {})",
+        ms(flood50),
+        ms(flood99),
+        ms(quiet50),
+        ms(quiet99),
+        verdict(ratio <= 2.0)
+    ));
+    let (sent, refused) = (sent.load(Ordering::Relaxed), refused.load(Ordering::Relaxed));
+    out(format!(
+        "                             A: {FLOODERS} clients sent {:.0} requests/s, {:.0}% answered 429 (quotas: 100 starts/s, 1000 requests/s, 16 running)",
+        sent as f64 / took,
+        refused as f64 * 100.0 / sent.max(1) as f64
+    ));
+    Ok(())
+}
