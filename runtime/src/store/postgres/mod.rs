@@ -11,13 +11,13 @@
 
 mod commit;
 mod listen;
+mod queue;
 mod schema;
 mod sql;
 mod tenants;
 
 use super::migrate::{self, Migration, Migrator};
 use super::rows::{self, Row};
-use super::tenants as tenant_sql;
 use super::{
     CatalogStore, ClusterStore, EventSink, ExecutionStore, InboxStore, ScheduleStore, Schema, redact, schema_too_old,
 };
@@ -43,6 +43,8 @@ pub(crate) struct PostgresStore {
     /// Appends on their way to the group committer.
     commits: mpsc::UnboundedSender<commit::Job>,
     listener: Once,
+    /// Starts and admissions under a tenant's quota, one at a time per tenant here.
+    turns: queue::TenantTurns,
 }
 
 fn pg_err(e: tokio_postgres::Error) -> Error {
@@ -127,6 +129,7 @@ impl PostgresStore {
             pool,
             commits,
             listener: Once::new(),
+            turns: queue::TenantTurns::default(),
         };
         drop(store.pool.get().await.map_err(|e| unreachable(url, e))?);
         match schema {
@@ -261,35 +264,7 @@ impl ExecutionStore for PostgresStore {
             let inserted = !self.query(sql::CREATE_EXECUTION, &refs(&params)).await?.is_empty();
             return Ok(created(new, owner, inserted));
         };
-        // Under a quota the tenant's row is locked: the count and the insert
-        // of concurrent starts (on any node) take turns.
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg_err)?;
-        tx.query(tenant_sql::LOCK_TENANT, &[&tenant]).await.map_err(pg_err)?;
-        let row = tx
-            .query_one(tenant_sql::LIVE_AND_QUEUED, &[&tenant])
-            .await
-            .map_err(pg_err)?;
-        let (live, queued): (i64, i64) = (row.get(0), row.get(1));
-        let answer = if live >= limit as i64 || queued > 0 {
-            let params = create_params(new, None, lease_ms, "queued");
-            let inserted = !tx
-                .query(sql::CREATE_EXECUTION, &refs(&params))
-                .await
-                .map_err(pg_err)?
-                .is_empty();
-            if inserted { Created::Queued } else { Created::Existed }
-        } else {
-            let params = create_params(new, owner, lease_ms, "running");
-            let inserted = !tx
-                .query(sql::CREATE_EXECUTION, &refs(&params))
-                .await
-                .map_err(pg_err)?
-                .is_empty();
-            created(new, owner, inserted)
-        };
-        tx.commit().await.map_err(pg_err)?;
-        Ok(answer)
+        self.create_under_quota(new, owner, lease_ms, tenant, limit).await
     }
 
     async fn append(&self, lease: &Lease, entries: &[Entry], transition: &Transition) -> Result<()> {

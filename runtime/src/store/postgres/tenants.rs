@@ -51,6 +51,7 @@ impl TenantStore for PostgresStore {
         if queued == 0 {
             return Ok(Vec::new());
         }
+        let _turn = self.tenant_turn(tenant).await;
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
         tx.query(sql::LOCK_TENANT, &[&tenant]).await.map_err(pg_err)?;
