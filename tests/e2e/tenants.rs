@@ -418,3 +418,125 @@ fn the_server_guards_its_address_and_makes_the_first_admin_token() {
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
     assert_eq!(mode & 0o077, 0, "the token file is private");
 }
+
+#[test]
+fn the_api_can_be_served_over_tls() {
+    let data = data_dir();
+    let d = data.path();
+    // A CA and a certificate for 127.0.0.1 it signed (openssl, as an operator would make them).
+    let (ca, cert, key) = (d.join("ca.pem"), d.join("cert.pem"), d.join("key.pem"));
+    let ext = d.join("san.ext");
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .current_dir(d)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+    };
+    let new_key = ["-newkey", "rsa:2048", "-nodes"];
+    openssl(
+        &[
+            &[
+                "req",
+                "-x509",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=cairn-test-ca",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ][..],
+            &new_key,
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &[
+                "req",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "cert.csr",
+            ][..],
+            &new_key,
+        ]
+        .concat(),
+    );
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "cert.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    let ca_arg = ca.to_str().unwrap();
+    let (cert_arg, key_arg) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let server = Server::start(d, &["--tls-cert", cert_arg, "--tls-key", key_arg]);
+    assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
+
+    // The CLI trusts the server's certificate when told to, and works as over HTTP.
+    let trusted = |args: &[&str]| {
+        cairn(d)
+            .args(["--server", &server.url, "--ca-cert", ca_arg])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = trusted(&[
+        "deploy",
+        "chain",
+        wasm("chain").to_str().unwrap(),
+        "--activity",
+        wasm("increment").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = trusted(&["start", "chain", "--input", r#"{"n": 2}"#, "--wait", "--output", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["output"], 2, "{answer}");
+
+    // Without it the certificate is not trusted: a coded error, nothing sent.
+    let out = server.cli(d, &["list"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("CAIRN-E"), "{}", stderr(&out));
+    // Plain HTTP to the TLS port gets no API answer.
+    let plain = server.url.replace("https://", "http://");
+    let out = cairn(d).args(["--server", &plain, "list"]).output().unwrap();
+    assert!(!out.status.success());
+
+    // Half a pair, or a file that is not PEM, is refused at start.
+    let out = run(d, &["server", "--tls-cert", cert_arg]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--tls-key"), "{}", stderr(&out));
+    let out = run(
+        d,
+        &[
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            key_arg,
+            "--tls-key",
+            cert_arg,
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("CAIRN-E016"), "{}", stderr(&out));
+}

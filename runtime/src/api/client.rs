@@ -24,8 +24,20 @@ fn server_error(base: &str, e: impl std::fmt::Display) -> Error {
     Error::new(
         codes::SERVER,
         format!("cannot reach the Cairn server at {base}: {e}"),
-        "check --server / CAIRN_SERVER and that `cairn server` is running",
+        "check --server / CAIRN_SERVER and that `cairn server` is running (https: --ca-cert for its own certificate)",
     )
+}
+
+/// An error with its causes, innermost last (they say what happened: refused,
+/// a certificate not trusted, ...).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut why = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        why = format!("{why}: {cause}");
+        source = cause.source();
+    }
+    why
 }
 
 /// Ids and names go into paths escaped.
@@ -47,6 +59,18 @@ impl Client {
     /// A client sending `token` (as `Authorization: Bearer`) and acting in
     /// `tenant` (the `cairn-tenant` header) with every request.
     pub fn with_token(base: &str, token: Option<&str>, tenant: Option<&str>) -> Result<Client> {
+        Client::with_options(base, token, tenant, None)
+    }
+
+    /// [`Client::with_token`], also trusting the CA certificate(s) in the
+    /// PEM file `ca_cert` (a server with its own certificate; the system's
+    /// roots are trusted always).
+    pub fn with_options(
+        base: &str,
+        token: Option<&str>,
+        tenant: Option<&str>,
+        ca_cert: Option<&std::path::Path>,
+    ) -> Result<Client> {
         let bad = |what: &str| {
             Error::invalid(
                 format!("the {what} cannot be sent in an HTTP header"),
@@ -62,11 +86,22 @@ impl Client {
             let value = reqwest::header::HeaderValue::from_str(tenant).map_err(|_| bad("tenant"))?;
             headers.insert(super::TENANT_HEADER, value);
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(300))
-            .default_headers(headers)
-            .build()
-            .map_err(|e| server_error(base, e))?;
+            .default_headers(headers);
+        if let Some(path) = ca_cert {
+            let pem = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::invalid(
+                    format!("{} holds no PEM certificate: {e}", path.display()),
+                    "pass the server's CA certificate (PEM) with --ca-cert / CAIRN_CA_CERT",
+                )
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| server_error(base, e))?;
         Ok(Client {
             base: base.trim_end_matches('/').to_owned(),
             http,
@@ -76,7 +111,10 @@ impl Client {
     /// Sends a request; returns the HTTP status and the decoded body, or the
     /// server's own coded error.
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<(u16, T)> {
-        let resp = req.send().await.map_err(|e| server_error(&self.base, e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| server_error(&self.base, with_causes(&e)))?;
         let status = resp.status().as_u16();
         let text = resp.text().await.map_err(|e| server_error(&self.base, e))?;
         if status >= 400 {

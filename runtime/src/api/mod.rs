@@ -10,6 +10,7 @@
 mod admin;
 pub mod client;
 mod routes;
+pub mod tls;
 
 pub use routes::ApiDoc;
 

@@ -44,6 +44,9 @@ struct Cli {
     /// Tenant to act in (default: the token's own, or `default`).
     #[arg(long, env = "CAIRN_TENANT", global = true)]
     tenant: Option<String>,
+    /// CA certificate (PEM) to trust for an https --server with its own certificate.
+    #[arg(long, env = "CAIRN_CA_CERT", global = true)]
+    ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -176,6 +179,7 @@ pub fn main() -> ExitCode {
         server: cli.server,
         token: cli.token,
         tenant: cli.tenant,
+        ca_cert: cli.ca_cert,
     };
     match rt.block_on(dispatch(&ctx, cli.command)) {
         Ok(code) => code,
@@ -229,6 +233,8 @@ pub(crate) struct Ctx {
     pub(crate) token: Option<String>,
     /// `--tenant` / `CAIRN_TENANT`.
     pub(crate) tenant: Option<String>,
+    /// `--ca-cert` / `CAIRN_CA_CERT`.
+    pub(crate) ca_cert: Option<PathBuf>,
 }
 
 impl Ctx {
@@ -260,7 +266,12 @@ impl Ctx {
     /// The client of `--server`.
     fn client(&self) -> Result<Client> {
         match &self.server {
-            Some(url) => Client::with_token(url, self.token.as_deref(), self.tenant.as_deref()),
+            Some(url) => Client::with_options(
+                url,
+                self.token.as_deref(),
+                self.tenant.as_deref(),
+                self.ca_cert.as_deref(),
+            ),
             None => Err(Error::invalid(
                 "this command talks to a Cairn server, and none was given",
                 "pass --server http://HOST:PORT or set CAIRN_SERVER (start one with `cairn server`)",

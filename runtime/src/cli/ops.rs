@@ -33,6 +33,12 @@ pub(crate) struct ServerArgs {
     /// if new; when the file does not exist a token is made and written to it.
     #[arg(long, env = "CAIRN_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<std::path::PathBuf>,
+    /// Serve the API over TLS with this certificate chain (PEM; with --tls-key).
+    #[arg(long, env = "CAIRN_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "CAIRN_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     #[command(flatten)]
     node: NodeOptions,
 }
@@ -61,6 +67,10 @@ pub(crate) async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
     if let Some(path) = &args.admin_token_file {
         admin_token_file(&node, path).await?;
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::api::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let api = if args.no_api {
         None
@@ -97,11 +107,16 @@ pub(crate) async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
         } else {
             "no auth: loopback only"
         };
-        eprintln!("cairn server: API on http://{addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        eprintln!("cairn server: API on {scheme}://{addr}");
         eprintln!("cairn server: {how}");
-        Some(tokio::spawn(crate::api::serve(listener, state, async move {
+        let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
-        })))
+        };
+        Some(match tls {
+            Some(acceptor) => tokio::spawn(crate::api::tls::serve(listener, acceptor, state, stopped)),
+            None => tokio::spawn(crate::api::serve(listener, state, stopped)),
+        })
     };
     eprintln!("cairn server: node {} on {}", node.id(), node.describe_store());
     node.serve(shutdown_signal()).await;
