@@ -83,10 +83,10 @@ pub(super) async fn under_flood(
             // A flood: no pause, no Retry-After honoured.
             while !stop.load(Ordering::Relaxed) {
                 sent.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = a.start_and_wait(&req, Duration::from_secs(10)).await {
-                    if e.code == codes::RATE_LIMITED {
-                        refused.fetch_add(1, Ordering::Relaxed);
-                    }
+                if let Err(e) = a.start_and_wait(&req, Duration::from_secs(10)).await
+                    && e.code == codes::RATE_LIMITED
+                {
+                    refused.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }));
