@@ -127,7 +127,7 @@ code_table! {
         "The token's role may not do this.",
         "Use a token with a stronger role (read < operate < deploy < admin).";
     TENANT_EXISTS = "CAIRN-E030", 409,
-        "A tenant with that name exists, or the tenant still has running executions (delete).",
+        "A tenant with that name exists, or the tenant cannot be deleted (it has unfinished executions, or it is `default`).",
         "Pick another name; to delete a busy tenant pass `--force` (its executions are removed).";
     QUOTA_EXCEEDED = "CAIRN-E031", 429,
         "A tenant quota was hit; the message names the limit and its value.",

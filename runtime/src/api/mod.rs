@@ -9,6 +9,7 @@
 
 mod admin;
 pub mod client;
+mod doc;
 mod routes;
 pub mod tls;
 
@@ -97,21 +98,40 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON request body, with coded errors for invalid JSON and oversize.
+/// A JSON object request body, with coded errors for invalid JSON, a body
+/// that is not an object (serde would read a struct from an array) and
+/// oversize.
 pub struct JsonBody<T>(pub T);
+
+/// Any JSON value as a request body (a signal's payload).
+pub struct JsonValue(pub serde_json::Value);
+
+fn invalid_body(e: impl std::fmt::Display) -> ApiError {
+    ApiError(Error::new(
+        codes::INVALID_INPUT,
+        format!("the request body is not valid JSON for this call: {e}"),
+        "see /openapi.json for the request schema",
+    ))
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_bytes(req, state).await?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            ApiError(Error::new(
-                codes::INVALID_INPUT,
-                format!("the request body is not valid JSON for this call: {e}"),
-                "see /openapi.json for the request schema",
-            ))
-        })
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(invalid_body("expected a JSON object"));
+        }
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(invalid_body)
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonValue {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        serde_json::from_slice(&bytes).map(JsonValue).map_err(invalid_body)
     }
 }
 

@@ -2,7 +2,8 @@
 //! answers with its result (the types are the node's).
 
 use super::ApiPath as Path;
-use super::{ApiError, ApiQuery, ApiState, JsonBody, body_bytes};
+use super::doc::CommonErrors;
+use super::{ApiError, ApiQuery, ApiState, JsonBody, JsonValue, body_bytes};
 use crate::error::{Error, codes};
 use crate::model::{Deployment, Execution, Schedule};
 use crate::node::Caller;
@@ -14,7 +15,6 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use serde_json::Value;
 use utoipa::OpenApi;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -53,7 +53,7 @@ type ApiResult<T> = Result<T, ApiError>;
         super::admin::revoke_token,
         super::admin::audit
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = [])),
     components(schemas(
         Health,
@@ -106,7 +106,7 @@ impl utoipa::Modify for BearerAuth {
 
 pub(super) fn router(max_component: usize) -> Router<ApiState> {
     Router::new()
-        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route("/openapi.json", get(openapi))
         .route("/health", get(health))
         .route(
             "/v1/components",
@@ -123,6 +123,14 @@ pub(super) fn router(max_component: usize) -> Router<ApiState> {
         .route("/v1/executions/{id}/unpark", post(unpark))
         .route("/v1/schedules", post(create_schedule).get(list_schedules))
         .route("/v1/schedules/{id}", delete(delete_schedule))
+}
+
+/// The OpenAPI document, as this server answers (see `doc.rs`).
+async fn openapi(State(state): State<ApiState>) -> Json<utoipa::openapi::OpenApi> {
+    match state.auth {
+        true => Json(ApiDoc::openapi()),
+        false => Json(super::doc::without_auth(ApiDoc::openapi())),
+    }
 }
 
 /// Whether the server is up (open: no token needed).
@@ -250,7 +258,7 @@ async fn signal(
     State(s): State<ApiState>,
     caller: Caller,
     Path((id, name)): Path<(String, String)>,
-    JsonBody(payload): JsonBody<Value>,
+    JsonValue(payload): JsonValue,
 ) -> ApiResult<Response> {
     let queued = s.node.signal(&caller, &id, &name, &payload).await?;
     Ok((StatusCode::ACCEPTED, Json(queued)).into_response())

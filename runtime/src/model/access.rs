@@ -22,27 +22,62 @@ pub struct Tenant {
 #[serde(deny_unknown_fields)]
 pub struct Quotas {
     /// Largest JSON payload (input, signal) accepted, bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::whole::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1)]
     pub max_payload_bytes: Option<u64>,
     /// Largest component it may upload, bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::whole::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1)]
     pub max_component_bytes: Option<u64>,
     /// Most components it may hold.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::whole::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1)]
     pub max_components: Option<u64>,
     /// Most executions running or sleeping at once: a start beyond it (API,
     /// CLI, schedule) is queued, not refused, and admitted in start order as
     /// others end. Children and continued runs are never queued.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::whole::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1)]
     pub max_running: Option<u64>,
     /// API requests per second (token bucket per node; beyond: 429).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::whole::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1)]
     pub requests_per_second: Option<u64>,
     /// Starts per second (token bucket per node; beyond: 429).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::whole::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1)]
     pub starts_per_second: Option<u64>,
     /// Signals per second (token bucket per node; beyond: 429).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::whole::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1)]
     pub signals_per_second: Option<u64>,
     /// Hosts its activities may ever reach (`*.example.com` allowed); a
     /// deployment's allow-list is cut down to these. Absent: any host a

@@ -7,6 +7,7 @@
 mod access;
 mod catalog;
 pub mod tenancy;
+pub mod whole;
 
 pub use access::{AuditRecord, Quotas, Role, Tenant, TenantUsage, Token, host_matches};
 pub use catalog::{

@@ -98,7 +98,7 @@ pub struct CreateTenantRequest {
     #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     pub name: String,
     /// Its quotas and policy.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::whole::object")]
     pub quotas: Quotas,
 }
 
@@ -121,7 +121,7 @@ pub struct CreateTokenRequest {
     /// Its role.
     pub role: Role,
     /// Lifetime in seconds (none: until revoked).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::whole::opt_u64")]
     #[schema(minimum = 1)]
     pub expires_in_s: Option<u64>,
 }
@@ -318,7 +318,8 @@ impl Node {
     pub async fn delete_tenant(&self, caller: &Caller, name: &str, force: bool) -> Result<()> {
         caller.require(Role::Admin)?;
         if name == tenancy::DEFAULT_TENANT {
-            return Err(Error::invalid(
+            return Err(Error::new(
+                codes::TENANT_EXISTS,
                 "the default tenant cannot be deleted",
                 "delete its executions' data by other means",
             ));

@@ -61,13 +61,13 @@ fn check_name(what: &str, name: &str) -> Result<()> {
 
 fn parse_statuses(text: Option<&str>) -> Result<Vec<Status>> {
     text.iter()
-        .flat_map(|s| s.split(','))
         .filter(|s| !s.is_empty())
+        .flat_map(|s| s.split(','))
         .map(|s| {
             Status::parse(s).ok_or_else(|| {
                 Error::invalid(
                     format!("unknown status `{s}`"),
-                    "use running, sleeping, completed, failed, parked, terminated or continued",
+                    "use running, sleeping, completed, failed, parked, terminated, continued or queued, comma-separated",
                 )
             })
         })

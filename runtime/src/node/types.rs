@@ -60,6 +60,7 @@ pub struct ComponentInfo {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DeployRequest {
     /// Deployment name, e.g. `orders`.
+    #[schema(pattern = r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$", max_length = 128)]
     pub name: String,
     /// Digest of an uploaded workflow component.
     pub workflow: String,
@@ -75,12 +76,20 @@ pub struct DeployRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StartRequest {
     /// Deployment: `name` (latest version) or `name@version`.
+    #[schema(
+        pattern = r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*(@[0-9]{1,18})?$",
+        max_length = 128
+    )]
     pub workflow: String,
     /// JSON input.
     #[serde(default)]
     #[schema(value_type = Value)]
     pub input: Value,
     /// Execution id; starting an id that exists returns that execution.
+    #[schema(
+        pattern = r"^[A-Za-z0-9_.:~@-]*[A-Za-z0-9_:~@-][A-Za-z0-9_.:~@-]*$",
+        max_length = 200
+    )]
     pub id: Option<String>,
 }
 
@@ -122,7 +131,10 @@ pub enum StartAnswer {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Comma-separated statuses.
+    /// Comma-separated statuses (empty: all).
+    #[param(
+        pattern = r"^((running|sleeping|completed|failed|parked|terminated|continued|queued)(,(running|sleeping|completed|failed|parked|terminated|continued|queued))*)?$"
+    )]
     pub status: Option<String>,
     /// Workflow (deployment) name.
     pub workflow: Option<String>,
@@ -134,6 +146,7 @@ pub struct ListQuery {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^-?[0-9]{1,18}:.+$")]
     pub cursor: Option<String>,
 }
 
@@ -235,6 +248,7 @@ pub struct TerminateResponse {
 pub struct UnparkRequest {
     /// A version of the execution's deployment (the fixed code); absent:
     /// the component it ran.
+    #[serde(default, deserialize_with = "crate::model::whole::opt_i64")]
     pub version: Option<i64>,
 }
 
@@ -253,10 +267,15 @@ pub struct UnparkResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ScheduleRequest {
     /// Schedule id.
+    #[schema(pattern = r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$", max_length = 128)]
     pub id: String,
     /// Cron with seconds: `sec min hour day-of-month month day-of-week [year]`.
     pub cron: String,
-    /// Deployment name.
+    /// Deployment: `name` (latest version) or `name@version`.
+    #[schema(
+        pattern = r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*(@[0-9]{1,18})?$",
+        max_length = 128
+    )]
     pub workflow: String,
     /// JSON input of every execution.
     #[serde(default)]

@@ -1,0 +1,86 @@
+//! The API contract, checked by a property-based fuzzer: schemathesis 4
+//! (from PyPI, installed once into `target/tools/schemathesis`) runs every
+//! check against a real server's `/openapi.json`, once without auth and
+//! once with `--auth` and an admin token. Any 5xx, undocumented status,
+//! schema mismatch, accepted invalid request or rejected valid one fails.
+//! What a schema cannot say (a component's bytes, a cron expression) comes
+//! from `tests/schemathesis/hooks.py`.
+
+use crate::common::*;
+use crate::server::Server;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The pinned fuzzer.
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// The fuzzer's executable, installed on first use.
+fn schemathesis() -> PathBuf {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = workspace().join("target/tools/schemathesis");
+    let exe = venv.join("bin/schemathesis");
+    let pinned = venv.join(".pinned");
+    if std::fs::read_to_string(&pinned).ok().as_deref() != Some(SCHEMATHESIS) {
+        let made = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+            .unwrap();
+        assert!(made.success(), "python3 -m venv {}", venv.display());
+        let pip = venv.join("bin/pip");
+        let installed = Command::new(pip)
+            .args(["install", "-q", SCHEMATHESIS])
+            .status()
+            .unwrap();
+        assert!(installed.success(), "pip install {SCHEMATHESIS}");
+        std::fs::write(&pinned, SCHEMATHESIS).unwrap();
+    }
+    exe
+}
+
+/// Runs every check against `server`, optionally with a bearer token.
+fn fuzz(server: &Server, token: Option<&str>) {
+    let mut cmd = Command::new(schemathesis());
+    cmd.current_dir(workspace().join("tests/schemathesis"))
+        .env("SCHEMATHESIS_HOOKS", "hooks")
+        .env("CAIRN_ST_WORKFLOW", wasm("chain"))
+        .env("CAIRN_ST_ACTIVITY", wasm("increment"))
+        .args(["run", &format!("{}/openapi.json", server.url)])
+        .args(["--checks", "all", "--max-examples", "25", "--seed", "11", "--no-color"]);
+    if let Some(token) = token {
+        // The fuzzer may revoke tokens it lists, but not its own.
+        let id = token.split('_').nth(1).unwrap_or_default();
+        cmd.env("CAIRN_ST_TOKEN_ID", id);
+        cmd.args(["--header", &format!("Authorization: Bearer {token}")]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "schemathesis found contract violations ({}):\n{}\n{}",
+        if token.is_some() {
+            "with a token"
+        } else {
+            "without auth"
+        },
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_fuzzer_finds_nothing_without_auth() {
+    let data = data_dir();
+    let server = Server::start(data.path(), &[]);
+    fuzz(&server, None);
+}
+
+#[test]
+fn the_fuzzer_finds_nothing_with_a_token() {
+    let data = data_dir();
+    let file = data.path().join("admin.token");
+    let server = Server::start(data.path(), &["--admin-token-file", file.to_str().unwrap()]);
+    let token = std::fs::read_to_string(&file).unwrap();
+    fuzz(&server, Some(token.trim()));
+}
