@@ -265,3 +265,43 @@ fn a_noisy_tenant_does_not_hold_back_another_on_postgres() {
     let db = PgDb::new();
     noisy_tenant(&["--database", &db.url], 5000);
 }
+
+#[test]
+fn a_journal_past_its_quota_parks_and_goes_on_once_raised() {
+    let data = data_dir();
+    let d = data.path();
+    let out = run(d, &["tenant", "create", "small", "--max-journal-entries", "8"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let server = Server::start(d, &[]);
+    let (wf, act) = (path_of("chain"), path_of("increment"));
+    in_tenant(&server, d, "small", &["deploy", "chain", &wf, "--activity", &act]);
+    // chain(10) writes two entries per step: it is stopped at the quota, not killed.
+    let args = [
+        "--tenant",
+        "small",
+        "start",
+        "chain",
+        "--id",
+        "long",
+        "--input",
+        r#"{"n": 10}"#,
+        "--wait",
+    ];
+    let out = server.cli(d, &[&args[..], &["--output", "json"]].concat());
+    assert_eq!(out.status.code(), Some(3), "parked: exit code 3");
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    assert_eq!(answer["status"], "parked", "{answer}");
+    assert_eq!(answer["error"]["code"], "CAIRN-E031", "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("max_journal_entries = 8"), "{message}");
+    let journal = in_tenant(&server, d, "small", &["history", "long"]);
+    assert!(journal.as_array().unwrap().len() <= 10, "{journal}");
+    // Raised, then unparked: it goes on from where it stopped.
+    let out = server.cli(d, &["tenant", "update", "small", "--max-journal-entries", "1000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = server.cli(d, &["--tenant", "small", "unpark", "long"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (code, result) = wait_result(&server, d, "small", "long");
+    assert_eq!(code, Some(0), "{result}");
+    assert_eq!(result["output"], 10, "{result}");
+}

@@ -384,6 +384,7 @@ async fn auth_overhead(
         max_component_bytes: Some(64 << 20),
         max_components: Some(100),
         max_running: Some(100_000),
+        max_journal_entries: Some(100_000),
         requests_per_second: Some(100_000),
         starts_per_second: Some(100_000),
         signals_per_second: Some(100_000),

@@ -55,6 +55,15 @@ pub struct Quotas {
     )]
     #[schema(minimum = 1)]
     pub max_running: Option<u64>,
+    /// Most journal entries one execution may write: a workflow reaching it
+    /// is parked with `CAIRN-E031` (raise it, then unpark to go on).
+    #[serde(
+        default,
+        deserialize_with = "super::whole::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1)]
+    pub max_journal_entries: Option<u64>,
     /// API requests per second (token bucket per node; beyond: 429).
     #[serde(
         default,

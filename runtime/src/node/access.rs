@@ -560,6 +560,7 @@ fn check_quotas(q: &Quotas) -> Result<()> {
         q.max_component_bytes,
         q.max_components,
         q.max_running,
+        q.max_journal_entries,
         q.requests_per_second,
         q.starts_per_second,
         q.signals_per_second,

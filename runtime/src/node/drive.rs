@@ -8,7 +8,7 @@ use crate::error::{Error, Result, codes};
 use crate::journal::record::{Completed, Continued, Failed};
 use crate::journal::{self, Cursor, Lifecycle, failures};
 use crate::model::{
-    Bindings, Created, Execution, Lease, ListFilter, NewExecution, Status, StoreEvent, Transition, now_ms,
+    Bindings, Created, Execution, Lease, ListFilter, NewExecution, Status, StoreEvent, Transition, now_ms, tenancy,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,13 +63,18 @@ impl Node {
         let cursor = Cursor::new(journal).map_err(|e| corrupt(&lease.execution_id, e))?;
         let component = self.workflow_component(&exec.component).await?;
         let engine = self.engine()?;
+        let mut options = self.host_options(false);
+        options.max_entries = self
+            .quotas(tenancy::tenant_of(&lease.execution_id))
+            .await?
+            .max_journal_entries;
         let host = ExecutionHost::new(
             cursor,
             lease.clone(),
             self.me(),
             engine.clone(),
             self.registry(&exec.bindings).await?,
-            self.host_options(false),
+            options,
         );
         let activation = workflow_host::activate(&engine, &component, host, &exec.input).await;
         self.settle(&lease, &exec, activation).await
@@ -81,6 +86,7 @@ impl Node {
             echo_logs: self.config.echo_logs && !replay_only,
             replay_only,
             fallback: self.config.fallback,
+            max_entries: None,
         }
     }
 

@@ -112,6 +112,9 @@ pub(crate) struct HostOptions {
     /// Longest a wait goes without looking again when no poke came (a lost
     /// notification costs this much latency, no more).
     pub(crate) fallback: Duration,
+    /// The tenant's `max_journal_entries`: a new call past it parks the
+    /// execution with `CAIRN-E031`.
+    pub(crate) max_entries: Option<u64>,
 }
 
 /// Everything the host needs to serve one execution's calls.
@@ -214,7 +217,18 @@ impl ExecutionHost {
                 (recorded.seq, recorded.result)
             }
             Ok(None) if self.options.replay_only => return Err(stop(Interrupt::EndOfJournal)),
-            Ok(None) => self.live(&command).await?,
+            Ok(None) => {
+                if let Some(max) = self.options.max_entries
+                    && u64::from(self.cursor.next_seq()) >= max
+                {
+                    return Err(stop(Interrupt::Park(crate::error::Error::new(
+                        crate::error::codes::QUOTA_EXCEEDED,
+                        format!("the tenant's quota max_journal_entries = {max} is reached"),
+                        "raise it (cairn tenant update --max-journal-entries), then `cairn unpark` the execution",
+                    ))));
+                }
+                self.live(&command).await?
+            }
         };
         self.note_handle(&command, seq, &result);
         Ok((seq, result))
