@@ -603,8 +603,13 @@ mod tests {
         assert!(valid_id("order-7~2@x:y") && !valid_id("a/b") && !valid_id(&"x".repeat(201)));
         assert!(!valid_id(".") && !valid_id("..") && !valid_name("...") && valid_id(".a") && valid_name("v1.2"));
         assert_eq!(
-            parse_statuses(Some("running,failed,")).unwrap(),
+            parse_statuses(Some("running,failed")).unwrap(),
             [Status::Running, Status::Failed]
+        );
+        assert!(parse_statuses(Some("")).unwrap().is_empty(), "empty: every status");
+        assert!(
+            parse_statuses(Some("running,")).is_err(),
+            "as the document's pattern says"
         );
         assert_eq!(parse_statuses(Some("done")).unwrap_err().code, codes::INVALID_ARGUMENT);
         assert_eq!(parse_cursor(Some("12:a:b")).unwrap(), Some((12, "a:b".into())));
