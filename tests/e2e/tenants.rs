@@ -540,3 +540,36 @@ fn the_api_can_be_served_over_tls() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("CAIRN-E016"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_tenant_without_http_cannot_deploy_an_activity_that_imports_it() {
+    let data = data_dir();
+    let d = data.path();
+    let out = run(d, &["tenant", "create", "sealed", "--no-http"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let server = Server::start(d, &[]);
+    let deploy = |workflow: &str, activity: &str| {
+        let (wf, act) = (wasm(workflow), wasm(activity));
+        let args = [
+            "--tenant",
+            "sealed",
+            "deploy",
+            "app",
+            wf.to_str().unwrap(),
+            "--activity",
+            act.to_str().unwrap(),
+        ];
+        server.cli(d, &args)
+    };
+    let out = deploy("http_steps", "http_fetch");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("CAIRN-E032") && err.contains("wasi:http/"), "{err}");
+    // Before anything runs: no deployment was made.
+    let (status, listed) = server.http_with(&[("cairn-tenant", "sealed")], "GET", "/v1/deployments", None);
+    assert_eq!(status, 200);
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
+    // An activity without HTTP deploys as usual.
+    let out = deploy("chain", "increment");
+    assert!(out.status.success(), "{}", stderr(&out));
+}

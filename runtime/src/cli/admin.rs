@@ -44,8 +44,11 @@ pub(crate) struct QuotaArgs {
     signals_per_second: Option<u64>,
     /// A host its activities may reach (`api.example.com`, `*.example.com`);
     /// repeat it. Without any, any host a deployment lists.
-    #[arg(long = "http-host")]
+    #[arg(long = "http-host", conflicts_with = "no_http")]
     http_hosts: Vec<String>,
+    /// Its activities may reach no host: deploying one that imports HTTP is refused.
+    #[arg(long)]
+    no_http: bool,
 }
 
 impl QuotaArgs {
@@ -61,6 +64,9 @@ impl QuotaArgs {
         base.signals_per_second = self.signals_per_second.or(base.signals_per_second);
         if !self.http_hosts.is_empty() {
             base.http_hosts = Some(self.http_hosts);
+        }
+        if self.no_http {
+            base.http_hosts = Some(Vec::new());
         }
         base
     }

@@ -110,6 +110,12 @@ pub(super) enum World {
     Activity,
 }
 
+/// The interfaces a component imports, read from its bytes (deploy checks
+/// them against the tenant's policy).
+pub(crate) fn imports_of(bytes: &[u8]) -> Result<Vec<String>> {
+    Ok(surface(bytes)?.0)
+}
+
 /// The names a component imports and exports at its top level, read from
 /// its bytes without compiling it (milliseconds, even for a 19 MB Python
 /// component).

@@ -15,7 +15,7 @@ mod guard;
 mod wasi;
 pub(crate) mod workflow_host;
 
-pub(crate) use components::{ActivityComponent, ActivityRegistry, WorkflowComponent, digest_of};
+pub(crate) use components::{ActivityComponent, ActivityRegistry, WorkflowComponent, digest_of, imports_of};
 
 use crate::error::Result;
 use std::collections::{BTreeMap, HashMap};

@@ -90,7 +90,8 @@ pub struct Quotas {
     pub signals_per_second: Option<u64>,
     /// Hosts its activities may ever reach (`*.example.com` allowed); a
     /// deployment's allow-list is cut down to these. Absent: any host a
-    /// deployment lists.
+    /// deployment lists. Empty: none, and an activity importing HTTP is
+    /// refused at deploy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_hosts: Option<Vec<String>>,
 }

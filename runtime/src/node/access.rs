@@ -549,6 +549,22 @@ impl Node {
                 "ask an admin to add it with `cairn tenant update --http-host`, or remove it from the deployment",
             ));
         }
+        // A tenant allowed no host at all may not deploy an activity that imports HTTP.
+        if quotas.http_hosts.as_ref().is_some_and(Vec::is_empty) {
+            for digest in &bindings.activities {
+                let imports = crate::engine::imports_of(&self.component_bytes(digest).await?)?;
+                if let Some(import) = imports.iter().find(|i| i.starts_with("wasi:http/")) {
+                    return Err(Error::new(
+                        codes::CAPABILITY_DENIED,
+                        format!(
+                            "the tenant may not use `{import}`: its policy allows no HTTP host (activity {})",
+                            crate::error::echo(digest)
+                        ),
+                        "ask an admin to allow hosts with `cairn tenant update --http-host`, or deploy activities without HTTP",
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 }
