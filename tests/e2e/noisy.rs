@@ -305,3 +305,32 @@ fn a_journal_past_its_quota_parks_and_goes_on_once_raised() {
     assert_eq!(code, Some(0), "{result}");
     assert_eq!(result["output"], 10, "{result}");
 }
+
+#[test]
+fn a_tenant_past_its_cpu_per_minute_waits_while_another_computes() {
+    let data = data_dir();
+    let d = data.path();
+    for (tenant, quota) in [("capped", Some("300")), ("free", None)] {
+        let mut args = vec!["tenant", "create", tenant];
+        if let Some(ms) = quota {
+            args.extend(["--cpu-ms-per-minute", ms]);
+        }
+        let out = run(d, &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let server = Server::start(d, &["--cpu-budget-ms", "1000"]);
+    for tenant in ["capped", "free"] {
+        in_tenant(&server, d, tenant, &["deploy", "spin", &path_of("spin")]);
+        in_tenant(&server, d, tenant, &["start", "spin", "--id", "spin", "--input", "{}"]);
+    }
+    // The free tenant's spinner uses its 1 s budget and fails...
+    let (_, result) = wait_result(&server, d, "free", "spin");
+    assert_eq!(result["error"]["code"], "CAIRN-E011", "{result}");
+    // ...while the capped one, allowed 300 ms a minute, still waits for its
+    // next minute (at most two minutes' worth, 600 ms, have passed): throttled,
+    // not stopped.
+    let capped = in_tenant(&server, d, "capped", &["describe", "spin"]);
+    assert_eq!(capped["status"], "running", "{capped}");
+    let out = server.cli(d, &["--tenant", "capped", "terminate", "spin"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -105,7 +105,12 @@ fn new_store(
         gate: HttpGate {
             allow: call.map(|c| c.allow_http.clone()).unwrap_or_default(),
         },
-        guard: Guard::with_budget(&engine.limits, budget),
+        guard: {
+            let mut guard = Guard::with_budget(&engine.limits, budget);
+            let tenant = call.map(|c| crate::model::tenancy::tenant_of(&c.execution_id).to_owned());
+            guard.set_meter(tenant.map(|t| engine.cpu_meter_of(&t)));
+            guard
+        },
         execution_id: call.map(|c| c.execution_id.clone()).unwrap_or_default(),
         idempotency_key: call.map(|c| c.idempotency_key.clone()).unwrap_or_default(),
         attempt,

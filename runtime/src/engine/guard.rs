@@ -66,6 +66,39 @@ impl CpuGate {
     }
 }
 
+/// One tenant's CPU on this node in the current minute, against its
+/// `cpu_ms_per_minute` quota: slices are counted at ticks, and a guest of
+/// a tenant past its quota waits at its next tick for the next minute
+/// (throttled, never stopped).
+#[derive(Debug, Default)]
+pub(crate) struct CpuMeter {
+    /// The quota in ns per minute (0: none).
+    limit_ns: std::sync::atomic::AtomicU64,
+    /// (minute since the epoch, ns used in it).
+    window: Mutex<(u64, u64)>,
+}
+
+impl CpuMeter {
+    /// Sets the quota (none: unlimited).
+    pub(crate) fn set_limit(&self, per_minute: Option<Duration>) {
+        let ns = per_minute.map_or(0, |d| d.as_nanos().max(1) as u64);
+        self.limit_ns.store(ns, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts `used` at `now_ms`; returns how long to wait when the minute's
+    /// quota is spent.
+    fn add(&self, used: Duration, now_ms: u64) -> Option<Duration> {
+        let limit = self.limit_ns.load(std::sync::atomic::Ordering::Relaxed);
+        let minute = now_ms / 60_000;
+        let mut window = self.window.lock().unwrap();
+        if window.0 != minute {
+            *window = (minute, 0);
+        }
+        window.1 += used.as_nanos() as u64;
+        (limit > 0 && window.1 >= limit).then(|| Duration::from_millis((minute + 1) * 60_000 - now_ms))
+    }
+}
+
 /// The limits every guard of one engine is made with.
 #[derive(Clone)]
 pub(crate) struct Limits {
@@ -117,6 +150,8 @@ pub(crate) struct Guard {
     /// Whether a tick came since the last host call (else nothing to reset).
     ticked: bool,
     slice: Arc<Mutex<Slice>>,
+    /// Its tenant's CPU meter, once it serves an execution.
+    meter: Option<Arc<CpuMeter>>,
     /// Bytes of memories and tables the instance holds now.
     used: usize,
 }
@@ -136,8 +171,14 @@ impl Guard {
             used_cpu: Duration::ZERO,
             ticked: false,
             slice: Arc::default(),
+            meter: None,
             used: 0,
         }
+    }
+
+    /// Counts this instance's CPU against its tenant's meter from now on.
+    pub(crate) fn set_meter(&mut self, meter: Option<Arc<CpuMeter>>) {
+        self.meter = meter;
     }
 
     /// Grows the instance's total from `current` to `desired` bytes of one
@@ -176,6 +217,7 @@ impl Guard {
     fn tick(&mut self) -> wasmtime::Result<UpdateDeadline> {
         self.ticked = true;
         let (thread, now) = thread_cpu();
+        let mut spent = Duration::ZERO;
         {
             let mut slice = self.slice.lock().unwrap();
             slice.permit = None;
@@ -183,17 +225,25 @@ impl Guard {
             if let Some((t, mark)) = slice.mark.take()
                 && t == thread
             {
-                self.used_cpu += now.saturating_sub(mark);
+                spent = now.saturating_sub(mark);
+                self.used_cpu += spent;
             }
         }
         if self.used_cpu > self.cpu_budget {
             return Err(wasmtime::Error::new(LimitExceeded::Cpu(self.cpu_budget)));
         }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let throttle = self.meter.as_ref().and_then(|m| m.add(spent, now_ms));
         let slice = self.slice.clone();
         let gate = (self.used_cpu > LONG_AFTER).then(|| self.gate.0.clone());
         Ok(UpdateDeadline::YieldCustom(
             1,
             Box::pin(async move {
+                if let Some(wait) = throttle {
+                    tokio::time::sleep(wait).await;
+                }
                 let permit = match gate {
                     Some(gate) => Some(gate.acquire_owned().await.expect("the gate is never closed")),
                     None => {
@@ -284,5 +334,26 @@ mod cpu_tests {
         let (same, worked) = thread_cpu();
         assert_eq!(thread, same);
         assert!(worked - slept >= Duration::from_millis(20), "spinning does");
+    }
+}
+
+#[cfg(test)]
+mod meter_tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_past_its_minute_waits_for_the_next() {
+        let meter = CpuMeter::default();
+        let ms = Duration::from_millis;
+        assert_eq!(meter.add(ms(900), 60_000), None, "no quota");
+        meter.set_limit(Some(ms(500)));
+        let minute = 120_000;
+        assert_eq!(meter.add(ms(300), minute + 1_000), None);
+        assert_eq!(
+            meter.add(ms(300), minute + 2_000),
+            Some(ms(58_000)),
+            "spent: wait for the next minute"
+        );
+        assert_eq!(meter.add(ms(100), minute + 60_000), None, "a new minute starts at zero");
     }
 }

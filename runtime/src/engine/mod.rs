@@ -93,6 +93,8 @@ pub(crate) struct Engine {
     pub(crate) activity_permits: Arc<Semaphore>,
     /// The limits every guest store gets (memory cap, CPU budget, CPU gate).
     pub(crate) limits: guard::Limits,
+    /// Tenants' CPU meters on this node.
+    meters: Mutex<HashMap<String, Arc<guard::CpuMeter>>>,
 }
 
 impl Engine {
@@ -142,6 +144,7 @@ impl Engine {
             spare_slots: Arc::new(Semaphore::new(workflow_host::SPARE_SLOTS as usize)),
             idle: Arc::default(),
             activity_permits: Arc::new(Semaphore::new(activity_share as usize)),
+            meters: Mutex::new(HashMap::new()),
             limits: guard::Limits {
                 memory_limit: config.memory_limit,
                 cpu_budget: config.cpu_budget,
@@ -252,6 +255,30 @@ impl Engine {
                 _ = went_idle => {}
             }
         }
+    }
+
+    /// A tenant's CPU meter on this node, with its quota set to `per_minute`
+    /// (ms of CPU per minute; none: unlimited).
+    pub(crate) fn cpu_meter(&self, tenant: &str, per_minute: Option<u64>) -> Arc<guard::CpuMeter> {
+        let meter = self
+            .meters
+            .lock()
+            .unwrap()
+            .entry(tenant.to_owned())
+            .or_default()
+            .clone();
+        meter.set_limit(per_minute.map(Duration::from_millis));
+        meter
+    }
+
+    /// A tenant's CPU meter as last set (activities count against it too).
+    pub(crate) fn cpu_meter_of(&self, tenant: &str) -> Arc<guard::CpuMeter> {
+        self.meters
+            .lock()
+            .unwrap()
+            .entry(tenant.to_owned())
+            .or_default()
+            .clone()
     }
 
     /// What a background refill of spare instances needs.

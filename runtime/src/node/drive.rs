@@ -64,10 +64,10 @@ impl Node {
         let component = self.workflow_component(&exec.component).await?;
         let engine = self.engine()?;
         let mut options = self.host_options(false);
-        options.max_entries = self
-            .quotas(tenancy::tenant_of(&lease.execution_id))
-            .await?
-            .max_journal_entries;
+        let tenant = tenancy::tenant_of(&lease.execution_id);
+        let quotas = self.quotas(tenant).await?;
+        options.max_entries = quotas.max_journal_entries;
+        options.cpu_meter = Some(engine.cpu_meter(tenant, quotas.cpu_ms_per_minute));
         let host = ExecutionHost::new(
             cursor,
             lease.clone(),
@@ -87,6 +87,7 @@ impl Node {
             replay_only,
             fallback: self.config.fallback,
             max_entries: None,
+            cpu_meter: None,
         }
     }
 

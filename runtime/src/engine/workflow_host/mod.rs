@@ -115,6 +115,8 @@ pub(crate) struct HostOptions {
     /// The tenant's `max_journal_entries`: a new call past it parks the
     /// execution with `CAIRN-E031`.
     pub(crate) max_entries: Option<u64>,
+    /// The tenant's CPU meter (its `cpu_ms_per_minute`).
+    pub(crate) cpu_meter: Option<Arc<super::guard::CpuMeter>>,
 }
 
 /// Everything the host needs to serve one execution's calls.
@@ -470,10 +472,12 @@ pub(crate) async fn activate(
 /// journal, the memory cap and the CPU budget installed.
 fn new_store(engine: &Engine, host: ExecutionHost) -> wasmtime::Store<WorkflowState> {
     let (wasi, stderr) = execution_wasi(&host);
+    let mut guard = Guard::new(&engine.limits);
+    guard.set_meter(host.options.cpu_meter.clone());
     let state = WorkflowState {
         wasi,
         table: ResourceTable::new(),
-        guard: Guard::new(&engine.limits),
+        guard,
         host: HostSlot(Some(host)),
         stderr,
     };
@@ -489,6 +493,7 @@ fn adopt(store: &mut wasmtime::Store<WorkflowState>, host: ExecutionHost) {
     let state = store.data_mut();
     state.wasi = wasi;
     state.stderr = stderr;
+    state.guard.set_meter(host.options.cpu_meter.clone());
     state.host = HostSlot(Some(host));
     store.set_epoch_deadline(1);
 }
