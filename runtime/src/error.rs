@@ -73,8 +73,8 @@ code_table! {
         "The guest used more CPU time than its budget without a host call (CPU it got, not time it waited for a core).",
         "Look for an endless loop; raise `--cpu-budget-ms` if legitimate.";
     MEMORY_LIMIT = "CAIRN-E012", 500,
-        "The guest tried to grow memory past its cap.",
-        "Look for unbounded growth; raise `--memory-limit-mb` if legitimate.";
+        "The guest tried to grow memory past its cap (the server's `--memory-limit-mb` or the tenant's `max_instance_memory_mb`), or needs more than a whole memory total on its own.",
+        "Look for unbounded growth; raise the limit the message names if legitimate.";
     IO = "CAIRN-E013", 500,
         "A file could not be read or written.",
         "Check the path and permissions.";

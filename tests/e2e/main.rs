@@ -16,6 +16,7 @@ mod examples;
 mod fast_path;
 mod limits;
 mod noisy;
+mod quotas;
 mod race;
 mod replay;
 mod runtime_conformance;

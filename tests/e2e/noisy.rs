@@ -48,14 +48,14 @@ fn start_many(server: &Server, tenant: &str, workflow: &str, input: &Value, n: u
 }
 
 /// `cairn` in a tenant against the server; must succeed; JSON output.
-fn in_tenant(server: &Server, data: &Path, tenant: &str, args: &[&str]) -> Value {
+pub(crate) fn in_tenant(server: &Server, data: &Path, tenant: &str, args: &[&str]) -> Value {
     let mut all = vec!["--tenant", tenant];
     all.extend(args);
     server.json(data, &all)
 }
 
 /// `cairn result ID --wait` in a tenant, whatever its exit code.
-fn wait_result(server: &Server, data: &Path, tenant: &str, id: &str) -> (Option<i32>, Value) {
+pub(crate) fn wait_result(server: &Server, data: &Path, tenant: &str, id: &str) -> (Option<i32>, Value) {
     let args = [
         "--tenant",
         tenant,
@@ -83,7 +83,7 @@ fn usage(server: &Server, data: &Path, tenant: &str) -> (i64, i64) {
 }
 
 /// Waits (up to a minute) until `check` holds.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
@@ -103,7 +103,7 @@ fn quiet_chain_completes(server: &Server, data: &Path, id: &str) {
     assert_eq!(answer["output"], 3, "{answer}");
 }
 
-fn path_of(guest: &str) -> String {
+pub(crate) fn path_of(guest: &str) -> String {
     wasm(guest).to_str().unwrap().to_owned()
 }
 

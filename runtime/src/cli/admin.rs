@@ -45,6 +45,18 @@ pub(crate) struct QuotaArgs {
     /// Signals per second (beyond: 429 with Retry-After).
     #[arg(long)]
     signals_per_second: Option<u64>,
+    /// Memory of one of its instances, MiB (below the server's --memory-limit-mb).
+    #[arg(long)]
+    max_instance_memory_mb: Option<u64>,
+    /// Memory of all its instances on a node, MiB (past it, starts wait for memory).
+    #[arg(long)]
+    max_total_memory_mb: Option<u64>,
+    /// Bytes all its journals may hold (past it, workflows park and starts get 429).
+    #[arg(long)]
+    max_journal_bytes: Option<u64>,
+    /// Timers its workflows may start per second on a node (beyond it they wait).
+    #[arg(long)]
+    timers_per_second: Option<u64>,
     /// A host its activities may reach (`api.example.com`, `*.example.com`);
     /// repeat it. Without any, any host a deployment lists.
     #[arg(long = "http-host", conflicts_with = "no_http")]
@@ -66,6 +78,10 @@ impl QuotaArgs {
         base.requests_per_second = self.requests_per_second.or(base.requests_per_second);
         base.starts_per_second = self.starts_per_second.or(base.starts_per_second);
         base.signals_per_second = self.signals_per_second.or(base.signals_per_second);
+        base.max_instance_memory_mb = self.max_instance_memory_mb.or(base.max_instance_memory_mb);
+        base.max_total_memory_mb = self.max_total_memory_mb.or(base.max_total_memory_mb);
+        base.max_journal_bytes = self.max_journal_bytes.or(base.max_journal_bytes);
+        base.timers_per_second = self.timers_per_second.or(base.timers_per_second);
         if !self.http_hosts.is_empty() {
             base.http_hosts = Some(self.http_hosts);
         }
@@ -277,6 +293,10 @@ pub(crate) async fn tenant(ctx: &Ctx, command: TenantCommand) -> Result<ExitCode
                     println!("queued      {}", d.usage.queued_executions);
                     println!("executions  {}", d.usage.executions);
                     println!("components  {} ({} bytes)", d.usage.components, d.usage.component_bytes);
+                    println!(
+                        "memory      {} bytes in instances on the server",
+                        d.usage.instance_memory_bytes
+                    );
                 }
             }
         }

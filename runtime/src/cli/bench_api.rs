@@ -389,6 +389,10 @@ async fn auth_overhead(
         requests_per_second: Some(100_000),
         starts_per_second: Some(100_000),
         signals_per_second: Some(100_000),
+        max_instance_memory_mb: Some(256),
+        max_total_memory_mb: Some(16 << 10),
+        max_journal_bytes: Some(1 << 40),
+        timers_per_second: Some(100_000),
         http_hosts: Some(vec!["example.com".into()]),
     };
     let tenant = crate::node::CreateTenantRequest {

@@ -84,6 +84,11 @@ pub struct NodeOptions {
     /// used idle one is evicted (and replayed when it wakes).
     #[arg(long, default_value_t = 1000)]
     max_instances: u32,
+    /// Memory of all guest instances together, MiB: past it, starts and
+    /// memory growth wait for memory (idle instances are asked to leave).
+    /// Default: no cap.
+    #[arg(long)]
+    total_memory_mb: Option<usize>,
     /// Do not print workflow log lines.
     #[arg(long)]
     quiet: bool,
@@ -289,11 +294,18 @@ impl NodeOptions {
                 "pass e.g. --memory-limit-mb 256",
             ));
         }
+        if self.total_memory_mb.is_some_and(|t| t < self.memory_limit_mb) {
+            return Err(Error::invalid(
+                "--total-memory-mb must be at least --memory-limit-mb",
+                "one instance may use --memory-limit-mb: give the node at least that much",
+            ));
+        }
         Ok(NodeConfig {
             cache_dir: data_dir.join("cache"),
             memory_limit: self.memory_limit_mb << 20,
             cpu_budget: Duration::from_millis(self.cpu_budget_ms.max(10)),
             max_instances: self.max_instances.max(2),
+            total_memory: self.total_memory_mb.map(|m| m.saturating_mul(1 << 20)),
             lease: Duration::from_millis(self.lease_ms.max(300)),
             evict_after: Duration::from_millis(self.evict_after_ms),
             echo_logs: !self.quiet,

@@ -107,8 +107,11 @@ fn new_store(
         },
         guard: {
             let mut guard = Guard::with_budget(&engine.limits, budget);
-            let tenant = call.map(|c| crate::model::tenancy::tenant_of(&c.execution_id).to_owned());
-            guard.set_meter(tenant.map(|t| engine.cpu_meter_of(&t)));
+            if let Some(c) = call {
+                let tenant = crate::model::tenancy::tenant_of(&c.execution_id);
+                guard.set_meter(Some(engine.cpu_meter_of(tenant)));
+                guard.set_tenant(tenant);
+            }
             guard
         },
         execution_id: call.map(|c| c.execution_id.clone()).unwrap_or_default(),
@@ -165,6 +168,7 @@ async fn attempt(
             let why = match LimitExceeded::of(&trap) {
                 Some(LimitExceeded::Memory(cap)) => format!("memory limit of {} MiB exceeded", cap >> 20),
                 Some(LimitExceeded::Cpu(_)) => format!("ran past its timeout of {timeout:?}"),
+                Some(limit @ LimitExceeded::Total(_)) => limit.to_string(),
                 None => format!("{trap:#}"),
             };
             let stderr = String::from_utf8_lossy(&stderr.contents()).trim().to_owned();

@@ -1,6 +1,8 @@
-//! Per-store limits: a memory cap and a CPU budget per activation. A guest
-//! that exceeds one traps with a [`LimitExceeded`] error, which the caller
-//! finds again by downcasting the trap.
+//! Per-store limits: a memory cap and a CPU budget per activation, and the
+//! node's and the tenant's memory totals the instance counts against (see
+//! `memory.rs`: past a total it waits). A guest that exceeds a limit traps
+//! with a [`LimitExceeded`] error, which the caller finds again by
+//! downcasting the trap.
 //!
 //! The CPU budget counts CPU time the guest's thread actually spent on it
 //! (`CLOCK_THREAD_CPUTIME_ID`, sampled at each epoch tick), not wall-clock
@@ -12,11 +14,12 @@
 //! has): long computations, whoever's, take turns on those cores and the
 //! remaining one stays free for everyone's short steps.
 
+use super::memory::{Account, MemoryTotals, MemoryWait};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::{CallHook, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime::{CallHook, ResourceLimiterAsync, Store, UpdateDeadline};
 
 /// CPU a guest may use without a host call before it counts as a long
 /// computation and takes turns at the gate.
@@ -29,6 +32,8 @@ pub(crate) enum LimitExceeded {
     Cpu(Duration),
     /// It tried to grow its memory past this many bytes.
     Memory(usize),
+    /// Its memory could never fit in a total (more than all of it).
+    Total(MemoryWait),
 }
 
 impl fmt::Display for LimitExceeded {
@@ -36,6 +41,13 @@ impl fmt::Display for LimitExceeded {
         match self {
             LimitExceeded::Cpu(budget) => write!(f, "CPU budget of {budget:?} (CPU time) exceeded without a host call"),
             LimitExceeded::Memory(cap) => write!(f, "memory limit of {} MiB exceeded", cap >> 20),
+            LimitExceeded::Total(MemoryWait::NodeTotal(cap)) => {
+                write!(f, "the node's instance memory total of {} MiB exceeded", cap >> 20)
+            }
+            LimitExceeded::Total(MemoryWait::TenantTotal(cap)) => {
+                write!(f, "the tenant's instance memory total of {} MiB exceeded", cap >> 20)
+            }
+            LimitExceeded::Total(MemoryWait::GaveUp) => f.write_str("gave its activation up to wait for memory"),
         }
     }
 }
@@ -108,6 +120,8 @@ pub(crate) struct Limits {
     pub(crate) cpu_budget: Duration,
     /// Where long computations take turns.
     pub(crate) gate: CpuGate,
+    /// The memory totals of the node and its tenants.
+    pub(crate) memory: Arc<MemoryTotals>,
 }
 
 /// The CPU clock of the current thread and the thread's id.
@@ -154,6 +168,8 @@ pub(crate) struct Guard {
     meter: Option<Arc<CpuMeter>>,
     /// Bytes of memories and tables the instance holds now.
     used: usize,
+    /// Its share of the node's and its tenant's totals.
+    account: Account,
 }
 
 impl Guard {
@@ -173,6 +189,15 @@ impl Guard {
             slice: Arc::default(),
             meter: None,
             used: 0,
+            account: Account::new(limits.memory.clone()),
+        }
+    }
+
+    /// Counts the instance against `tenant`'s memory total from now on,
+    /// with the tenant's cap on one instance when it is below the node's.
+    pub(crate) fn set_tenant(&mut self, tenant: &str) {
+        if let Some(cap) = self.account.set_tenant(tenant) {
+            self.memory_limit = self.memory_limit.min(cap);
         }
     }
 
@@ -182,12 +207,19 @@ impl Guard {
     }
 
     /// Grows the instance's total from `current` to `desired` bytes of one
-    /// memory or table, unless that passes the cap.
-    fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
+    /// memory or table, unless that passes the cap; waits while a memory
+    /// total is short.
+    async fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
         let total = (self.used - current.min(self.used)).saturating_add(desired);
         if total > self.memory_limit {
             self.leave();
             return Err(wasmtime::Error::new(LimitExceeded::Memory(self.memory_limit)));
+        }
+        if total > self.used
+            && let Err(wait) = self.account.reserve(total - self.used).await
+        {
+            self.leave();
+            return Err(wasmtime::Error::new(LimitExceeded::Total(wait)));
         }
         self.used = total;
         Ok(true)
@@ -261,7 +293,7 @@ impl Guard {
 
     /// Installs the limiter, the epoch callback and the call hook on a store.
     pub(crate) fn install<T: Send + 'static>(store: &mut Store<T>, get: fn(&mut T) -> &mut Guard) {
-        store.limiter(move |t| get(t) as &mut dyn ResourceLimiter);
+        store.limiter_async(move |t| get(t) as &mut dyn ResourceLimiterAsync);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut cx| get(cx.data_mut()).tick());
         store.call_hook(move |mut cx, hook| {
@@ -273,16 +305,28 @@ impl Guard {
     }
 }
 
-impl ResourceLimiter for Guard {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        self.grow(current, desired)
+#[async_trait::async_trait]
+impl ResourceLimiterAsync for Guard {
+    async fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.grow(current, desired).await
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    async fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > 1 << 20 {
             return Ok(false);
         }
         self.grow(current * TABLE_ELEMENT_BYTES, desired * TABLE_ELEMENT_BYTES)
+            .await
     }
 }
 
@@ -290,29 +334,40 @@ impl ResourceLimiter for Guard {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_cap_counts_every_memory_and_table_together() {
+    #[tokio::test]
+    async fn the_cap_counts_every_memory_and_table_together() {
         let limits = Limits {
             memory_limit: 10 << 20,
             cpu_budget: Duration::from_secs(1),
             gate: CpuGate::new(1),
+            memory: Arc::new(MemoryTotals::new(None, Arc::default())),
         };
         let mut g = Guard::new(&limits);
-        assert!(g.memory_growing(0, 4 << 20, None).unwrap());
-        assert!(g.memory_growing(0, 4 << 20, None).unwrap(), "a second memory");
-        let e = g.memory_growing(0, 4 << 20, None).unwrap_err();
+        assert!(g.memory_growing(0, 4 << 20, None).await.unwrap());
+        assert!(g.memory_growing(0, 4 << 20, None).await.unwrap(), "a second memory");
+        let e = g.memory_growing(0, 4 << 20, None).await.unwrap_err();
         assert_eq!(
             LimitExceeded::of(&e),
             Some(LimitExceeded::Memory(10 << 20)),
             "a third passes the cap"
         );
         assert!(
-            g.memory_growing(4 << 20, 5 << 20, None).unwrap(),
+            g.memory_growing(4 << 20, 5 << 20, None).await.unwrap(),
             "growing one counts the difference"
         );
-        assert!(g.table_growing(0, 1000, None).unwrap());
-        assert!(g.memory_growing(5 << 20, 6 << 20, None).is_err(), "tables count too");
-        assert!(!g.table_growing(0, 2 << 20, None).unwrap());
+        assert!(g.table_growing(0, 1000, None).await.unwrap());
+        assert!(
+            g.memory_growing(5 << 20, 6 << 20, None).await.is_err(),
+            "tables count too"
+        );
+        assert!(!g.table_growing(0, 2 << 20, None).await.unwrap());
+        assert_eq!(
+            limits.memory.used("x").0,
+            (9 << 20) + 1000 * TABLE_ELEMENT_BYTES,
+            "the node's total counts what it holds"
+        );
+        drop(g);
+        assert_eq!(limits.memory.used("x").0, 0, "and gets it back when it drops");
     }
 }
 

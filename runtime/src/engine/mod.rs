@@ -12,18 +12,20 @@
 mod activity_host;
 mod components;
 mod guard;
+mod memory;
 mod wasi;
 pub(crate) mod workflow_host;
 
 pub(crate) use components::{ActivityComponent, ActivityRegistry, WorkflowComponent, digest_of, imports_of};
+pub(crate) use memory::IdleTicket;
+use memory::{IdleInstances, MemoryTotals};
 
 use crate::error::Result;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::Component;
 
 /// Generated host bindings of the WIT worlds.
@@ -66,6 +68,8 @@ pub(crate) struct EngineConfig {
     pub(crate) cpu_budget: Duration,
     /// Instances that may be live at once (pool size).
     pub(crate) max_instances: u32,
+    /// Cap on the memory of all instances together, bytes (none: no cap).
+    pub(crate) total_memory: Option<usize>,
 }
 
 /// How often the epoch ticks; the CPU budget is checked at each tick.
@@ -138,17 +142,19 @@ impl Engine {
         let workflow_linker = workflow_host::linker(&wasm).expect("linking workflow host functions");
         let activity_linker = activity_host::linker(&wasm).expect("linking activity host functions");
         let activity_share = (n / 8).max(8);
+        let idle = Arc::new(IdleInstances::default());
         let engine = Arc::new(Engine {
             workflow_permits: Arc::new(Semaphore::new((n - activity_share) as usize)),
             workflow_capacity: (n - activity_share) as usize,
             spare_slots: Arc::new(Semaphore::new(workflow_host::SPARE_SLOTS as usize)),
-            idle: Arc::default(),
+            idle: idle.clone(),
             activity_permits: Arc::new(Semaphore::new(activity_share as usize)),
             meters: Mutex::new(HashMap::new()),
             limits: guard::Limits {
                 memory_limit: config.memory_limit,
                 cpu_budget: config.cpu_budget,
                 gate: guard::CpuGate::for_machine(),
+                memory: Arc::new(MemoryTotals::new(config.total_memory, idle)),
             },
             wasm,
             config,
@@ -245,7 +251,7 @@ impl Engine {
             let went_idle = self.idle.entered.notified();
             tokio::pin!(went_idle);
             went_idle.as_mut().enable();
-            self.idle.evict_oldest();
+            self.idle.evict_oldest(None, None);
             tokio::select! {
                 permit = self.workflow_permits.clone().acquire_owned() => {
                     return permit.expect("permits are never closed");
@@ -295,9 +301,16 @@ impl Engine {
         self.workflow_capacity - self.workflow_permits.available_permits()
     }
 
-    /// Marks the calling instance as idle (evictable) until the ticket drops.
-    pub(crate) fn idle(&self) -> IdleTicket {
-        self.idle.enter()
+    /// Marks the calling instance (of `tenant`) as idle (evictable) until
+    /// the ticket drops.
+    pub(crate) fn idle(&self, tenant: &str) -> IdleTicket {
+        self.idle.enter(tenant)
+    }
+
+    /// Sets a tenant's limits on this node: the memory of one instance and
+    /// of all its instances together (none: the node's).
+    pub(crate) fn set_tenant_memory(&self, tenant: &str, per_instance: Option<usize>, total: Option<usize>) {
+        self.limits.memory.set_tenant_limits(tenant, total, per_instance);
     }
 
     /// The workflow component with this digest, if already loaded.
@@ -322,81 +335,4 @@ fn spawn_epoch_ticker(engine: Weak<Engine>) {
             }
         })
         .expect("spawning the epoch thread");
-}
-
-/// Workflow instances waiting idle, by when they started to wait.
-#[derive(Default)]
-struct IdleInstances {
-    next: AtomicU64,
-    waiting: Mutex<BTreeMap<u64, Arc<Notify>>>,
-    /// Notified whenever an instance starts to wait.
-    entered: Notify,
-}
-
-impl IdleInstances {
-    fn enter(self: &Arc<Self>) -> IdleTicket {
-        let key = self.next.fetch_add(1, Ordering::Relaxed);
-        let evict = Arc::new(Notify::new());
-        self.waiting.lock().unwrap().insert(key, evict.clone());
-        self.entered.notify_waiters();
-        IdleTicket {
-            idle: self.clone(),
-            key,
-            evict,
-        }
-    }
-
-    /// Asks the instance that has waited longest to leave; false if none waits.
-    fn evict_oldest(&self) -> bool {
-        let oldest = self.waiting.lock().unwrap().pop_first();
-        match oldest {
-            Some((_, evict)) => {
-                evict.notify_one();
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-/// An idle instance's place in the eviction order.
-pub(crate) struct IdleTicket {
-    idle: Arc<IdleInstances>,
-    key: u64,
-    evict: Arc<Notify>,
-}
-
-impl IdleTicket {
-    /// Resolves when the pool needs this instance's slot.
-    pub(crate) async fn evicted(&self) {
-        self.evict.notified().await
-    }
-}
-
-impl Drop for IdleTicket {
-    fn drop(&mut self) {
-        self.idle.waiting.lock().unwrap().remove(&self.key);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_longest_idle_instance_is_evicted_first() {
-        let idle = Arc::new(IdleInstances::default());
-        let (first, second) = (idle.enter(), idle.enter());
-        assert!(idle.evict_oldest());
-        tokio::time::timeout(Duration::from_secs(1), first.evicted())
-            .await
-            .expect("the oldest goes");
-        assert!(
-            tokio::time::timeout(Duration::from_millis(20), second.evicted())
-                .await
-                .is_err()
-        );
-        drop(second);
-        assert!(!idle.evict_oldest(), "no one else waits");
-    }
 }

@@ -97,6 +97,44 @@ pub struct Quotas {
     )]
     #[schema(minimum = 1)]
     pub signals_per_second: Option<u64>,
+    /// Memory of one of its instances (all its memories and tables), MiB,
+    /// when below the server's `--memory-limit-mb`: past it the guest fails
+    /// with `CAIRN-E012`.
+    #[serde(
+        default,
+        deserialize_with = "super::whole::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1)]
+    pub max_instance_memory_mb: Option<u64>,
+    /// Memory of all its instances on a node together, MiB: a start or a
+    /// `memory.grow` beyond it waits (its idle instances are asked to leave).
+    #[serde(
+        default,
+        deserialize_with = "super::whole::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1)]
+    pub max_total_memory_mb: Option<u64>,
+    /// Bytes all its journals may hold: past it, a workflow's next journaled
+    /// call parks it with `CAIRN-E031` and starts are refused (429).
+    #[serde(
+        default,
+        deserialize_with = "super::whole::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1)]
+    pub max_journal_bytes: Option<u64>,
+    /// Timers (sleeps, timer handles, signal waits with a timeout) its
+    /// workflows may start per second on a node: beyond it the call waits
+    /// for the bucket (token bucket per node).
+    #[serde(
+        default,
+        deserialize_with = "super::whole::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1)]
+    pub timers_per_second: Option<u64>,
     /// Hosts its activities may ever reach (`*.example.com` allowed); a
     /// deployment's allow-list is cut down to these. Absent: any host a
     /// deployment lists. Empty: none, and an activity importing HTTP is
@@ -142,6 +180,12 @@ pub struct TenantUsage {
     pub components: i64,
     /// Their total size, bytes.
     pub component_bytes: i64,
+    /// Bytes its journals hold (entries and inputs).
+    #[serde(default)]
+    pub journal_bytes: i64,
+    /// Memory its instances hold on the node that answered, bytes.
+    #[serde(default)]
+    pub instance_memory_bytes: i64,
 }
 
 /// What a token may do.

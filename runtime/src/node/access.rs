@@ -303,7 +303,10 @@ impl Node {
     pub async fn tenant(&self, caller: &Caller, name: &str) -> Result<TenantDetail> {
         caller.require(Role::Admin)?;
         let tenant = self.store.tenant(name).await?.ok_or_else(|| no_tenant(name))?;
-        let usage = self.store.tenant_usage(name).await?;
+        let mut usage = self.store.tenant_usage(name).await?;
+        if let Some(engine) = self.engine.get() {
+            usage.instance_memory_bytes = engine.limits.memory.used(name).1 as i64;
+        }
         Ok(TenantDetail { tenant, usage })
     }
 
@@ -581,6 +584,10 @@ fn check_quotas(q: &Quotas) -> Result<()> {
         q.requests_per_second,
         q.starts_per_second,
         q.signals_per_second,
+        q.max_instance_memory_mb,
+        q.max_total_memory_mb,
+        q.max_journal_bytes,
+        q.timers_per_second,
     ]
     .contains(&Some(0));
     if zero {

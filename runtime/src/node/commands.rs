@@ -175,6 +175,7 @@ impl Node {
         }
         let input = req.input.to_string();
         self.check_payload(caller, &input).await?;
+        self.check_journal_room(caller).await?;
         let d = self.resolve(&caller.tenant, &req.workflow).await?;
         let key = caller.key(&id);
         let bindings = self.within_policy(&caller.tenant, d.bindings).await?;

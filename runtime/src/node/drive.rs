@@ -67,7 +67,14 @@ impl Node {
         let tenant = tenancy::tenant_of(&lease.execution_id);
         let quotas = self.quotas(tenant).await?;
         options.max_entries = quotas.max_journal_entries;
+        options.journal_quota = quotas.max_journal_bytes.is_some();
         options.cpu_meter = Some(engine.cpu_meter(tenant, quotas.cpu_ms_per_minute));
+        let mib = |m: Option<u64>| m.map(|m| usize::try_from(m.saturating_mul(1 << 20)).unwrap_or(usize::MAX));
+        engine.set_tenant_memory(
+            tenant,
+            mib(quotas.max_instance_memory_mb),
+            mib(quotas.max_total_memory_mb),
+        );
         let host = ExecutionHost::new(
             cursor,
             lease.clone(),
@@ -87,6 +94,7 @@ impl Node {
             replay_only,
             fallback: self.config.fallback,
             max_entries: None,
+            journal_quota: false,
             cpu_meter: None,
         }
     }

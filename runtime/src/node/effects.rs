@@ -48,6 +48,14 @@ impl Effects for Node {
         self.store.inbox(id).await
     }
 
+    async fn journal_full(&self, id: &str) -> Option<u64> {
+        Node::journal_full(self, tenancy::tenant_of(id)).await.ok().flatten()
+    }
+
+    async fn timer_slot(&self, id: &str) {
+        self.await_rate(tenancy::tenant_of(id), super::Rate::Timers).await
+    }
+
     async fn start_child(
         &self,
         parent: &str,

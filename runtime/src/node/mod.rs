@@ -16,6 +16,7 @@ mod children;
 mod commands;
 mod drive;
 mod effects;
+mod journal_quota;
 mod rates;
 mod replay;
 mod schedules;
@@ -27,6 +28,7 @@ pub use crate::store::{Schema, StoreConfig, redact};
 pub use access::{AuditQuery, Caller, CreateTenantRequest, CreateTokenRequest, CreatedToken, TenantDetail};
 pub(crate) use commands::checked_wait;
 pub use drive::Outcome;
+pub(crate) use journal_quota::journal_full_error;
 pub use rates::Rate;
 pub use replay::{ReplayRequest, Verdict};
 pub use schedules::next_fire;
@@ -59,6 +61,9 @@ pub struct NodeConfig {
     pub cpu_budget: Duration,
     /// Guest instances that may be live at once.
     pub max_instances: u32,
+    /// Memory of all guest instances together, bytes (none: no cap): past
+    /// it, starts and `memory.grow` wait for memory.
+    pub total_memory: Option<usize>,
     /// Lease duration; renewed at a third of it.
     pub lease: Duration,
     /// Waits longer than this drop the instance and wake by replay.
@@ -79,6 +84,7 @@ impl Default for NodeConfig {
             memory_limit: 256 << 20,
             cpu_budget: Duration::from_secs(5),
             max_instances: 1000,
+            total_memory: None,
             lease: Duration::from_secs(5),
             evict_after: Duration::from_secs(2),
             echo_logs: true,
@@ -112,6 +118,8 @@ pub struct Node {
     quotas: access::QuotaCache,
     /// Tenants' rate buckets (see `rates.rs`).
     rates: rates::Rates,
+    /// Tenants' journal bytes as read lately (see `journal_quota.rs`).
+    journal_bytes: journal_quota::JournalBytes,
     /// Tenants known to have queued executions (see `admission.rs`).
     queued: admission::QueuedTenants,
     me: Weak<Node>,
@@ -148,6 +156,7 @@ impl Node {
             renewer: Once::new(),
             quotas: access::QuotaCache::default(),
             rates: rates::Rates::default(),
+            journal_bytes: journal_quota::JournalBytes::default(),
             queued: admission::QueuedTenants::default(),
             me: me.clone(),
             config,
@@ -256,6 +265,7 @@ impl Node {
             memory_limit: self.config.memory_limit,
             cpu_budget: self.config.cpu_budget,
             max_instances: self.config.max_instances,
+            total_memory: self.config.total_memory,
         })?;
         let _ = self.engine.set(engine.clone());
         Ok(engine)

@@ -1,7 +1,9 @@
 //! Per-tenant rate limits: a token bucket per tenant and kind of call (API
-//! requests, starts, signals), refilled at the quota's rate and holding at
-//! most one second's worth. A call finding its bucket empty is refused with
-//! `CAIRN-E034` and the seconds until a token is back (`Retry-After`).
+//! requests, starts, signals, timers), refilled at the quota's rate and
+//! holding at most one second's worth. An API call finding its bucket empty
+//! is refused with `CAIRN-E034` and the seconds until a token is back
+//! (`Retry-After`); a workflow starting a timer waits for the token instead
+//! (its code cannot take a refusal).
 //! Buckets live in each node: with several nodes behind a balancer, each
 //! enforces the rate on what reaches it.
 //!
@@ -29,6 +31,8 @@ pub enum Rate {
     Starts,
     /// Sending a signal (`signals_per_second`).
     Signals,
+    /// A workflow starting a timer (`timers_per_second`).
+    Timers,
 }
 
 impl Rate {
@@ -38,6 +42,7 @@ impl Rate {
             Rate::Requests => "requests_per_second",
             Rate::Starts => "starts_per_second",
             Rate::Signals => "signals_per_second",
+            Rate::Timers => "timers_per_second",
         }
     }
 
@@ -47,6 +52,7 @@ impl Rate {
             Rate::Requests => q.requests_per_second,
             Rate::Starts => q.starts_per_second,
             Rate::Signals => q.signals_per_second,
+            Rate::Timers => q.timers_per_second,
         }
     }
 }
@@ -98,6 +104,22 @@ impl Node {
             "slow down and retry after the seconds in Retry-After, or ask an admin to raise the quota",
         )
         .retry_after(wait.as_secs_f64().ceil().max(1.0) as u64))
+    }
+}
+
+impl Node {
+    /// Waits until `tenant` may make one call of `kind` (at once within its
+    /// rate or without one).
+    pub(crate) async fn await_rate(&self, tenant: &str, kind: Rate) {
+        loop {
+            let Ok(Some(limit)) = self.quotas(tenant).await.map(|q| kind.of(&q)) else {
+                return;
+            };
+            match self.rates.take(tenant, kind, limit, Instant::now()) {
+                Ok(()) => return,
+                Err(wait) => tokio::time::sleep(wait).await,
+            }
+        }
     }
 }
 

@@ -56,6 +56,13 @@ impl Node {
                 tracing::warn!("schedule {}: no deployment `{}`; skipped", s.id, s.workflow);
                 continue;
             };
+            if let Some(limit) = self.journal_full(tenancy::tenant_of(&s.id)).await? {
+                tracing::warn!(
+                    "schedule {}: the tenant's max_journal_bytes = {limit} is reached; skipped",
+                    s.id
+                );
+                continue;
+            }
             let id = format!("{}@{}", s.id, s.next_fire_at_ms);
             let bindings = self.within_policy(tenancy::tenant_of(&s.id), d.bindings).await?;
             let mut new = journal::new_execution(id, &d.name, &d.component, bindings, &s.input, None);

@@ -2,7 +2,7 @@
 //! (see `tests/e2e/store.rs`). Each check uses fresh execution ids, so one
 //! store can run them all.
 
-use super::Store;
+use super::{Store, conformance_tenants};
 use crate::error::codes;
 use crate::model::{
     AuditRecord, Bindings, Created, Entry, InboxKind, Lease, ListFilter, NewExecution, Quotas, Role, Schedule, Status,
@@ -14,7 +14,7 @@ fn id(tag: &str) -> String {
     format!("{tag}-{}", uuid::Uuid::now_v7())
 }
 
-fn entry(seq: u32, kind: &str) -> Entry {
+pub(super) fn entry(seq: u32, kind: &str) -> Entry {
     Entry {
         seq,
         kind: kind.into(),
@@ -320,7 +320,7 @@ pub(crate) async fn concurrent_appends(store: Arc<dyn Store>) {
     }
 }
 
-fn new_execution(id: &str) -> NewExecution {
+pub(super) fn new_execution(id: &str) -> NewExecution {
     NewExecution {
         id: id.to_owned(),
         workflow: "wf".into(),
@@ -645,105 +645,6 @@ pub(crate) async fn tokens_and_audit(store: &dyn Store) {
     assert_eq!(store.audit(Some(&tenant), 1).await.unwrap().len(), 1);
 }
 
-/// A new tenant with a fresh name, for checks that count per tenant.
-async fn fresh_tenant(store: &dyn Store, tag: &str) -> String {
-    let name = format!("{tag}-{:08x}", rand::random::<u32>());
-    let tenant = Tenant {
-        name: name.clone(),
-        quotas: Quotas::default(),
-        created_at_ms: now_ms(),
-    };
-    assert!(store.create_tenant(&tenant).await.unwrap());
-    name
-}
-
-/// Starts beyond `max_running` are queued (never claimable), and admitted
-/// oldest first as running ones end; without a limit all are admitted.
-pub(crate) async fn queue_admits_in_start_order(store: &dyn Store) {
-    let t = fresh_tenant(store, "queue").await;
-    let start = |name: &str, owner: Option<&'static str>| {
-        let mut new = new_execution(&tenancy::key(&t, name));
-        new.queue_limit = Some(2);
-        async move { store.create_execution(&new, owner, 60_000).await.unwrap() }
-    };
-    let Created::Leased(first) = start("a", Some("node-a")).await else {
-        panic!("under the limit: leased")
-    };
-    assert_eq!(start("b", None).await, Created::Unclaimed);
-    assert_eq!(start("c", Some("node-a")).await, Created::Queued, "the third waits");
-    assert_eq!(start("d", None).await, Created::Queued);
-    assert_eq!(start("c", None).await, Created::Existed, "idempotent on the id");
-    let c = tenancy::key(&t, "c");
-    assert_eq!(store.execution(&c).await.unwrap().unwrap().status, Status::Queued);
-    assert!(
-        store.claim(&c, "node-b", 1_000, &[]).await.unwrap().is_none(),
-        "queued is not claimable"
-    );
-    assert!(store.queued_tenants().await.unwrap().contains(&t));
-    assert!(store.admit(&t, Some(2)).await.unwrap().is_empty(), "no room yet");
-    let usage = store.tenant_usage(&t).await.unwrap();
-    assert_eq!((usage.unfinished_executions, usage.queued_executions), (2, 2));
-    let done = Transition::Completed { output: "1".into() };
-    store.append(&first, &[entry(1, "completed")], &done).await.unwrap();
-    assert_eq!(store.admit(&t, Some(2)).await.unwrap(), vec![c.clone()], "oldest first");
-    assert_eq!(store.execution(&c).await.unwrap().unwrap().status, Status::Running);
-    assert!(
-        store.claim(&c, "node-b", 1_000, &[]).await.unwrap().is_some(),
-        "admitted is claimable"
-    );
-    assert_eq!(
-        store.admit(&t, None).await.unwrap(),
-        vec![tenancy::key(&t, "d")],
-        "no limit: all"
-    );
-    assert!(!store.queued_tenants().await.unwrap().contains(&t));
-    // Without a limit nothing is ever queued.
-    let mut free = new_execution(&tenancy::key(&t, "e"));
-    free.queue_limit = None;
-    assert_eq!(
-        store.create_execution(&free, None, 0).await.unwrap(),
-        Created::Unclaimed
-    );
-}
-
-/// Claiming lets tenants take turns: a tenant with executions leased and a
-/// backlog waiting does not keep another tenant's new one from the next claim.
-pub(crate) async fn claims_take_turns_across_tenants(store: &dyn Store) {
-    let (busy, quiet) = (fresh_tenant(store, "busy").await, fresh_tenant(store, "quiet").await);
-    for n in 0..4 {
-        let new = new_execution(&tenancy::key(&busy, &format!("leased-{n}")));
-        assert!(matches!(
-            store.create_execution(&new, Some("node-a"), 60_000).await.unwrap(),
-            Created::Leased(_)
-        ));
-    }
-    for n in 0..6 {
-        let new = new_execution(&tenancy::key(&busy, &format!("backlog-{n}")));
-        assert_eq!(store.create_execution(&new, None, 0).await.unwrap(), Created::Unclaimed);
-    }
-    let newcomer = tenancy::key(&quiet, "new");
-    store
-        .create_execution(&new_execution(&newcomer), None, 0)
-        .await
-        .unwrap();
-    // One at a time (a node with one free slot), until the newcomer is claimed.
-    let mut busy_claimed = 0;
-    loop {
-        let claimed = store.claim_runnable("node-b", 60_000, 1).await.unwrap();
-        let lease = claimed.first().expect("something is runnable");
-        if lease.execution_id == newcomer {
-            break;
-        }
-        if tenancy::tenant_of(&lease.execution_id) == busy {
-            busy_claimed += 1;
-        }
-    }
-    assert_eq!(busy_claimed, 0, "the busy tenant's backlog waits for the newcomer");
-    let rest = store.claim_runnable("node-b", 60_000, 100).await.unwrap();
-    let of_busy = rest.iter().filter(|l| tenancy::tenant_of(&l.execution_id) == busy);
-    assert_eq!(of_busy.count(), 6, "and is claimed after it");
-}
-
 /// Runs the whole suite against one store.
 pub(crate) async fn run_all(store: Arc<dyn Store>) {
     journal_roundtrip(&*store).await;
@@ -762,7 +663,8 @@ pub(crate) async fn run_all(store: Arc<dyn Store>) {
     list_pages_and_filters(&*store).await;
     tenants_own_their_data(&*store).await;
     tokens_and_audit(&*store).await;
-    queue_admits_in_start_order(&*store).await;
-    claims_take_turns_across_tenants(&*store).await;
+    conformance_tenants::queue_admits_in_start_order(&*store).await;
+    conformance_tenants::claims_take_turns_across_tenants(&*store).await;
+    conformance_tenants::journal_bytes_are_counted(&*store).await;
     concurrent_appends(store).await;
 }

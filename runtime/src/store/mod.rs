@@ -14,6 +14,8 @@
 
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) mod conformance;
+#[cfg(any(test, feature = "test-util"))]
+mod conformance_tenants;
 mod migrate;
 mod postgres;
 mod rows;
@@ -257,6 +259,9 @@ pub(crate) trait TenantStore: Send + Sync {
 
     /// What a tenant uses now.
     async fn tenant_usage(&self, name: &str) -> Result<TenantUsage>;
+
+    /// The bytes a tenant's journals hold.
+    async fn journal_bytes(&self, tenant: &str) -> Result<i64>;
 
     /// The tenants that have queued executions.
     async fn queued_tenants(&self) -> Result<Vec<String>>;

@@ -21,7 +21,11 @@ pub(super) const TENANT_USAGE: &str = "SELECT
     (SELECT COUNT(*) FROM executions WHERE tenant = $1),
     (SELECT COUNT(*) FROM executions WHERE tenant = $1 AND status = 'queued'),
     (SELECT COUNT(*) FROM tenant_components WHERE tenant = $1),
-    (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM tenant_components WHERE tenant = $1)";
+    (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM tenant_components WHERE tenant = $1),
+    (SELECT CAST(COALESCE(SUM(journal_bytes), 0) AS BIGINT) FROM executions WHERE tenant = $1)";
+/// The bytes of a tenant's journals.
+pub(super) const JOURNAL_BYTES: &str =
+    "SELECT CAST(COALESCE(SUM(journal_bytes), 0) AS BIGINT) FROM executions WHERE tenant = $1";
 
 /// A tenant's executions running or sleeping, and those queued.
 pub(super) const LIVE_AND_QUEUED: &str = "SELECT
@@ -129,6 +133,8 @@ pub(super) fn usage(r: &impl Row) -> Result<TenantUsage> {
         queued_executions: r.int(2)?,
         components: r.int(3)?,
         component_bytes: r.int(4)?,
+        journal_bytes: r.int(5)?,
+        instance_memory_bytes: 0,
     })
 }
 

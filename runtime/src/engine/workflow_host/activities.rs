@@ -168,7 +168,7 @@ impl ExecutionHost {
                 return self.suspend_in_backoff(next).await;
             }
             // Only a call between attempts may give its instance up.
-            let idle = backoff_until.map(|_| self.engine.idle());
+            let idle = backoff_until.map(|_| self.engine.idle(crate::model::tenancy::tenant_of(&self.id)));
             let evicted = async {
                 match &idle {
                     Some(ticket) => ticket.evicted().await,

@@ -2,6 +2,7 @@
 //! and the one [`End`] the caller gets back.
 
 use crate::engine::guard::LimitExceeded;
+use crate::engine::memory::MemoryWait;
 use crate::error::{Error, codes};
 use crate::journal::{FailureRecord, NonDeterminism};
 use std::fmt;
@@ -88,6 +89,11 @@ impl End {
             Ok(Interrupt::Store(e)) => End::StoreFailed(e),
             Ok(Interrupt::EndOfJournal) => End::Replayed,
             Ok(Interrupt::Continue { next, input }) => End::Continued { next, input },
+            // It waited for memory and another waiter needed its bytes: it
+            // is replayed when there is room (nothing was lost, nothing is written).
+            Err(trap) if LimitExceeded::of(&trap) == Some(LimitExceeded::Total(MemoryWait::GaveUp)) => End::Suspended {
+                wake_at_ms: crate::model::now_ms() + 100,
+            },
             Err(trap) => End::Trapped(trap_error(&trap, stderr)),
         }
     }
@@ -116,7 +122,23 @@ fn trap_error(trap: &wasmtime::Error, stderr: &[u8]) -> Error {
                 "the workflow tried to use more than its memory limit of {} MiB",
                 cap >> 20
             ),
-            "look for unbounded growth; raise --memory-limit-mb if the workload needs it",
+            "look for unbounded growth; raise the server's --memory-limit-mb (or the tenant's --max-instance-memory-mb) if the workload needs it",
+        ),
+        Some(LimitExceeded::Total(MemoryWait::TenantTotal(cap))) => Error::new(
+            codes::MEMORY_LIMIT,
+            format!(
+                "the workflow needs more memory than its tenant's total of {} MiB on a node",
+                cap >> 20
+            ),
+            "raise the tenant's quota (cairn tenant update --max-total-memory-mb), or use less memory",
+        ),
+        Some(LimitExceeded::Total(wait)) => Error::new(
+            codes::MEMORY_LIMIT,
+            format!(
+                "the workflow needs more memory than the node has for all instances: {}",
+                LimitExceeded::Total(wait)
+            ),
+            "raise the server's --total-memory-mb, or use less memory",
         ),
         None => {
             let stderr = String::from_utf8_lossy(stderr).trim().replace('\n', " | ");

@@ -115,6 +115,9 @@ pub(crate) struct HostOptions {
     /// The tenant's `max_journal_entries`: a new call past it parks the
     /// execution with `CAIRN-E031`.
     pub(crate) max_entries: Option<u64>,
+    /// The tenant has a `max_journal_bytes`: each new call first asks
+    /// whether its journals are full (and parks the execution if so).
+    pub(crate) journal_quota: bool,
     /// The tenant's CPU meter (its `cpu_ms_per_minute`).
     pub(crate) cpu_meter: Option<Arc<super::guard::CpuMeter>>,
 }
@@ -229,6 +232,11 @@ impl ExecutionHost {
                         "raise it (cairn tenant update --max-journal-entries), then `cairn unpark` the execution",
                     ))));
                 }
+                if self.options.journal_quota
+                    && let Some(max) = self.effects.journal_full(&self.id).await
+                {
+                    return Err(stop(Interrupt::Park(crate::node::journal_full_error(max))));
+                }
                 self.live(&command).await?
             }
         };
@@ -304,6 +312,15 @@ impl ExecutionHost {
     }
 
     async fn live(&mut self, command: &Command) -> wasmtime::Result<(u32, Value)> {
+        let timed = match command {
+            Command::Sleep(_) | Command::StartTimer(_) => true,
+            Command::ReceiveSignal(s) => s.timeout_ms.is_some(),
+            Command::StartSignalWait(s) => s.timeout_ms.is_some(),
+            _ => false,
+        };
+        if timed {
+            self.effects.timer_slot(&self.id).await;
+        }
         let now = now_ms();
         let command = command.clone();
         let result = match &command {
@@ -474,6 +491,7 @@ fn new_store(engine: &Engine, host: ExecutionHost) -> wasmtime::Store<WorkflowSt
     let (wasi, stderr) = execution_wasi(&host);
     let mut guard = Guard::new(&engine.limits);
     guard.set_meter(host.options.cpu_meter.clone());
+    guard.set_tenant(crate::model::tenancy::tenant_of(&host.id));
     let state = WorkflowState {
         wasi,
         table: ResourceTable::new(),
@@ -494,6 +512,7 @@ fn adopt(store: &mut wasmtime::Store<WorkflowState>, host: ExecutionHost) {
     state.wasi = wasi;
     state.stderr = stderr;
     state.guard.set_meter(host.options.cpu_meter.clone());
+    state.guard.set_tenant(crate::model::tenancy::tenant_of(&host.id));
     state.host = HostSlot(Some(host));
     store.set_epoch_deadline(1);
 }

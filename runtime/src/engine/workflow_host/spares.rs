@@ -18,7 +18,7 @@
 
 use super::{HostSlot, WorkflowState};
 use crate::engine::bindings::workflow::Workflow;
-use crate::engine::guard::{Guard, Limits};
+use crate::engine::guard::{Guard, LimitExceeded, Limits};
 use futures_util::FutureExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -130,6 +130,8 @@ impl Spares {
                             _slot: slot,
                         });
                     }
+                    // No memory for it now: the next refill tries again.
+                    Ok(Err(e)) if LimitExceeded::of(&e).is_some() => break,
                     Ok(Err(e)) => {
                         tracing::debug!("no spare instances for this component: {e:#}");
                         spares.refused.store(true, Ordering::Relaxed);

@@ -60,7 +60,7 @@ impl ExecutionHost {
     /// than the eviction threshold suspends the execution instead.
     pub(super) async fn wait_timer(&mut self, seq: u32, fire_at: i64) -> wasmtime::Result<()> {
         let pokes = self.pokes();
-        let idle = self.engine.idle();
+        let idle = self.engine.idle(crate::model::tenancy::tenant_of(&self.id));
         loop {
             if self.pending_cancel() {
                 self.deliver_cancel(Some((seq, Event::TimerCancelled(())))).await;
@@ -101,7 +101,7 @@ impl ExecutionHost {
     pub(super) async fn wait_signal(&mut self, seq: u32, name: &str, deadline: Option<i64>) -> wasmtime::Result<()> {
         self.pokes();
         self.refresh_inbox().await;
-        let idle = self.engine.idle();
+        let idle = self.engine.idle(crate::model::tenancy::tenant_of(&self.id));
         let waiting_since = Instant::now();
         loop {
             if self.pending_cancel() {
@@ -256,7 +256,7 @@ impl ExecutionHost {
             wasmtime::bail!("child handle {handle} was never started by this execution");
         }
         self.pokes();
-        let idle = self.engine.idle();
+        let idle = self.engine.idle(crate::model::tenancy::tenant_of(&self.id));
         let waiting_since = Instant::now();
         loop {
             if self.pending_cancel() {

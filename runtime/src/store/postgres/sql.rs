@@ -35,8 +35,8 @@ pub(super) const CHANNEL_POKE: &str = poke_channel!();
 /// One row when it was created.
 pub(super) const CREATE_EXECUTION: &str = concat!(
     "WITH e AS (
-        INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_owner, lease_epoch, lease_expires, parent, tenant)
-        VALUES ($1, $2, $3, $4, $16, $5, $6, $6, $7, $8, $9, $14, $15) ON CONFLICT (id) DO NOTHING RETURNING id
+        INSERT INTO executions (id, workflow, component, bindings, status, input, created_at, updated_at, lease_owner, lease_epoch, lease_expires, parent, tenant, journal_bytes)
+        VALUES ($1, $2, $3, $4, $16, $5, $6, $6, $7, $8, $9, $14, $15, octet_length($12)) ON CONFLICT (id) DO NOTHING RETURNING id
      ), j AS (
         INSERT INTO journal (execution_id, seq, kind, payload, at) SELECT id, $10, $11, $12, $13 FROM e RETURNING execution_id
      )
@@ -57,7 +57,7 @@ pub(super) const APPEND: &str = concat!(
         WHERE EXISTS (SELECT 1 FROM lease)
     ), upd AS (
         UPDATE executions SET status = $8, wake_at = $9, output = COALESCE($10, output), error = COALESCE($11, error),
-            updated_at = $12,
+            updated_at = $12, journal_bytes = journal_bytes + (SELECT COALESCE(SUM(octet_length(p)), 0) FROM unnest($6::text[]) AS p),
             lease_owner = CASE WHEN $13 THEN NULL ELSE lease_owner END,
             lease_expires = CASE WHEN $13 THEN NULL ELSE lease_expires END
         WHERE id IN (SELECT id FROM lease)
@@ -87,6 +87,8 @@ pub(super) const APPEND_BATCH: &str = concat!(
     ), upd AS (
         UPDATE executions e SET status = m.status, wake_at = m.wake_at, output = COALESCE(m.output, e.output),
             error = COALESCE(m.error, e.error), updated_at = $14,
+            journal_bytes = e.journal_bytes + (SELECT COALESCE(SUM(octet_length(t.payload)), 0)
+                FROM unnest($9::text[], $12::text[]) AS t(id, payload) WHERE t.id = e.id),
             lease_owner = CASE WHEN m.release THEN NULL ELSE e.lease_owner END,
             lease_expires = CASE WHEN m.release THEN NULL ELSE e.lease_expires END
         FROM m WHERE e.id = m.id AND e.id IN (SELECT id FROM lease)
@@ -114,8 +116,12 @@ pub(super) const NOTIFY_DONE: &str = concat!("SELECT pg_notify('", done_channel!
 pub(super) const LOCK_STATUS: &str = "SELECT status FROM executions WHERE id = $1 FOR UPDATE";
 
 /// One entry at the next free seq.
-pub(super) const APPEND_AT_NEXT_SEQ: &str = "INSERT INTO journal (execution_id, seq, kind, payload, at)
-     SELECT $1, COALESCE(MAX(seq), -1) + 1, $2, $3, $4 FROM journal WHERE execution_id = $1";
+pub(super) const APPEND_AT_NEXT_SEQ: &str = "WITH ins AS (
+        INSERT INTO journal (execution_id, seq, kind, payload, at)
+        SELECT $1, COALESCE(MAX(seq), -1) + 1, $2, $3, $4 FROM journal WHERE execution_id = $1
+        RETURNING octet_length(payload) AS n
+     )
+     UPDATE executions SET journal_bytes = journal_bytes + (SELECT n FROM ins) WHERE id = $1";
 
 /// Ends an execution whatever its owner, fencing the owner out.
 pub(super) const END_FENCED: &str = "UPDATE executions SET status = $2, error = $3, wake_at = NULL, updated_at = $4,

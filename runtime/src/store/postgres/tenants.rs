@@ -41,6 +41,10 @@ impl TenantStore for PostgresStore {
         Ok(rows.first().map(sql::usage).transpose()?.unwrap_or_default())
     }
 
+    async fn journal_bytes(&self, tenant: &str) -> Result<i64> {
+        Ok(self.query(sql::JOURNAL_BYTES, &[&tenant]).await?[0].get(0))
+    }
+
     async fn queued_tenants(&self) -> Result<Vec<String>> {
         let rows = self.query(sql::QUEUED_TENANTS, &[]).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())

@@ -287,6 +287,10 @@ fn insert_entries(conn: &Connection, id: &str, entries: &[Entry]) -> Result<()> 
         }
         stmt.raw_execute().map_err(sql_err)?;
     }
+    let bytes: usize = entries.iter().map(|e| e.payload.len()).sum();
+    if bytes > 0 {
+        execute(conn, sql::ADD_JOURNAL_BYTES, params![id, bytes as i64])?;
+    }
     Ok(())
 }
 

@@ -119,4 +119,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: "CREATE INDEX executions_live_by_tenant ON executions (tenant, status, created_at, id)
             WHERE status IN ('running', 'sleeping', 'queued');",
     },
+    Migration {
+        version: 6,
+        sql: "ALTER TABLE executions ADD COLUMN journal_bytes BIGINT NOT NULL DEFAULT 0;
+            UPDATE executions SET journal_bytes =
+                (SELECT COALESCE(SUM(length(CAST(payload AS BLOB))), 0) FROM journal WHERE execution_id = executions.id);",
+    },
 ];

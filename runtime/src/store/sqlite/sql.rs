@@ -37,6 +37,9 @@ pub(super) fn insert_entries(n: usize) -> &'static str {
     &all[n - 1]
 }
 
+/// Counts `?2` bytes of new entries in an execution's journal size.
+pub(super) const ADD_JOURNAL_BYTES: &str = "UPDATE executions SET journal_bytes = journal_bytes + ?2 WHERE id = ?1";
+
 /// The status change of an append, fenced by the lease (`?8` owner, `?9`
 /// epoch: no row changes when it is stale); `?7` releases the lease.
 pub(super) const APPLY_TRANSITION: &str = "UPDATE executions SET status = ?2, wake_at = ?3, output = COALESCE(?4, output), error = COALESCE(?5, error), updated_at = ?6,

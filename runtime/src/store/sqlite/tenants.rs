@@ -39,6 +39,13 @@ impl TenantStore for SqliteStore {
             .await
     }
 
+    async fn journal_bytes(&self, tenant: &str) -> Result<i64> {
+        let tenant = tenant.to_owned();
+        self.read(move |c| query_one(c, sql::JOURNAL_BYTES, [tenant], |r| r.int(0)))
+            .await
+            .map(Option::unwrap_or_default)
+    }
+
     async fn queued_tenants(&self) -> Result<Vec<String>> {
         self.read(|c| query_all(c, sql::QUEUED_TENANTS, [], |r| r.text(0)))
             .await

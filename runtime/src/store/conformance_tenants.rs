@@ -1,0 +1,132 @@
+//! The conformance checks of what the store counts per tenant: queued
+//! starts, fair claims, journal bytes (part of the suite in `conformance.rs`).
+
+use super::Store;
+use super::conformance::{entry, new_execution};
+use crate::model::{Created, Quotas, Status, Tenant, Transition, now_ms, tenancy};
+
+/// A new tenant with a fresh name, for checks that count per tenant.
+pub(super) async fn fresh_tenant(store: &dyn Store, tag: &str) -> String {
+    let name = format!("{tag}-{:08x}", rand::random::<u32>());
+    let tenant = Tenant {
+        name: name.clone(),
+        quotas: Quotas::default(),
+        created_at_ms: now_ms(),
+    };
+    assert!(store.create_tenant(&tenant).await.unwrap());
+    name
+}
+
+/// Starts beyond `max_running` are queued (never claimable), and admitted
+/// oldest first as running ones end; without a limit all are admitted.
+pub(crate) async fn queue_admits_in_start_order(store: &dyn Store) {
+    let t = fresh_tenant(store, "queue").await;
+    let start = |name: &str, owner: Option<&'static str>| {
+        let mut new = new_execution(&tenancy::key(&t, name));
+        new.queue_limit = Some(2);
+        async move { store.create_execution(&new, owner, 60_000).await.unwrap() }
+    };
+    let Created::Leased(first) = start("a", Some("node-a")).await else {
+        panic!("under the limit: leased")
+    };
+    assert_eq!(start("b", None).await, Created::Unclaimed);
+    assert_eq!(start("c", Some("node-a")).await, Created::Queued, "the third waits");
+    assert_eq!(start("d", None).await, Created::Queued);
+    assert_eq!(start("c", None).await, Created::Existed, "idempotent on the id");
+    let c = tenancy::key(&t, "c");
+    assert_eq!(store.execution(&c).await.unwrap().unwrap().status, Status::Queued);
+    assert!(
+        store.claim(&c, "node-b", 1_000, &[]).await.unwrap().is_none(),
+        "queued is not claimable"
+    );
+    assert!(store.queued_tenants().await.unwrap().contains(&t));
+    assert!(store.admit(&t, Some(2)).await.unwrap().is_empty(), "no room yet");
+    let usage = store.tenant_usage(&t).await.unwrap();
+    assert_eq!((usage.unfinished_executions, usage.queued_executions), (2, 2));
+    let done = Transition::Completed { output: "1".into() };
+    store.append(&first, &[entry(1, "completed")], &done).await.unwrap();
+    assert_eq!(store.admit(&t, Some(2)).await.unwrap(), vec![c.clone()], "oldest first");
+    assert_eq!(store.execution(&c).await.unwrap().unwrap().status, Status::Running);
+    assert!(
+        store.claim(&c, "node-b", 1_000, &[]).await.unwrap().is_some(),
+        "admitted is claimable"
+    );
+    assert_eq!(
+        store.admit(&t, None).await.unwrap(),
+        vec![tenancy::key(&t, "d")],
+        "no limit: all"
+    );
+    assert!(!store.queued_tenants().await.unwrap().contains(&t));
+    // Without a limit nothing is ever queued.
+    let mut free = new_execution(&tenancy::key(&t, "e"));
+    free.queue_limit = None;
+    assert_eq!(
+        store.create_execution(&free, None, 0).await.unwrap(),
+        Created::Unclaimed
+    );
+}
+
+/// Claiming lets tenants take turns: a tenant with executions leased and a
+/// backlog waiting does not keep another tenant's new one from the next claim.
+pub(crate) async fn claims_take_turns_across_tenants(store: &dyn Store) {
+    let (busy, quiet) = (fresh_tenant(store, "busy").await, fresh_tenant(store, "quiet").await);
+    for n in 0..4 {
+        let new = new_execution(&tenancy::key(&busy, &format!("leased-{n}")));
+        assert!(matches!(
+            store.create_execution(&new, Some("node-a"), 60_000).await.unwrap(),
+            Created::Leased(_)
+        ));
+    }
+    for n in 0..6 {
+        let new = new_execution(&tenancy::key(&busy, &format!("backlog-{n}")));
+        assert_eq!(store.create_execution(&new, None, 0).await.unwrap(), Created::Unclaimed);
+    }
+    let newcomer = tenancy::key(&quiet, "new");
+    store
+        .create_execution(&new_execution(&newcomer), None, 0)
+        .await
+        .unwrap();
+    // One at a time (a node with one free slot), until the newcomer is claimed.
+    let mut busy_claimed = 0;
+    loop {
+        let claimed = store.claim_runnable("node-b", 60_000, 1).await.unwrap();
+        let lease = claimed.first().expect("something is runnable");
+        if lease.execution_id == newcomer {
+            break;
+        }
+        if tenancy::tenant_of(&lease.execution_id) == busy {
+            busy_claimed += 1;
+        }
+    }
+    assert_eq!(busy_claimed, 0, "the busy tenant's backlog waits for the newcomer");
+    let rest = store.claim_runnable("node-b", 60_000, 100).await.unwrap();
+    let of_busy = rest.iter().filter(|l| tenancy::tenant_of(&l.execution_id) == busy);
+    assert_eq!(of_busy.count(), 6, "and is claimed after it");
+}
+
+/// Every journal entry written counts in its tenant's journal bytes: the
+/// `started` entry, appends, and an end forced from outside.
+pub(crate) async fn journal_bytes_are_counted(store: &dyn Store) {
+    let t = fresh_tenant(store, "bytes").await;
+    assert_eq!(store.journal_bytes(&t).await.unwrap(), 0);
+    let new = new_execution(&tenancy::key(&t, "a"));
+    let Created::Leased(lease) = store.create_execution(&new, Some("node-a"), 60_000).await.unwrap() else {
+        panic!("leased")
+    };
+    let mut expect = new.started.payload.len() as i64;
+    assert_eq!(store.journal_bytes(&t).await.unwrap(), expect, "the started entry");
+    let entries = [entry(1, "now"), entry(2, "log")];
+    store.append(&lease, &entries, &Transition::Running).await.unwrap();
+    expect += entries.iter().map(|e| e.payload.len() as i64).sum::<i64>();
+    assert_eq!(store.journal_bytes(&t).await.unwrap(), expect, "appends");
+    let end = entry(0, "terminated");
+    assert!(
+        store
+            .end_fenced(&lease.execution_id, &[Status::Running], &end, Status::Terminated, "{}")
+            .await
+            .unwrap()
+    );
+    expect += end.payload.len() as i64;
+    assert_eq!(store.journal_bytes(&t).await.unwrap(), expect, "an end from outside");
+    assert_eq!(store.tenant_usage(&t).await.unwrap().journal_bytes, expect);
+}
