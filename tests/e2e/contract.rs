@@ -42,8 +42,11 @@ fn schemathesis() -> PathBuf {
 
 /// Runs every check against `server`, optionally with a bearer token.
 fn fuzz(server: &Server, token: Option<&str>) {
+    // It keeps a cache in its working directory: a scratch one, not the sources.
+    let scratch = data_dir();
     let mut cmd = Command::new(schemathesis());
-    cmd.current_dir(workspace().join("tests/schemathesis"))
+    cmd.current_dir(scratch.path())
+        .env("PYTHONPATH", workspace().join("tests/schemathesis"))
         .env("SCHEMATHESIS_HOOKS", "hooks")
         .env("CAIRN_ST_WORKFLOW", wasm("chain"))
         .env("CAIRN_ST_ACTIVITY", wasm("increment"))
