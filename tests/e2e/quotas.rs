@@ -1,7 +1,8 @@
 //! Quotas a tenant's workflows meet while they run, on a real server: the
-//! memory of all its instances (a start beyond it waits for an idle one to
-//! leave, it does not fail), the memory of one instance, and timers per
-//! second (a workflow past the rate waits for it).
+//! memory of all its instances, and of all instances on the node (a start
+//! beyond it waits for an idle one to leave, it does not fail), the memory
+//! and CPU budget of one instance, journal bytes (starts refused, running
+//! workflows parked), and timers per second (a workflow past the rate waits).
 
 use crate::common::*;
 use crate::noisy::{eventually, in_tenant, path_of, wait_result};
@@ -226,4 +227,20 @@ fn past_the_nodes_memory_total_another_tenants_idle_instance_leaves() {
         assert_eq!(code, Some(0), "{result}");
         assert_eq!(result["output"], 40, "{result}");
     }
+}
+
+#[test]
+fn a_tenants_cpu_budget_below_the_servers_stops_its_spinner_sooner() {
+    let data = data_dir();
+    let d = data.path();
+    let out = run(d, &["tenant", "create", "brief", "--cpu-budget-ms", "200"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let server = Server::start(d, &["--cpu-budget-ms", "60000"]);
+    in_tenant(&server, d, "brief", &["deploy", "spin", &path_of("spin")]);
+    in_tenant(&server, d, "brief", &["start", "spin", "--id", "spin", "--input", "{}"]);
+    let (code, result) = wait_result(&server, d, "brief", "spin");
+    assert_eq!(code, Some(1), "{result}");
+    assert_eq!(result["error"]["code"], "CAIRN-E011", "{result}");
+    let message = result["error"]["message"].as_str().unwrap();
+    assert!(message.contains("200ms"), "{message}");
 }

@@ -33,6 +33,9 @@ pub(crate) struct QuotaArgs {
     /// Most journal entries per execution; a workflow reaching it is parked.
     #[arg(long)]
     max_journal_entries: Option<u64>,
+    /// CPU one of its workflows may use between two host calls, ms (below the server's --cpu-budget-ms).
+    #[arg(long)]
+    cpu_budget_ms: Option<u64>,
     /// CPU its guests may use per minute on each node, ms (past it they wait).
     #[arg(long)]
     cpu_ms_per_minute: Option<u64>,
@@ -75,6 +78,7 @@ impl QuotaArgs {
         base.max_running = self.max_running.or(base.max_running);
         base.max_journal_entries = self.max_journal_entries.or(base.max_journal_entries);
         base.cpu_ms_per_minute = self.cpu_ms_per_minute.or(base.cpu_ms_per_minute);
+        base.cpu_budget_ms = self.cpu_budget_ms.or(base.cpu_budget_ms);
         base.requests_per_second = self.requests_per_second.or(base.requests_per_second);
         base.starts_per_second = self.starts_per_second.or(base.starts_per_second);
         base.signals_per_second = self.signals_per_second.or(base.signals_per_second);

@@ -386,6 +386,7 @@ async fn auth_overhead(
         max_running: Some(100_000),
         max_journal_entries: Some(100_000),
         cpu_ms_per_minute: Some(60_000),
+        cpu_budget_ms: Some(5_000),
         requests_per_second: Some(100_000),
         starts_per_second: Some(100_000),
         signals_per_second: Some(100_000),

@@ -206,6 +206,13 @@ impl Guard {
         self.meter = meter;
     }
 
+    /// Lowers the CPU budget to the tenant's, when it has a lower one.
+    pub(crate) fn set_cpu_budget(&mut self, budget: Option<Duration>) {
+        if let Some(budget) = budget {
+            self.cpu_budget = self.cpu_budget.min(budget);
+        }
+    }
+
     /// Grows the instance's total from `current` to `desired` bytes of one
     /// memory or table, unless that passes the cap; waits while a memory
     /// total is short.

@@ -110,7 +110,10 @@ impl MemoryTotals {
             return Err((Short::Node, never.then_some(MemoryWait::NodeTotal(self.node_limit))));
         }
         if let Some(tenant) = tenant {
-            let t = counts.tenants.entry(tenant.to_owned()).or_default();
+            if !counts.tenants.contains_key(tenant) {
+                counts.tenants.insert(tenant.to_owned(), TenantCount::default());
+            }
+            let t = counts.tenants.get_mut(tenant).expect("just made");
             if t.used.saturating_add(bytes) > t.limit {
                 let never = held.saturating_add(bytes) > t.limit;
                 return Err((Short::Tenant, never.then_some(MemoryWait::TenantTotal(t.limit))));

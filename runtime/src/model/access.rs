@@ -64,6 +64,15 @@ pub struct Quotas {
     )]
     #[schema(minimum = 1)]
     pub max_journal_entries: Option<u64>,
+    /// CPU one of its workflows may use between two host calls, ms, when
+    /// below the server's `--cpu-budget-ms`: past it, `CAIRN-E011`.
+    #[serde(
+        default,
+        deserialize_with = "super::whole::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1)]
+    pub cpu_budget_ms: Option<u64>,
     /// CPU its guests may use per minute on each node, ms (counted in 10 ms
     /// slices): past it they wait for the next minute, nothing is stopped.
     #[serde(

@@ -581,6 +581,7 @@ fn check_quotas(q: &Quotas) -> Result<()> {
         q.max_running,
         q.max_journal_entries,
         q.cpu_ms_per_minute,
+        q.cpu_budget_ms,
         q.requests_per_second,
         q.starts_per_second,
         q.signals_per_second,

@@ -68,6 +68,7 @@ impl Node {
         let quotas = self.quotas(tenant).await?;
         options.max_entries = quotas.max_journal_entries;
         options.journal_quota = quotas.max_journal_bytes.is_some();
+        options.cpu_budget = quotas.cpu_budget_ms.map(Duration::from_millis);
         options.cpu_meter = Some(engine.cpu_meter(tenant, quotas.cpu_ms_per_minute));
         let mib = |m: Option<u64>| m.map(|m| usize::try_from(m.saturating_mul(1 << 20)).unwrap_or(usize::MAX));
         engine.set_tenant_memory(
@@ -95,6 +96,7 @@ impl Node {
             fallback: self.config.fallback,
             max_entries: None,
             journal_quota: false,
+            cpu_budget: None,
             cpu_meter: None,
         }
     }

@@ -118,6 +118,8 @@ pub(crate) struct HostOptions {
     /// The tenant has a `max_journal_bytes`: each new call first asks
     /// whether its journals are full (and parks the execution if so).
     pub(crate) journal_quota: bool,
+    /// The tenant's CPU budget per activation, when below the node's.
+    pub(crate) cpu_budget: Option<Duration>,
     /// The tenant's CPU meter (its `cpu_ms_per_minute`).
     pub(crate) cpu_meter: Option<Arc<super::guard::CpuMeter>>,
 }
@@ -491,6 +493,7 @@ fn new_store(engine: &Engine, host: ExecutionHost) -> wasmtime::Store<WorkflowSt
     let (wasi, stderr) = execution_wasi(&host);
     let mut guard = Guard::new(&engine.limits);
     guard.set_meter(host.options.cpu_meter.clone());
+    guard.set_cpu_budget(host.options.cpu_budget);
     guard.set_tenant(crate::model::tenancy::tenant_of(&host.id));
     let state = WorkflowState {
         wasi,
@@ -512,6 +515,7 @@ fn adopt(store: &mut wasmtime::Store<WorkflowState>, host: ExecutionHost) {
     state.wasi = wasi;
     state.stderr = stderr;
     state.guard.set_meter(host.options.cpu_meter.clone());
+    state.guard.set_cpu_budget(host.options.cpu_budget);
     state.guard.set_tenant(crate::model::tenancy::tenant_of(&host.id));
     state.host = HostSlot(Some(host));
     store.set_epoch_deadline(1);
