@@ -7,10 +7,13 @@
 //! Buckets live in each node: with several nodes behind a balancer, each
 //! enforces the rate on what reaches it.
 //!
-//! A refusal is answered after [`REFUSAL_PAUSE`]: a client that ignores
-//! `Retry-After` and asks again at once gets at most one answer per pause
-//! per connection, so its refusals cannot become the load that slows other
-//! tenants down. A client within its rate never waits.
+//! A refusal is answered after about [`REFUSAL_PAUSE`] (jittered ±50 %): a
+//! client that ignores `Retry-After` and asks again at once gets at most one
+//! answer per pause per connection, so its refusals cannot become the load
+//! that slows other tenants down; and many refused clients do not come back
+//! in step, so what the bucket admits arrives spread out, not in waves of
+//! simultaneous starts (which doubled another tenant's p99). A client
+//! within its rate never waits.
 
 use super::{Caller, Node};
 use crate::error::{Error, Result, codes};
@@ -97,7 +100,9 @@ impl Node {
         let Err(wait) = self.rates.take(&caller.tenant, kind, limit, Instant::now()) else {
             return Ok(());
         };
-        tokio::time::sleep(REFUSAL_PAUSE).await;
+        // Jittered (½ to 1½ pauses): refused clients do not come back in step,
+        // so what the bucket admits arrives spread out, not in waves.
+        tokio::time::sleep(REFUSAL_PAUSE.mul_f64(0.5 + rand::random::<f64>())).await;
         Err(Error::new(
             codes::RATE_LIMITED,
             format!("the tenant's quota {} = {limit} is reached", kind.name()),
