@@ -69,7 +69,9 @@ impl Node {
         options.max_entries = quotas.max_journal_entries;
         options.journal_quota = quotas.max_journal_bytes.is_some();
         options.cpu_budget = quotas.cpu_budget_ms.map(Duration::from_millis);
-        options.cpu_meter = Some(engine.cpu_meter(tenant, quotas.cpu_ms_per_minute));
+        // Each node allows its share of the tenant's CPU per minute.
+        let cpu_share = quotas.cpu_ms_per_minute.map(|m| (m / self.live_nodes() as u64).max(1));
+        options.cpu_meter = Some(engine.cpu_meter(tenant, cpu_share));
         let mib = |m: Option<u64>| m.map(|m| usize::try_from(m.saturating_mul(1 << 20)).unwrap_or(usize::MAX));
         engine.set_tenant_memory(
             tenant,

@@ -48,8 +48,9 @@ impl Effects for Node {
         self.store.inbox(id).await
     }
 
-    async fn journal_full(&self, id: &str) -> Option<u64> {
-        Node::journal_full(self, tenancy::tenant_of(id)).await.ok().flatten()
+    async fn journal_full(&self, id: &str) -> Option<crate::error::Error> {
+        let full = Node::journal_full(self, tenancy::tenant_of(id)).await.ok().flatten();
+        full.map(super::journal_full_error)
     }
 
     async fn timer_slot(&self, id: &str) {

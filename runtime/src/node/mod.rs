@@ -28,7 +28,7 @@ pub use crate::store::{Schema, StoreConfig, redact};
 pub use access::{AuditQuery, Caller, CreateTenantRequest, CreateTokenRequest, CreatedToken, TenantDetail};
 pub(crate) use commands::checked_wait;
 pub use drive::Outcome;
-pub(crate) use journal_quota::journal_full_error;
+use journal_quota::journal_full_error;
 pub use rates::Rate;
 pub use replay::{ReplayRequest, Verdict};
 pub use schedules::next_fire;
@@ -120,6 +120,9 @@ pub struct Node {
     rates: rates::Rates,
     /// Tenants' journal bytes as read lately (see `journal_quota.rs`).
     journal_bytes: journal_quota::JournalBytes,
+    /// Nodes sharing the store, as of the last heartbeat: per-second and
+    /// per-minute quotas are shared out between them.
+    live_nodes: std::sync::atomic::AtomicUsize,
     /// Tenants known to have queued executions (see `admission.rs`).
     queued: admission::QueuedTenants,
     me: Weak<Node>,
@@ -157,6 +160,7 @@ impl Node {
             quotas: access::QuotaCache::default(),
             rates: rates::Rates::default(),
             journal_bytes: journal_quota::JournalBytes::default(),
+            live_nodes: std::sync::atomic::AtomicUsize::new(1),
             queued: admission::QueuedTenants::default(),
             me: me.clone(),
             config,
@@ -344,9 +348,20 @@ impl Node {
         if let Err(e) = self.store.renew_leases(&self.id, &ids, self.lease_ms()).await {
             tracing::warn!("renewing leases failed: {}", e.message);
         }
-        if let Err(e) = self.store.heartbeat(&self.id, self.started_at_ms).await {
-            tracing::warn!("heartbeat failed: {}", e.message);
+        self.heartbeat().await;
+    }
+
+    /// Records this node's heartbeat and notes how many nodes are live.
+    pub(super) async fn heartbeat(&self) {
+        match self.store.heartbeat(&self.id, self.started_at_ms).await {
+            Ok(n) => self.live_nodes.store(n, std::sync::atomic::Ordering::Relaxed),
+            Err(e) => tracing::warn!("heartbeat failed: {}", e.message),
         }
+    }
+
+    /// Nodes sharing the store, as of this node's last heartbeat (at least 1).
+    pub(super) fn live_nodes(&self) -> usize {
+        self.live_nodes.load(std::sync::atomic::Ordering::Relaxed).max(1)
     }
 }
 

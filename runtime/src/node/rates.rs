@@ -4,8 +4,11 @@
 //! is refused with `CAIRN-E034` and the seconds until a token is back
 //! (`Retry-After`); a workflow starting a timer waits for the token instead
 //! (its code cannot take a refusal).
-//! Buckets live in each node: with several nodes behind a balancer, each
-//! enforces the rate on what reaches it.
+//! Buckets live in each node, and each node refills a tenant's at its
+//! share of the rate (the rate ÷ the live nodes, counted at heartbeats), so
+//! a balancer spreading requests over several nodes gives a tenant its rate
+//! in all, not once per node (Temporal's frontends share a namespace's rate
+//! the same way).
 //!
 //! A refusal is answered after about [`REFUSAL_PAUSE`] (jittered ±50 %): a
 //! client that ignores `Retry-After` and asks again at once gets at most one
@@ -71,16 +74,17 @@ struct Bucket {
 pub(super) struct Rates(Mutex<HashMap<(String, Rate), Bucket>>);
 
 impl Rates {
-    /// Takes a token at `per_second` (burst: one second's worth), or says
-    /// how long until one is back.
-    fn take(&self, tenant: &str, kind: Rate, per_second: u64, now: Instant) -> std::result::Result<(), Duration> {
-        let rate = per_second.max(1) as f64;
+    /// Takes a token at `per_second` (burst: one second's worth, at least
+    /// one token), or says how long until one is back.
+    fn take(&self, tenant: &str, kind: Rate, per_second: f64, now: Instant) -> std::result::Result<(), Duration> {
+        let rate = per_second.max(0.001);
         let mut buckets = self.0.lock().unwrap();
-        let bucket = buckets
-            .entry((tenant.to_owned(), kind))
-            .or_insert(Bucket { tokens: rate, at: now });
+        let bucket = buckets.entry((tenant.to_owned(), kind)).or_insert(Bucket {
+            tokens: rate.max(1.0),
+            at: now,
+        });
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(rate);
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(rate.max(1.0));
         bucket.at = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
@@ -97,7 +101,7 @@ impl Node {
         let Some(limit) = kind.of(&self.quotas(&caller.tenant).await?) else {
             return Ok(());
         };
-        let Err(wait) = self.rates.take(&caller.tenant, kind, limit, Instant::now()) else {
+        let Err(wait) = self.rates.take(&caller.tenant, kind, self.share(limit), Instant::now()) else {
             return Ok(());
         };
         // Jittered (½ to 1½ pauses): refused clients do not come back in step,
@@ -113,6 +117,11 @@ impl Node {
 }
 
 impl Node {
+    /// This node's share of a tenant's rate.
+    fn share(&self, per_second: u64) -> f64 {
+        per_second as f64 / self.live_nodes() as f64
+    }
+
     /// Waits until `tenant` may make one call of `kind` (at once within its
     /// rate or without one).
     pub(crate) async fn await_rate(&self, tenant: &str, kind: Rate) {
@@ -120,7 +129,7 @@ impl Node {
             let Ok(Some(limit)) = self.quotas(tenant).await.map(|q| kind.of(&q)) else {
                 return;
             };
-            match self.rates.take(tenant, kind, limit, Instant::now()) {
+            match self.rates.take(tenant, kind, self.share(limit), Instant::now()) {
                 Ok(()) => return,
                 Err(wait) => tokio::time::sleep(wait).await,
             }
@@ -137,27 +146,41 @@ mod tests {
         let rates = Rates::default();
         let t0 = Instant::now();
         for _ in 0..10 {
-            rates.take("a", Rate::Starts, 10, t0).unwrap();
+            rates.take("a", Rate::Starts, 10.0, t0).unwrap();
         }
-        let wait = rates.take("a", Rate::Starts, 10, t0).unwrap_err();
+        let wait = rates.take("a", Rate::Starts, 10.0, t0).unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_millis(100), "{wait:?}");
-        assert!(rates.take("b", Rate::Starts, 10, t0).is_ok(), "tenants have their own");
-        assert!(rates.take("a", Rate::Signals, 10, t0).is_ok(), "kinds have their own");
+        assert!(
+            rates.take("b", Rate::Starts, 10.0, t0).is_ok(),
+            "tenants have their own"
+        );
+        assert!(rates.take("a", Rate::Signals, 10.0, t0).is_ok(), "kinds have their own");
         let later = t0 + Duration::from_millis(250);
         for _ in 0..2 {
-            rates.take("a", Rate::Starts, 10, later).unwrap();
+            rates.take("a", Rate::Starts, 10.0, later).unwrap();
         }
         assert!(
-            rates.take("a", Rate::Starts, 10, later).is_err(),
+            rates.take("a", Rate::Starts, 10.0, later).is_err(),
             "2.5 tokens came back"
         );
         let much_later = t0 + Duration::from_secs(60);
         for _ in 0..10 {
-            rates.take("a", Rate::Starts, 10, much_later).unwrap();
+            rates.take("a", Rate::Starts, 10.0, much_later).unwrap();
         }
         assert!(
-            rates.take("a", Rate::Starts, 10, much_later).is_err(),
+            rates.take("a", Rate::Starts, 10.0, much_later).is_err(),
             "at most a second's worth"
         );
+    }
+
+    #[test]
+    fn a_share_below_one_a_second_still_admits_one_then_waits() {
+        let rates = Rates::default();
+        let t0 = Instant::now();
+        // 1 a second over 4 nodes: a quarter on this one.
+        rates.take("a", Rate::Starts, 0.25, t0).unwrap();
+        let wait = rates.take("a", Rate::Starts, 0.25, t0).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(4));
+        assert!(rates.take("a", Rate::Starts, 0.25, t0 + Duration::from_secs(4)).is_ok());
     }
 }

@@ -20,9 +20,7 @@ impl Node {
         let mut backoff = Duration::from_millis(100);
         let mut next_schedules = tokio::time::Instant::now();
         self.start_renewer();
-        if let Err(e) = self.store.heartbeat(&self.id, self.started_at_ms).await {
-            tracing::warn!("heartbeat failed: {}", e.message);
-        }
+        self.heartbeat().await;
         tracing::info!("node {} serving", self.id);
         loop {
             // Registered before claiming, so work announced meanwhile is not missed.

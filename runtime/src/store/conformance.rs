@@ -666,5 +666,6 @@ pub(crate) async fn run_all(store: Arc<dyn Store>) {
     conformance_tenants::queue_admits_in_start_order(&*store).await;
     conformance_tenants::claims_take_turns_across_tenants(&*store).await;
     conformance_tenants::journal_bytes_are_counted(&*store).await;
+    conformance_tenants::heartbeats_count_live_nodes(&*store).await;
     concurrent_appends(store).await;
 }

@@ -130,3 +130,15 @@ pub(crate) async fn journal_bytes_are_counted(store: &dyn Store) {
     assert_eq!(store.journal_bytes(&t).await.unwrap(), expect, "an end from outside");
     assert_eq!(store.tenant_usage(&t).await.unwrap().journal_bytes, expect);
 }
+
+/// A heartbeat counts the live nodes, the one beating included.
+pub(crate) async fn heartbeats_count_live_nodes(store: &dyn Store) {
+    let (a, b) = (
+        format!("node-{}", uuid::Uuid::now_v7()),
+        format!("node-{}", uuid::Uuid::now_v7()),
+    );
+    let alone = store.heartbeat(&a, now_ms()).await.unwrap();
+    assert!(alone >= 1);
+    let both = store.heartbeat(&b, now_ms()).await.unwrap();
+    assert!(both >= 2, "{both} live after two heartbeats");
+}

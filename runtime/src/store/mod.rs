@@ -220,8 +220,10 @@ pub(crate) trait ScheduleStore: Send + Sync {
 /// The nodes sharing a store, its schema, and its notifications.
 #[async_trait]
 pub(crate) trait ClusterStore: Send + Sync {
-    /// Records that node `id` (started at `started_at_ms`) is alive.
-    async fn heartbeat(&self, id: &str, started_at_ms: i64) -> Result<()>;
+    /// Records that node `id` (started at `started_at_ms`) is alive;
+    /// returns how many nodes are (it included: a heartbeat within
+    /// [`crate::model::NODE_STALE_MS`]).
+    async fn heartbeat(&self, id: &str, started_at_ms: i64) -> Result<usize>;
 
     /// Schema version, live nodes and backlog.
     async fn status(&self) -> Result<StoreStatus>;

@@ -55,9 +55,9 @@ pub(crate) trait Effects: Send + Sync {
     /// The host of `id` stopped listening for pokes.
     fn forget_pokes(&self, id: &str, pokes: Arc<Notify>);
 
-    /// The tenant's `max_journal_bytes` when the journals of `id`'s tenant
-    /// hold that much (none: there is room).
-    async fn journal_full(&self, id: &str) -> Option<u64>;
+    /// The error naming the tenant's `max_journal_bytes` when the journals
+    /// of `id`'s tenant hold that much (none: there is room).
+    async fn journal_full(&self, id: &str) -> Option<crate::error::Error>;
 
     /// Returns when execution `id` may start a timer under its tenant's
     /// `timers_per_second` (at once without one).

@@ -235,9 +235,9 @@ impl ExecutionHost {
                     ))));
                 }
                 if self.options.journal_quota
-                    && let Some(max) = self.effects.journal_full(&self.id).await
+                    && let Some(full) = self.effects.journal_full(&self.id).await
                 {
-                    return Err(stop(Interrupt::Park(crate::node::journal_full_error(max))));
+                    return Err(stop(Interrupt::Park(full)));
                 }
                 self.live(&command).await?
             }

@@ -486,9 +486,11 @@ impl ScheduleStore for PostgresStore {
 
 #[async_trait]
 impl ClusterStore for PostgresStore {
-    async fn heartbeat(&self, id: &str, started_at_ms: i64) -> Result<()> {
-        self.execute(sql::HEARTBEAT, &[&id, &started_at_ms, &now_ms()]).await?;
-        Ok(())
+    async fn heartbeat(&self, id: &str, started_at_ms: i64) -> Result<usize> {
+        let now = now_ms();
+        self.execute(sql::HEARTBEAT, &[&id, &started_at_ms, &now]).await?;
+        let live: i64 = self.query(sql::COUNT_LIVE_NODES, &[&(now - NODE_STALE_MS)]).await?[0].get(0);
+        Ok(live.max(1) as usize)
     }
 
     async fn status(&self) -> Result<StoreStatus> {

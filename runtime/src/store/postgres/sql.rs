@@ -306,6 +306,9 @@ pub(super) const ADVANCE_SCHEDULE: &str = "UPDATE schedules SET next_fire_at = $
 pub(super) const HEARTBEAT: &str = "INSERT INTO nodes (id, started_at, heartbeat_at) VALUES ($1, $2, $3)
      ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at";
 
+/// How many nodes are live (`$1`: oldest live heartbeat).
+pub(super) const COUNT_LIVE_NODES: &str = "SELECT COUNT(*) FROM nodes WHERE heartbeat_at >= $1";
+
 /// Live nodes with their lease counts (`$1` now, `$2` oldest live heartbeat).
 pub(super) const LIVE_NODES: &str = "SELECT n.id, n.started_at, n.heartbeat_at,
         (SELECT COUNT(*) FROM executions e WHERE e.lease_owner = n.id AND e.lease_expires >= $1)

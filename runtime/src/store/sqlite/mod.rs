@@ -591,11 +591,13 @@ impl ScheduleStore for SqliteStore {
 
 #[async_trait]
 impl ClusterStore for SqliteStore {
-    async fn heartbeat(&self, id: &str, started_at_ms: i64) -> Result<()> {
+    async fn heartbeat(&self, id: &str, started_at_ms: i64) -> Result<usize> {
         let id = id.to_owned();
         self.write(move |c| {
-            execute(c, sql::HEARTBEAT, params![id, started_at_ms, now_ms()])?;
-            Ok(())
+            let now = now_ms();
+            execute(c, sql::HEARTBEAT, params![id, started_at_ms, now])?;
+            let live = query_one(c, sql::COUNT_LIVE_NODES, [now - NODE_STALE_MS], |r| r.int(0))?;
+            Ok(live.unwrap_or(1).max(1) as usize)
         })
         .await
     }
