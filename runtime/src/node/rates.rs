@@ -114,9 +114,7 @@ impl Node {
         )
         .retry_after(wait.as_secs_f64().ceil().max(1.0) as u64))
     }
-}
 
-impl Node {
     /// This node's share of a tenant's rate.
     fn share(&self, per_second: u64) -> f64 {
         per_second as f64 / self.live_nodes() as f64
