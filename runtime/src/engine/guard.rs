@@ -222,11 +222,12 @@ impl Guard {
             self.leave();
             return Err(wasmtime::Error::new(LimitExceeded::Memory(self.memory_limit)));
         }
-        if total > self.used
-            && let Err(wait) = self.account.reserve(total - self.used).await
-        {
+        if total > self.used && !self.account.try_reserve(total - self.used) {
+            // It waits for memory: its gate permit goes back meanwhile.
             self.leave();
-            return Err(wasmtime::Error::new(LimitExceeded::Total(wait)));
+            if let Err(wait) = self.account.reserve(total - self.used).await {
+                return Err(wasmtime::Error::new(LimitExceeded::Total(wait)));
+            }
         }
         self.used = total;
         Ok(true)

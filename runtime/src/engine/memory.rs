@@ -177,6 +177,15 @@ impl Account {
         cap
     }
 
+    /// Takes `bytes` more if both totals have room now.
+    pub(crate) fn try_reserve(&mut self, bytes: usize) -> bool {
+        let taken = self.totals.take(self.tenant.as_deref(), self.held, bytes).is_ok();
+        if taken {
+            self.held += bytes;
+        }
+        taken
+    }
+
     /// Takes `bytes` more, waiting for them when a total is short (see the
     /// module's description); fails when they could never fit, or when
     /// the instance gave up its wait.

@@ -270,7 +270,7 @@ fn insert_execution(
             ])
         })
         .map_err(sql_err)?;
-    insert_entries(c, &new.id, std::slice::from_ref(&new.started))
+    insert_counted(c, &new.id, std::slice::from_ref(&new.started))
 }
 
 /// Inserts entries with one statement per up to [`sql::MAX_ROWS`] of them.
@@ -287,11 +287,20 @@ fn insert_entries(conn: &Connection, id: &str, entries: &[Entry]) -> Result<()> 
         }
         stmt.raw_execute().map_err(sql_err)?;
     }
-    let bytes: usize = entries.iter().map(|e| e.payload.len()).sum();
-    if bytes > 0 {
-        execute(conn, sql::ADD_JOURNAL_BYTES, params![id, bytes as i64])?;
-    }
     Ok(())
+}
+
+/// Inserts journal entries and counts their bytes in the execution's
+/// journal size (an append counts them in its status change instead).
+fn insert_counted(conn: &Connection, id: &str, entries: &[Entry]) -> Result<()> {
+    insert_entries(conn, id, entries)?;
+    execute(conn, sql::ADD_JOURNAL_BYTES, params![id, payload_bytes(entries)])?;
+    Ok(())
+}
+
+/// The bytes of the entries' payloads.
+fn payload_bytes(entries: &[Entry]) -> i64 {
+    entries.iter().map(|e| e.payload.len() as i64).sum()
 }
 
 fn execute(c: &Connection, query: &str, params: impl rusqlite::Params) -> Result<usize> {
@@ -348,7 +357,8 @@ impl ExecutionStore for SqliteStore {
                 now_ms(),
                 release,
                 lease.owner,
-                lease.epoch
+                lease.epoch,
+                payload_bytes(&entries)
             ];
             if execute(c, sql::APPLY_TRANSITION, params)? == 0 {
                 return Err(Error::lease_lost(&lease.execution_id));
@@ -366,7 +376,7 @@ impl ExecutionStore for SqliteStore {
                 return Ok(false);
             }
             let seq = query_one(c, sql::NEXT_SEQ, [&id], |r| r.seq(0))?.unwrap_or(0);
-            insert_entries(c, &id, &[Entry { seq, ..entry }])?;
+            insert_counted(c, &id, &[Entry { seq, ..entry }])?;
             execute(c, sql::END_FENCED, params![id, status.as_str(), error, now_ms()])?;
             Ok(true)
         })

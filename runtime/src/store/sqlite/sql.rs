@@ -41,8 +41,10 @@ pub(super) fn insert_entries(n: usize) -> &'static str {
 pub(super) const ADD_JOURNAL_BYTES: &str = "UPDATE executions SET journal_bytes = journal_bytes + ?2 WHERE id = ?1";
 
 /// The status change of an append, fenced by the lease (`?8` owner, `?9`
-/// epoch: no row changes when it is stale); `?7` releases the lease.
+/// epoch: no row changes when it is stale); `?7` releases the lease; `?10`
+/// bytes of entries are added to the journal's size.
 pub(super) const APPLY_TRANSITION: &str = "UPDATE executions SET status = ?2, wake_at = ?3, output = COALESCE(?4, output), error = COALESCE(?5, error), updated_at = ?6,
+     journal_bytes = journal_bytes + ?10,
      lease_owner = CASE WHEN ?7 THEN NULL ELSE lease_owner END,
      lease_expires = CASE WHEN ?7 THEN NULL ELSE lease_expires END
      WHERE id = ?1 AND lease_owner = ?8 AND lease_epoch = ?9";
