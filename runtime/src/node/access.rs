@@ -65,25 +65,33 @@ impl Caller {
 /// How long a node trusts the quotas it read of a tenant.
 pub(crate) const QUOTA_TTL: Duration = Duration::from_secs(1);
 
-/// Tenants' quotas as read lately: the hot paths (start, signal) check
-/// payload sizes without a read of the store each time.
-#[derive(Default)]
-pub(crate) struct QuotaCache(Mutex<HashMap<String, (Instant, Quotas)>>);
+/// Something read of each tenant lately (its quotas, its journal bytes),
+/// trusted for [`QUOTA_TTL`]: the hot paths (start, signal, a step) check
+/// it without a read of the store each time.
+pub(crate) struct TenantCache<T>(Mutex<HashMap<String, (Instant, T)>>);
 
-impl QuotaCache {
-    fn get(&self, tenant: &str) -> Option<Quotas> {
+impl<T> Default for TenantCache<T> {
+    fn default() -> Self {
+        TenantCache(Mutex::default())
+    }
+}
+
+impl<T: Clone> TenantCache<T> {
+    /// What was read of `tenant` less than [`QUOTA_TTL`] ago.
+    pub(crate) fn get(&self, tenant: &str) -> Option<T> {
         let map = self.0.lock().unwrap();
         map.get(tenant)
             .filter(|(at, _)| at.elapsed() < QUOTA_TTL)
-            .map(|(_, q)| q.clone())
+            .map(|(_, v)| v.clone())
     }
 
-    fn put(&self, tenant: &str, quotas: Quotas) {
+    /// Remembers what was just read of `tenant`.
+    pub(crate) fn put(&self, tenant: &str, value: T) {
         let mut map = self.0.lock().unwrap();
         if map.len() > 10_000 {
             map.clear();
         }
-        map.insert(tenant.to_owned(), (Instant::now(), quotas));
+        map.insert(tenant.to_owned(), (Instant::now(), value));
     }
 
     fn forget(&self, tenant: &str) {

@@ -1,6 +1,7 @@
 //! A tenant's journal bytes against its `max_journal_bytes`: the store keeps
 //! each execution's journal size (counted as entries are written), and a
-//! node reads a tenant's sum again at most once per [`READ_EVERY`]. A full
+//! node reads a tenant's sum again at most once a second (a `TenantCache`,
+//! like the quotas). A full
 //! tenant's starts are refused (`CAIRN-E031`, 429) and its workflows are
 //! parked at their next journaled call; raising the quota and unparking
 //! goes on. What nodes write between two reads may pass the quota by that
@@ -8,16 +9,6 @@
 
 use super::{Caller, Node};
 use crate::error::{Error, Result, codes};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-/// How long a node trusts a tenant's journal bytes as read.
-const READ_EVERY: Duration = Duration::from_secs(1);
-
-/// Tenants' journal bytes as last read, and when.
-#[derive(Default)]
-pub(super) struct JournalBytes(Mutex<HashMap<String, (Instant, i64)>>);
 
 impl Node {
     /// The tenant's `max_journal_bytes` when its journals hold that much
@@ -26,20 +17,11 @@ impl Node {
         let Some(limit) = self.quotas(tenant).await?.max_journal_bytes else {
             return Ok(None);
         };
-        let known = self
-            .journal_bytes
-            .0
-            .lock()
-            .unwrap()
-            .get(tenant)
-            .filter(|(at, _)| at.elapsed() < READ_EVERY)
-            .map(|(_, bytes)| *bytes);
-        let used = match known {
+        let used = match self.journal_bytes.get(tenant) {
             Some(bytes) => bytes,
             None => {
                 let bytes = self.store.journal_bytes(tenant).await?;
-                let mut all = self.journal_bytes.0.lock().unwrap();
-                all.insert(tenant.to_owned(), (Instant::now(), bytes));
+                self.journal_bytes.put(tenant, bytes);
                 bytes
             }
         };

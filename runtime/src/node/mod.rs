@@ -115,11 +115,11 @@ pub struct Node {
     active: Mutex<HashSet<String>>,
     renewer: Once,
     /// Tenants' quotas as read lately (see `access.rs`).
-    quotas: access::QuotaCache,
+    quotas: access::TenantCache<crate::model::Quotas>,
     /// Tenants' rate buckets (see `rates.rs`).
     rates: rates::Rates,
     /// Tenants' journal bytes as read lately (see `journal_quota.rs`).
-    journal_bytes: journal_quota::JournalBytes,
+    journal_bytes: access::TenantCache<i64>,
     /// Nodes sharing the store, as of the last heartbeat: per-second and
     /// per-minute quotas are shared out between them.
     live_nodes: std::sync::atomic::AtomicUsize,
@@ -157,9 +157,9 @@ impl Node {
             slots,
             active: Mutex::new(HashSet::new()),
             renewer: Once::new(),
-            quotas: access::QuotaCache::default(),
+            quotas: access::TenantCache::default(),
             rates: rates::Rates::default(),
-            journal_bytes: journal_quota::JournalBytes::default(),
+            journal_bytes: access::TenantCache::default(),
             live_nodes: std::sync::atomic::AtomicUsize::new(1),
             queued: admission::QueuedTenants::default(),
             me: me.clone(),
