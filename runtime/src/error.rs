@@ -83,13 +83,13 @@ code_table! {
         "Pass one component per name.";
     WORKFLOW_FAILED = "CAIRN-E015", 500,
         "The workflow returned a failure (its own code and message are in the text).",
-        "See `cairn show <id>`.";
+        "See its journal: `cairn history ID` (a server) or `cairn show ID` (the embedded store).";
     INVALID_ARGUMENT = "CAIRN-E016", 400,
         "A command-line or API argument is invalid (id, name, cron, status filter, cursor).",
         "See `cairn <command> --help` or `/openapi.json`.";
     PARKED = "CAIRN-E017", 500,
         "The execution is parked and needs an operator.",
-        "See its error with `cairn show`.";
+        "See its error: `cairn describe ID` (a server) or `cairn show ID` (the embedded store).";
     CORRUPT_JOURNAL = "CAIRN-E018", 500,
         "The journal (or the bindings) of an execution in the store cannot be decoded.",
         "It was changed outside Cairn; terminate the execution.";
@@ -141,6 +141,9 @@ code_table! {
     RATE_LIMITED = "CAIRN-E034", 429,
         "A tenant's rate quota (API requests, starts or signals per second) was hit; the message names it and its value.",
         "Retry after the seconds in `Retry-After` (the answer's header), or ask an admin to raise it with `cairn tenant update`.";
+    ID_REUSED = "CAIRN-E035", 409,
+        "An execution with that id exists with another workflow or input (a start with the same id, workflow and input returns the existing one).",
+        "Use a new id for new work.";
 }
 
 impl Code {

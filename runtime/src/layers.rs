@@ -7,7 +7,7 @@ use std::path::Path;
 /// The layer a top-level module belongs to; higher uses lower.
 fn rank(module: &str) -> Option<u8> {
     Some(match module {
-        "error" | "model" => 0,
+        "error" | "model" | "metrics" => 0,
         "store" => 1,
         "journal" => 2,
         "engine" => 3,

@@ -14,13 +14,15 @@
 //! - [`journal`]: the typed journal entries and the replay cursor;
 //! - `store`: persistence, one small trait per concept, SQLite and
 //!   PostgreSQL (private to the node);
-//! - [`model`] and [`error`]: the vocabulary and the coded errors all layers share.
+//! - [`model`] and [`error`]: the vocabulary and the coded errors all layers share;
+//!   [`metrics`]: what the process counts, recorded by every layer.
 
 pub mod api;
 pub mod cli;
 mod engine;
 pub mod error;
 pub mod journal;
+pub mod metrics;
 pub mod model;
 pub mod node;
 mod store;

@@ -345,3 +345,28 @@ pub async fn upload(
     }
     digests
 }
+
+/// A Python virtual environment in `target/tools/NAME` with `requirement`
+/// (pinned: `pkg==1.2.3`) installed from PyPI on first use; its path.
+pub fn python_venv(name: &str, requirement: &str) -> PathBuf {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = workspace().join("target/tools").join(name);
+    let pinned = venv.join(".pinned");
+    if std::fs::read_to_string(&pinned).ok().as_deref() != Some(requirement) {
+        let made = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+            .unwrap();
+        assert!(made.success(), "python3 -m venv {}", venv.display());
+        let installed = Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", requirement])
+            .status()
+            .unwrap();
+        assert!(installed.success(), "pip install {requirement}");
+        std::fs::write(&pinned, requirement).unwrap();
+    }
+    venv
+}

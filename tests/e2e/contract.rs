@@ -16,28 +16,7 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 /// The fuzzer's executable, installed on first use.
 fn schemathesis() -> PathBuf {
-    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = workspace().join("target/tools/schemathesis");
-    let exe = venv.join("bin/schemathesis");
-    let pinned = venv.join(".pinned");
-    if std::fs::read_to_string(&pinned).ok().as_deref() != Some(SCHEMATHESIS) {
-        let made = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&venv)
-            .status()
-            .unwrap();
-        assert!(made.success(), "python3 -m venv {}", venv.display());
-        let pip = venv.join("bin/pip");
-        let installed = Command::new(pip)
-            .args(["install", "-q", SCHEMATHESIS])
-            .status()
-            .unwrap();
-        assert!(installed.success(), "pip install {SCHEMATHESIS}");
-        std::fs::write(&pinned, SCHEMATHESIS).unwrap();
-    }
-    exe
+    python_venv("schemathesis", SCHEMATHESIS).join("bin/schemathesis")
 }
 
 /// Runs every check against `server`, optionally with a bearer token.

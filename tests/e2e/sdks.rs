@@ -257,7 +257,7 @@ fn python_and_typescript_sdks_behave_alike() {
         let (crashed, code, r, _) = scenario(&server, d, sdk.name, json!({ "mode": "crash" }));
         assert_eq!((code, r["status"].as_str()), (Some(3), Some("parked")), "{r}");
         let described = server.json(d, &["describe", &crashed]);
-        let error: Value = serde_json::from_str(described["error"].as_str().unwrap()).unwrap();
+        let error = &described["error"];
         assert_eq!(error["code"], "CAIRN-E025", "{error}");
         assert!(
             error["details"].to_string().contains("scenarios"),

@@ -142,12 +142,19 @@ fn start_is_idempotent_and_deployments_pin_versions() {
     );
     let again = server.json(
         data.path(),
-        &["start", "c", "--id", "order-42", "--input", r#"{"n": 9}"#],
+        &["start", "c", "--id", "order-42", "--input", r#"{"n": 3}"#],
     );
     assert_eq!(
         (first["created"].clone(), again["created"].clone()),
         (true.into(), false.into())
     );
+    // The same id with another input is another start, refused (not the old one returned).
+    let other = server.cli(
+        data.path(),
+        &["start", "c", "--id", "order-42", "--input", r#"{"n": 9}"#],
+    );
+    assert_eq!(other.status.code(), Some(1));
+    assert!(stderr(&other).starts_with("error[CAIRN-E035]"), "{}", stderr(&other));
     let v2 = server.deploy(data.path(), "c", "chain-changed", &["increment"]);
     assert_eq!(v2["version"], 2);
     let new = server.start_execution(data.path(), "c", r#"{"n": 2}"#);
@@ -267,7 +274,11 @@ fn continue_as_new_and_terminate_and_schedules() {
             .collect();
         (ticks.len() >= 2).then_some(ticks)
     });
-    assert!(fired.iter().all(|e| e["input"] == r#"{"i":7,"until":7}"#));
+    assert!(
+        fired
+            .iter()
+            .all(|e| e["input"] == serde_json::json!({"i": 7, "until": 7}))
+    );
     let out = server.cli(data.path(), &["schedule", "delete", "tick"]);
     assert!(out.status.success());
     let out = server.cli(
@@ -399,10 +410,14 @@ fn bad_requests_get_their_codes_and_write_nothing() {
         (&serde_json::json!("string"), &serde_json::json!("binary")),
         "{upload}"
     );
-    // Payloads are any JSON value, not only objects.
+    // Payloads are any JSON value, not only objects (also an execution's).
     let result = &doc["components"]["schemas"]["ResultResponse"]["properties"];
     for field in ["output", "error"] {
         assert!(result[field].get("type").is_none(), "{field}: {result}");
+    }
+    let execution = &doc["components"]["schemas"]["Execution"]["properties"];
+    for field in ["input", "output", "error"] {
+        assert!(execution[field].get("type").is_none(), "{field}: {execution}");
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 
 /// `cairn` as a token holder against a server.
-fn as_token(server: &Server, data: &Path, token: &str, args: &[&str]) -> std::process::Output {
+pub(crate) fn as_token(server: &Server, data: &Path, token: &str, args: &[&str]) -> std::process::Output {
     cairn(data)
         .args(["--server", &server.url, "--token", token])
         .args(args)
@@ -33,7 +33,7 @@ fn json_of(server: &Server, data: &Path, token: &str, args: &[&str]) -> Value {
 }
 
 /// A raw request with a bearer token.
-fn http(server: &Server, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+pub(crate) fn http(server: &Server, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     let auth = format!("Bearer {token}");
     let bytes = body.map(|b| b.to_string().into_bytes());
     server.http_with(&[("authorization", &auth)], method, path, bytes.as_deref())
@@ -45,7 +45,7 @@ fn assert_code(answer: (u16, Value), status: u16, code: &str, what: &str) {
 }
 
 /// The first admin token, made directly on the store.
-fn first_admin(data: &Path, store: &[&str]) -> String {
+pub(crate) fn first_admin(data: &Path, store: &[&str]) -> String {
     let mut args = store.to_vec();
     args.extend(["token", "create", "--role", "admin"]);
     let out = run(data, &args);

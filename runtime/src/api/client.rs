@@ -2,7 +2,7 @@
 //! with the node's request and response types.
 
 use crate::error::{Code, Error, Result, codes};
-use crate::model::{AuditRecord, Deployment, Quotas, Schedule, Tenant, Token};
+use crate::model::{AuditRecord, Deployment, Quotas, Schedule, StoreStatus, Tenant, Token};
 use crate::node::{
     AuditQuery, CancelResponse, ComponentInfo, ComponentKind, CreateTenantRequest, CreateTokenRequest, CreatedToken,
     DeployRequest, ExecutionDetail, ExecutionPage, JournalEntry, ListQuery, ResultResponse, ScheduleRequest,
@@ -103,7 +103,7 @@ impl Client {
         }
         let http = builder.build().map_err(|e| server_error(base, e))?;
         Ok(Client {
-            base: base.trim_end_matches('/').to_owned(),
+            base: with_scheme(base),
             http,
         })
     }
@@ -145,6 +145,16 @@ impl Client {
 
     async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         Ok(self.send(self.http.post(self.url(path)).json(body)).await?.1)
+    }
+
+    /// The store's status as the server sees it (admin).
+    pub async fn status(&self) -> Result<StoreStatus> {
+        self.get("/v1/status").await
+    }
+
+    /// Every deployment (each version) of the caller's tenant.
+    pub async fn deployments(&self) -> Result<Vec<Deployment>> {
+        self.get("/v1/deployments").await
     }
 
     /// Uploads a component's bytes.
@@ -294,11 +304,28 @@ impl Client {
     }
 }
 
+/// A server address as given (`127.0.0.1:7400` or `http://...`), with
+/// `http://` when it names no scheme, and no trailing slash.
+fn with_scheme(base: &str) -> String {
+    let base = base.trim().trim_end_matches('/');
+    if base.contains("://") {
+        base.to_owned()
+    } else {
+        format!("http://{base}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn path_segments_are_escaped() {
         assert_eq!(super::segment("order-7~1"), "order-7~1");
         assert_eq!(super::segment("tick@123:a/b"), "tick%40123%3Aa%2Fb");
+    }
+
+    #[test]
+    fn an_address_without_a_scheme_means_http() {
+        assert_eq!(super::with_scheme("127.0.0.1:7455"), "http://127.0.0.1:7455");
+        assert_eq!(super::with_scheme("https://cairn.example/"), "https://cairn.example");
     }
 }

@@ -10,6 +10,7 @@
 mod admin;
 pub mod client;
 mod doc;
+mod observe;
 mod routes;
 pub mod tls;
 
@@ -196,6 +197,8 @@ pub fn router(state: ApiState) -> Router {
     let limits = state.limits.clone();
     routes::router(limits.max_component)
         .merge(admin::router())
+        .merge(observe::router())
+        .route_layer(axum::middleware::from_fn(observe::track))
         .layer(DefaultBodyLimit::max(limits.max_payload))
         .fallback(|| async { ApiError(Error::new(codes::NOT_FOUND, "no such API route", "see /openapi.json")) })
         .method_not_allowed_fallback(|| async {

@@ -51,7 +51,9 @@ type ApiResult<T> = Result<T, ApiError>;
         super::admin::create_token,
         super::admin::list_tokens,
         super::admin::revoke_token,
-        super::admin::audit
+        super::admin::audit,
+        super::observe::metrics,
+        super::observe::status
     ),
     modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = [])),
@@ -88,7 +90,10 @@ type ApiResult<T> = Result<T, ApiError>;
         CreateTenantRequest,
         TenantDetail,
         CreateTokenRequest,
-        CreatedToken
+        CreatedToken,
+        crate::model::StoreStatus,
+        crate::model::Backlog,
+        crate::model::NodeInfo
     ))
 )]
 pub struct ApiDoc;

@@ -1,7 +1,7 @@
 //! `cairn bench`: the measurements of `node::bench`, on a fresh temporary
 //! data directory (or the given database).
 
-use super::{Ctx, NodeOptions, read_file};
+use super::{Ctx, NodeOptions, read_file, render};
 use crate::error::Result;
 use crate::node::bench::{self, BenchOptions};
 use crate::node::{Schema, StoreConfig};
@@ -114,7 +114,9 @@ pub(crate) async fn bench(ctx: &Ctx, args: BenchArgs) -> Result<ExitCode> {
     let mut config = node.config(&dir)?;
     config.cache_dir = ctx.data_dir.join("cache");
     let store = bench_store(ctx, &dir)?;
-    let result = bench::run(&store, config, options, |line| println!("{line}")).await;
+    let progress = render::Progress::start("measuring");
+    let result = bench::run(&store, config, options, |line| progress.line(&line)).await;
+    drop(progress);
     let _ = std::fs::remove_dir_all(&dir);
     result.map(|_| ExitCode::SUCCESS)
 }

@@ -263,7 +263,8 @@ pub(crate) async fn bench_api(ctx: &Ctx, args: BenchArgs) -> Result<ExitCode> {
 }
 
 async fn run(ctx: &Ctx, args: &BenchArgs, o: BenchOptions, signals: Vec<u8>, dir: &std::path::Path) -> Result<()> {
-    let out = |line: String| println!("{line}");
+    let progress = super::render::Progress::start("measuring through the API");
+    let out = |line: String| progress.line(&line);
     let (server, url) = match &ctx.server {
         Some(url) => (None, url.clone()),
         None => {
@@ -328,6 +329,7 @@ async fn run(ctx: &Ctx, args: &BenchArgs, o: BenchOptions, signals: Vec<u8>, dir
     ));
     if server.is_some() {
         auth_overhead(ctx, &client, &o, &signals, dir, &out).await?;
+        metrics_overhead(ctx, &o, &signals, dir, &out).await?;
     }
     if args.waiters > 0 {
         waiters(&client, pid, args.waiters, &out).await?;
@@ -359,6 +361,65 @@ pub(super) async fn deploy_bench(client: &Client, o: &BenchOptions, signals: &[u
         };
         client.deploy(&req).await?;
     }
+    Ok(())
+}
+
+/// chain(10) p50 through `a` and through `b`, `runs` each, in alternating
+/// rounds (so drift of the machine hits both alike).
+async fn alternating_p50(a: &Client, b: &Client, runs: usize) -> Result<(Duration, Duration)> {
+    let (mut on_a, mut on_b) = (Vec::new(), Vec::new());
+    let round = (runs / 5).max(10);
+    for _ in 0..5 {
+        for (client, lat) in [(a, &mut on_a), (b, &mut on_b)] {
+            for _ in 0..round {
+                lat.push(chain(client, 10).await?);
+            }
+        }
+    }
+    on_a.sort();
+    on_b.sort();
+    Ok((percentile(&on_a, 0.5), percentile(&on_b, 0.5)))
+}
+
+/// What metrics cost the fast path: chain(10) through two fresh servers,
+/// one counting (the default) and one with `--no-metrics`, p50 in
+/// alternating rounds, then throughput in alternating halves.
+async fn metrics_overhead(
+    ctx: &Ctx,
+    o: &BenchOptions,
+    signals: &[u8],
+    dir: &std::path::Path,
+    out: &impl Fn(String),
+) -> Result<()> {
+    let (_on_server, on_url) = start_server(&dir.join("metrics-on"), ctx.database.as_deref(), &[])?;
+    let (_off_server, off_url) = start_server(&dir.join("metrics-off"), ctx.database.as_deref(), &["--no-metrics"])?;
+    let on = Arc::new(Client::with_token(&on_url, None, None)?);
+    let off = Arc::new(Client::with_token(&off_url, None, None)?);
+    for client in [&on, &off] {
+        deploy_bench(client, o, signals).await?;
+        for _ in 0..20 {
+            chain(client, 10).await?;
+        }
+    }
+    let (on50, off50) = alternating_p50(&on, &off, o.runs).await?;
+    let slower = on50.as_secs_f64() / off50.as_secs_f64() - 1.0;
+    out(format!(
+        "API chain(10), metrics on    p50 {} vs {} off  ({:+.1}%; target < +3%: {})",
+        ms(on50),
+        ms(off50),
+        slower * 100.0,
+        verdict(slower < 0.03)
+    ));
+    let (mut wfs_on, mut wfs_off) = (0.0, 0.0);
+    for _ in 0..2 {
+        wfs_on += throughput(&on, 10, o.total / 2, o.concurrency).await? / 2.0;
+        wfs_off += throughput(&off, 10, o.total / 2, o.concurrency).await? / 2.0;
+    }
+    out(format!(
+        "API chain(10), metrics on    {wfs_on:.0} workflows/s vs {wfs_off:.0} off ({} clients, {:+.1}%)",
+        o.concurrency,
+        (wfs_on / wfs_off - 1.0) * 100.0
+    ));
     Ok(())
 }
 
@@ -415,18 +476,7 @@ async fn auth_overhead(
     for _ in 0..20 {
         chain(&authed, 10).await?;
     }
-    let (mut off, mut on) = (Vec::new(), Vec::new());
-    let round = (o.runs / 5).max(10);
-    for _ in 0..5 {
-        for (client, lat) in [(open, &mut off), (&authed, &mut on)] {
-            for _ in 0..round {
-                lat.push(chain(client, 10).await?);
-            }
-        }
-    }
-    off.sort();
-    on.sort();
-    let (off50, on50) = (percentile(&off, 0.5), percentile(&on, 0.5));
+    let (off50, on50) = alternating_p50(open, &authed, o.runs).await?;
     let slower = on50.as_secs_f64() / off50.as_secs_f64() - 1.0;
     out(format!(
         "API chain(10), auth+quotas   p50 {} vs {} without  ({:+.1}%; target ≤ +5%: {})",

@@ -9,10 +9,11 @@ use std::process::ExitCode;
 /// Arguments of `cairn list`.
 #[derive(Args)]
 pub(crate) struct ListArgs {
-    /// Only executions with this status (running, sleeping, completed, failed, parked, terminated, continued).
+    /// Only executions with this status (running, sleeping, queued, completed, failed, parked, terminated,
+    /// continued); repeat for several.
     #[arg(long)]
     status: Vec<String>,
-    /// At most this many, newest first.
+    /// At most this many (1 to 1000), newest first.
     #[arg(long, default_value_t = 50)]
     limit: u32,
     /// Only executions of this workflow.
@@ -115,6 +116,8 @@ pub(crate) async fn show(ctx: &Ctx, args: ShowArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     render::execution(&detail.execution, Some(detail.inbox_messages));
+    println!();
+    render::timeline(&journal);
     println!();
     render::journal(&journal);
     Ok(ExitCode::SUCCESS)

@@ -110,6 +110,8 @@ enum Command {
     Server(ops::ServerArgs),
     /// Upload components and create the next version of a deployment.
     Deploy(remote::DeployArgs),
+    /// List deployments, every version (on a server).
+    Deployments(remote::FormatArgs),
     /// Start an execution of a deployment.
     Start(remote::StartArgs),
     /// Describe an execution.
@@ -157,8 +159,10 @@ pub fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -199,6 +203,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<ExitCode> {
     match command {
         Command::List(a) => inspect::list(ctx, a).await,
         Command::Deploy(a) => remote::deploy(&ctx.client()?, a).await,
+        Command::Deployments(a) => remote::deployments(&ctx.client()?, a).await,
         Command::Start(a) => remote::start(&ctx.client()?, a).await,
         Command::Describe(a) => remote::describe(&ctx.client()?, a).await,
         Command::Result(a) => remote::result(&ctx.client()?, a).await,
@@ -253,6 +258,21 @@ impl Ctx {
         Node::open(&self.store(schema)?, options.config(&self.data_dir)?).await
     }
 
+    /// Fails with `CAIRN-E020` when the embedded store of the data directory
+    /// does not exist yet (instead of creating an empty one to report on).
+    pub(crate) fn existing_store(&self) -> Result<()> {
+        if let StoreConfig::Sqlite { path } = self.store(Schema::Inspect)?
+            && !path.exists()
+        {
+            return Err(Error::new(
+                codes::DB_UNINITIALIZED,
+                format!("there is no Cairn store at {}", path.display()),
+                "nothing has run with this data directory: pass --data-dir DIR (or CAIRN_DATA_DIR), --database URL or --server URL; or run a workflow first",
+            ));
+        }
+        Ok(())
+    }
+
     /// A node for commands that only read and write the store.
     async fn store_node(&self, schema: Schema) -> Result<Arc<Node>> {
         let config = NodeConfig {
@@ -294,6 +314,12 @@ impl NodeOptions {
                 "pass e.g. --memory-limit-mb 256",
             ));
         }
+        if self.cpu_budget_ms == 0 {
+            return Err(Error::invalid(
+                "--cpu-budget-ms must be at least 1",
+                "pass e.g. --cpu-budget-ms 5000",
+            ));
+        }
         if self.total_memory_mb.is_some_and(|t| t < self.memory_limit_mb) {
             return Err(Error::invalid(
                 "--total-memory-mb must be at least --memory-limit-mb",
@@ -303,7 +329,7 @@ impl NodeOptions {
         Ok(NodeConfig {
             cache_dir: data_dir.join("cache"),
             memory_limit: self.memory_limit_mb << 20,
-            cpu_budget: Duration::from_millis(self.cpu_budget_ms.max(10)),
+            cpu_budget: Duration::from_millis(self.cpu_budget_ms),
             max_instances: self.max_instances.max(2),
             total_memory: self.total_memory_mb.map(|m| m.saturating_mul(1 << 20)),
             lease: Duration::from_millis(self.lease_ms.max(300)),

@@ -50,6 +50,14 @@ pub(crate) struct StartArgs {
     output: Format,
 }
 
+/// Just an output format.
+#[derive(Args)]
+pub(crate) struct FormatArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    output: Format,
+}
+
 /// An execution id and an output format.
 #[derive(Args)]
 pub(crate) struct IdArgs {
@@ -165,6 +173,12 @@ pub(crate) async fn deploy(client: &Client, a: DeployArgs) -> Result<ExitCode> {
         activities,
         http_allow,
     };
+    let previous = client
+        .deployments()
+        .await?
+        .into_iter()
+        .filter(|d| d.name == req.name)
+        .max_by_key(|d| d.version);
     let d = client.deploy(&req).await?;
     match a.output {
         Format::Json => render::json(&d),
@@ -174,6 +188,22 @@ pub(crate) async fn deploy(client: &Client, a: DeployArgs) -> Result<ExitCode> {
             d.version,
             &workflow[..12.min(workflow.len())]
         ),
+    }
+    if let Some(p) = previous.filter(|p| p.component == d.component && p.bindings == d.bindings) {
+        eprintln!(
+            "note: {}@{} has the same component and activities: only the version number changed",
+            p.name, p.version
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cairn deployments`.
+pub(crate) async fn deployments(client: &Client, a: FormatArgs) -> Result<ExitCode> {
+    let list = client.deployments().await?;
+    match a.output {
+        Format::Json => render::json(&list),
+        Format::Text => render::deployments(&list),
     }
     Ok(ExitCode::SUCCESS)
 }

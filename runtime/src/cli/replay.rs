@@ -14,7 +14,8 @@ pub(crate) struct ReplayArgs {
     /// The new workflow component to check.
     #[arg(long)]
     component: PathBuf,
-    /// Only executions of this workflow name.
+    /// Only executions of this workflow name (default: the workflow the
+    /// component's file is named after, or the only one with executions).
     #[arg(long)]
     workflow: Option<String>,
     /// At most this many executions, newest first.
@@ -35,13 +36,17 @@ pub(crate) async fn replay(ctx: &Ctx, args: ReplayArgs) -> Result<ExitCode> {
     let node = ctx.node(Schema::Migrate, &args.node).await?;
     let request = ReplayRequest {
         component,
+        tenant: ctx.local_caller().tenant,
         workflow: args.workflow,
+        file_stem: args.component.file_stem().map(|s| s.to_string_lossy().into_owned()),
         ids: args.ids,
         limit: args.limit,
     };
     let mut all_ok = true;
     let mut rows = Vec::new();
-    for (id, verdict) in node.replay(request).await? {
+    let report = node.replay(request).await?;
+    eprintln!("checking {}: {} execution(s)", report.checked, report.verdicts.len());
+    for (id, verdict) in report.verdicts {
         let (status, error) = match &verdict {
             Verdict::Compatible => ("compatible", None),
             Verdict::Diverged(e) => ("diverged", Some(e)),

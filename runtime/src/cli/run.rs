@@ -118,10 +118,18 @@ pub(crate) async fn resume(ctx: &Ctx, args: ResumeArgs) -> Result<ExitCode> {
     let node = ctx.node(Schema::Migrate, &args.node).await?;
     let results = node.resume_all().await?;
     if results.is_empty() && args.output == Format::Text {
-        eprintln!(
-            "nothing to resume: no unfinished executions in {}",
-            node.describe_store()
-        );
+        let parked = node.status().await?.backlog.parked;
+        if parked > 0 {
+            eprintln!(
+                "nothing to resume in {}: {parked} parked execution(s) wait for an operator (`cairn list --status parked`; `cairn unpark ID` on a server resumes one)",
+                node.describe_store()
+            );
+        } else {
+            eprintln!(
+                "nothing to resume: no unfinished executions in {}",
+                node.describe_store()
+            );
+        }
     }
     let mut worst = ExitCode::SUCCESS;
     for (id, result) in results {

@@ -231,8 +231,14 @@ pub(crate) async fn run(
             news(News::Retrying);
         }
     }
+    let labels = [crate::model::tenancy::tenant_of(&call.execution_id), call.name.as_str()];
     loop {
-        match attempt(engine, component, &call, n).await {
+        let result = attempt(engine, component, &call, n).await;
+        crate::metrics::count(|m| &m.activity_attempts, &labels);
+        if result.is_err() {
+            crate::metrics::count(|m| &m.activity_failures, &labels);
+        }
+        match result {
             Ok(output) => {
                 let outcome = ActivityOutcome {
                     attempts: n,
@@ -253,6 +259,7 @@ pub(crate) async fn run(
                 n += 1;
             }
             Err(f) => {
+                tracing::warn!(target: "cairn::activity", "[{}] `{}` failed after {n} attempt(s): {}: {}", call.execution_id, call.name, f.code, f.message);
                 let outcome = ActivityOutcome {
                     attempts: n,
                     result: Err(f),

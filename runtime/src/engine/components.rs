@@ -65,9 +65,15 @@ pub(super) fn compile(wasm: &wasmtime::Engine, cache_dir: &Path, digest: &str, b
         // SAFETY: the artifact was written by this engine configuration (the
         // file name carries the compatibility hash) into Cairn's own cache.
         match unsafe { Component::deserialize_file(wasm, &artifact) } {
-            Ok(c) => return Ok(c),
+            Ok(c) => {
+                crate::metrics::count(|m| &m.compile_hits, &["disk"]);
+                return Ok(c);
+            }
             Err(e) => tracing::warn!("ignoring unusable cached artifact {}: {e}", artifact.display()),
         }
+    }
+    if let Some(m) = crate::metrics::get() {
+        m.compile_misses.inc();
     }
     let compiled = wasm.precompile_component(bytes).map_err(|e| {
         let text = format!("{e:#}");

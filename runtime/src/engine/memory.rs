@@ -162,6 +162,7 @@ impl Account {
     /// An account of no tenant yet: it only waits when it has one (a spare
     /// instance made in the background gives up at once when memory is short).
     pub(crate) fn new(totals: Arc<MemoryTotals>) -> Account {
+        crate::metrics::gauge(|m| &m.instances, 1);
         Account {
             totals,
             tenant: None,
@@ -239,6 +240,7 @@ impl Account {
 impl Drop for Account {
     fn drop(&mut self) {
         self.totals.give(self.tenant.as_deref(), self.held);
+        crate::metrics::gauge(|m| &m.instances, -1);
     }
 }
 
@@ -261,6 +263,7 @@ impl IdleInstances {
         let evict = Arc::new(Notify::new());
         self.waiting.lock().unwrap().insert(key, (tenant.into(), evict.clone()));
         self.entered.notify_waiters();
+        crate::metrics::gauge(|m| &m.instances_idle, 1);
         IdleTicket {
             idle: self.clone(),
             key,
@@ -303,6 +306,7 @@ impl IdleTicket {
 impl Drop for IdleTicket {
     fn drop(&mut self) {
         self.idle.waiting.lock().unwrap().remove(&self.key);
+        crate::metrics::gauge(|m| &m.instances_idle, -1);
     }
 }
 

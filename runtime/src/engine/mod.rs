@@ -113,6 +113,9 @@ impl Engine {
         let n = config.max_instances.max(16);
         // Live instances, plus the slots set aside for spare instances.
         let slots = n + workflow_host::SPARE_SLOTS;
+        if let Some(m) = crate::metrics::get() {
+            m.instances_max.set(i64::from(slots));
+        }
         pool.total_component_instances(slots);
         pool.total_core_instances(slots * 8);
         pool.total_memories(slots * 2);

@@ -13,6 +13,7 @@
 mod cursor;
 mod payloads;
 pub mod record;
+pub mod timeline;
 
 pub use cursor::{Cursor, NonDeterminism, Replayed};
 pub use payloads::{ActivityOutcome, FailureRecord, RetrySpec, RetryState, StartedPayload, failures};

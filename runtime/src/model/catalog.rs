@@ -142,6 +142,12 @@ pub struct Backlog {
     pub failed: i64,
     /// Completed.
     pub completed: i64,
+    /// Terminated by an operator.
+    #[serde(default)]
+    pub terminated: i64,
+    /// Queued under their tenant's `max_running`.
+    #[serde(default)]
+    pub queued: i64,
 }
 
 /// What `cairn status` reports about a store.

@@ -6,6 +6,7 @@
 
 mod access;
 mod catalog;
+pub mod json_text;
 pub mod tenancy;
 pub mod whole;
 
@@ -145,11 +146,17 @@ pub struct Execution {
     pub bindings: Bindings,
     /// Current status.
     pub status: Status,
-    /// JSON input (text).
+    /// JSON input.
+    #[serde(with = "json_text")]
+    #[schema(value_type = Value)]
     pub input: String,
-    /// JSON output once completed (text).
+    /// JSON output once completed.
+    #[serde(with = "json_text::opt")]
+    #[schema(value_type = Option<Value>)]
     pub output: Option<String>,
-    /// JSON error once failed or parked (text).
+    /// The error (`{code, message, hint}`) once failed or parked.
+    #[serde(with = "json_text::opt")]
+    #[schema(value_type = Option<Value>)]
     pub error: Option<String>,
     /// When a sleeping execution wakes (ms since epoch).
     pub wake_at_ms: Option<i64>,

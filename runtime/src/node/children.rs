@@ -6,7 +6,7 @@ use super::Node;
 use crate::error::Result;
 use crate::journal::record::Terminated;
 use crate::journal::{self, ChildRef, Lifecycle, Record};
-use crate::model::{ClosePolicy, InboxKind, Status, StoreEvent, now_ms};
+use crate::model::{ClosePolicy, InboxKind, Status, StoreEvent, now_ms, tenancy};
 
 impl Node {
     /// After a terminal commit: applies the close policy to open children
@@ -41,7 +41,12 @@ impl Node {
         }
         self.announce(StoreEvent::Finished(id.to_owned()));
         let open = journal::open_children(&self.store.journal(id).await?);
-        let parent = self.store.execution(id).await?.and_then(|e| e.parent);
+        let execution = self.store.execution(id).await?;
+        if let Some(e) = &execution {
+            let labels = [tenancy::tenant_of(id), tenancy::name_of(&e.workflow)];
+            crate::metrics::count(|m| &m.terminated, &labels);
+        }
+        let parent = execution.and_then(|e| e.parent);
         self.finished(id, open, parent.as_deref()).await;
         Ok(true)
     }

@@ -162,7 +162,8 @@ impl Node {
     }
 
     /// Starts an execution of a deployment for any node to run; idempotent
-    /// on the id (starting an existing id returns that execution).
+    /// on the id (starting an existing id with the same workflow and input
+    /// returns that execution; with another, `CAIRN-E035`).
     pub async fn start(&self, caller: &Caller, req: StartRequest) -> Result<StartResponse> {
         caller.require(Role::Operate)?;
         self.check_rate(caller, Rate::Starts).await?;
@@ -185,10 +186,21 @@ impl Node {
         let version = if created {
             d.version
         } else {
-            let existing = self.store.execution(&key).await?;
-            match existing {
-                Some(e) if e.component == d.component => d.version,
-                _ => 0,
+            let existing = self.execution(&key).await?;
+            if existing.workflow != d.name || existing.input != input {
+                return Err(Error::new(
+                    codes::ID_REUSED,
+                    format!(
+                        "execution {id} exists already, of workflow {} with another input",
+                        tenancy::name_of(&existing.workflow)
+                    ),
+                    "use a new id; a start with the same workflow and input returns the existing execution",
+                ));
+            }
+            if existing.component == d.component {
+                d.version
+            } else {
+                0
             }
         };
         Ok(StartResponse {

@@ -35,10 +35,7 @@ impl Node {
     /// node (drive it with [`Node::drive`] or [`Node::run_to_end`]).
     pub async fn start_here(&self, workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<Lease> {
         let new = checked_new_execution(workflow, component, bindings, input)?;
-        let created = self
-            .store
-            .create_execution(&new, Some(&self.id), self.lease_ms())
-            .await?;
+        let created = self.create(&new, Some(&self.id)).await?;
         let Created::Leased(lease) = created else {
             return Err(Error::store(format!("execution {} exists already", new.id)));
         };
@@ -49,7 +46,7 @@ impl Node {
     /// Creates an execution for any node to claim; returns its id.
     pub async fn enqueue(&self, workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<String> {
         let new = checked_new_execution(workflow, component, bindings, input)?;
-        self.store.create_execution(&new, None, self.lease_ms()).await?;
+        self.create(&new, None).await?;
         self.announce(StoreEvent::Work);
         Ok(new.id)
     }
@@ -113,6 +110,10 @@ impl Node {
             return Ok((new, journal));
         }
         let e = self.store.execution(id).await?.ok_or_else(|| Error::no_execution(id))?;
+        // Claimed (or resumed) from the store: how long it had been due.
+        let due = e.updated_at_ms.max(e.wake_at_ms.unwrap_or(0));
+        let lag = Duration::from_millis(now_ms().saturating_sub(due).max(0) as u64);
+        crate::metrics::observe(|m| &m.claim_lag_seconds, lag);
         let journal = self.store.journal(id).await?;
         let started = journal
             .first()
@@ -133,13 +134,21 @@ impl Node {
 
     /// Parks an execution with `reason` (the error as JSON, with details):
     /// nothing of this activation is written, the journal stays as it was.
-    async fn park(&self, lease: &Lease, id: &str, reason: serde_json::Value, error: Error) -> Result<Outcome> {
+    async fn park(
+        &self,
+        lease: &Lease,
+        exec: &NewExecution,
+        reason: serde_json::Value,
+        error: Error,
+    ) -> Result<Outcome> {
         let transition = Transition::Parked {
             reason: reason.to_string(),
         };
         match self.commit(lease, &[], &transition).await {
             Ok(()) => {
-                self.wakeups.ended(id, transition);
+                tracing::warn!("execution {} parked: {}", exec.id, error.message);
+                count_end(exec, |m| &m.parked);
+                self.wakeups.ended(&exec.id, transition);
                 Ok(Outcome::Parked(error))
             }
             Err(e) if e.code == codes::LEASE_LOST => Ok(Outcome::LeaseLost),
@@ -164,11 +173,11 @@ impl Node {
                 if let Some(details) = failure.details.as_deref() {
                     reason["details"] = serde_json::from_str(details).unwrap_or_else(|_| details.into());
                 }
-                return self.park(lease, &exec.id, reason, error).await;
+                return self.park(lease, exec, reason, error).await;
             }
             End::Trapped(error) if error.code == codes::GUEST_TRAP => {
                 let reason = error.to_json();
-                return self.park(lease, &exec.id, reason, error).await;
+                return self.park(lease, exec, reason, error).await;
             }
             End::Completed(output) => (
                 Lifecycle::Completed(Completed { output: output.clone() }),
@@ -179,7 +188,10 @@ impl Node {
                 let error = Error::new(
                     codes::WORKFLOW_FAILED,
                     format!("workflow failed: {}: {}", failure.code, failure.message),
-                    "see `cairn show` for the journal",
+                    format!(
+                        "see its journal: `cairn history {id}` (a server) or `cairn show {id}` (the embedded store)",
+                        id = tenancy::name_of(&exec.id)
+                    ),
                 );
                 (
                     Lifecycle::Failed(Failed::Failure { failure }),
@@ -189,13 +201,16 @@ impl Node {
                     Outcome::Failed(error),
                 )
             }
-            End::Trapped(error) => (
-                Lifecycle::Failed(Failed::Error { error: error.to_json() }),
-                Transition::Failed {
-                    error: error.to_json().to_string(),
-                },
-                Outcome::Failed(error),
-            ),
+            End::Trapped(error) => {
+                tracing::warn!("execution {} failed: [{}] {}", exec.id, error.code.0, error.message);
+                (
+                    Lifecycle::Failed(Failed::Error { error: error.to_json() }),
+                    Transition::Failed {
+                        error: error.to_json().to_string(),
+                    },
+                    Outcome::Failed(error),
+                )
+            }
             End::Continued { next, input } => {
                 let new = journal::new_execution(
                     next.clone(),
@@ -205,7 +220,7 @@ impl Node {
                     &input,
                     exec.parent.clone(),
                 );
-                if self.store.create_execution(&new, None, self.lease_ms()).await?.is_new() {
+                if self.create(&new, None).await?.is_new() {
                     self.announce(StoreEvent::Work);
                 }
                 (
@@ -222,7 +237,7 @@ impl Node {
             }
             End::Parked(error) => {
                 let reason = error.to_json();
-                return self.park(lease, &exec.id, reason, error).await;
+                return self.park(lease, exec, reason, error).await;
             }
             End::LeaseLost => return Ok(Outcome::LeaseLost),
             End::StoreFailed(e) => return Err(e),
@@ -235,6 +250,11 @@ impl Node {
         let entries = cursor.take_pending();
         match self.commit(lease, &entries, &transition).await {
             Ok(()) => {
+                match &outcome {
+                    Outcome::Completed(_) => count_end(exec, |m| &m.completed),
+                    Outcome::Failed(_) => count_end(exec, |m| &m.failed),
+                    _ => {}
+                }
                 self.wakeups.ended(&exec.id, transition);
                 self.finished(&exec.id, host.open_children(), exec.parent.as_deref())
                     .await;
@@ -320,6 +340,12 @@ impl Node {
 }
 
 /// The journal of `id` cannot be read.
+/// Counts an execution's end in the counter `pick` chooses.
+fn count_end(exec: &NewExecution, pick: impl FnOnce(&crate::metrics::Metrics) -> &prometheus::IntCounterVec) {
+    let labels = [tenancy::tenant_of(&exec.id), tenancy::name_of(&exec.workflow)];
+    crate::metrics::count(pick, &labels);
+}
+
 fn corrupt(id: &str, e: impl std::fmt::Display) -> Error {
     Error::new(
         codes::CORRUPT_JOURNAL,

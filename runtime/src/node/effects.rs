@@ -19,8 +19,12 @@ impl Node {
         let mut delay = Duration::from_millis(50);
         let mut attempt = 0;
         loop {
+            let t = std::time::Instant::now();
             match self.store.append(lease, entries, transition).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    crate::metrics::observe(|m| &m.commit_seconds, t.elapsed());
+                    return Ok(());
+                }
                 Err(e) if e.code == codes::LEASE_LOST || attempt >= 10 => return Err(e),
                 Err(e) => {
                     tracing::warn!(

@@ -17,6 +17,7 @@ mod commands;
 mod drive;
 mod effects;
 mod journal_quota;
+mod observe;
 mod rates;
 mod replay;
 mod schedules;
@@ -30,7 +31,7 @@ pub(crate) use commands::checked_wait;
 pub use drive::Outcome;
 use journal_quota::journal_full_error;
 pub use rates::Rate;
-pub use replay::{ReplayRequest, Verdict};
+pub use replay::{ReplayReport, ReplayRequest, Verdict};
 pub use schedules::next_fire;
 pub use types::{
     CancelResponse, ComponentBytes, ComponentInfo, ComponentKind, DeployRequest, ErrorBody, ExecutionDetail,
@@ -188,7 +189,7 @@ impl Node {
     /// `queue_limit` is reached (see `admission.rs`).
     async fn place(&self, new: NewExecution) -> Result<Created> {
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-            let created = self.store.create_execution(&new, None, self.lease_ms()).await?;
+            let created = self.create(&new, None).await?;
             match created {
                 Created::Unclaimed => self.announce(StoreEvent::Work),
                 Created::Queued => self.queued.note(tenancy::tenant_of(&new.id)),
@@ -198,11 +199,13 @@ impl Node {
         };
         let id = new.id.clone();
         self.remember_fresh(new.clone());
-        let created = self.store.create_execution(&new, Some(&self.id), self.lease_ms()).await;
+        let placed = std::time::Instant::now();
+        let created = self.create(&new, Some(&self.id)).await;
         match &created {
             Ok(Created::Leased(lease)) => {
                 let (node, lease) = (self.me(), lease.clone());
                 tokio::spawn(async move {
+                    crate::metrics::observe(|m| &m.handoff_lag_seconds, placed.elapsed());
                     node.serve_one(lease).await;
                     drop(slot);
                 });
@@ -215,6 +218,17 @@ impl Node {
             }
         }
         created
+    }
+
+    /// Creates an execution (leased to `owner`, if given); counts it
+    /// started when it is new.
+    async fn create(&self, new: &NewExecution, owner: Option<&str>) -> Result<Created> {
+        let created = self.store.create_execution(new, owner, self.lease_ms()).await?;
+        if created.is_new() {
+            let workflow = tenancy::name_of(&new.workflow);
+            crate::metrics::count(|m| &m.started, &[tenancy::tenant_of(&new.id), workflow]);
+        }
+        Ok(created)
     }
 
     /// Keeps a just-created execution in memory for its first activation.
@@ -280,6 +294,7 @@ impl Node {
     async fn workflow_component(&self, digest: &str) -> Result<Arc<WorkflowComponent>> {
         let engine = self.engine()?;
         if let Some(c) = engine.cached_workflow(digest) {
+            crate::metrics::count(|m| &m.compile_hits, &["memory"]);
             return Ok(c);
         }
         let bytes = self.component_bytes(digest).await?;
@@ -371,6 +386,7 @@ struct Active<'a>(&'a Node, String);
 impl<'a> Active<'a> {
     fn enter(node: &'a Node, id: &str) -> Active<'a> {
         node.active.lock().unwrap().insert(id.to_owned());
+        crate::metrics::gauge(|m| &m.activations, 1);
         Active(node, id.to_owned())
     }
 }
@@ -378,6 +394,7 @@ impl<'a> Active<'a> {
 impl Drop for Active<'_> {
     fn drop(&mut self) {
         self.0.active.lock().unwrap().remove(&self.1);
+        crate::metrics::gauge(|m| &m.activations, -1);
     }
 }
 

@@ -6,7 +6,7 @@ use crate::engine::workflow_host::{self, End, ExecutionHost};
 use crate::engine::{ActivityRegistry, WorkflowComponent, digest_of};
 use crate::error::{Error, Result, codes};
 use crate::journal::Cursor;
-use crate::model::{Lease, ListFilter};
+use crate::model::{Lease, ListFilter, tenancy};
 use std::sync::Arc;
 
 /// What replaying one journal against a component found.
@@ -25,35 +25,97 @@ pub enum Verdict {
 pub struct ReplayRequest {
     /// The new workflow component's bytes.
     pub component: Vec<u8>,
+    /// The tenant whose executions are checked.
+    pub tenant: String,
     /// Only executions of this workflow name.
     pub workflow: Option<String>,
+    /// The name the component's file suggests (`saga_v2.wasm`: `saga_v2`),
+    /// for choosing the workflow when none is given.
+    pub file_stem: Option<String>,
     /// Specific executions (default: every one, newest first, filtered by `workflow`).
     pub ids: Vec<String>,
     /// At most this many executions.
     pub limit: u32,
 }
 
+/// What a replay check covered and found.
+#[derive(Debug, Clone)]
+pub struct ReplayReport {
+    /// Which executions were checked, and why those.
+    pub checked: String,
+    /// Each execution's verdict.
+    pub verdicts: Vec<(String, Verdict)>,
+}
+
 impl Node {
     /// Replays each selected journal against the component. Read-only.
-    pub async fn replay(&self, req: ReplayRequest) -> Result<Vec<(String, Verdict)>> {
+    /// Without ids or a workflow, it checks the executions of the workflow
+    /// the component implements: the one its file is named after, or the
+    /// only one with executions; with several and no clue it asks.
+    pub async fn replay(&self, req: ReplayRequest) -> Result<ReplayReport> {
         let digest = digest_of(&req.component);
         let component = self.engine()?.workflow(&digest, req.component).await?;
-        let ids: Vec<String> = if req.ids.is_empty() {
+        let (ids, checked): (Vec<String>, String) = if req.ids.is_empty() {
+            let (workflow, checked) = match req.workflow {
+                Some(w) => (w.clone(), format!("executions of workflow {w}")),
+                None => self.implemented_workflow(&req.tenant, req.file_stem.as_deref()).await?,
+            };
             let filter = ListFilter {
-                workflow: req.workflow.clone(),
+                workflow: Some(tenancy::key(&req.tenant, &workflow)),
                 limit: Some(req.limit),
+                tenant: Some(req.tenant.clone()),
                 ..Default::default()
             };
-            self.store.list(&filter).await?.into_iter().map(|e| e.id).collect()
+            let ids = self.store.list(&filter).await?.into_iter().map(|e| e.id).collect();
+            (ids, checked)
         } else {
-            req.ids
+            let ids = req.ids.iter().map(|id| tenancy::key(&req.tenant, id)).collect();
+            (ids, "the executions named".to_owned())
         };
         let mut verdicts = Vec::new();
         for id in ids {
             let verdict = self.replay_check(&id, &component).await?;
-            verdicts.push((id, verdict));
+            verdicts.push((tenancy::name_of(&id).to_owned(), verdict));
         }
-        Ok(verdicts)
+        Ok(ReplayReport { checked, verdicts })
+    }
+
+    /// The workflow a component implements, when the caller did not say:
+    /// the one named like its file (`saga_v2` → `saga`), or the only one
+    /// with executions; and why.
+    async fn implemented_workflow(&self, tenant: &str, file_stem: Option<&str>) -> Result<(String, String)> {
+        let names: Vec<String> = self
+            .store
+            .workflow_names(tenant)
+            .await?
+            .iter()
+            .map(|k| tenancy::name_of(k).to_owned())
+            .collect();
+        if let Some(stem) = file_stem {
+            for candidate in [stem.to_owned(), without_version(stem)] {
+                if names.contains(&candidate) {
+                    let why = format!(
+                        "executions of workflow {candidate} (named after the file {stem}; pass --workflow for another)"
+                    );
+                    return Ok((candidate, why));
+                }
+            }
+        }
+        match names.as_slice() {
+            [] => Ok((String::new(), "no executions are stored".to_owned())),
+            [only] => Ok((
+                only.clone(),
+                format!("executions of workflow {only}, the only one stored"),
+            )),
+            _ => Err(Error::invalid(
+                format!(
+                    "which workflow does the component implement? Executions of {} workflows are stored: {}",
+                    names.len(),
+                    names.join(", ")
+                ),
+                "pass --workflow NAME to check that workflow's executions",
+            )),
+        }
     }
 
     /// Replays execution `id`'s journal against `component`. Read-only.
@@ -95,5 +157,26 @@ impl Node {
                 "report this as a bug",
             )),
         })
+    }
+}
+
+/// A file stem without a version suffix: `saga_v2` and `saga-v2` → `saga`.
+fn without_version(stem: &str) -> String {
+    let cut = stem.rfind(['_', '-']).filter(|&i| {
+        let rest = &stem[i + 1..];
+        rest.len() > 1 && rest.starts_with(['v', 'V']) && rest[1..].chars().all(|c| c.is_ascii_digit())
+    });
+    cut.map_or_else(|| stem.to_owned(), |i| stem[..i].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_version_suffix_is_not_part_of_the_name() {
+        assert_eq!(super::without_version("saga_v2"), "saga");
+        assert_eq!(super::without_version("tsrace-V10"), "tsrace");
+        assert_eq!(super::without_version("chain_changed"), "chain_changed");
+        assert_eq!(super::without_version("v2"), "v2");
+        assert_eq!(super::without_version("saga_v"), "saga_v");
     }
 }

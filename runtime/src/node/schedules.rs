@@ -10,11 +10,46 @@ use std::str::FromStr;
 
 /// The first firing of `cron` strictly after `after_ms`.
 pub fn next_fire(cron: &str, after_ms: i64) -> Result<i64> {
+    const FORM: &str = "use `sec min hour day-of-month month day-of-week [year]`, e.g. `0 */5 * * * *`";
+    let fields: Vec<&str> = cron.split_whitespace().collect();
+    match fields.len() {
+        5 => {
+            return Err(Error::invalid(
+                format!(
+                    "the cron expression `{cron}` has 5 fields; Cairn's has seconds first (6 fields, or 7 with years)"
+                ),
+                format!("prepend the second, e.g. `0 {cron}`"),
+            ));
+        }
+        6 | 7 => {}
+        n => {
+            return Err(Error::invalid(
+                format!("the cron expression `{cron}` has {n} fields; it needs 6 (or 7 with years)"),
+                FORM,
+            ));
+        }
+    }
     let schedule = cron::Schedule::from_str(cron).map_err(|e| {
-        Error::invalid(
-            format!("invalid cron expression `{cron}`: {e}"),
-            "use `sec min hour day-of-month month day-of-week`, e.g. `0 */5 * * * *`",
-        )
+        // The parser's text draws a caret under the expression: name the field instead.
+        let text = e.to_string();
+        let caret = text.lines().find_map(|l| {
+            let t = l.trim_end();
+            (t.ends_with('^') && t.trim_start() == "^").then(|| t.len() - 1)
+        });
+        let field = caret.and_then(|col| {
+            let before = cron.get(..col.min(cron.len()))?;
+            let n = before.split_whitespace().count();
+            let n = if before.ends_with(char::is_whitespace) || before.is_empty() {
+                n
+            } else {
+                n - 1
+            };
+            fields
+                .get(n)
+                .map(|f| format!("field {} (`{f}`) is not valid there", n + 1))
+        });
+        let reason = field.unwrap_or_else(|| "a field is not valid".to_owned());
+        Error::invalid(format!("invalid cron expression `{cron}`: {reason}"), FORM)
     })?;
     let after = chrono::DateTime::from_timestamp_millis(after_ms).unwrap_or_default();
     schedule

@@ -40,6 +40,14 @@ pub(crate) async fn queue_admits_in_start_order(store: &dyn Store) {
         "queued is not claimable"
     );
     assert!(store.queued_tenants().await.unwrap().contains(&t));
+    assert_eq!(store.workflow_names(&t).await.unwrap(), ["wf"], "one name, once");
+    let counts = store.open_counts().await.unwrap();
+    let mine: Vec<_> = counts.iter().filter(|(tenant, _, _)| *tenant == t).collect();
+    assert_eq!(
+        mine,
+        [&(t.clone(), "queued".into(), 2), &(t.clone(), "running".into(), 2)],
+        "open executions counted per tenant and status"
+    );
     assert!(store.admit(&t, Some(2)).await.unwrap().is_empty(), "no room yet");
     let usage = store.tenant_usage(&t).await.unwrap();
     assert_eq!((usage.unfinished_executions, usage.queued_executions), (2, 2));

@@ -268,6 +268,13 @@ pub(crate) trait TenantStore: Send + Sync {
     /// The tenants that have queued executions.
     async fn queued_tenants(&self) -> Result<Vec<String>>;
 
+    /// The workflow names (keys) a tenant's executions ran, sorted.
+    async fn workflow_names(&self, tenant: &str) -> Result<Vec<String>>;
+
+    /// Executions not yet finished (running, sleeping, parked, queued),
+    /// counted per tenant and status: `(tenant, status, count)`.
+    async fn open_counts(&self) -> Result<Vec<(String, String, i64)>>;
+
     /// Admits (makes runnable, oldest first) as many of a tenant's queued
     /// executions as fit under `limit` running or sleeping ones (all of
     /// them without a limit), in one transaction that concurrent starts and

@@ -149,6 +149,8 @@ pub(super) fn backlog(r: &impl Row) -> Result<Backlog> {
         parked: r.int(3)?,
         failed: r.int(4)?,
         completed: r.int(5)?,
+        terminated: r.int(6)?,
+        queued: r.int(7)?,
     })
 }
 

@@ -34,6 +34,11 @@ pub(super) const LIVE_AND_QUEUED: &str = "SELECT
 /// The tenants with queued executions.
 pub(super) const QUEUED_TENANTS: &str =
     "SELECT DISTINCT tenant FROM executions WHERE status = 'queued' ORDER BY tenant";
+/// The workflow names a tenant's executions ran.
+pub(super) const WORKFLOW_NAMES: &str = "SELECT DISTINCT workflow FROM executions WHERE tenant = $1 ORDER BY workflow";
+/// Unfinished executions per tenant and status.
+pub(super) const OPEN_COUNTS: &str = "SELECT tenant, status, COUNT(*) FROM executions
+     WHERE status IN ('running', 'sleeping', 'parked', 'queued') GROUP BY tenant, status ORDER BY tenant, status";
 /// Whether a tenant has queued executions (read without locks first, so an
 /// admission with nothing to admit writes nothing).
 pub(super) const HAS_QUEUED: &str =

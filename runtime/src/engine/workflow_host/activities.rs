@@ -17,11 +17,14 @@ impl ExecutionHost {
     /// execution was evicted during a backoff).
     pub(super) fn launch(&mut self, seq: u32, name: &str, input: &str, options: RetrySpec) -> wasmtime::Result<()> {
         let Some(component) = self.registry.get(name).cloned() else {
-            let known = self.registry.names().join(", ");
+            let known = match self.registry.names() {
+                names if names.is_empty() => "none is registered".to_owned(),
+                names => format!("registered: {}", names.join(", ")),
+            };
             let error = Error::new(
                 codes::UNKNOWN_ACTIVITY,
                 format!(
-                    "execution {} called activity `{name}`, which no registered component serves (registered: {known})",
+                    "execution {} called activity `{name}`, which no registered component serves ({known})",
                     self.id
                 ),
                 "start the workflow with --activity <component.wasm> (or deploy it with one) that serves it",

@@ -239,7 +239,13 @@ impl ExecutionHost {
                 {
                     return Err(stop(Interrupt::Park(full)));
                 }
-                self.live(&command).await?
+                let t = std::time::Instant::now();
+                let live = self.live(&command).await?;
+                if let Some(m) = crate::metrics::get() {
+                    let step = m.step_seconds.with_label_values(&[command.kind()]);
+                    step.observe(t.elapsed().as_secs_f64());
+                }
+                live
             }
         };
         self.note_handle(&command, seq, &result);

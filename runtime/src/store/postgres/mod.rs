@@ -50,13 +50,23 @@ pub(crate) struct PostgresStore {
 fn pg_err(e: tokio_postgres::Error) -> Error {
     match e.as_db_error() {
         Some(db) => Error::store(format!("{} (SQLSTATE {})", db.message(), db.code().code())),
-        None => Error::store(format!(
-            "{e}{}",
-            std::error::Error::source(&e)
-                .map(|s| format!(": {s}"))
-                .unwrap_or_default()
-        )),
+        None => Error::store(chain(&e)),
     }
+}
+
+/// An error and its causes on one line, each said once (tokio-postgres'
+/// own text already ends with its cause: "db error: <cause>").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let said = s.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        source = s.source();
+    }
+    text
 }
 
 fn pool_err(e: deadpool_postgres::PoolError) -> Error {
@@ -64,12 +74,7 @@ fn pool_err(e: deadpool_postgres::PoolError) -> Error {
 }
 
 fn unreachable(url: &str, e: impl std::error::Error) -> Error {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
+    let text = chain(&e);
     Error::new(
         codes::DB_UNREACHABLE,
         format!("cannot reach the database at {}: {text}", redact(url)),

@@ -322,7 +322,9 @@ pub(super) const BACKLOG: &str = "SELECT
     COUNT(*) FILTER (WHERE status = 'sleeping' AND wake_at > $1 AND (lease_owner IS NULL OR lease_expires < $1)),
     COUNT(*) FILTER (WHERE status = 'parked'),
     COUNT(*) FILTER (WHERE status = 'failed'),
-    COUNT(*) FILTER (WHERE status = 'completed')
+    COUNT(*) FILTER (WHERE status = 'completed'),
+    COUNT(*) FILTER (WHERE status = 'terminated'),
+    COUNT(*) FILTER (WHERE status = 'queued')
     FROM executions";
 
 /// The benchmark's single-row commit.

@@ -50,6 +50,16 @@ impl TenantStore for PostgresStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    async fn workflow_names(&self, tenant: &str) -> Result<Vec<String>> {
+        let rows = self.query(sql::WORKFLOW_NAMES, &[&tenant]).await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn open_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        let rows = self.query(sql::OPEN_COUNTS, &[]).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
     async fn admit(&self, tenant: &str, limit: Option<u64>) -> Result<Vec<String>> {
         let queued: i64 = self.query(sql::HAS_QUEUED, &[&tenant]).await?[0].get(0);
         if queued == 0 {

@@ -219,7 +219,9 @@ pub(super) const BACKLOG: &str = "SELECT
     COALESCE(SUM(CASE WHEN status = 'sleeping' AND wake_at > ?1 AND (lease_owner IS NULL OR lease_expires < ?1) THEN 1 ELSE 0 END), 0),
     COALESCE(SUM(CASE WHEN status = 'parked' THEN 1 ELSE 0 END), 0),
     COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0)
+    COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0),
+    COALESCE(SUM(CASE WHEN status = 'terminated' THEN 1 ELSE 0 END), 0),
+    COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0)
     FROM executions";
 
 /// The benchmark's single-row commit.

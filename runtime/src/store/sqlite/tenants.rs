@@ -51,6 +51,17 @@ impl TenantStore for SqliteStore {
             .await
     }
 
+    async fn workflow_names(&self, tenant: &str) -> Result<Vec<String>> {
+        let tenant = tenant.to_owned();
+        self.read(move |c| query_all(c, sql::WORKFLOW_NAMES, [tenant], |r| r.text(0)))
+            .await
+    }
+
+    async fn open_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        self.read(|c| query_all(c, sql::OPEN_COUNTS, [], |r| Ok((r.text(0)?, r.text(1)?, r.int(2)?))))
+            .await
+    }
+
     async fn admit(&self, tenant: &str, limit: Option<u64>) -> Result<Vec<String>> {
         let tenant = tenant.to_owned();
         let t = tenant.clone();

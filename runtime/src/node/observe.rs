@@ -1,0 +1,31 @@
+//! What operators look at: `GET /metrics` (the process' metrics, with the
+//! store-wide gauges read when scraped, scoped to what the caller may see)
+//! and `GET /v1/status` (the store's status, as `cairn status` shows it).
+
+use super::{Caller, Node};
+use crate::error::{Error, Result, codes};
+use crate::model::{Role, StoreStatus};
+
+impl Node {
+    /// The metrics in Prometheus' text format: an admin sees every series;
+    /// any other token only the series labelled with its own tenant.
+    pub async fn metrics(&self, caller: &Caller) -> Result<String> {
+        caller.require(Role::Read)?;
+        let Some(metrics) = crate::metrics::get() else {
+            return Err(Error::new(
+                codes::NOT_FOUND,
+                "metrics are off on this server",
+                "start the server without --no-metrics",
+            ));
+        };
+        metrics.set_store_gauges(&self.store.open_counts().await?);
+        let scope = (caller.role < Role::Admin).then_some(caller.tenant.as_str());
+        Ok(metrics.render(scope))
+    }
+
+    /// The store's schema, live nodes and backlog, for an admin.
+    pub async fn status_for(&self, caller: &Caller) -> Result<StoreStatus> {
+        caller.require(Role::Admin)?;
+        self.store.status().await
+    }
+}
