@@ -1,5 +1,5 @@
 //! The layering rule, checked: every module imports only from the layers
-//! below it (`cli → api → node → engine → journal → store → model/error`),
+//! below it (`cli → api → node → engine → journal → store → model/error/metrics`),
 //! and only the node reaches the store and the engine.
 
 use std::path::Path;
