@@ -40,13 +40,20 @@ fn start_and_wait_answers_with_the_result_in_one_request() {
     let id = r["id"].as_str().unwrap().to_owned();
     let (_, same) = server.http("GET", &format!("/v1/executions/{id}/result"), None);
     assert_eq!(same, r);
-    // The same id again: nothing new starts, the same result comes back.
+    // The same id and input again: nothing new starts, the same result comes back.
     let (status, again) = post_start(
+        &server,
+        "?wait_ms=20000",
+        json!({ "workflow": "c", "id": id, "input": { "n": 3 } }),
+    );
+    assert_eq!((status, &again), (200, &r));
+    // Another input under that id is another start: refused, 409.
+    let (status, other) = post_start(
         &server,
         "?wait_ms=20000",
         json!({ "workflow": "c", "id": id, "input": { "n": 9 } }),
     );
-    assert_eq!((status, &again), (200, &r));
+    assert_eq!((status, &other["code"]), (409, &json!("CAIRN-E035")), "{other}");
 
     // Continue-as-new is followed to the last run, each run's end noticed
     // at once (200 within 20 s: the fallback is 30 s away).

@@ -9,6 +9,7 @@ mod common;
 mod bad_input;
 mod cluster;
 mod compat;
+mod console;
 mod contract;
 mod crash;
 mod db_faults;

@@ -9,6 +9,7 @@
 
 mod admin;
 pub mod client;
+mod console;
 mod doc;
 mod observe;
 mod routes;
@@ -198,6 +199,7 @@ pub fn router(state: ApiState) -> Router {
     routes::router(limits.max_component)
         .merge(admin::router())
         .merge(observe::router())
+        .merge(console::router())
         .route_layer(axum::middleware::from_fn(observe::track))
         .layer(DefaultBodyLimit::max(limits.max_payload))
         .fallback(|| async { ApiError(Error::new(codes::NOT_FOUND, "no such API route", "see /openapi.json")) })

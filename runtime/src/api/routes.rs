@@ -193,7 +193,8 @@ async fn list_deployments(State(s): State<ApiState>, caller: Caller) -> ApiResul
     responses((status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 201, body = StartResponse, description = "created"),
         (status = 200, body = StartAnswer, description = "already existed (the start), or finished within wait_ms (the result)"),
         (status = 202, body = StartResponse, description = "not finished within wait_ms"),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the id exists with another workflow or input (CAIRN-E035)")))]
 async fn start(
     State(s): State<ApiState>,
     caller: Caller,

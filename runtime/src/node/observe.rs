@@ -4,7 +4,7 @@
 
 use super::{Caller, Node};
 use crate::error::{Error, Result, codes};
-use crate::model::{Role, StoreStatus};
+use crate::model::{Role, Status, StoreStatus};
 
 impl Node {
     /// The metrics in Prometheus' text format: an admin sees every series;
@@ -27,5 +27,22 @@ impl Node {
     pub async fn status_for(&self, caller: &Caller) -> Result<StoreStatus> {
         caller.require(Role::Admin)?;
         self.store.status().await
+    }
+
+    /// The caller's tenant's executions counted by status (every status,
+    /// zero included), for the console's live counts.
+    pub async fn status_counts(&self, caller: &Caller) -> Result<Vec<(Status, i64)>> {
+        caller.require(Role::Read)?;
+        let counted = self.store.status_counts(&caller.tenant).await?;
+        Ok(Status::ALL
+            .into_iter()
+            .map(|s| {
+                let n = counted
+                    .iter()
+                    .find(|(name, _)| name == s.as_str())
+                    .map_or(0, |(_, n)| *n);
+                (s, n)
+            })
+            .collect())
     }
 }

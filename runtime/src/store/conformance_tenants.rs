@@ -41,6 +41,11 @@ pub(crate) async fn queue_admits_in_start_order(store: &dyn Store) {
     );
     assert!(store.queued_tenants().await.unwrap().contains(&t));
     assert_eq!(store.workflow_names(&t).await.unwrap(), ["wf"], "one name, once");
+    assert_eq!(
+        store.status_counts(&t).await.unwrap(),
+        [("queued".to_owned(), 2), ("running".to_owned(), 2)],
+        "counted by status"
+    );
     let counts = store.open_counts().await.unwrap();
     let mine: Vec<_> = counts.iter().filter(|(tenant, _, _)| *tenant == t).collect();
     assert_eq!(

@@ -271,6 +271,9 @@ pub(crate) trait TenantStore: Send + Sync {
     /// The workflow names (keys) a tenant's executions ran, sorted.
     async fn workflow_names(&self, tenant: &str) -> Result<Vec<String>>;
 
+    /// A tenant's executions counted by status: `(status, count)`.
+    async fn status_counts(&self, tenant: &str) -> Result<Vec<(String, i64)>>;
+
     /// Executions not yet finished (running, sleeping, parked, queued),
     /// counted per tenant and status: `(tenant, status, count)`.
     async fn open_counts(&self) -> Result<Vec<(String, String, i64)>>;

@@ -36,6 +36,9 @@ pub(super) const QUEUED_TENANTS: &str =
     "SELECT DISTINCT tenant FROM executions WHERE status = 'queued' ORDER BY tenant";
 /// The workflow names a tenant's executions ran.
 pub(super) const WORKFLOW_NAMES: &str = "SELECT DISTINCT workflow FROM executions WHERE tenant = $1 ORDER BY workflow";
+/// A tenant's executions per status.
+pub(super) const STATUS_COUNTS: &str =
+    "SELECT status, COUNT(*) FROM executions WHERE tenant = $1 GROUP BY status ORDER BY status";
 /// Unfinished executions per tenant and status.
 pub(super) const OPEN_COUNTS: &str = "SELECT tenant, status, COUNT(*) FROM executions
      WHERE status IN ('running', 'sleeping', 'parked', 'queued') GROUP BY tenant, status ORDER BY tenant, status";

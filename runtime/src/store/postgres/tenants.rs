@@ -55,6 +55,11 @@ impl TenantStore for PostgresStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    async fn status_counts(&self, tenant: &str) -> Result<Vec<(String, i64)>> {
+        let rows = self.query(sql::STATUS_COUNTS, &[&tenant]).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     async fn open_counts(&self) -> Result<Vec<(String, String, i64)>> {
         let rows = self.query(sql::OPEN_COUNTS, &[]).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())

@@ -57,6 +57,12 @@ impl TenantStore for SqliteStore {
             .await
     }
 
+    async fn status_counts(&self, tenant: &str) -> Result<Vec<(String, i64)>> {
+        let tenant = tenant.to_owned();
+        self.read(move |c| query_all(c, sql::STATUS_COUNTS, [tenant], |r| Ok((r.text(0)?, r.int(1)?))))
+            .await
+    }
+
     async fn open_counts(&self) -> Result<Vec<(String, String, i64)>> {
         self.read(|c| query_all(c, sql::OPEN_COUNTS, [], |r| Ok((r.text(0)?, r.text(1)?, r.int(2)?))))
             .await
