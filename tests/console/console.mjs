@@ -31,6 +31,7 @@ try {
   check(page.url().endsWith("/console/executions"), "signed in, on the executions page");
   const rows = await page.locator("#executions tbody tr").count();
   check(rows === Number(env("EXPECTED_ROWS")), `the list shows the tenant's ${env("EXPECTED_ROWS")} executions (saw ${rows})`);
+  await page.waitForFunction(() => document.querySelector("[data-count=completed]").textContent !== "…");
   const completed = await page.textContent("[data-count=completed]");
   check(completed.trim() === env("EXPECTED_COMPLETED"), `the completed count is ${env("EXPECTED_COMPLETED")} (saw ${completed})`);
 

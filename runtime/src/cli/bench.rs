@@ -42,6 +42,9 @@ pub(crate) struct BenchArgs {
     /// The workflow the `--api` waiters run (a signal wait).
     #[arg(long, default_value = "target/wasm32-wasip2/release/signals.wasm")]
     pub(crate) signals: PathBuf,
+    /// Executions added for the `--api` run's console pages (0: skip).
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) console_executions: usize,
     /// Executions waiting for a signal in the `--api` run (0: skip).
     #[arg(long, default_value_t = 10_000)]
     pub(crate) waiters: usize,

@@ -28,7 +28,7 @@ impl Drop for OwnServer {
     }
 }
 
-fn bench_error(what: impl std::fmt::Display) -> Error {
+pub(super) fn bench_error(what: impl std::fmt::Display) -> Error {
     Error::new(
         codes::SERVER,
         format!("the API benchmark failed: {what}"),
@@ -113,7 +113,7 @@ async fn throughput(client: &Arc<Client>, n: u64, total: usize, clients: usize) 
 }
 
 /// Runs `f(i)` for i in 0..total from `clients` concurrent tasks.
-async fn fan_out<F, Fut>(total: usize, clients: usize, f: F) -> Result<()>
+pub(super) async fn fan_out<F, Fut>(total: usize, clients: usize, f: F) -> Result<()>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<()>> + Send,
@@ -333,6 +333,9 @@ async fn run(ctx: &Ctx, args: &BenchArgs, o: BenchOptions, signals: Vec<u8>, dir
     }
     if args.waiters > 0 {
         waiters(&client, pid, args.waiters, &out).await?;
+    }
+    if args.console_executions > 0 {
+        super::bench_console::console(&client, &url, args.console_executions, &out).await?;
     }
     drop(server);
     Ok(())

@@ -4,6 +4,7 @@
 mod admin;
 mod bench;
 mod bench_api;
+mod bench_console;
 mod bench_noisy;
 mod inspect;
 mod ops;

@@ -25,5 +25,6 @@ if (live) {
       }
     } catch (_) { /* the next round tries again */ }
   };
+  refresh();
   setInterval(refresh, 2000);
 }

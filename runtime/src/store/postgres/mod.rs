@@ -380,7 +380,11 @@ impl ExecutionStore for PostgresStore {
         let (after_at, after_id) = filter.after.clone().unwrap_or((i64::MAX, String::new()));
         let rows = self
             .query(
-                sql::LIST,
+                if filter.tenant.is_some() {
+                    sql::LIST_IN_TENANT
+                } else {
+                    sql::LIST_ALL
+                },
                 &[
                     &statuses,
                     &limit,

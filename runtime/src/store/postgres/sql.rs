@@ -211,17 +211,35 @@ pub(super) const JOURNAL: &str = concat!(
 pub(super) const EXECUTION: &str = concat!("SELECT ", execution_columns!(), " FROM executions WHERE id = $1");
 
 /// A page of executions (`$1`: statuses, empty for all).
-pub(super) const LIST: &str = concat!(
-    "SELECT ",
-    execution_columns!(),
-    " FROM executions
+/// The filters of a listing (`$1` statuses, `$3` workflow, `$4`/`$5`
+/// created range, `$6`/`$7` the cursor); `$8` is the tenant.
+macro_rules! list_filters {
+    () => {
+        " FROM executions
      WHERE (cardinality($1::text[]) = 0 OR status = ANY($1))
        AND ($3::text IS NULL OR workflow = $3)
        AND ($4::int8 IS NULL OR created_at >= $4)
        AND ($5::int8 IS NULL OR created_at < $5)
-       AND (created_at < $6 OR (created_at = $6 AND id < $7))
-       AND ($8::text IS NULL OR tenant = $8)
-     ORDER BY created_at DESC, id DESC LIMIT $2"
+       AND created_at <= $6 AND (created_at < $6 OR (created_at = $6 AND id < $7))"
+    };
+}
+
+/// A page of one tenant's executions, newest first: the tenant is a plain
+/// equality, so the `(tenant, created_at, id)` index serves the order and
+/// the cursor, whatever plan the statement is cached with.
+pub(super) const LIST_IN_TENANT: &str = concat!(
+    "SELECT ",
+    execution_columns!(),
+    list_filters!(),
+    " AND tenant = $8 ORDER BY created_at DESC, id DESC LIMIT $2"
+);
+
+/// A page of every tenant's executions (`$8` is null).
+pub(super) const LIST_ALL: &str = concat!(
+    "SELECT ",
+    execution_columns!(),
+    list_filters!(),
+    " AND $8::text IS NULL ORDER BY created_at DESC, id DESC LIMIT $2"
 );
 
 // Inboxes.

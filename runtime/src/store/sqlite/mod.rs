@@ -481,7 +481,12 @@ impl ExecutionStore for SqliteStore {
                 after_id,
                 f.tenant
             ];
-            query_all(c, sql::LIST, params, |r| rows::execution(r))
+            let text = if f.tenant.is_some() {
+                sql::LIST_IN_TENANT
+            } else {
+                sql::LIST_ALL
+            };
+            query_all(c, text, params, |r| rows::execution(r))
         })
         .await
     }
