@@ -1,5 +1,5 @@
 //! The layering rule, checked: every module imports only from the layers
-//! below it (`cli → api → node → engine → journal → store → model/error/metrics`),
+//! below it (`cli → api → node → engine → journal → store → model/error/metrics/traces`),
 //! and only the node reaches the store and the engine.
 
 use std::path::Path;
@@ -7,7 +7,7 @@ use std::path::Path;
 /// The layer a top-level module belongs to; higher uses lower.
 fn rank(module: &str) -> Option<u8> {
     Some(match module {
-        "error" | "model" | "metrics" => 0,
+        "error" | "model" | "metrics" | "traces" => 0,
         "store" => 1,
         "journal" => 2,
         "engine" => 3,

@@ -15,7 +15,8 @@
 //! - `store`: persistence, one small trait per concept, SQLite and
 //!   PostgreSQL (private to the node);
 //! - [`model`] and [`error`]: the vocabulary and the coded errors all layers share;
-//!   [`metrics`]: what the process counts, recorded by every layer.
+//!   [`metrics`]: what the process counts, recorded by every layer;
+//!   [`traces`]: OpenTelemetry spans over OTLP, when an endpoint is set.
 
 pub mod api;
 pub mod cli;
@@ -28,6 +29,7 @@ pub mod node;
 mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod traces;
 
 #[cfg(test)]
 mod layers;

@@ -79,8 +79,14 @@ pub fn run(data: &Path, args: &[&str]) -> Output {
 /// Starts `cairn ARGS` (a server, with `--listen 127.0.0.1:0`) and waits
 /// for it to announce its API address; returns the process and the URL.
 pub fn start_server(data: &Path, args: &[&str]) -> (Child, String) {
+    start_server_with(data, args, &[])
+}
+
+/// [`start_server`] with extra environment variables.
+pub fn start_server_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     let mut child = cairn(data)
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -143,6 +149,8 @@ pub struct Seen {
     pub target: String,
     /// The `idempotency-key` header, if any.
     pub key: Option<String>,
+    /// The `traceparent` header, if any.
+    pub traceparent: Option<String>,
     /// When it arrived (ms since epoch).
     pub at_ms: i64,
 }
@@ -180,21 +188,24 @@ impl TestServer {
                         return;
                     }
                     let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-                    let mut key = None;
+                    let (mut key, mut traceparent) = (None, None);
                     loop {
                         let mut h = String::new();
                         if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
                             break;
                         }
-                        if let Some((name, value)) = h.split_once(':')
-                            && name.eq_ignore_ascii_case("idempotency-key")
-                        {
-                            key = Some(value.trim().to_owned());
+                        if let Some((name, value)) = h.split_once(':') {
+                            if name.eq_ignore_ascii_case("idempotency-key") {
+                                key = Some(value.trim().to_owned());
+                            } else if name.eq_ignore_ascii_case("traceparent") {
+                                traceparent = Some(value.trim().to_owned());
+                            }
                         }
                     }
                     seen.lock().unwrap().push(Seen {
                         target: target.clone(),
                         key,
+                        traceparent,
                         at_ms: cairn::model::now_ms(),
                     });
                     let wait = if target.contains("slow=1") {

@@ -29,3 +29,4 @@ mod store;
 mod tenants;
 mod terminal;
 mod timers;
+mod traces;

@@ -15,6 +15,11 @@ pub struct Server {
 impl Server {
     /// Starts a server with test settings (`extra` replaces any of them).
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        Server::start_with_env(data, extra, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub fn start_with_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let defaults = [
             ("--listen", "127.0.0.1:0"),
             ("--poll-ms", "50"),
@@ -28,7 +33,7 @@ impl Server {
             }
         }
         args.extend(extra);
-        let (child, url) = start_server(data, &args);
+        let (child, url) = start_server_with(data, &args, env);
         Server { child, url }
     }
 

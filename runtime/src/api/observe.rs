@@ -36,13 +36,37 @@ pub(super) async fn metrics(State(s): State<ApiState>, caller: Caller) -> Result
 }
 
 /// Counts and times a request under its route's template (`/v1/executions/{id}`).
+/// With traces on, each request is a server span that continues the
+/// caller's `traceparent`.
 pub(super) async fn track(route: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let Some(m) = crate::metrics::get() else {
-        return next.run(req).await;
-    };
+    let route_name = route.as_ref().map_or("other", |r| r.as_str()).to_owned();
+    let span = crate::traces::on().then(|| {
+        let parent = crate::traces::from_traceparent(req.headers().get("traceparent").and_then(|v| v.to_str().ok()));
+        let attributes = vec![
+            opentelemetry::KeyValue::new("http.request.method", req.method().to_string()),
+            opentelemetry::KeyValue::new("http.route", route_name.clone()),
+        ];
+        let name = format!("{} {route_name}", req.method());
+        crate::traces::start(name, opentelemetry::trace::SpanKind::Server, &parent, attributes)
+    });
     let t = Instant::now();
-    let response = next.run(req).await;
-    let route = route.as_ref().map_or("other", |r| r.as_str());
+    let response = match span.flatten() {
+        Some(cx) => {
+            use crate::traces::FutureExt;
+            let response = next.run(req).with_context(cx.clone()).await;
+            let status = i64::from(response.status().as_u16());
+            let span = Some(cx);
+            crate::traces::annotate(&span, opentelemetry::KeyValue::new("http.response.status_code", status));
+            let failed = response.status().is_server_error().then_some("server error");
+            crate::traces::end(span, failed);
+            response
+        }
+        None => next.run(req).await,
+    };
+    let Some(m) = crate::metrics::get() else {
+        return response;
+    };
+    let route = route_name.as_str();
     let status = response.status();
     m.requests.with_label_values(&[route, status.as_str()]).inc();
     m.request_seconds

@@ -169,6 +169,7 @@ pub fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
+    crate::traces::init_from_env();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -191,13 +192,16 @@ pub fn main() -> ExitCode {
         tenant: cli.tenant,
         ca_cert: cli.ca_cert,
     };
-    match rt.block_on(dispatch(&ctx, cli.command)) {
+    let code = match rt.block_on(dispatch(&ctx, cli.command)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(1)
         }
-    }
+    };
+    drop(rt);
+    crate::traces::shutdown();
+    code
 }
 
 async fn dispatch(ctx: &Ctx, command: Command) -> Result<ExitCode> {

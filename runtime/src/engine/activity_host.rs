@@ -21,8 +21,10 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// One activity call to run.
 pub(crate) struct ActivityCall {
-    /// Calling execution.
+    /// Calling execution (its name within its tenant).
     pub(crate) execution_id: String,
+    /// The calling execution's tenant: its memory and CPU count there.
+    pub(crate) tenant: String,
     /// Activity name.
     pub(crate) name: String,
     /// JSON input.
@@ -104,13 +106,13 @@ fn new_store(
         http: WasiHttpCtx::new(),
         gate: HttpGate {
             allow: call.map(|c| c.allow_http.clone()).unwrap_or_default(),
+            traceparent: crate::traces::current_traceparent(),
         },
         guard: {
             let mut guard = Guard::with_budget(&engine.limits, budget);
             if let Some(c) = call {
-                let tenant = crate::model::tenancy::tenant_of(&c.execution_id);
-                guard.set_meter(Some(engine.cpu_meter_of(tenant)));
-                guard.set_tenant(tenant);
+                guard.set_meter(Some(engine.cpu_meter_of(&c.tenant)));
+                guard.set_tenant(&c.tenant);
             }
             guard
         },
@@ -231,9 +233,26 @@ pub(crate) async fn run(
             news(News::Retrying);
         }
     }
-    let labels = [crate::model::tenancy::tenant_of(&call.execution_id), call.name.as_str()];
+    let labels = [call.tenant.as_str(), call.name.as_str()];
     loop {
-        let result = attempt(engine, component, &call, n).await;
+        let span = crate::traces::start_here(
+            format!("activity {}", call.name),
+            opentelemetry::trace::SpanKind::Client,
+            vec![
+                opentelemetry::KeyValue::new("cairn.execution_id", call.execution_id.clone()),
+                opentelemetry::KeyValue::new("cairn.idempotency_key", call.idempotency_key.clone()),
+                opentelemetry::KeyValue::new("cairn.attempt", i64::from(n)),
+            ],
+        );
+        let run = attempt(engine, component, &call, n);
+        let result = match &span {
+            Some(cx) => {
+                use crate::traces::FutureExt;
+                run.with_context(cx.clone()).await
+            }
+            None => run.await,
+        };
+        crate::traces::end(span, result.as_ref().err().map(|f| f.message.as_str()));
         crate::metrics::count(|m| &m.activity_attempts, &labels);
         if result.is_err() {
             crate::metrics::count(|m| &m.activity_failures, &labels);

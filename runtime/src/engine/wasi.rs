@@ -142,6 +142,8 @@ pub(crate) fn activity_ctx() -> (WasiCtx, MemoryOutputPipe) {
 pub(crate) struct HttpGate {
     /// Allowed hosts.
     pub(crate) allow: Arc<Vec<String>>,
+    /// The trace context of the attempt, sent along as `traceparent`.
+    pub(crate) traceparent: Option<String>,
 }
 
 impl HttpGate {
@@ -165,7 +167,7 @@ type SendResult = wasmtime_wasi_http::Result<(
 impl WasiHttpHooks for HttpGate {
     fn send_request(
         &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        mut request: http::Request<wasmtime_wasi_http::WasiBody>,
         options: Option<wasmtime_wasi_http::RequestOptions>,
         fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
@@ -176,6 +178,13 @@ impl WasiHttpHooks for HttpGate {
                 request.uri()
             );
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        if let Some(value) = self
+            .traceparent
+            .as_deref()
+            .and_then(|t| http::HeaderValue::from_str(t).ok())
+        {
+            request.headers_mut().insert("traceparent", value);
         }
         Box::new(async move {
             let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;

@@ -243,6 +243,7 @@ mod tests {
             component: "c".into(),
             input: "{}".into(),
             seed: 7,
+            trace: None,
         });
         let done = Event::ActivityDone(ActivityOutcome {
             attempts: 1,

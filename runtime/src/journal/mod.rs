@@ -38,6 +38,7 @@ pub fn new_execution(
         component: component.to_owned(),
         input: input.to_owned(),
         seed: rand::random(),
+        trace: crate::traces::current_traceparent(),
     });
     NewExecution {
         id,

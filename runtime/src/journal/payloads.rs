@@ -15,6 +15,10 @@ pub struct StartedPayload {
     pub input: String,
     /// Seed of the deterministic WASI random generators.
     pub seed: u64,
+    /// The W3C `traceparent` of the request that started it (traces on):
+    /// every activation continues that trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 /// A failure as stored in the journal (mirror of the WIT `failure`).

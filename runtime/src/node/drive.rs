@@ -83,8 +83,21 @@ impl Node {
             self.registry(&exec.bindings).await?,
             options,
         );
-        let activation = workflow_host::activate(&engine, &component, host, &exec.input).await;
-        self.settle(&lease, &exec, activation).await
+        let span = activation_span(&exec, &lease);
+        let run = workflow_host::activate(&engine, &component, host, &exec.input);
+        let Some(cx) = span else {
+            let activation = run.await;
+            return self.settle(&lease, &exec, activation).await;
+        };
+        use crate::traces::FutureExt;
+        let activation = run.with_context(cx.clone()).await;
+        let outcome = self.settle(&lease, &exec, activation).with_context(cx.clone()).await;
+        let error = match &outcome {
+            Ok(Outcome::Failed(e)) | Ok(Outcome::Parked(e)) | Err(e) => Some(e.message.clone()),
+            _ => None,
+        };
+        crate::traces::end(Some(cx), error.as_deref());
+        outcome
     }
 
     pub(super) fn host_options(&self, replay_only: bool) -> HostOptions {
@@ -340,6 +353,28 @@ impl Node {
 }
 
 /// The journal of `id` cannot be read.
+/// A span for one activation (when traces are on), continuing the trace of
+/// the request that started the execution.
+fn activation_span(exec: &NewExecution, lease: &Lease) -> Option<opentelemetry::Context> {
+    use opentelemetry::KeyValue;
+    if !crate::traces::on() {
+        return None;
+    }
+    let trace = match journal::Record::of_entry(&exec.started) {
+        Ok(journal::Record::Lifecycle(Lifecycle::Started(s))) => s.trace,
+        _ => None,
+    };
+    let parent = crate::traces::from_traceparent(trace.as_deref());
+    let attributes = vec![
+        KeyValue::new("cairn.execution_id", tenancy::name_of(&exec.id).to_owned()),
+        KeyValue::new("cairn.tenant", tenancy::tenant_of(&exec.id).to_owned()),
+        KeyValue::new("cairn.workflow", tenancy::name_of(&exec.workflow).to_owned()),
+        KeyValue::new("cairn.lease_epoch", lease.epoch),
+    ];
+    let name = format!("activation {}", tenancy::name_of(&exec.workflow));
+    crate::traces::start(name, opentelemetry::trace::SpanKind::Internal, &parent, attributes)
+}
+
 /// Counts an execution's end in the counter `pick` chooses.
 fn count_end(exec: &NewExecution, pick: impl FnOnce(&crate::metrics::Metrics) -> &prometheus::IntCounterVec) {
     let labels = [tenancy::tenant_of(&exec.id), tenancy::name_of(&exec.workflow)];

@@ -51,6 +51,7 @@ impl ExecutionHost {
         }
         let call = ActivityCall {
             execution_id: crate::model::tenancy::name_of(&self.id).to_owned(),
+            tenant: crate::model::tenancy::tenant_of(&self.id).to_owned(),
             name: name.to_owned(),
             input: input.to_owned(),
             idempotency_key: format!("{}/{seq}", self.id),
@@ -62,12 +63,17 @@ impl ExecutionHost {
             _ => None,
         };
         let (engine, tx) = (self.engine.clone(), self.news_tx.clone());
-        let task = tokio::spawn(async move {
-            let report = |news| {
-                let _ = tx.send((seq, news));
-            };
-            activity_host::run(&engine, &component, call, resume, report).await;
-        });
+        // The attempts continue this call's trace (the host call's span).
+        let cx = opentelemetry::Context::current();
+        let task = tokio::spawn(crate::traces::FutureExt::with_context(
+            async move {
+                let report = |news| {
+                    let _ = tx.send((seq, news));
+                };
+                activity_host::run(&engine, &component, call, resume, report).await;
+            },
+            cx,
+        ));
         self.tasks.insert(seq, task);
         Ok(())
     }

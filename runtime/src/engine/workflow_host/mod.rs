@@ -240,7 +240,16 @@ impl ExecutionHost {
                     return Err(stop(Interrupt::Park(full)));
                 }
                 let t = std::time::Instant::now();
-                let live = self.live(&command).await?;
+                let span = self.call_span(&command);
+                let live = match &span {
+                    Some(cx) => {
+                        use crate::traces::FutureExt;
+                        self.live(&command).with_context(cx.clone()).await
+                    }
+                    None => self.live(&command).await,
+                };
+                crate::traces::end(span, None);
+                let live = live?;
                 if let Some(m) = crate::metrics::get() {
                     let step = m.step_seconds.with_label_values(&[command.kind()]);
                     step.observe(t.elapsed().as_secs_f64());
@@ -250,6 +259,40 @@ impl ExecutionHost {
         };
         self.note_handle(&command, seq, &result);
         Ok((seq, result))
+    }
+
+    /// A span for a live host call, when traces are on: its kind, its seq
+    /// and what it is about (an activity's idempotency key, a timer's
+    /// duration, a child's workflow, a signal's name).
+    fn call_span(&self, command: &Command) -> Option<opentelemetry::Context> {
+        use opentelemetry::KeyValue;
+        if !crate::traces::on() {
+            return None;
+        }
+        let seq = self.cursor.next_seq();
+        let mut attributes = vec![
+            KeyValue::new(
+                "cairn.execution_id",
+                crate::model::tenancy::name_of(&self.id).to_owned(),
+            ),
+            KeyValue::new("cairn.seq", i64::from(seq)),
+        ];
+        match command {
+            Command::StartActivity(a) => {
+                attributes.push(KeyValue::new("cairn.activity", a.name.clone()));
+                attributes.push(KeyValue::new("cairn.idempotency_key", format!("{}/{seq}", self.id)));
+            }
+            Command::Sleep(t) | Command::StartTimer(t) => {
+                attributes.push(KeyValue::new("cairn.duration_ms", t.duration_ms as i64));
+            }
+            Command::StartChild(c) => attributes.push(KeyValue::new("cairn.child_workflow", c.workflow.clone())),
+            Command::ReceiveSignal(s) | Command::StartSignalWait(s) => {
+                attributes.push(KeyValue::new("cairn.signal", s.name.clone()));
+            }
+            _ => {}
+        }
+        let kind = opentelemetry::trace::SpanKind::Internal;
+        crate::traces::start_here(command.kind().to_owned(), kind, attributes)
     }
 
     /// Remembers the handle a command started (any kind), for `wait-any`.
