@@ -200,6 +200,46 @@ fn exit_codes_and_the_limits_are_the_same_locally_and_on_a_server() {
         assert!(help.contains(status), "--status help names {status}");
     }
 
+    // The server's options show, and work, only where they do something.
+    let run_help = stdout(&run(d, &["run", "--help"]));
+    assert!(
+        !run_help.contains("--server") && !run_help.contains("--token"),
+        "{run_help}"
+    );
+    assert!(stdout(&run(d, &["list", "--help"])).contains("--server"));
+    assert!(stdout(&run(d, &["schedule", "list", "--help"])).contains("--server"));
+    let sleeper = path(&wasm("sleeper"));
+    let misplaced = run(
+        d,
+        &["run", "--server", &server.url, &sleeper, "--input", r#"{"ms": 1}"#],
+    );
+    assert_eq!(misplaced.status.code(), Some(2), "{}", stderr(&misplaced));
+    assert!(
+        stderr(&misplaced).contains("unexpected argument '--server'"),
+        "{}",
+        stderr(&misplaced)
+    );
+    let before = run(
+        d,
+        &["--server", &server.url, "run", &sleeper, "--input", r#"{"ms": 1}"#],
+    );
+    assert_eq!(before.status.code(), Some(2), "{}", stderr(&before));
+    assert!(
+        stderr(&before).contains("`cairn run` does not talk to a server"),
+        "{}",
+        stderr(&before)
+    );
+    let exported = cairn(d)
+        .env("CAIRN_SERVER", &server.url)
+        .args(["run", &path(&wasm("sleeper")), "--input", r#"{"ms": 1}"#])
+        .output()
+        .unwrap();
+    assert!(
+        exported.status.success(),
+        "an exported CAIRN_SERVER is ignored: {}",
+        stderr(&exported)
+    );
+
     // An address without a scheme means http://.
     let bare = server.url.trim_start_matches("http://");
     let out = cairn(d)

@@ -34,22 +34,35 @@ struct Cli {
     /// it, the embedded SQLite store of the data directory is used.
     #[arg(long, env = "CAIRN_DATABASE_URL", global = true)]
     database: Option<String>,
-    /// Address of a `cairn server` API (e.g. http://127.0.0.1:7400) for
-    /// deploy, start, describe, result, history, list, signal, cancel,
-    /// terminate and schedule.
-    #[arg(long, env = "CAIRN_SERVER", global = true)]
-    server: Option<String>,
-    /// API token for the server (`Authorization: Bearer`).
-    #[arg(long, env = "CAIRN_TOKEN", global = true, hide_env_values = true)]
-    token: Option<String>,
     /// Tenant to act in (default: the token's own, or `default`).
     #[arg(long, env = "CAIRN_TENANT", global = true)]
     tenant: Option<String>,
-    /// CA certificate (PEM) to trust for an https --server with its own certificate.
-    #[arg(long, env = "CAIRN_CA_CERT", global = true)]
-    ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The options of a server's client (`--server`, `--token`, `--ca-cert`):
+/// added by [`parse`] to the verbs that talk to a server only.
+fn server_args(hidden: bool) -> [clap::Arg; 3] {
+    use clap::Arg;
+    [
+        Arg::new("server")
+            .long("server")
+            .env("CAIRN_SERVER")
+            .value_name("URL")
+            .help("Address of a `cairn server` API (http://127.0.0.1:7400, or 127.0.0.1:7400)"),
+        Arg::new("token")
+            .long("token")
+            .env("CAIRN_TOKEN")
+            .hide_env_values(true)
+            .help("API token for the server (`Authorization: Bearer`)"),
+        Arg::new("ca_cert")
+            .long("ca-cert")
+            .env("CAIRN_CA_CERT")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("CA certificate (PEM) to trust for an https --server with its own certificate"),
+    ]
+    .map(|a| a.hide(hidden))
 }
 
 /// Output format.
@@ -159,7 +172,18 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    let Parsed {
+        cli,
+        server,
+        token,
+        ca_cert,
+    } = match parse() {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -187,10 +211,10 @@ pub fn main() -> ExitCode {
     let ctx = Ctx {
         data_dir: cli.data_dir.unwrap_or_else(default_data_dir),
         database: cli.database,
-        server: cli.server,
-        token: cli.token,
+        server,
+        token,
         tenant: cli.tenant,
-        ca_cert: cli.ca_cert,
+        ca_cert,
     };
     let code = match rt.block_on(dispatch(&ctx, cli.command)) {
         Ok(code) => code,
@@ -202,6 +226,83 @@ pub fn main() -> ExitCode {
     drop(rt);
     crate::traces::shutdown();
     code
+}
+
+/// Verbs that talk to a server (some also work on the store itself): only
+/// they take `--server`, `--token` and `--ca-cert` (and their subcommands).
+const REMOTE_VERBS: [&str; 17] = [
+    "list",
+    "deploy",
+    "deployments",
+    "start",
+    "describe",
+    "result",
+    "history",
+    "signal",
+    "cancel",
+    "terminate",
+    "unpark",
+    "schedule",
+    "status",
+    "bench",
+    "tenant",
+    "token",
+    "audit",
+];
+
+fn with_server_args(command: clap::Command) -> clap::Command {
+    let command = command.args(server_args(false));
+    let names: Vec<String> = command.get_subcommands().map(|s| s.get_name().to_owned()).collect();
+    names
+        .iter()
+        .fold(command, |c, name| c.mut_subcommand(name, with_server_args))
+}
+
+/// A value given at any level of the command line (the deepest wins).
+fn deepest<T: Clone + Send + Sync + 'static>(m: &clap::ArgMatches, id: &str) -> Option<T> {
+    let deeper = m.subcommand().and_then(|(_, sub)| deepest(sub, id));
+    deeper.or_else(|| m.try_get_one::<T>(id).ok().flatten().cloned())
+}
+
+/// The parsed command line and its server options.
+struct Parsed {
+    cli: Cli,
+    server: Option<String>,
+    token: Option<String>,
+    ca_cert: Option<PathBuf>,
+}
+
+/// Parses the command line (exits on `--help`, `--version` and usage
+/// errors). The server's options show only on the verbs that talk to one
+/// (before the verb they are still taken, hidden, as they always were);
+/// given before a verb that does not, they are refused.
+fn parse() -> Result<Parsed> {
+    use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+    let mut command = Cli::command().args(server_args(true));
+    for verb in REMOTE_VERBS {
+        command = command.mut_subcommand(verb, with_server_args);
+    }
+    let matches = command.get_matches();
+    if let Some((verb, _)) = matches.subcommand()
+        && !REMOTE_VERBS.contains(&verb)
+        && let Some(id) = ["server", "token", "ca_cert"]
+            .into_iter()
+            .find(|id| matches.value_source(id) == Some(ValueSource::CommandLine))
+    {
+        return Err(Error::invalid(
+            format!(
+                "`cairn {verb}` does not talk to a server: --{} does nothing here",
+                id.replace('_', "-")
+            ),
+            "it works on the embedded store (--data-dir) or --database; `cairn help` lists the verbs that take --server",
+        ));
+    }
+    Ok(Parsed {
+        cli: Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()),
+        server: deepest(&matches, "server"),
+        token: deepest(&matches, "token"),
+        ca_cert: deepest(&matches, "ca_cert"),
+    })
 }
 
 async fn dispatch(ctx: &Ctx, command: Command) -> Result<ExitCode> {

@@ -203,9 +203,9 @@ pub(super) fn check_world(bytes: &[u8], world: World) -> Result<()> {
                 }
             ),
             if world == World::Workflow {
-                "pass it with --activity, and pass a workflow component as the first argument"
+                "pass it as an activity (CLI: --activity; API: upload with ?kind=activity), and a workflow component as the workflow"
             } else {
-                "pass it as the workflow (first argument), not with --activity"
+                "pass it as the workflow (CLI: the first argument; API: upload with ?kind=workflow), not as an activity"
             },
         ));
     }
@@ -243,7 +243,7 @@ pub(super) fn check_world(bytes: &[u8], world: World) -> Result<()> {
             let (message, hint) = if world == World::Workflow && name.starts_with("cairn:workflow/activity-context") {
                 (
                     "this component is an activity component, not a workflow".to_owned(),
-                    "pass it with --activity".to_owned(),
+                    "pass it as an activity (CLI: --activity; API: upload with ?kind=activity)".to_owned(),
                 )
             } else if world == World::Workflow && name.starts_with("wasi:http/") {
                 (

@@ -27,7 +27,7 @@ impl ExecutionHost {
                     "execution {} called activity `{name}`, which no registered component serves ({known})",
                     self.id
                 ),
-                "start the workflow with --activity <component.wasm> (or deploy it with one) that serves it",
+                "bind a component that serves it (CLI: `--activity FILE` on run or deploy; API: `activities` of the deployment), then `cairn unpark` the execution",
             );
             return Err(stop(Interrupt::Park(error)));
         };
