@@ -73,6 +73,15 @@ pub fn start(name: String, kind: SpanKind, parent: &Context, attributes: Vec<Key
     Some(parent.with_span(span))
 }
 
+/// Runs `work` inside the span of `cx` (when there is one), so the spans
+/// it starts hang under it.
+pub async fn within<F: std::future::Future>(cx: &Option<Context>, work: F) -> F::Output {
+    match cx {
+        Some(cx) => work.with_context(cx.clone()).await,
+        None => work.await,
+    }
+}
+
 /// A new span under the current context (see [`start`]).
 pub fn start_here(name: String, kind: SpanKind, attributes: Vec<KeyValue>) -> Option<Context> {
     start(name, kind, &Context::current(), attributes)

@@ -50,19 +50,11 @@ pub(super) async fn track(route: Option<MatchedPath>, req: Request, next: Next) 
         crate::traces::start(name, opentelemetry::trace::SpanKind::Server, &parent, attributes)
     });
     let t = Instant::now();
-    let response = match span.flatten() {
-        Some(cx) => {
-            use crate::traces::FutureExt;
-            let response = next.run(req).with_context(cx.clone()).await;
-            let status = i64::from(response.status().as_u16());
-            let span = Some(cx);
-            crate::traces::annotate(&span, opentelemetry::KeyValue::new("http.response.status_code", status));
-            let failed = response.status().is_server_error().then_some("server error");
-            crate::traces::end(span, failed);
-            response
-        }
-        None => next.run(req).await,
-    };
+    let span = span.flatten();
+    let response = crate::traces::within(&span, next.run(req)).await;
+    let code = i64::from(response.status().as_u16());
+    crate::traces::annotate(&span, opentelemetry::KeyValue::new("http.response.status_code", code));
+    crate::traces::end(span, response.status().is_server_error().then_some("server error"));
     let Some(m) = crate::metrics::get() else {
         return response;
     };

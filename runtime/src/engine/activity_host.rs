@@ -244,14 +244,7 @@ pub(crate) async fn run(
                 opentelemetry::KeyValue::new("cairn.attempt", i64::from(n)),
             ],
         );
-        let run = attempt(engine, component, &call, n);
-        let result = match &span {
-            Some(cx) => {
-                use crate::traces::FutureExt;
-                run.with_context(cx.clone()).await
-            }
-            None => run.await,
-        };
+        let result = crate::traces::within(&span, attempt(engine, component, &call, n)).await;
         crate::traces::end(span, result.as_ref().err().map(|f| f.message.as_str()));
         crate::metrics::count(|m| &m.activity_attempts, &labels);
         if result.is_err() {

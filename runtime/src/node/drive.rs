@@ -85,18 +85,13 @@ impl Node {
         );
         let span = activation_span(&exec, &lease);
         let run = workflow_host::activate(&engine, &component, host, &exec.input);
-        let Some(cx) = span else {
-            let activation = run.await;
-            return self.settle(&lease, &exec, activation).await;
-        };
-        use crate::traces::FutureExt;
-        let activation = run.with_context(cx.clone()).await;
-        let outcome = self.settle(&lease, &exec, activation).with_context(cx.clone()).await;
+        let activation = crate::traces::within(&span, run).await;
+        let outcome = crate::traces::within(&span, self.settle(&lease, &exec, activation)).await;
         let error = match &outcome {
-            Ok(Outcome::Failed(e)) | Ok(Outcome::Parked(e)) | Err(e) => Some(e.message.clone()),
+            Ok(Outcome::Failed(e)) | Ok(Outcome::Parked(e)) | Err(e) => Some(e.message.as_str()),
             _ => None,
         };
-        crate::traces::end(Some(cx), error.as_deref());
+        crate::traces::end(span, error);
         outcome
     }
 

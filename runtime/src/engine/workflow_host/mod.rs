@@ -241,13 +241,7 @@ impl ExecutionHost {
                 }
                 let t = std::time::Instant::now();
                 let span = self.call_span(&command);
-                let live = match &span {
-                    Some(cx) => {
-                        use crate::traces::FutureExt;
-                        self.live(&command).with_context(cx.clone()).await
-                    }
-                    None => self.live(&command).await,
-                };
+                let live = crate::traces::within(&span, self.live(&command)).await;
                 crate::traces::end(span, None);
                 let live = live?;
                 if let Some(m) = crate::metrics::get() {
