@@ -6,7 +6,7 @@
 
 use crate::common::*;
 use crate::server::Server;
-use crate::tenants::{first_admin, http};
+use crate::tenants::{first_admin, tenant_with_token};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -58,28 +58,16 @@ fn playwright() -> PathBuf {
     dir.join("node_modules")
 }
 
-fn token_of(server: &Server, admin: &str, tenant: &str) -> String {
-    let (status, body) = http(
-        server,
-        admin,
-        "POST",
-        "/v1/tenants",
-        Some(&serde_json::json!({"name": tenant})),
-    );
-    assert_eq!(status, 201, "{body}");
-    let req = serde_json::json!({"tenant": tenant, "role": "deploy"});
-    let (status, created) = http(server, admin, "POST", "/v1/tokens", Some(&req));
-    assert_eq!(status, 201, "{created}");
-    created["token"].as_str().unwrap().to_owned()
-}
-
 #[test]
 fn the_console_shows_a_tenant_its_executions_and_sends_signals_in_a_browser() {
     let data = data_dir();
     let d = data.path();
     let admin = first_admin(d, &[]);
     let server = Server::start(d, &["--auth"]);
-    let (a, b) = (token_of(&server, &admin, "a"), token_of(&server, &admin, "b"));
+    let (a, b) = (
+        tenant_with_token(&server, &admin, "a"),
+        tenant_with_token(&server, &admin, "b"),
+    );
     let as_a = |args: &[&str]| {
         let out = cairn(d)
             .args(["--server", &server.url, "--token", &a])

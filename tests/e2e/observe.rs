@@ -5,7 +5,7 @@
 
 use crate::common::*;
 use crate::server::Server;
-use crate::tenants::{first_admin, http};
+use crate::tenants::{first_admin, http, tenant_with_token};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -128,23 +128,10 @@ fn a_token_sees_its_own_tenant_and_metrics_can_be_turned_off() {
     let d = data.path();
     let admin = first_admin(d, &[]);
     let server = Server::start(d, &["--auth"]);
-    for tenant in ["a", "b"] {
-        let (status, body) = http(
-            &server,
-            &admin,
-            "POST",
-            "/v1/tenants",
-            Some(&serde_json::json!({"name": tenant})),
-        );
-        assert_eq!(status, 201, "{body}");
-    }
-    let token = |tenant: &str| {
-        let body = serde_json::json!({"tenant": tenant, "role": "deploy"});
-        let (status, created) = http(&server, &admin, "POST", "/v1/tokens", Some(&body));
-        assert_eq!(status, 201, "{created}");
-        created["token"].as_str().unwrap().to_owned()
-    };
-    let (a, b) = (token("a"), token("b"));
+    let (a, b) = (
+        tenant_with_token(&server, &admin, "a"),
+        tenant_with_token(&server, &admin, "b"),
+    );
     for t in [&a, &b] {
         let as_t = |args: &[&str]| {
             let out = cairn(d)

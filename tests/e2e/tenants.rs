@@ -44,6 +44,22 @@ fn assert_code(answer: (u16, Value), status: u16, code: &str, what: &str) {
     assert_eq!(answer.1["code"], code, "{what}: {}", answer.1);
 }
 
+/// A new tenant and a `deploy` token of it, made through the API by an admin.
+pub(crate) fn tenant_with_token(server: &Server, admin: &str, tenant: &str) -> String {
+    let (status, body) = http(
+        server,
+        admin,
+        "POST",
+        "/v1/tenants",
+        Some(&serde_json::json!({"name": tenant})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let req = serde_json::json!({"tenant": tenant, "role": "deploy"});
+    let (status, created) = http(server, admin, "POST", "/v1/tokens", Some(&req));
+    assert_eq!(status, 201, "{created}");
+    created["token"].as_str().unwrap().to_owned()
+}
+
 /// The first admin token, made directly on the store.
 pub(crate) fn first_admin(data: &Path, store: &[&str]) -> String {
     let mut args = store.to_vec();
