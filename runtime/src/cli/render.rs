@@ -207,15 +207,7 @@ pub(crate) fn timeline(entries: &[JournalEntry]) {
 }
 
 fn timeline_text(entries: &[JournalEntry], now: i64) -> String {
-    let stored: Vec<crate::model::Entry> = entries
-        .iter()
-        .map(|e| crate::model::Entry {
-            seq: e.seq,
-            kind: e.kind.clone(),
-            payload: e.payload.to_string(),
-            at_ms: e.at_ms,
-        })
-        .collect();
+    let stored: Vec<crate::model::Entry> = entries.iter().map(JournalEntry::to_stored).collect();
     let spans = crate::journal::timeline::spans(&stored);
     let Some(first) = spans.first().map(|s| s.start_ms) else {
         return String::new();

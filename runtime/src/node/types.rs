@@ -207,6 +207,19 @@ pub struct JournalEntry {
     pub payload: Value,
 }
 
+impl JournalEntry {
+    /// The entry in its stored form (what the journal's readers, such as
+    /// the timeline, take).
+    pub fn to_stored(&self) -> crate::model::Entry {
+        crate::model::Entry {
+            seq: self.seq,
+            kind: self.kind.clone(),
+            payload: self.payload.to_string(),
+            at_ms: self.at_ms,
+        }
+    }
+}
+
 /// A queued signal.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SignalResponse {

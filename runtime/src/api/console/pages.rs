@@ -184,7 +184,7 @@ pub(super) async fn execution(State(s): State<ApiState>, viewer: Viewer, Path(id
             .collect();
         fields.push(("Children", links.join(" ")));
     }
-    let stored = stored_entries(&journal);
+    let stored: Vec<Entry> = journal.iter().map(JournalEntry::to_stored).collect();
     let spans = timeline::spans(&stored);
     let waits = waits_of(&spans, &stored, e.status, e.wake_at_ms, detail.inbox_messages);
     if !waits.is_empty() {
@@ -204,19 +204,6 @@ pub(super) async fn execution(State(s): State<ApiState>, viewer: Viewer, Path(id
 
 fn pretty_text(text: &str) -> String {
     serde_json::from_str(text).map_or_else(|_| text.to_owned(), |v| html::pretty(&v))
-}
-
-/// The journal in its stored form, for the timeline.
-fn stored_entries(journal: &[JournalEntry]) -> Vec<Entry> {
-    journal
-        .iter()
-        .map(|e| Entry {
-            seq: e.seq,
-            kind: e.kind.clone(),
-            payload: e.payload.to_string(),
-            at_ms: e.at_ms,
-        })
-        .collect()
 }
 
 /// The ids of the children an execution started.
