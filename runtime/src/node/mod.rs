@@ -30,6 +30,7 @@ pub use access::{AuditQuery, Caller, CreateTenantRequest, CreateTokenRequest, Cr
 pub(crate) use commands::checked_wait;
 pub use drive::Outcome;
 use journal_quota::journal_full_error;
+pub use observe::COUNT_CAP;
 pub use rates::Rate;
 pub use replay::{ReplayReport, ReplayRequest, Verdict};
 pub use schedules::next_fire;

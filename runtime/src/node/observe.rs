@@ -6,6 +6,11 @@ use super::{Caller, Node};
 use crate::error::{Error, Result, codes};
 use crate::model::{Role, Status, StoreStatus};
 
+/// Where the console's counts by status stop counting (they show
+/// "10000+" beyond): the cost of a count is bounded by it, not by how many
+/// executions a tenant has kept.
+pub const COUNT_CAP: i64 = 10_000;
+
 impl Node {
     /// The metrics in Prometheus' text format: an admin sees every series;
     /// any other token only the series labelled with its own tenant.
@@ -30,10 +35,11 @@ impl Node {
     }
 
     /// The caller's tenant's executions counted by status (every status,
-    /// zero included), for the console's live counts.
+    /// zero included), for the console's live counts; a count above
+    /// [`COUNT_CAP`] is `COUNT_CAP + 1` ("more than").
     pub async fn status_counts(&self, caller: &Caller) -> Result<Vec<(Status, i64)>> {
         caller.require(Role::Read)?;
-        let counted = self.store.status_counts(&caller.tenant).await?;
+        let counted = self.store.status_counts(&caller.tenant, COUNT_CAP + 1).await?;
         Ok(Status::ALL
             .into_iter()
             .map(|s| {

@@ -664,6 +664,7 @@ pub(crate) async fn run_all(store: Arc<dyn Store>) {
     tenants_own_their_data(&*store).await;
     tokens_and_audit(&*store).await;
     conformance_tenants::queue_admits_in_start_order(&*store).await;
+    conformance_tenants::list_one_status_in_tenant(&*store).await;
     conformance_tenants::claims_take_turns_across_tenants(&*store).await;
     conformance_tenants::journal_bytes_are_counted(&*store).await;
     conformance_tenants::heartbeats_count_live_nodes(&*store).await;

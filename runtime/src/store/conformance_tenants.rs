@@ -41,10 +41,21 @@ pub(crate) async fn queue_admits_in_start_order(store: &dyn Store) {
     );
     assert!(store.queued_tenants().await.unwrap().contains(&t));
     assert_eq!(store.workflow_names(&t).await.unwrap(), ["wf"], "one name, once");
+    let tenant = t.as_str();
+    let counts = |at_most| async move {
+        let all = store.status_counts(tenant, at_most).await.unwrap();
+        assert_eq!(all.len(), Status::ALL.len(), "every status: {all:?}");
+        all.into_iter().filter(|(_, n)| *n > 0).collect::<Vec<_>>()
+    };
     assert_eq!(
-        store.status_counts(&t).await.unwrap(),
+        counts(100).await,
         [("queued".to_owned(), 2), ("running".to_owned(), 2)],
         "counted by status"
+    );
+    assert_eq!(
+        counts(1).await,
+        [("queued".to_owned(), 1), ("running".to_owned(), 1)],
+        "each count stops at the cap"
     );
     let counts = store.open_counts().await.unwrap();
     let mine: Vec<_> = counts.iter().filter(|(tenant, _, _)| *tenant == t).collect();
@@ -154,4 +165,52 @@ pub(crate) async fn heartbeats_count_live_nodes(store: &dyn Store) {
     assert!(alone >= 1);
     let both = store.heartbeat(&b, now_ms()).await.unwrap();
     assert!(both >= 2, "{both} live after two heartbeats");
+}
+
+/// A tenant's page in one status (its own statement and index) keeps the
+/// order, the cursor and the other filters of the general one.
+pub(crate) async fn list_one_status_in_tenant(store: &dyn Store) {
+    use crate::model::ListFilter;
+    let t = fresh_tenant(store, "pages").await;
+    let mut failed = Vec::new();
+    for i in 0..5 {
+        let mut new = new_execution(&tenancy::key(&t, &format!("e{i}")));
+        new.workflow = if i == 4 { "other".into() } else { "wf".into() };
+        let Created::Leased(lease) = store.create_execution(&new, Some("node-a"), 60_000).await.unwrap() else {
+            panic!("leased")
+        };
+        if i % 2 == 0 {
+            let end = Transition::Failed { error: "{}".into() };
+            store.append(&lease, &[], &end).await.unwrap();
+            failed.push(lease.execution_id);
+        }
+    }
+    failed.reverse();
+    let page = |statuses: Vec<Status>, limit: u32, after: Option<(i64, String)>| ListFilter {
+        statuses,
+        limit: Some(limit),
+        after,
+        tenant: Some(t.clone()),
+        ..Default::default()
+    };
+    let ids = |list: &[crate::model::Execution]| list.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+    let first = store.list(&page(vec![Status::Failed], 2, None)).await.unwrap();
+    assert_eq!(ids(&first), failed[..2], "newest first, within the limit");
+    let last = first.last().map(|e| (e.created_at_ms, e.id.clone()));
+    let next = store.list(&page(vec![Status::Failed], 2, last)).await.unwrap();
+    assert_eq!(ids(&next), failed[2..], "the cursor goes on after the page");
+    let none = store.list(&page(vec![Status::Parked], 10, None)).await.unwrap();
+    assert!(none.is_empty(), "no row in that status");
+    let mut of_wf = page(vec![Status::Failed], 10, None);
+    of_wf.workflow = Some("wf".into());
+    assert_eq!(
+        store.list(&of_wf).await.unwrap().len(),
+        2,
+        "the workflow filter still applies"
+    );
+    let both = store
+        .list(&page(vec![Status::Failed, Status::Running], 10, None))
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 5, "several statuses");
 }

@@ -271,8 +271,10 @@ pub(crate) trait TenantStore: Send + Sync {
     /// The workflow names (keys) a tenant's executions ran, sorted.
     async fn workflow_names(&self, tenant: &str) -> Result<Vec<String>>;
 
-    /// A tenant's executions counted by status: `(status, count)`.
-    async fn status_counts(&self, tenant: &str) -> Result<Vec<(String, i64)>>;
+    /// A tenant's executions counted by status: `(status, count)` for
+    /// every status (zero included), each count stopping at `at_most` (so
+    /// the cost is bounded however many executions there are).
+    async fn status_counts(&self, tenant: &str, at_most: i64) -> Result<Vec<(String, i64)>>;
 
     /// Executions not yet finished (running, sleeping, parked, queued),
     /// counted per tenant and status: `(tenant, status, count)`.

@@ -380,10 +380,10 @@ impl ExecutionStore for PostgresStore {
         let (after_at, after_id) = filter.after.clone().unwrap_or((i64::MAX, String::new()));
         let rows = self
             .query(
-                if filter.tenant.is_some() {
-                    sql::LIST_IN_TENANT
-                } else {
-                    sql::LIST_ALL
+                match (&filter.tenant, statuses.len()) {
+                    (Some(_), 1) => sql::LIST_IN_TENANT_STATUS,
+                    (Some(_), _) => sql::LIST_IN_TENANT,
+                    (None, _) => sql::LIST_ALL,
                 },
                 &[
                     &statuses,

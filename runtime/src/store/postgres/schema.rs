@@ -127,4 +127,16 @@ pub(super) const MIGRATIONS: &[Migration] = &[
             UPDATE executions SET journal_bytes =
                 (SELECT COALESCE(SUM(octet_length(payload)), 0) FROM journal WHERE execution_id = executions.id);",
     },
+    Migration {
+        version: 7,
+        // Every status, not only the live ones: a page filtered by status
+        // walks its own part of the index newest first, and the console's
+        // counts by status read the index alone (both walked the tenant's
+        // rows). The open ones (parked too) keep a small index of their own
+        // for the store-wide gauges and the queue.
+        sql: "CREATE INDEX executions_by_tenant_status ON executions (tenant, status, created_at, id);
+            DROP INDEX executions_live_by_tenant;
+            CREATE INDEX executions_open_by_tenant ON executions (tenant, status)
+                WHERE status IN ('running', 'sleeping', 'parked', 'queued');",
+    },
 ];

@@ -210,17 +210,19 @@ pub(super) const JOURNAL: &str = concat!(
 /// One execution.
 pub(super) const EXECUTION: &str = concat!("SELECT ", execution_columns!(), " FROM executions WHERE id = $1");
 
-/// A page of executions (`$1`: statuses, empty for all).
-/// The filters of a listing (`$1` statuses, `$3` workflow, `$4`/`$5`
-/// created range, `$6`/`$7` the cursor); `$8` is the tenant.
+/// The filters of a listing (`$1` statuses, empty for all; `$3` workflow,
+/// `$4`/`$5` created range, `$6`/`$7` the cursor); `$8` is the tenant.
+/// The first argument says how the statuses are matched.
 macro_rules! list_filters {
-    () => {
-        " FROM executions
-     WHERE (cardinality($1::text[]) = 0 OR status = ANY($1))
-       AND ($3::text IS NULL OR workflow = $3)
+    ($($statuses:tt)+) => {
+        concat!(
+            " FROM executions WHERE ",
+            $($statuses)+,
+            " AND ($3::text IS NULL OR workflow = $3)
        AND ($4::int8 IS NULL OR created_at >= $4)
        AND ($5::int8 IS NULL OR created_at < $5)
        AND created_at <= $6 AND (created_at < $6 OR (created_at = $6 AND id < $7))"
+        )
     };
 }
 
@@ -230,7 +232,17 @@ macro_rules! list_filters {
 pub(super) const LIST_IN_TENANT: &str = concat!(
     "SELECT ",
     execution_columns!(),
-    list_filters!(),
+    list_filters!("(cardinality($1::text[]) = 0 OR status = ANY($1))"),
+    " AND tenant = $8 ORDER BY created_at DESC, id DESC LIMIT $2"
+);
+
+/// A page of one tenant's executions in one status (`$1` holds it): the
+/// `(tenant, status, created_at, id)` index serves the order and the
+/// cursor, so a status no row has answers at once.
+pub(super) const LIST_IN_TENANT_STATUS: &str = concat!(
+    "SELECT ",
+    execution_columns!(),
+    list_filters!("status = ($1::text[])[1]"),
     " AND tenant = $8 ORDER BY created_at DESC, id DESC LIMIT $2"
 );
 
@@ -238,7 +250,7 @@ pub(super) const LIST_IN_TENANT: &str = concat!(
 pub(super) const LIST_ALL: &str = concat!(
     "SELECT ",
     execution_columns!(),
-    list_filters!(),
+    list_filters!("(cardinality($1::text[]) = 0 OR status = ANY($1))"),
     " AND $8::text IS NULL ORDER BY created_at DESC, id DESC LIMIT $2"
 );
 

@@ -55,8 +55,8 @@ impl TenantStore for PostgresStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    async fn status_counts(&self, tenant: &str) -> Result<Vec<(String, i64)>> {
-        let rows = self.query(sql::STATUS_COUNTS, &[&tenant]).await?;
+    async fn status_counts(&self, tenant: &str, at_most: i64) -> Result<Vec<(String, i64)>> {
+        let rows = self.query(sql::STATUS_COUNTS, &[&tenant, &at_most]).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 

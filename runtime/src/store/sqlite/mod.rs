@@ -481,10 +481,10 @@ impl ExecutionStore for SqliteStore {
                 after_id,
                 f.tenant
             ];
-            let text = if f.tenant.is_some() {
-                sql::LIST_IN_TENANT
-            } else {
-                sql::LIST_ALL
+            let text = match (&f.tenant, f.statuses.len()) {
+                (Some(_), 1) => sql::LIST_IN_TENANT_STATUS,
+                (Some(_), _) => sql::LIST_IN_TENANT,
+                (None, _) => sql::LIST_ALL,
             };
             query_all(c, text, params, |r| rows::execution(r))
         })

@@ -57,10 +57,13 @@ impl TenantStore for SqliteStore {
             .await
     }
 
-    async fn status_counts(&self, tenant: &str) -> Result<Vec<(String, i64)>> {
+    async fn status_counts(&self, tenant: &str, at_most: i64) -> Result<Vec<(String, i64)>> {
         let tenant = tenant.to_owned();
-        self.read(move |c| query_all(c, sql::STATUS_COUNTS, [tenant], |r| Ok((r.text(0)?, r.int(1)?))))
-            .await
+        self.read(move |c| {
+            let params = params![tenant, at_most];
+            query_all(c, sql::STATUS_COUNTS, params, |r| Ok((r.text(0)?, r.int(1)?)))
+        })
+        .await
     }
 
     async fn open_counts(&self) -> Result<Vec<(String, String, i64)>> {
