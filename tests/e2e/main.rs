@@ -30,3 +30,4 @@ mod tenants;
 mod terminal;
 mod timers;
 mod traces;
+mod waiting;

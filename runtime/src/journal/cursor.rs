@@ -216,6 +216,11 @@ impl Cursor {
         self.consumed.contains(&id)
     }
 
+    /// Whether entries are buffered, waiting for a commit.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// Takes the buffered entries for a commit.
     pub fn take_pending(&mut self) -> Vec<Entry> {
         std::mem::take(&mut self.pending)

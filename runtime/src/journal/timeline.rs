@@ -2,10 +2,10 @@
 //! when its outcome was recorded, with its retries and whether it failed.
 //! `cairn show` draws it in text; the console draws the same spans.
 //!
-//! A step that waits for an event (an activity, a timer, a child, a signal
-//! wait with a handle) spans from its command to the event that completes
-//! it; a step answered when it is recorded (a sleep, a signal received) spans
-//! from the entry before it; `now`, `random` and `log` are instants.
+//! A step that waits for an event (an activity, a sleep or a timer, a
+//! child, a signal wait) spans from its command to the event that completes
+//! it (open while there is none); the others (`now`, `random`, `log`,
+//! a cancellation) are instants.
 
 use super::record::{Command, Event, Lifecycle, Record};
 use crate::model::Entry;
@@ -35,11 +35,9 @@ pub struct Span {
 pub fn spans(entries: &[Entry]) -> Vec<Span> {
     let mut out: Vec<Span> = Vec::new();
     let mut open: HashMap<u32, usize> = HashMap::new();
-    let mut previous_at = entries.first().map_or(0, |e| e.at_ms);
     for entry in entries {
         let at = entry.at_ms;
         let Ok(record) = Record::of_entry(entry) else {
-            previous_at = at;
             continue;
         };
         let span = |label: String, start_ms: i64, end_ms: Option<i64>| Span {
@@ -56,21 +54,21 @@ pub fn spans(entries: &[Entry]) -> Vec<Span> {
                 let waits = matches!(
                     command,
                     Command::StartActivity(_)
+                        | Command::Sleep(_)
                         | Command::StartTimer(_)
                         | Command::StartChild(_)
+                        | Command::ReceiveSignal(_)
                         | Command::StartSignalWait(_)
                 );
                 let label = label_of(&command);
                 if waits {
                     open.insert(entry.seq, out.len());
                     out.push(span(label, at, None));
-                } else if matches!(command, Command::Now(_) | Command::Random(_) | Command::Log(_)) {
-                    out.push(span(label, at, Some(at)));
                 } else if !matches!(
                     command,
                     Command::AwaitActivity(_) | Command::AwaitChild(_) | Command::WaitAny(_)
                 ) {
-                    out.push(span(label, previous_at, Some(at)));
+                    out.push(span(label, at, Some(at)));
                 }
             }
             Record::Event { of, event } => {
@@ -105,7 +103,6 @@ pub fn spans(entries: &[Entry]) -> Vec<Span> {
                 out.push(s);
             }
         }
-        previous_at = at;
     }
     out
 }
@@ -130,7 +127,7 @@ fn label_of(command: &Command) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::record::{ActivityArgs, SleepArgs};
+    use crate::journal::record::{ActivityArgs, SignalArgs, SleepArgs};
     use crate::journal::{ActivityOutcome, FailureRecord, RetrySpec, RetryState};
 
     fn at(record: Record, seq: u32, at_ms: i64) -> Entry {
@@ -183,14 +180,33 @@ mod tests {
             at(
                 Record::Command {
                     command: Command::Sleep(SleepArgs { duration_ms: 5000 }),
-                    result: serde_json::json!({}),
+                    result: serde_json::json!({ "fire_at": 6200 }),
                 },
                 4,
-                6200,
+                1200,
+            ),
+            at(
+                Record::Event {
+                    of: 4,
+                    event: Event::TimerFired(()),
+                },
+                5,
+                6201,
+            ),
+            at(
+                Record::Command {
+                    command: Command::ReceiveSignal(SignalArgs {
+                        name: "approve".into(),
+                        timeout_ms: None,
+                    }),
+                    result: serde_json::json!({ "deadline": null }),
+                },
+                6,
+                6300,
             ),
         ];
         let spans = spans(&entries);
-        assert_eq!(spans.len(), 3, "{spans:?}");
+        assert_eq!(spans.len(), 4, "{spans:?}");
         let activity = &spans[1];
         assert_eq!(activity.label, "activity charge");
         assert_eq!((activity.start_ms, activity.end_ms), (1010, Some(1200)));
@@ -198,6 +214,14 @@ mod tests {
         assert_eq!(activity.entries, [1, 2, 3]);
         let sleep = &spans[2];
         assert_eq!(sleep.label, "sleep 5s");
-        assert_eq!((sleep.start_ms, sleep.end_ms), (1200, Some(6200)));
+        assert_eq!(
+            (sleep.start_ms, sleep.end_ms),
+            (1200, Some(6201)),
+            "to the timer's firing"
+        );
+        assert_eq!(sleep.entries, [4, 5]);
+        let signal = &spans[3];
+        assert_eq!(signal.label, "signal approve");
+        assert_eq!((signal.start_ms, signal.end_ms), (6300, None), "open while it waits");
     }
 }

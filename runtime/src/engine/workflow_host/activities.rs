@@ -5,6 +5,7 @@
 //! its next attempt, on time, with the same idempotency key.
 
 use super::end::Interrupt;
+use super::waits::{SHOW_WAIT_AFTER, until_shown};
 use super::{ExecutionHost, stop};
 use crate::engine::activity_host::{self, ActivityCall, News};
 use crate::error::{Error, codes};
@@ -156,6 +157,7 @@ impl ExecutionHost {
         }
         let mut fresh = false;
         let pokes = self.pokes();
+        let waiting_since = std::time::Instant::now();
         loop {
             if let Some(h) = handles.iter().find(|h| self.activity_resolved(**h)) {
                 return Ok((*h, fresh));
@@ -176,6 +178,11 @@ impl ExecutionHost {
             {
                 return self.suspend_in_backoff(next).await;
             }
+            let waited = waiting_since.elapsed();
+            if waited >= SHOW_WAIT_AFTER {
+                self.show_wait().await?;
+            }
+            let nap = self.options.fallback.min(until_shown(waited));
             // Only a call between attempts may give its instance up.
             let idle = backoff_until.map(|_| self.engine.idle(crate::model::tenancy::tenant_of(&self.id)));
             let evicted = async {
@@ -191,7 +198,7 @@ impl ExecutionHost {
                     fresh |= self.drain_news();
                 }
                 _ = pokes.notified() => self.refresh_inbox().await,
-                _ = tokio::time::sleep(self.options.fallback) => self.refresh_inbox().await,
+                _ = tokio::time::sleep(nap) => self.refresh_inbox().await,
                 _ = evicted => {
                     fresh |= self.drain_news();
                     if let Some(next) = self.all_in_backoff() {

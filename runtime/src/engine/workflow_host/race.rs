@@ -13,7 +13,7 @@
 //! replaying the commands that started them.
 
 use super::end::Interrupt;
-use super::waits::cancelled;
+use super::waits::{SHOW_WAIT_AFTER, cancelled, until_shown};
 use super::{ExecutionHost, stop};
 use crate::journal::{ActivityOutcome, Event, FailureRecord};
 use crate::model::now_ms;
@@ -119,7 +119,12 @@ impl ExecutionHost {
             {
                 return self.give_up_instance(wake_at).await;
             }
-            let nap = Duration::from_millis((wake_at - now).max(1) as u64).min(self.options.fallback);
+            if waited >= SHOW_WAIT_AFTER {
+                self.show_wait().await?;
+            }
+            let nap = Duration::from_millis((wake_at - now).max(1) as u64)
+                .min(self.options.fallback)
+                .min(until_shown(waited));
             tokio::select! {
                 received = self.news_rx.recv() => {
                     let Some((seq, news)) = received else { wasmtime::bail!("activity news channel closed") };

@@ -11,12 +11,34 @@ use super::end::Interrupt;
 use super::{ChildState, ExecutionHost, stop};
 use crate::engine::IdleTicket;
 use crate::journal::record::{ChildArgs, ChildStartResult, InboxRef, SignalReceived};
-use crate::journal::{ActivityOutcome, ChildRef, Event, FailureRecord, failures};
+use crate::journal::{ActivityOutcome, ChildRef, Event, FailureRecord, RetryState, failures};
 use crate::model::{InboxKind, Transition, now_ms, tenancy};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+
+/// How long a wait goes on before what led to it is committed: the console
+/// and `cairn history` then show what the execution waits for (the activity
+/// call, the timer, the signal wait and, for a call between two attempts,
+/// its attempts and next try). A shorter wait — the hot path — commits
+/// nothing extra.
+pub(super) const SHOW_WAIT_AFTER: Duration = Duration::from_millis(100);
+
+/// The shortest pause before a call's next attempt that is journaled
+/// (`activity.retry`) while the instance stays hot: shorter ones pass
+/// unrecorded, so a call that retries fast forever does not grow its
+/// journal by an entry per attempt (the default policy never records one).
+pub(super) const SHOW_RETRY_FROM: Duration = Duration::from_secs(1);
+
+/// How long a wait that has gone on for `waited` may nap before it is
+/// shown (unbounded once it is).
+pub(super) fn until_shown(waited: Duration) -> Duration {
+    match SHOW_WAIT_AFTER.checked_sub(waited) {
+        Some(left) if !left.is_zero() => left,
+        _ => Duration::MAX,
+    }
+}
 
 /// The failure every interrupted wait returns.
 pub(super) fn cancelled() -> FailureRecord {
@@ -43,6 +65,32 @@ impl ExecutionHost {
         }
         self.refresh_inbox().await;
         true
+    }
+
+    /// Makes a wait that went on for [`SHOW_WAIT_AFTER`] visible: records
+    /// where each call waiting at least [`SHOW_RETRY_FROM`] for its next
+    /// attempt is (once per attempt) and commits what is buffered; the
+    /// execution stays `running`. Nothing is written when nothing is new.
+    pub(super) async fn show_wait(&mut self) -> wasmtime::Result<()> {
+        let now = now_ms();
+        let mut retrying: Vec<(u32, RetryState)> = self
+            .backoff
+            .iter()
+            .filter(|(seq, state)| {
+                state.next_at_ms - now >= SHOW_RETRY_FROM.as_millis() as i64
+                    && !matches!(self.cursor.event(Event::ACTIVITY_RETRY, **seq),
+                        Some(Event::ActivityRetry(shown)) if shown.attempts == state.attempts)
+            })
+            .map(|(seq, state)| (*seq, state.clone()))
+            .collect();
+        retrying.sort_by_key(|(seq, _)| *seq);
+        for (seq, state) in retrying {
+            self.cursor.record_event(seq, Event::ActivityRetry(state), now);
+        }
+        if self.cursor.has_pending() {
+            self.commit(Transition::Running).await?;
+        }
+        Ok(())
     }
 
     /// Commits a suspension until `wake_at_ms` and stops the guest.
@@ -123,11 +171,12 @@ impl ExecutionHost {
             if waited > self.options.evict_after {
                 return self.suspend(wake_at).await;
             }
+            if waited >= SHOW_WAIT_AFTER {
+                self.show_wait().await?;
+            }
             let until_deadline = deadline.map_or(Duration::MAX, |d| Duration::from_millis((d - now).max(1) as u64));
-            if !self
-                .nap((self.options.evict_after - waited).min(until_deadline), &idle)
-                .await
-            {
+            let most = (self.options.evict_after - waited).min(until_deadline);
+            if !self.nap(most.min(until_shown(waited)), &idle).await {
                 return self.suspend(wake_at).await;
             }
         }
