@@ -31,6 +31,19 @@ try {
   check(page.url().endsWith("/console/executions"), "signed in, on the executions page");
   const rows = await page.locator("#executions tbody tr").count();
   check(rows === Number(env("EXPECTED_ROWS")), `the list shows the tenant's ${env("EXPECTED_ROWS")} executions (saw ${rows})`);
+  // Filter by creation time, in the browser's own time zone.
+  const local = (ms) => {
+    const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
+    return d.toISOString().slice(0, 19);
+  };
+  await page.fill("input[name=from]", local(Date.now() + 3600000));
+  await page.click("button:has-text('Filter')");
+  check(await page.locator("#executions tbody tr td.empty").count() === 1, "none created from an hour ahead");
+  await page.fill("input[name=from]", local(Date.now() - 3600000));
+  await page.click("button:has-text('Filter')");
+  const recent = await page.locator("#executions tbody tr").count();
+  check(recent === Number(env("EXPECTED_ROWS")), `all created within the hour (saw ${recent})`);
+  await page.goto(`${base}/console/executions`);
   await page.waitForFunction(() => document.querySelector("[data-count=completed]").textContent !== "…");
   const completed = await page.textContent("[data-count=completed]");
   check(completed.trim() === env("EXPECTED_COMPLETED"), `the completed count is ${env("EXPECTED_COMPLETED")} (saw ${completed})`);
@@ -50,6 +63,7 @@ try {
   // The waiting approval: signal it from the page, see it complete.
   await page.goto(`${base}/console/executions/${encodeURIComponent(env("WAITING_ID"))}`);
   check((await page.textContent(".badge")).trim() === "sleeping" || (await page.textContent(".badge")).trim() === "running", "the approval waits");
+  check((await page.textContent("dl.fields")).includes("signal decision"), "it names the signal it waits for");
   await page.fill("input[name=name]", "decision");
   await page.fill("input[name=payload]", '{"approved": true, "by": "ann"}');
   await page.click("button:has-text('Send signal')");

@@ -169,6 +169,19 @@ fn console_pages_escape_what_they_show_and_need_a_token() {
         !page.as_str().unwrap().contains("http://") && !page.as_str().unwrap().contains("https://"),
         "nothing from elsewhere"
     );
+    // Filtered by creation time (UTC without the page's script; a `tz`
+    // offset in minutes from the browser's clock otherwise).
+    let listed = |query: &str| {
+        let (status, page) = server.http("GET", &format!("/console/executions?{query}"), None);
+        assert_eq!(status, 200, "{query}: {page}");
+        page.as_str().unwrap().contains(">plain</a>")
+    };
+    assert!(listed("from=2000-01-01T00:00"), "created after 2000");
+    assert!(!listed("from=2999-01-01T00:00:00"), "nothing is created in 2999");
+    assert!(!listed("to=2000-01-01T00:00&tz=-60"), "nothing before 2000");
+    let (status, page) = server.http("GET", "/console/executions?from=yesterday", None);
+    assert_eq!(status, 400, "{page}");
+    assert!(page.as_str().unwrap().contains("CAIRN-E"), "a code: {page}");
 
     let secure = data_dir();
     let _admin = first_admin(secure.path(), &[]);

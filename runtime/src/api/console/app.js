@@ -12,6 +12,11 @@ for (const t of document.querySelectorAll("time[datetime]")) {
   if (!isNaN(d)) t.title = t.textContent, t.textContent = d.toLocaleString();
 }
 
+// The filters' times are the browser's: tell the server its offset from UTC.
+for (const tz of document.querySelectorAll("input[name=tz]")) {
+  tz.value = new Date().getTimezoneOffset();
+}
+
 const live = document.querySelector("[data-live]");
 if (live) {
   const refresh = async () => {

@@ -6,7 +6,7 @@ use super::{PageError, Viewer, redirect};
 use crate::api::ApiState;
 use crate::journal::timeline::{self, Span};
 use crate::model::{Entry, Status, now_ms, tenancy};
-use crate::node::{JournalEntry, ListQuery};
+use crate::node::{COUNT_CAP, JournalEntry, ListQuery};
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Form, Json};
@@ -31,6 +31,43 @@ pub(super) struct Filters {
     id: String,
     #[serde(default)]
     cursor: String,
+    /// Created at or after (`YYYY-MM-DDTHH:MM[:SS]`, the browser's time).
+    #[serde(default)]
+    from: String,
+    /// Created before.
+    #[serde(default)]
+    to: String,
+    /// The browser's offset from UTC in minutes (`Date.getTimezoneOffset`,
+    /// set by the page's script; UTC without it).
+    #[serde(default)]
+    tz: String,
+}
+
+/// A time from the filter form (`YYYY-MM-DDTHH:MM[:SS]` in the browser's
+/// time zone, `tz` minutes behind UTC; a trailing `Z` means UTC) as ms
+/// since the epoch.
+fn filter_time(text: &str, tz: &str, which: &str) -> Result<Option<i64>, PageError> {
+    let Some(text) = some(text) else { return Ok(None) };
+    let bad = || {
+        crate::error::Error::invalid(
+            format!("`{which}` is not a time: {}", crate::error::echo(&text)),
+            "pick it with the form's calendar, or write YYYY-MM-DDTHH:MM",
+        )
+    };
+    let utc = text.ends_with('Z') || text.ends_with('z');
+    let full = if text.len() == 16 {
+        format!("{text}:00")
+    } else {
+        text.clone()
+    };
+    let at = humantime::parse_rfc3339_weak(&full).map_err(|_| bad())?;
+    let ms = at.duration_since(std::time::UNIX_EPOCH).map_err(|_| bad())?.as_millis() as i64;
+    let offset: i64 = match some(tz) {
+        Some(_) if utc => 0,
+        Some(tz) => tz.parse::<i64>().ok().filter(|m| m.abs() <= 24 * 60).ok_or_else(bad)?,
+        None => 0,
+    };
+    Ok(Some(ms + offset * 60_000))
 }
 
 fn some(text: &str) -> Option<String> {
@@ -44,7 +81,13 @@ pub(super) async fn counts(State(s): State<ApiState>, viewer: Viewer) -> Result<
     let counts = s.node.status_counts(&viewer.0).await?;
     let map: serde_json::Map<String, serde_json::Value> = counts
         .into_iter()
-        .map(|(st, n)| (st.as_str().to_owned(), n.into()))
+        .map(|(st, n)| {
+            let shown = match n {
+                n if n > COUNT_CAP => format!("{COUNT_CAP}+").into(),
+                n => n.into(),
+            };
+            (st.as_str().to_owned(), shown)
+        })
         .collect();
     Ok(Json(map).into_response())
 }
@@ -61,9 +104,10 @@ pub(super) async fn executions(
     let query = ListQuery {
         status: some(&f.status),
         workflow: some(&f.workflow),
+        from_ms: filter_time(&f.from, &f.tz, "from")?,
+        to_ms: filter_time(&f.to, &f.tz, "to")?,
         limit: Some(50),
         cursor: some(&f.cursor),
-        ..Default::default()
     };
     let page = s.node.list(&viewer.0, &query).await?;
     // The counts come from /console/counts as soon as the page loads (and
@@ -91,8 +135,13 @@ pub(super) async fn executions(
     let _ = write!(
         body,
         "</select><input name=\"workflow\" placeholder=\"workflow\" aria-label=\"workflow\" value=\"{}\">\
-         <button>Filter</button></form>",
-        esc(&f.workflow)
+         <label>created from <input type=\"datetime-local\" step=\"1\" name=\"from\" value=\"{}\"></label>\
+         <label>to <input type=\"datetime-local\" step=\"1\" name=\"to\" value=\"{}\"></label>\
+         <input type=\"hidden\" name=\"tz\" value=\"{}\"><button>Filter</button></form>",
+        esc(&f.workflow),
+        esc(&f.from),
+        esc(&f.to),
+        esc(&f.tz)
     );
     let rows: Vec<Vec<String>> = page
         .executions
@@ -113,13 +162,19 @@ pub(super) async fn executions(
         &rows,
     ));
     if let Some(cursor) = &page.next_cursor {
-        let _ = write!(
-            body,
-            "<p><a class=\"next\" href=\"/console/executions?status={}&amp;workflow={}&amp;cursor={}\">Older →</a></p>",
-            esc(&url_part(&f.status)),
-            esc(&url_part(&f.workflow)),
-            esc(&url_part(cursor))
-        );
+        let kept = [
+            ("status", &f.status),
+            ("workflow", &f.workflow),
+            ("from", &f.from),
+            ("to", &f.to),
+            ("tz", &f.tz),
+        ];
+        let mut href = String::from("/console/executions?");
+        for (name, value) in kept.iter().filter(|(_, v)| !v.is_empty()) {
+            let _ = write!(href, "{name}={}&", url_part(value));
+        }
+        let _ = write!(href, "cursor={}", url_part(cursor));
+        let _ = write!(body, "<p><a class=\"next\" href=\"{}\">Older →</a></p>", esc(&href));
     }
     Ok(frame(&viewer, "Executions", "Executions", &body).into_response())
 }
@@ -234,6 +289,9 @@ fn waits_of(spans: &[Span], stored: &[Entry], status: Status, wake_at: Option<i6
         if let Some(ms) = args["args"]["duration_ms"].as_i64() {
             let _ = write!(text, ", due {}", html::time(span.start_ms + ms));
         }
+        if let Some(ms) = args["args"]["timeout_ms"].as_i64() {
+            let _ = write!(text, ", times out {}", html::time(span.start_ms + ms));
+        }
         let retry = span
             .entries
             .iter()
@@ -252,7 +310,8 @@ fn waits_of(spans: &[Span], stored: &[Entry], status: Status, wake_at: Option<i6
         }
         waits.push(text);
     }
-    if let Some(at) = wake_at.filter(|_| status == Status::Sleeping) {
+    // A suspended execution with no open step says when it looks again.
+    if let Some(at) = wake_at.filter(|_| status == Status::Sleeping && waits.is_empty()) {
         waits.push(format!(
             "wakes {} (a timer, or a signal wait's timeout)",
             html::time(at)
