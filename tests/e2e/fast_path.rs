@@ -241,15 +241,14 @@ fn executions_handed_to_a_node_are_taken_over_when_it_dies() {
     }
 }
 
-#[test]
-fn an_execution_in_a_long_retry_backoff_gives_its_instance_up() {
-    let data = data_dir();
-    let http = TestServer::start(0, 0);
-    let server = Server::start(data.path(), &["--evict-after-ms", "300"]);
+/// Deploys `retry-later` (its `fetch` allowed to reach `http` only) and
+/// starts it against a URL whose first request fails: its one call waits
+/// 3 s before the second attempt. Returns the execution's id.
+pub(crate) fn start_a_call_in_backoff(server: &Server, data: &std::path::Path, http: &TestServer) -> String {
     let (workflow, fetch) = (wasm("retry-later"), wasm("http-fetch"));
     let allow = format!("fetch=127.0.0.1:{}", http.port);
     let out = server.cli(
-        data.path(),
+        data,
         &[
             "deploy",
             "later",
@@ -262,11 +261,15 @@ fn an_execution_in_a_long_retry_backoff_gives_its_instance_up() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let url = format!("{}?fail=1", http.url());
-    let id = server.start_execution(
-        data.path(),
-        "later",
-        &json!({ "url": url, "backoff_ms": 3000 }).to_string(),
-    );
+    server.start_execution(data, "later", &json!({ "url": url, "backoff_ms": 3000 }).to_string())
+}
+
+#[test]
+fn an_execution_in_a_long_retry_backoff_gives_its_instance_up() {
+    let data = data_dir();
+    let http = TestServer::start(0, 0);
+    let server = Server::start(data.path(), &["--evict-after-ms", "300"]);
+    let id = start_a_call_in_backoff(&server, data.path(), &http);
     // The first attempt fails; during the 3 s backoff the execution sleeps
     // with its retry state journaled and holds no lease (no instance).
     let e = wait_for(30, "the backoff to be journaled", || {

@@ -47,27 +47,7 @@ fn an_activity_between_attempts_shows_its_attempts_while_hot() {
     let data = data_dir();
     let http = TestServer::start(0, 0);
     let server = Server::start(data.path(), &["--evict-after-ms", "600000"]);
-    let (workflow, fetch) = (wasm("retry-later"), wasm("http-fetch"));
-    let allow = format!("fetch=127.0.0.1:{}", http.port);
-    let out = server.cli(
-        data.path(),
-        &[
-            "deploy",
-            "later",
-            workflow.to_str().unwrap(),
-            "--activity",
-            fetch.to_str().unwrap(),
-            "--allow-http",
-            &allow,
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let url = format!("{}?fail=1", http.url());
-    let id = server.start_execution(
-        data.path(),
-        "later",
-        &json!({ "url": url, "backoff_ms": 3000 }).to_string(),
-    );
+    let id = crate::fast_path::start_a_call_in_backoff(&server, data.path(), &http);
     // During the 3 s backoff the execution stays hot (the idle limit is far
     // off) and yet its call and the failed attempt are in the journal.
     let e = wait_for(10, "the failed attempt to be journaled", || {

@@ -226,13 +226,20 @@ macro_rules! list_filters {
     };
 }
 
+/// Statuses matched against `$1`, empty for all.
+macro_rules! any_status {
+    () => {
+        "(cardinality($1::text[]) = 0 OR status = ANY($1))"
+    };
+}
+
 /// A page of one tenant's executions, newest first: the tenant is a plain
 /// equality, so the `(tenant, created_at, id)` index serves the order and
 /// the cursor, whatever plan the statement is cached with.
 pub(super) const LIST_IN_TENANT: &str = concat!(
     "SELECT ",
     execution_columns!(),
-    list_filters!("(cardinality($1::text[]) = 0 OR status = ANY($1))"),
+    list_filters!(any_status!()),
     " AND tenant = $8 ORDER BY created_at DESC, id DESC LIMIT $2"
 );
 
@@ -250,7 +257,7 @@ pub(super) const LIST_IN_TENANT_STATUS: &str = concat!(
 pub(super) const LIST_ALL: &str = concat!(
     "SELECT ",
     execution_columns!(),
-    list_filters!("(cardinality($1::text[]) = 0 OR status = ANY($1))"),
+    list_filters!(any_status!()),
     " AND $8::text IS NULL ORDER BY created_at DESC, id DESC LIMIT $2"
 );
 
