@@ -212,6 +212,8 @@ fn timeline_text(entries: &[JournalEntry], now: i64) -> String {
     let Some(first) = spans.first().map(|s| s.start_ms) else {
         return String::new();
     };
+    let ended = crate::journal::timeline::ended_at(&stored);
+    let now = ended.unwrap_or(now);
     let last = spans.iter().map(|s| s.end_ms.unwrap_or(now)).max().unwrap_or(first);
     let total = (last - first).max(1);
     let column = |t: i64| (((t - first) as f64 / total as f64) * AXIS as f64).round() as usize;
@@ -226,7 +228,11 @@ fn timeline_text(entries: &[JournalEntry], now: i64) -> String {
                 .collect();
             let mut note = format!("{} ms", end - s.start_ms);
             if s.end_ms.is_none() {
-                note.push_str(", still open");
+                note.push_str(if ended.is_some() {
+                    ", never finished"
+                } else {
+                    ", still open"
+                });
             }
             if s.attempts > 1 {
                 note.push_str(&format!(", {} attempts", s.attempts));

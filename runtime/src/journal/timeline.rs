@@ -107,6 +107,17 @@ pub fn spans(entries: &[Entry]) -> Vec<Span> {
     out
 }
 
+/// When the run ended (its `completed`, `failed`, `terminated` or
+/// `continued` entry), if it did: a drawing stops its open spans (calls the
+/// run never waited for) there instead of growing them until now.
+pub fn ended_at(entries: &[Entry]) -> Option<i64> {
+    entries.iter().rev().find_map(|e| match Record::of_entry(e) {
+        Ok(Record::Lifecycle(Lifecycle::Started(_))) => None,
+        Ok(Record::Lifecycle(_)) => Some(e.at_ms),
+        _ => None,
+    })
+}
+
 fn label_of(command: &Command) -> String {
     match command {
         Command::StartActivity(a) => format!("activity {}", a.name),
@@ -223,5 +234,10 @@ mod tests {
         let signal = &spans[3];
         assert_eq!(signal.label, "signal approve");
         assert_eq!((signal.start_ms, signal.end_ms), (6300, None), "open while it waits");
+        assert_eq!(ended_at(&entries), None, "still running");
+        let mut ended = entries.clone();
+        let done = crate::journal::record::Completed { output: "1".into() };
+        ended.push(Record::Lifecycle(Lifecycle::Completed(done)).to_entry(7, 6400));
+        assert_eq!(ended_at(&ended), Some(6400), "its end");
     }
 }

@@ -332,7 +332,7 @@ fn timeline_html(spans: &[Span], stored: &[Entry]) -> String {
     let Some(first) = spans.first().map(|s| s.start_ms) else {
         return String::new();
     };
-    let now = now_ms();
+    let now = timeline::ended_at(stored).unwrap_or_else(now_ms);
     let last = spans.iter().map(|s| s.end_ms.unwrap_or(now)).max().unwrap_or(first);
     let total = (last - first).max(1) as f64;
     let mut out = format!(
