@@ -157,7 +157,7 @@ impl ExecutionHost {
         }
         let mut fresh = false;
         let pokes = self.pokes();
-        let waiting_since = std::time::Instant::now();
+        let (waiting_since, mut shown) = (std::time::Instant::now(), false);
         loop {
             if let Some(h) = handles.iter().find(|h| self.activity_resolved(**h)) {
                 return Ok((*h, fresh));
@@ -180,7 +180,7 @@ impl ExecutionHost {
             }
             let waited = waiting_since.elapsed();
             if waited >= SHOW_WAIT_AFTER {
-                self.show_wait().await?;
+                shown = self.show_wait(shown).await?;
             }
             let nap = self.options.fallback.min(until_shown(waited));
             // Only a call between attempts may give its instance up.

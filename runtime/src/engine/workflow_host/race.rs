@@ -94,7 +94,7 @@ impl ExecutionHost {
         }
         let idle = self.engine.idle(crate::model::tenancy::tenant_of(&self.id));
         let waiting_since = Instant::now();
-        let mut fresh = false;
+        let (mut fresh, mut shown) = (false, false);
         loop {
             if let Some(h) = handles.iter().find(|h| self.ended(**h).is_some()) {
                 return Ok((*h, fresh));
@@ -120,7 +120,7 @@ impl ExecutionHost {
                 return self.give_up_instance(wake_at).await;
             }
             if waited >= SHOW_WAIT_AFTER {
-                self.show_wait().await?;
+                shown = self.show_wait(shown).await?;
             }
             let nap = Duration::from_millis((wake_at - now).max(1) as u64)
                 .min(self.options.fallback)

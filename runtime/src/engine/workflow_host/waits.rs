@@ -69,9 +69,12 @@ impl ExecutionHost {
 
     /// Makes a wait that went on for [`SHOW_WAIT_AFTER`] visible: records
     /// where each call waiting at least [`SHOW_RETRY_FROM`] for its next
-    /// attempt is (once per attempt) and commits what is buffered; the
-    /// execution stays `running`. Nothing is written when nothing is new.
-    pub(super) async fn show_wait(&mut self) -> wasmtime::Result<()> {
+    /// attempt is (once per attempt) and commits what is buffered — on the
+    /// wait's first show, and later only for a newly recorded attempt (the
+    /// results that come meanwhile wait for the step that takes them, as
+    /// ever: a fan-out does not commit once per result). The execution
+    /// stays `running`. Returns that the wait is shown.
+    pub(super) async fn show_wait(&mut self, shown: bool) -> wasmtime::Result<bool> {
         let now = now_ms();
         let mut retrying: Vec<(u32, RetryState)> = self
             .backoff
@@ -84,13 +87,14 @@ impl ExecutionHost {
             .map(|(seq, state)| (*seq, state.clone()))
             .collect();
         retrying.sort_by_key(|(seq, _)| *seq);
+        let recorded = !retrying.is_empty();
         for (seq, state) in retrying {
             self.cursor.record_event(seq, Event::ActivityRetry(state), now);
         }
-        if self.cursor.has_pending() {
+        if (!shown || recorded) && self.cursor.has_pending() {
             self.commit(Transition::Running).await?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Commits a suspension until `wake_at_ms` and stops the guest.
@@ -151,6 +155,7 @@ impl ExecutionHost {
         self.refresh_inbox().await;
         let idle = self.engine.idle(crate::model::tenancy::tenant_of(&self.id));
         let waiting_since = Instant::now();
+        let mut shown = false;
         loop {
             if self.pending_cancel() {
                 self.deliver_cancel(Some((seq, Event::SignalCancelled(())))).await;
@@ -172,7 +177,7 @@ impl ExecutionHost {
                 return self.suspend(wake_at).await;
             }
             if waited >= SHOW_WAIT_AFTER {
-                self.show_wait().await?;
+                shown = self.show_wait(shown).await?;
             }
             let until_deadline = deadline.map_or(Duration::MAX, |d| Duration::from_millis((d - now).max(1) as u64));
             let most = (self.options.evict_after - waited).min(until_deadline);
