@@ -70,3 +70,44 @@ fn an_activity_between_attempts_shows_its_attempts_while_hot() {
     assert_eq!(requests.len(), 2, "one failed attempt, one retry: {requests:?}");
     assert_eq!(requests[0].key, requests[1].key, "the same idempotency key");
 }
+
+/// Commits so far, from the server's metrics.
+fn commits(server: &Server) -> u64 {
+    let (status, text) = server.http("GET", "/metrics", None);
+    assert_eq!(status, 200);
+    let text = text.as_str().unwrap_or_default().to_owned();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("cairn_commit_duration_seconds_count"))
+        .unwrap_or_else(|| panic!("no commit count in {text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn results_that_come_while_another_call_is_awaited_wait_for_their_step() {
+    let data = data_dir();
+    // Every call answers after 300 ms, the first after 1.5 s: while the
+    // workflow waits for the first (shown at 100 ms), the other seven end.
+    let http = TestServer::start(300, 1500);
+    let server = Server::start(data.path(), &["--evict-after-ms", "600000"]);
+    let (workflow, fetch) = (wasm("in-order"), wasm("http-fetch"));
+    let allow = format!("fetch=127.0.0.1:{}", http.port);
+    let (w, f) = (workflow.to_str().unwrap(), fetch.to_str().unwrap());
+    let out = server.cli(
+        data.path(),
+        &["deploy", "in-order", w, "--activity", f, "--allow-http", &allow],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = commits(&server);
+    let input = json!({ "url": http.url(), "n": 8 }).to_string();
+    let id = server.start_execution(data.path(), "in-order", &input);
+    let r = server.json(data.path(), &["result", &id, "--wait", "--timeout-s", "60"]);
+    assert_eq!(r["output"].as_array().map(Vec::len), Some(8), "{r}");
+    let made = commits(&server) - before;
+    // The wait shown once (the eight starts), the first result with the
+    // seven that came meanwhile, the end: not one per result (committing
+    // each result as it came made 5).
+    assert!(made <= 3, "{made} commits for 8 calls awaited in order");
+    let h = server.json(data.path(), &["history", &id]);
+    assert_eq!(kinds(&h).iter().filter(|k| *k == "activity.done").count(), 8);
+}
