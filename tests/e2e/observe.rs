@@ -58,7 +58,7 @@ fn scrape(server: &Server, token: Option<&str>) -> (u16, String, String) {
 }
 
 /// The sum of the samples named `name` whose labels include `labels`.
-fn value(samples: &[(String, BTreeMap<String, String>, f64)], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(samples: &[(String, BTreeMap<String, String>, f64)], name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
@@ -66,7 +66,8 @@ fn value(samples: &[(String, BTreeMap<String, String>, f64)], name: &str, labels
         .sum()
 }
 
-fn metrics(server: &Server) -> Vec<(String, BTreeMap<String, String>, f64)> {
+/// Every sample of an open server's `GET /metrics`, read by the reference parser.
+pub(crate) fn metrics(server: &Server) -> Vec<(String, BTreeMap<String, String>, f64)> {
     let (status, kind, text) = scrape(server, None);
     assert_eq!(status, 200, "{text}");
     assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
