@@ -16,7 +16,8 @@
 //!   PostgreSQL (private to the node);
 //! - [`model`] and [`error`]: the vocabulary and the coded errors all layers share;
 //!   [`metrics`]: what the process counts, recorded by every layer;
-//!   [`traces`]: OpenTelemetry spans over OTLP, when an endpoint is set.
+//!   [`traces`]: OpenTelemetry spans over OTLP, when an endpoint is set;
+//!   [`stats`]: samples and quantiles, for the benchmarks.
 
 pub mod api;
 pub mod cli;
@@ -26,6 +27,7 @@ pub mod journal;
 pub mod metrics;
 pub mod model;
 pub mod node;
+pub mod stats;
 mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;

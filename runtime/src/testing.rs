@@ -3,7 +3,7 @@
 //! crashes and old journals a node would never write by itself.
 
 use crate::error::Result;
-use crate::model::{Created, Entry, Execution, Lease, ListFilter, NewExecution, Transition};
+use crate::model::{Created, Entry, Execution, Key, Lease, ListFilter, NewExecution, Transition};
 use crate::node::{Node, StoreConfig};
 use crate::store::{self, Store};
 use std::sync::Arc;
@@ -37,7 +37,7 @@ impl RawStore {
     }
 
     /// See `ExecutionStore::claim`.
-    pub async fn claim(&self, id: &str, owner: &str, lease_ms: i64, dead_owners: &[String]) -> Result<Option<Lease>> {
+    pub async fn claim(&self, id: &Key, owner: &str, lease_ms: i64, dead_owners: &[String]) -> Result<Option<Lease>> {
         self.0.claim(id, owner, lease_ms, dead_owners).await
     }
 
@@ -47,12 +47,12 @@ impl RawStore {
     }
 
     /// See `ExecutionStore::journal`.
-    pub async fn journal(&self, id: &str) -> Result<Vec<Entry>> {
+    pub async fn journal(&self, id: &Key) -> Result<Vec<Entry>> {
         self.0.journal(id).await
     }
 
     /// See `ExecutionStore::execution`.
-    pub async fn execution(&self, id: &str) -> Result<Option<Execution>> {
+    pub async fn execution(&self, id: &Key) -> Result<Option<Execution>> {
         self.0.execution(id).await
     }
 

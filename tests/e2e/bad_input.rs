@@ -80,14 +80,7 @@ fn input_of_the_wrong_shape_fails_the_workflow_clearly() {
     let data = data_dir();
     let out = run(
         data.path(),
-        &[
-            "run",
-            wasm("chain").to_str().unwrap(),
-            "--activity",
-            wasm("increment").to_str().unwrap(),
-            "--input",
-            "{\"m\": 1}",
-        ],
+        &run_args(&wasm("chain"), &wasm("increment"), "{\"m\": 1}", &[]),
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("invalid-input"), "{}", stderr(&out));

@@ -44,23 +44,13 @@ pub fn enqueue_http_steps(url: &str, dir: &std::path::Path, server: &TestServer,
     let (wf, act) = (wasm("http-steps"), wasm("http-fetch"));
     let allow = format!("fetch=127.0.0.1:{}", server.port);
     let input = serde_json::json!({ "url": format!("{}?wf={k}", server.url()), "n": n }).to_string();
-    let args = [
-        "run",
-        wf.to_str().unwrap(),
-        "--activity",
-        act.to_str().unwrap(),
-        "--allow-http",
-        &allow,
-        "--input",
-        &input,
-        "--detach",
-    ];
+    let args = run_args(&wf, &act, &input, &["--allow-http", &allow, "--detach"]);
     let out = cairn_pg(url, dir, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     stdout(&out).trim().to_owned()
 }
 
-fn cairn_pg(url: &str, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+fn cairn_pg<S: AsRef<std::ffi::OsStr>>(url: &str, dir: &std::path::Path, args: &[S]) -> std::process::Output {
     cairn(dir).arg("--database").arg(url).args(args).output().unwrap()
 }
 
@@ -183,15 +173,7 @@ fn kill_busiest(url: &str, dir: &std::path::Path, nodes: &mut [Option<Node>]) {
 pub fn enqueue_chain(url: &str, dir: &std::path::Path, n: u32) -> String {
     let (wf, act) = (wasm("chain"), wasm("increment"));
     let input = format!("{{\"n\": {n}}}");
-    let args = [
-        "run",
-        wf.to_str().unwrap(),
-        "--activity",
-        act.to_str().unwrap(),
-        "--input",
-        &input,
-        "--detach",
-    ];
+    let args = run_args(&wf, &act, &input, &["--detach"]);
     let out = cairn_pg(url, dir, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     stdout(&out).trim().to_owned()
@@ -266,19 +248,7 @@ fn status_reports_schema_nodes_and_backlog_and_explains_bad_databases() {
     let out = cairn_pg(&db.url, dir.path(), &["db", "migrate"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let (wf, act) = (wasm("chain"), wasm("increment"));
-    let out = cairn_pg(
-        &db.url,
-        dir.path(),
-        &[
-            "run",
-            wf.to_str().unwrap(),
-            "--activity",
-            act.to_str().unwrap(),
-            "--input",
-            "{\"n\": 2}",
-            "--detach",
-        ],
-    );
+    let out = cairn_pg(&db.url, dir.path(), &run_args(&wf, &act, "{\"n\": 2}", &["--detach"]));
     assert!(out.status.success());
     let out = cairn_pg(&db.url, dir.path(), &["status", "--output", "json"]);
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -72,8 +72,24 @@ pub fn cairn(data: &Path) -> Command {
 }
 
 /// Runs `cairn` to the end.
-pub fn run(data: &Path, args: &[&str]) -> Output {
+pub fn run<S: AsRef<std::ffi::OsStr>>(data: &Path, args: &[S]) -> Output {
     cairn(data).args(args).output().expect("running cairn")
+}
+
+/// The arguments of `cairn run WORKFLOW --activity ACTIVITY --input INPUT`
+/// followed by `extra` (`--allow-http`, `--detach`, ...).
+pub fn run_args(workflow: &Path, activity: &Path, input: &str, extra: &[&str]) -> Vec<String> {
+    let path = |p: &Path| p.to_str().expect("a UTF-8 path").to_owned();
+    let mut args = vec![
+        "run".to_owned(),
+        path(workflow),
+        "--activity".to_owned(),
+        path(activity),
+        "--input".to_owned(),
+        input.to_owned(),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    args
 }
 
 /// Starts `cairn ARGS` (a server, with `--listen 127.0.0.1:0`) and waits

@@ -20,13 +20,12 @@ fn kill9_mid_workflow_then_resume_repeats_no_completed_activity() {
     let input = serde_json::json!({ "url": server.url(), "n": 6 }).to_string();
     let allow = format!("fetch=127.0.0.1:{}", server.port);
     let mut child = cairn(data.path())
-        .args([
-            "run",
-            wasm("http-steps").to_str().unwrap(),
-            "--activity",
-            wasm("http-fetch").to_str().unwrap(),
-        ])
-        .args(["--allow-http", &allow, "--input", &input, "--lease-ms", "60000"])
+        .args(run_args(
+            &wasm("http-steps"),
+            &wasm("http-fetch"),
+            &input,
+            &["--allow-http", &allow, "--lease-ms", "60000"],
+        ))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -86,13 +85,12 @@ fn clock_and_randomness_are_identical_across_a_crash() {
     let input = serde_json::json!({ "url": server.url() }).to_string();
     let allow = format!("127.0.0.1:{}", server.port);
     let mut child = cairn(data.path())
-        .args([
-            "run",
-            wasm("clock-random").to_str().unwrap(),
-            "--activity",
-            wasm("http-fetch").to_str().unwrap(),
-        ])
-        .args(["--allow-http", &allow, "--input", &input])
+        .args(run_args(
+            &wasm("clock-random"),
+            &wasm("http-fetch"),
+            &input,
+            &["--allow-http", &allow],
+        ))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

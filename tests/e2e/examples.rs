@@ -2,8 +2,8 @@
 
 use crate::common::*;
 
-fn run_ok(data: &std::path::Path, args: &[&str]) -> serde_json::Value {
-    let mut all = args.to_vec();
+fn run_ok<S: AsRef<str>>(data: &std::path::Path, args: &[S]) -> serde_json::Value {
+    let mut all: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
     all.extend(["--output", "json"]);
     let out = run(data, &all);
     let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap_or_else(|_| panic!("{}", stderr(&out)));
@@ -15,14 +15,7 @@ fn chain_returns_n_with_one_journaled_step_per_activity() {
     let data = data_dir();
     let v = run_ok(
         data.path(),
-        &[
-            "run",
-            wasm("chain").to_str().unwrap(),
-            "--activity",
-            wasm("increment").to_str().unwrap(),
-            "--input",
-            "{\"n\": 10}",
-        ],
+        &run_args(&wasm("chain"), &wasm("increment"), "{\"n\": 10}", &[]),
     );
     assert_eq!(v["status"], "completed");
     assert_eq!(v["output"], 10);
@@ -50,17 +43,7 @@ fn saga_retries_a_transient_failure_and_compensates_a_permanent_one() {
     let data = data_dir();
     let (saga, payments) = (wasm("saga"), wasm("payments"));
     let order = r#"{"order_id": "o-1", "item": "book", "quantity": 2, "amount_cents": 1250}"#;
-    let v = run_ok(
-        data.path(),
-        &[
-            "run",
-            saga.to_str().unwrap(),
-            "--activity",
-            payments.to_str().unwrap(),
-            "--input",
-            order,
-        ],
-    );
+    let v = run_ok(data.path(), &run_args(&saga, &payments, order, &[]));
     assert_eq!(v["status"], "completed", "{v}");
     assert_eq!(v["output"]["tracking"], "trk-o-1");
     let journal = show(data.path(), v["execution_id"].as_str().unwrap());
@@ -80,17 +63,7 @@ fn saga_retries_a_transient_failure_and_compensates_a_permanent_one() {
     assert!(v["output"]["payment"].as_str().unwrap().ends_with(&key), "{v}");
 
     let bad = r#"{"order_id": "o-2", "item": "unobtainium", "quantity": 1, "amount_cents": 99}"#;
-    let v = run_ok(
-        data.path(),
-        &[
-            "run",
-            saga.to_str().unwrap(),
-            "--activity",
-            payments.to_str().unwrap(),
-            "--input",
-            bad,
-        ],
-    );
+    let v = run_ok(data.path(), &run_args(&saga, &payments, bad, &[]));
     assert_eq!(v["status"], "failed");
     assert_eq!(v["error"]["code"], "CAIRN-E015");
     assert!(v["error"]["message"].as_str().unwrap().contains("order-failed"));
@@ -114,14 +87,12 @@ fn fanout_runs_activities_in_parallel_and_collects_every_result() {
     let data = data_dir();
     let v = run_ok(
         data.path(),
-        &[
-            "run",
-            wasm("fanout").to_str().unwrap(),
-            "--activity",
-            wasm("increment").to_str().unwrap(),
-            "--input",
+        &run_args(
+            &wasm("fanout"),
+            &wasm("increment"),
             "{\"numbers\": [1, 2, 3, 4, 5, 6]}",
-        ],
+            &[],
+        ),
     );
     assert_eq!(v["status"], "completed");
     assert_eq!(v["output"]["squares"], serde_json::json!([1, 4, 9, 16, 25, 36]));
@@ -149,19 +120,7 @@ fn http_activity_reaches_allowed_hosts_only() {
     let input = serde_json::json!({ "url": server.url(), "n": 2 }).to_string();
     let (wf, act) = (wasm("http-steps"), wasm("http-fetch"));
     let allow = format!("fetch=127.0.0.1:{}", server.port);
-    let v = run_ok(
-        data.path(),
-        &[
-            "run",
-            wf.to_str().unwrap(),
-            "--activity",
-            act.to_str().unwrap(),
-            "--allow-http",
-            &allow,
-            "--input",
-            &input,
-        ],
-    );
+    let v = run_ok(data.path(), &run_args(&wf, &act, &input, &["--allow-http", &allow]));
     assert_eq!(v["output"], serde_json::json!(["ok:step=0", "ok:step=1"]));
     assert_eq!(server.requests().len(), 2);
 
@@ -170,19 +129,7 @@ fn http_activity_reaches_allowed_hosts_only() {
         "other=127.0.0.1".to_owned(),
         format!("127.0.0.1:{}", server.port.wrapping_add(1)),
     ] {
-        let v = run_ok(
-            data.path(),
-            &[
-                "run",
-                wf.to_str().unwrap(),
-                "--activity",
-                act.to_str().unwrap(),
-                "--allow-http",
-                &allow,
-                "--input",
-                &input,
-            ],
-        );
+        let v = run_ok(data.path(), &run_args(&wf, &act, &input, &["--allow-http", &allow]));
         assert_eq!(v["status"], "failed");
         assert!(v["error"]["message"].as_str().unwrap().contains("http-denied"), "{v}");
     }
@@ -201,19 +148,7 @@ fn examples_agree_in_rust_python_and_typescript() {
     let bad = r#"{"order_id": "o-2", "item": "unobtainium", "quantity": 1, "amount_cents": 99}"#;
     for (lang, built) in LANGUAGES {
         let saga = built("saga");
-        let run_saga = |order: &str| {
-            run_ok(
-                d,
-                &[
-                    "run",
-                    saga.to_str().unwrap(),
-                    "--activity",
-                    payments.to_str().unwrap(),
-                    "--input",
-                    order,
-                ],
-            )
-        };
+        let run_saga = |order: &str| run_ok(d, &run_args(&saga, &payments, order, &[]));
         // Retried once (the charge), then shipped.
         let v = run_saga(good);
         assert_eq!(v["status"], "completed", "{lang}: {v}");
@@ -246,14 +181,7 @@ fn examples_agree_in_rust_python_and_typescript() {
 
         let v = run_ok(
             d,
-            &[
-                "run",
-                built("fanout").to_str().unwrap(),
-                "--activity",
-                increment.to_str().unwrap(),
-                "--input",
-                r#"{"numbers": [1, 2, 3, 4]}"#,
-            ],
+            &run_args(&built("fanout"), &increment, r#"{"numbers": [1, 2, 3, 4]}"#, &[]),
         );
         assert_eq!(v["output"]["squares"], serde_json::json!([1, 4, 9, 16]), "{lang}: {v}");
         assert_eq!(v["output"]["sum"], 30, "{lang}: {v}");
@@ -275,19 +203,7 @@ fn http_steps_agree_and_sdk_fetches_obey_the_allow_list() {
     let input = serde_json::json!({ "url": server.url(), "n": 2 }).to_string();
     let allow = format!("fetch=127.0.0.1:{}", server.port);
     let steps_in = |wf: &std::path::Path, act: &std::path::Path, allow: &str| {
-        run_ok(
-            d,
-            &[
-                "run",
-                wf.to_str().unwrap(),
-                "--activity",
-                act.to_str().unwrap(),
-                "--allow-http",
-                allow,
-                "--input",
-                &input,
-            ],
-        )
+        run_ok(d, &run_args(wf, act, &input, &["--allow-http", allow]))
     };
     let fetchers = [
         wasm("http-fetch"),

@@ -3,7 +3,7 @@
 use crate::common::*;
 use cairn::error::codes;
 use cairn::journal::{Command, StartedPayload};
-use cairn::model::{Bindings, Created, Entry, NewExecution, Status, Transition};
+use cairn::model::{Bindings, Created, Entry, Key, NewExecution, Status, Transition};
 use cairn::node::{Node, Outcome};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,8 +30,8 @@ async fn changed_code_parks_with_seq_and_diff_and_writes_nothing() {
     let mut started: StartedPayload = serde_json::from_str(&old[0].payload).unwrap();
     started.component = changed_d.clone();
     let new = NewExecution {
-        id: "changed-code".into(),
-        workflow: "chain".into(),
+        id: Key::stored("changed-code"),
+        workflow: Key::stored("chain"),
         component: changed_d.clone(),
         bindings: bindings.clone(),
         input: "{\"n\": 3}".into(),
@@ -46,7 +46,7 @@ async fn changed_code_parks_with_seq_and_diff_and_writes_nothing() {
         panic!("created and leased")
     };
     store.append(&lease, &in_flight, &Transition::Running).await.unwrap();
-    let before = store.journal("changed-code").await.unwrap();
+    let before = store.journal(&Key::stored("changed-code")).await.unwrap();
 
     let outcome = rt.drive(lease).await.unwrap();
     let Outcome::Parked(error) = outcome else {
@@ -64,11 +64,11 @@ async fn changed_code_parks_with_seq_and_diff_and_writes_nothing() {
     );
     assert!(error.message.contains("the code called `now`"), "{}", error.message);
     assert_eq!(
-        store.journal("changed-code").await.unwrap(),
+        store.journal(&Key::stored("changed-code")).await.unwrap(),
         before,
         "the journal is unchanged"
     );
-    let exec = store.execution("changed-code").await.unwrap().unwrap();
+    let exec = store.execution(&Key::stored("changed-code")).await.unwrap().unwrap();
     assert_eq!(exec.status, Status::Parked);
     assert!(exec.error.unwrap().contains("CAIRN-E006"));
     assert_eq!(exec.lease_owner, None);
@@ -78,17 +78,7 @@ async fn changed_code_parks_with_seq_and_diff_and_writes_nothing() {
 fn replay_command_flags_a_changed_component_and_passes_an_unchanged_one() {
     let data = data_dir();
     let (chain, inc) = (wasm("chain"), wasm("increment"));
-    let out = run(
-        data.path(),
-        &[
-            "run",
-            chain.to_str().unwrap(),
-            "--activity",
-            inc.to_str().unwrap(),
-            "--input",
-            "{\"n\": 4}",
-        ],
-    );
+    let out = run(data.path(), &run_args(&chain, &inc, "{\"n\": 4}", &[]));
     assert!(out.status.success(), "{}", stderr(&out));
     let id = list(data.path())[0]["id"].as_str().unwrap().to_owned();
     let before = show(data.path(), &id);

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use cairn::journal::{Event, Lifecycle};
-use cairn::model::{Bindings, Status};
+use cairn::model::{Bindings, Key, Status};
 use cairn::node::{Node, NodeConfig, Outcome, StoreConfig};
 use cairn::testing::RawStore;
 use std::collections::{BTreeMap, HashMap};
@@ -53,7 +53,7 @@ impl Env {
     }
 }
 
-async fn kinds_of(store: &RawStore, id: &str) -> Vec<String> {
+async fn kinds_of(store: &RawStore, id: &Key) -> Vec<String> {
     store.journal(id).await.unwrap().into_iter().map(|e| e.kind).collect()
 }
 

@@ -39,17 +39,7 @@ const SDKS: [Sdk; 2] = [
 /// The chain example (n = 10) with `activities`, through `cairn run`.
 fn chain(data: &Path, workflow: PathBuf, activities: PathBuf, n: u32) -> String {
     let input = json!({ "n": n }).to_string();
-    let out = run(
-        data,
-        &[
-            "run",
-            workflow.to_str().unwrap(),
-            "--activity",
-            activities.to_str().unwrap(),
-            "--input",
-            &input,
-        ],
-    );
+    let out = run(data, &run_args(&workflow, &activities, &input, &[]));
     assert!(out.status.success(), "{}", stderr(&out));
     stdout(&out).trim().to_owned()
 }

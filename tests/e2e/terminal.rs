@@ -306,17 +306,7 @@ fn status_reports_without_creating_and_counts_every_end() {
 fn a_local_run_shows_a_timeline_logs_plainly_and_resume_names_what_is_parked() {
     let data = data_dir();
     let d = data.path();
-    let out = run(
-        d,
-        &[
-            "run",
-            &path(&wasm("chain")),
-            "--activity",
-            &path(&wasm("increment")),
-            "--input",
-            r#"{"n": 3}"#,
-        ],
-    );
+    let out = run(d, &run_args(&wasm("chain"), &wasm("increment"), r#"{"n": 3}"#, &[]));
     assert!(out.status.success(), "{}", stderr(&out));
     let id = list(d)[0]["id"].as_str().unwrap().to_owned();
     let shown = stdout(&run(d, &["show", &id]));
@@ -334,17 +324,7 @@ fn a_local_run_shows_a_timeline_logs_plainly_and_resume_names_what_is_parked() {
 
     // A failing activity is logged (as a warning), without colour escapes in a file.
     let order = r#"{"order_id": "l1", "item": "unobtainium", "quantity": 1, "amount_cents": 5}"#;
-    let failed = run(
-        d,
-        &[
-            "run",
-            &path(&wasm("saga")),
-            "--activity",
-            &path(&wasm("payments")),
-            "--input",
-            order,
-        ],
-    );
+    let failed = run(d, &run_args(&wasm("saga"), &wasm("payments"), order, &[]));
     let err = stderr(&failed);
     assert!(err.contains("`ship` failed after"), "{err}");
     assert!(

@@ -1,27 +1,80 @@
 //! The OpenAPI document as served: every operation lists the errors any
 //! call may get (400 for a malformed request, 429 for a tenant's rate), and
 //! a server without `--auth` serves it without the token requirement (it
-//! answers no 401 then).
+//! answers no 401 then). The names in paths and bodies get the `pattern`
+//! and `maxLength` of their syntax, derived from `model::syntax` — the one
+//! definition the node validates with.
 
+use crate::model::syntax::{self, Syntax};
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{AllOfBuilder, Object, ObjectBuilder, Schema, Type};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
-/// A deployment, schedule or signal name: what the server accepts.
-const NAME: (&str, usize) = (r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$", 128);
-/// An execution id.
-const ID: (&str, usize) = (r"^[A-Za-z0-9_.:~@-]*[A-Za-z0-9_:~@-][A-Za-z0-9_.:~@-]*$", 200);
-/// A tenant name.
-const TENANT: (&str, usize) = (r"^[a-z0-9][a-z0-9_-]*$", 64);
-
 /// The syntax of a path parameter, by route and name.
-fn path_syntax(path: &str, name: &str) -> Option<(&'static str, usize)> {
+fn path_syntax(path: &str, name: &str) -> Option<Syntax> {
     match (path, name) {
-        (p, "id") if p.starts_with("/v1/executions/") => Some(ID),
-        (_, "name") if path.starts_with("/v1/tenants/") => Some(TENANT),
-        (p, "name") if p.ends_with("/signals/{name}") => Some(NAME),
-        ("/v1/schedules/{id}", "id") => Some(NAME),
+        (p, "id") if p.starts_with("/v1/executions/") => Some(syntax::EXECUTION),
+        (_, "name") if path.starts_with("/v1/tenants/") => Some(syntax::TENANT),
+        (p, "name") if p.ends_with("/signals/{name}") => Some(syntax::SIGNAL),
+        ("/v1/schedules/{id}", "id") => Some(syntax::SCHEDULE),
         _ => None,
+    }
+}
+
+/// The syntax of a request body's property, by schema and property.
+const BODY_SYNTAX: [(&str, &str, Syntax); 4] = [
+    ("DeployRequest", "name", syntax::DEPLOYMENT),
+    ("StartRequest", "id", syntax::EXECUTION),
+    ("ScheduleRequest", "id", syntax::SCHEDULE),
+    ("CreateTenantRequest", "name", syntax::TENANT),
+];
+
+/// The properties that hold a workflow reference (`name` or `name@version`).
+const WORKFLOW_REFS: [(&str, &str); 2] = [("StartRequest", "workflow"), ("ScheduleRequest", "workflow")];
+
+/// A string schema of one syntax.
+fn string_of(syntax: &Syntax) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(syntax.pattern()))
+        .max_length(Some(syntax.max))
+}
+
+/// The object schema `schema` of the document (its own part, when it
+/// flattens another one into an `allOf`), mutably.
+fn object<'a>(doc: &'a mut OpenApi, schema: &str) -> Option<&'a mut Object> {
+    match doc.components.as_mut()?.schemas.get_mut(schema)? {
+        RefOr::T(Schema::Object(o)) => Some(o),
+        RefOr::T(Schema::AllOf(all)) => all.items.iter_mut().find_map(|item| match item {
+            RefOr::T(Schema::Object(o)) => Some(o),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// Sets the syntax of the names in request bodies.
+fn body_syntax(doc: &mut OpenApi) {
+    for (schema, property, syntax) in BODY_SYNTAX {
+        let found = object(doc, schema).and_then(|o| o.properties.get_mut(property));
+        if let Some(RefOr::T(Schema::Object(p))) = found {
+            p.pattern = Some(syntax.pattern());
+            p.max_length = Some(syntax.max);
+        }
+    }
+    for (schema, property) in WORKFLOW_REFS {
+        let Some(o) = object(doc, schema) else { continue };
+        let Some(RefOr::T(Schema::Object(p))) = o.properties.get(property) else {
+            continue;
+        };
+        let [length, name] = syntax::workflow_ref_patterns();
+        let both = AllOfBuilder::new()
+            .schema_type(Type::String)
+            .description(p.description.clone())
+            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(length)))
+            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(name)))
+            .build();
+        o.properties.insert(property.to_owned(), RefOr::T(Schema::AllOf(both)));
     }
 }
 
@@ -59,17 +112,13 @@ impl utoipa::Modify for CommonErrors {
                     if param.parameter_in != ParameterIn::Path {
                         continue;
                     }
-                    if let Some((pattern, max)) = path_syntax(path, &param.name) {
-                        let schema = ObjectBuilder::new()
-                            .schema_type(Type::String)
-                            .pattern(Some(pattern))
-                            .max_length(Some(max))
-                            .build();
-                        param.schema = Some(RefOr::T(schema.into()));
+                    if let Some(syntax) = path_syntax(path, &param.name) {
+                        param.schema = Some(RefOr::T(string_of(&syntax).build().into()));
                     }
                 }
             }
         }
+        body_syntax(doc);
         let common = [
             (
                 "400",
@@ -112,4 +161,54 @@ pub(super) fn without_auth(mut doc: OpenApi) -> OpenApi {
         op.responses.responses.remove("401");
     }
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::OpenApi as _;
+
+    /// The pattern and length a schema gives its strings.
+    fn syntax_of(schema: &RefOr<Schema>) -> (Option<String>, Option<usize>) {
+        match schema {
+            RefOr::T(Schema::Object(o)) => (o.pattern.clone(), o.max_length),
+            _ => (None, None),
+        }
+    }
+
+    #[test]
+    fn names_in_paths_and_bodies_carry_their_syntax() {
+        let mut doc = crate::api::routes::ApiDoc::openapi();
+        let path = &doc.paths.paths["/v1/executions/{id}/signals/{name}"];
+        let params = path.post.as_ref().unwrap().parameters.as_ref().unwrap();
+        for (name, syntax) in [("id", syntax::EXECUTION), ("name", syntax::SIGNAL)] {
+            let p = params.iter().find(|p| p.name == name).unwrap();
+            assert_eq!(
+                syntax_of(p.schema.as_ref().unwrap()),
+                (Some(syntax.pattern()), Some(syntax.max)),
+                "{name}"
+            );
+        }
+        for (schema, property, syntax) in BODY_SYNTAX {
+            let p = &object(&mut doc, schema).unwrap().properties[property];
+            assert_eq!(
+                syntax_of(p),
+                (Some(syntax.pattern()), Some(syntax.max)),
+                "{schema}.{property}"
+            );
+        }
+        for (schema, property) in WORKFLOW_REFS {
+            let RefOr::T(Schema::AllOf(all)) = &object(&mut doc, schema).unwrap().properties[property] else {
+                panic!("{schema}.{property} is an allOf")
+            };
+            let patterns: Vec<String> = all.items.iter().filter_map(|s| syntax_of(s).0).collect();
+            assert_eq!(patterns, syntax::workflow_ref_patterns(), "{schema}.{property}");
+            let strings = all
+                .items
+                .iter()
+                .all(|s| matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == Type::String.into()));
+            assert!(strings, "{schema}.{property}: every part is a string schema");
+            assert!(all.description.is_some(), "{schema}.{property} keeps its description");
+        }
+    }
 }

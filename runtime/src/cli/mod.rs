@@ -3,9 +3,6 @@
 
 mod admin;
 mod bench;
-mod bench_api;
-mod bench_console;
-mod bench_noisy;
 mod inspect;
 mod ops;
 mod remote;
@@ -326,6 +323,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Server(a) => ops::server(ctx, a).await,
         Command::Status(a) => ops::status(ctx, a).await,
         Command::Db(a) => ops::db(ctx, a).await,
+        Command::Bench(a) if a.api => bench::bench_api(ctx, a).await,
         Command::Bench(a) => bench::bench(ctx, a).await,
         Command::Tenant(a) => admin::tenant(ctx, a).await,
         Command::Token(a) => admin::token(ctx, a).await,

@@ -3,7 +3,7 @@
 use super::{Format, json_arg, parse_allow, read_file, render};
 use crate::api::client::Client;
 use crate::error::Result;
-use crate::model::Status;
+use crate::model::{Bindings, Status};
 use crate::node::{ComponentKind, DeployRequest, ResultResponse, ScheduleRequest, StartAnswer, StartRequest};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -170,8 +170,7 @@ pub(crate) async fn deploy(client: &Client, a: DeployArgs) -> Result<ExitCode> {
     let req = DeployRequest {
         name: a.name,
         workflow: workflow.clone(),
-        activities,
-        http_allow,
+        bindings: Bindings { activities, http_allow },
     };
     let previous = client
         .deployments()

@@ -110,7 +110,7 @@ pub(crate) async fn run(ctx: &Ctx, args: RunArgs) -> Result<ExitCode> {
         eprintln!("execution {id} ({name}) started");
     }
     let outcome = node.run_to_end(lease).await?;
-    Ok(report(&id, &outcome, args.output))
+    Ok(report(id.as_str(), &outcome, args.output))
 }
 
 /// `cairn resume`: continues every unfinished execution and waits for them.
@@ -138,7 +138,7 @@ pub(crate) async fn resume(ctx: &Ctx, args: ResumeArgs) -> Result<ExitCode> {
                 if args.output == Format::Text {
                     eprint!("{id}: ");
                 }
-                report(&id, &outcome, args.output)
+                report(id.as_str(), &outcome, args.output)
             }
             Err(e) => {
                 eprintln!("{id}: {e}");

@@ -3,15 +3,16 @@
 //! key stable across attempts and recoveries, outgoing HTTP gated by an
 //! allow-list.
 
+use super::Engine;
 use super::bindings::activity::ActivityPre;
 use super::bindings::activity::cairn::workflow::activity_context;
 use super::bindings::workflow::cairn::workflow::types;
 use super::guard::{Guard, LimitExceeded};
 use super::wasi::HttpGate;
-use super::{ActivityComponent, Engine};
 use crate::error::{Error, Result, codes};
 use crate::journal::{ActivityOutcome, FailureRecord, RetrySpec, RetryState, failures};
 use crate::model::now_ms;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
@@ -279,5 +280,77 @@ pub(crate) async fn run(
                 return news(News::Done(outcome));
             }
         }
+    }
+}
+
+/// A compiled, pre-linked activity component and the names it serves.
+pub(crate) struct ActivityComponent {
+    /// sha256 of the component.
+    pub(crate) digest: String,
+    /// Activity names it serves.
+    pub(crate) names: Vec<String>,
+    pub(crate) pre: ActivityPre<ActivityState>,
+}
+
+/// The activities one execution may call: name → component, plus the HTTP
+/// hosts each activity may reach.
+#[derive(Default)]
+pub(crate) struct ActivityRegistry {
+    by_name: HashMap<String, Arc<ActivityComponent>>,
+    http_allow: HashMap<String, Arc<Vec<String>>>,
+}
+
+impl ActivityRegistry {
+    /// Builds a registry; two components serving one name is an error.
+    pub(crate) fn new(
+        components: Vec<Arc<ActivityComponent>>,
+        http_allow: &BTreeMap<String, Vec<String>>,
+    ) -> Result<ActivityRegistry> {
+        let mut by_name = HashMap::new();
+        for c in components {
+            for name in &c.names {
+                if let Some(prev) = by_name.insert(name.clone(), c.clone())
+                    && prev.digest != c.digest
+                {
+                    return Err(Error::new(
+                        codes::DUPLICATE_ACTIVITY,
+                        format!(
+                            "two activity components serve `{name}` ({} and {})",
+                            &prev.digest[..12],
+                            &c.digest[..12]
+                        ),
+                        "pass only one component per activity name",
+                    ));
+                }
+            }
+        }
+        let http_allow = http_allow
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::new(v.clone())))
+            .collect();
+        Ok(ActivityRegistry { by_name, http_allow })
+    }
+
+    /// The component serving `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&Arc<ActivityComponent>> {
+        self.by_name.get(name)
+    }
+
+    /// Names of all registered activities, sorted.
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.by_name.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Hosts (`host` or `host:port`) activity `name` may send HTTP requests to.
+    pub(crate) fn http_allow(&self, name: &str) -> Arc<Vec<String>> {
+        let mut hosts: Vec<String> = Vec::new();
+        for key in [name, "*"] {
+            if let Some(list) = self.http_allow.get(key) {
+                hosts.extend(list.iter().cloned());
+            }
+        }
+        Arc::new(hosts)
     }
 }

@@ -1,14 +1,15 @@
 //! Loading components: validation against the worlds, compilation with an
-//! on-disk artifact cache, and pre-linking.
+//! on-disk artifact cache, and pre-linking into the component types each
+//! host defines (`workflow_host::WorkflowComponent`,
+//! `activity_host::ActivityComponent`).
 
 use super::Engine;
-use super::activity_host::ActivityState;
+use super::activity_host::ActivityComponent;
 use super::bindings::activity::ActivityPre;
 use super::bindings::workflow::WorkflowPre;
-use super::workflow_host::WorkflowState;
+use super::workflow_host::WorkflowComponent;
 use crate::error::{Error, Result, codes};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::Arc;
@@ -270,13 +271,6 @@ fn link_error(e: impl std::fmt::Display) -> Error {
     )
 }
 
-/// A compiled, pre-linked workflow component.
-pub(crate) struct WorkflowComponent {
-    pub(crate) pre: WorkflowPre<WorkflowState>,
-    /// Instances made ahead of time (only for slow-to-instantiate components).
-    pub(crate) spares: Arc<super::workflow_host::Spares>,
-}
-
 impl WorkflowComponent {
     pub(super) fn new(engine: &Engine, component: Component) -> Result<WorkflowComponent> {
         let pre = engine.workflow_linker.instantiate_pre(&component).map_err(link_error)?;
@@ -292,15 +286,6 @@ impl WorkflowComponent {
             spares: Arc::default(),
         })
     }
-}
-
-/// A compiled, pre-linked activity component and the names it serves.
-pub(crate) struct ActivityComponent {
-    /// sha256 of the component.
-    pub(crate) digest: String,
-    /// Activity names it serves.
-    pub(crate) names: Vec<String>,
-    pub(crate) pre: ActivityPre<ActivityState>,
 }
 
 impl ActivityComponent {
@@ -319,69 +304,6 @@ impl ActivityComponent {
             names,
             pre,
         })
-    }
-}
-
-/// The activities one execution may call: name → component, plus the HTTP
-/// hosts each activity may reach.
-#[derive(Default)]
-pub(crate) struct ActivityRegistry {
-    by_name: HashMap<String, Arc<ActivityComponent>>,
-    http_allow: HashMap<String, Arc<Vec<String>>>,
-}
-
-impl ActivityRegistry {
-    /// Builds a registry; two components serving one name is an error.
-    pub(crate) fn new(
-        components: Vec<Arc<ActivityComponent>>,
-        http_allow: &BTreeMap<String, Vec<String>>,
-    ) -> Result<ActivityRegistry> {
-        let mut by_name = HashMap::new();
-        for c in components {
-            for name in &c.names {
-                if let Some(prev) = by_name.insert(name.clone(), c.clone())
-                    && prev.digest != c.digest
-                {
-                    return Err(Error::new(
-                        codes::DUPLICATE_ACTIVITY,
-                        format!(
-                            "two activity components serve `{name}` ({} and {})",
-                            &prev.digest[..12],
-                            &c.digest[..12]
-                        ),
-                        "pass only one component per activity name",
-                    ));
-                }
-            }
-        }
-        let http_allow = http_allow
-            .iter()
-            .map(|(k, v)| (k.clone(), Arc::new(v.clone())))
-            .collect();
-        Ok(ActivityRegistry { by_name, http_allow })
-    }
-
-    /// The component serving `name`.
-    pub(crate) fn get(&self, name: &str) -> Option<&Arc<ActivityComponent>> {
-        self.by_name.get(name)
-    }
-
-    /// Names of all registered activities, sorted.
-    pub(crate) fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.by_name.keys().cloned().collect();
-        v.sort();
-        v
-    }
-
-    /// Hosts (`host` or `host:port`) activity `name` may send HTTP requests to.
-    pub(crate) fn http_allow(&self, name: &str) -> Arc<Vec<String>> {
-        let mut hosts: Vec<String> = Vec::new();
-        for key in [name, "*"] {
-            if let Some(list) = self.http_allow.get(key) {
-                hosts.extend(list.iter().cloned());
-            }
-        }
-        Arc::new(hosts)
     }
 }
 

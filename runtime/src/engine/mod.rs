@@ -16,9 +16,11 @@ mod memory;
 mod wasi;
 pub(crate) mod workflow_host;
 
-pub(crate) use components::{ActivityComponent, ActivityRegistry, WorkflowComponent, digest_of, imports_of};
+pub(crate) use activity_host::{ActivityComponent, ActivityRegistry};
+pub(crate) use components::{digest_of, imports_of};
 pub(crate) use memory::IdleTicket;
 use memory::{IdleInstances, MemoryTotals};
+pub(crate) use workflow_host::WorkflowComponent;
 
 use crate::error::Result;
 use std::collections::HashMap;
@@ -94,7 +96,7 @@ pub(crate) struct Engine {
     /// Workflow instances waiting idle, the least recently used first.
     idle: Arc<IdleInstances>,
     /// Permits for live activity instances.
-    pub(crate) activity_permits: Arc<Semaphore>,
+    activity_permits: Arc<Semaphore>,
     /// The limits every guest store gets (memory cap, CPU budget, CPU gate).
     pub(crate) limits: guard::Limits,
     /// Tenants' CPU meters on this node.
@@ -297,11 +299,6 @@ impl Engine {
             limits: self.limits.clone(),
             slots: self.spare_slots.clone(),
         }
-    }
-
-    /// Live workflow instances (each holds one permit of the pool).
-    pub(crate) fn live_workflow_instances(&self) -> usize {
-        self.workflow_capacity - self.workflow_permits.available_permits()
     }
 
     /// Marks the calling instance (of `tenant`) as idle (evictable) until

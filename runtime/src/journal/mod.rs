@@ -19,22 +19,22 @@ pub use cursor::{Cursor, NonDeterminism, Replayed};
 pub use payloads::{ActivityOutcome, FailureRecord, RetrySpec, RetryState, StartedPayload, failures};
 pub use record::{Command, Event, Lifecycle, Record};
 
-use crate::model::{Bindings, ClosePolicy, Entry, NewExecution, now_ms};
+use crate::model::{Bindings, ClosePolicy, Entry, Key, NewExecution, now_ms};
 use record::ChildStartResult;
 
 /// A new execution of `component` with its `started` entry and a fresh
 /// seed: the one constructor of executions (runs, API starts, children,
 /// continue-as-new, schedules).
 pub fn new_execution(
-    id: String,
-    workflow: &str,
+    id: Key,
+    workflow: &Key,
     component: &str,
     bindings: Bindings,
     input: &str,
-    parent: Option<String>,
+    parent: Option<Key>,
 ) -> NewExecution {
     let started = Lifecycle::Started(StartedPayload {
-        workflow: workflow.to_owned(),
+        workflow: workflow.as_str().to_owned(),
         component: component.to_owned(),
         input: input.to_owned(),
         seed: rand::random(),
@@ -42,7 +42,7 @@ pub fn new_execution(
     });
     NewExecution {
         id,
-        workflow: workflow.to_owned(),
+        workflow: workflow.clone(),
         component: component.to_owned(),
         bindings,
         input: input.to_owned(),
@@ -55,8 +55,8 @@ pub fn new_execution(
 /// A child workflow started by an execution.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChildRef {
-    /// The child's execution id.
-    pub id: String,
+    /// The child's execution key.
+    pub id: Key,
     /// What happens to it when its parent finishes.
     pub policy: ClosePolicy,
 }
@@ -117,7 +117,14 @@ mod tests {
 
     #[test]
     fn open_children_are_those_without_an_outcome() {
-        let e = new_execution("p".into(), "w", "c", Bindings::default(), "{}", None);
+        let e = new_execution(
+            Key::stored("p"),
+            &Key::stored("w"),
+            "c",
+            Bindings::default(),
+            "{}",
+            None,
+        );
         let done = Record::Event {
             of: 2,
             event: Event::ChildDone(ActivityOutcome {
@@ -138,11 +145,11 @@ mod tests {
             open,
             [
                 ChildRef {
-                    id: "p-c1".into(),
+                    id: Key::stored("p-c1"),
                     policy: ClosePolicy::Terminate
                 },
                 ChildRef {
-                    id: "p-c4".into(),
+                    id: Key::stored("p-c4"),
                     policy: ClosePolicy::RequestCancel
                 }
             ]

@@ -11,7 +11,7 @@
 //! - a lifecycle entry's payload is the variant's own content.
 
 use super::payloads::{ActivityOutcome, FailureRecord, RetrySpec, RetryState, StartedPayload};
-use crate::model::{ClosePolicy, Entry};
+use crate::model::{ClosePolicy, Entry, Key};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -235,8 +235,8 @@ pub struct ChildArgs {
 pub enum ChildStartResult {
     /// The child's execution id.
     Started {
-        /// Execution id.
-        id: String,
+        /// Execution key.
+        id: Key,
     },
     /// The child could not be started.
     Refused {
@@ -269,8 +269,8 @@ pub struct ContinueArgs {
 /// Answer of `continue`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContinueResult {
-    /// The next run's execution id.
-    pub next: String,
+    /// The next run's execution key.
+    pub next: Key,
 }
 
 /// Data of `signal.received`.
@@ -315,8 +315,8 @@ pub enum Failed {
 /// Payload of `continued`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Continued {
-    /// The next run's execution id.
-    pub next: String,
+    /// The next run's execution key.
+    pub next: Key,
 }
 
 /// Payload of `terminated`.

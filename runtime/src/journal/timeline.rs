@@ -140,6 +140,7 @@ mod tests {
     use super::*;
     use crate::journal::record::{ActivityArgs, SignalArgs, SleepArgs};
     use crate::journal::{ActivityOutcome, FailureRecord, RetrySpec, RetryState};
+    use crate::model::Key;
 
     fn at(record: Record, seq: u32, at_ms: i64) -> Entry {
         record.to_entry(seq, at_ms)
@@ -147,7 +148,9 @@ mod tests {
 
     #[test]
     fn an_activity_spans_from_its_start_to_its_outcome_with_its_retries() {
-        let started = crate::journal::new_execution("x".into(), "w", "c", Default::default(), "1", None).started;
+        let started =
+            crate::journal::new_execution(Key::stored("x"), &Key::stored("w"), "c", Default::default(), "1", None);
+        let started = started.started;
         let started = Entry { at_ms: 1000, ..started };
         let call = Command::StartActivity(ActivityArgs {
             name: "charge".into(),

@@ -30,13 +30,20 @@ pub struct WorkflowRef {
 }
 
 impl WorkflowRef {
-    /// Parses `name` or `name@version`; `None` for a version that is not a number.
+    /// Parses `name` or `name@version`; `None` for a version that is not
+    /// 1 to [`super::syntax::VERSION_DIGITS`] digits.
     pub fn parse(text: &str) -> Option<WorkflowRef> {
         match text.split_once('@') {
-            Some((name, version)) => Some(WorkflowRef {
-                name: name.to_owned(),
-                version: Some(version.parse().ok()?),
-            }),
+            Some((name, version)) => {
+                let digits = version.bytes().all(|b| b.is_ascii_digit());
+                if !digits || version.is_empty() || version.len() > super::syntax::VERSION_DIGITS {
+                    return None;
+                }
+                Some(WorkflowRef {
+                    name: name.to_owned(),
+                    version: Some(version.parse().ok()?),
+                })
+            }
             None => Some(WorkflowRef {
                 name: text.to_owned(),
                 version: None,

@@ -7,6 +7,7 @@
 mod access;
 mod catalog;
 pub mod json_text;
+pub mod syntax;
 pub mod tenancy;
 pub mod whole;
 
@@ -18,6 +19,7 @@ pub use catalog::{
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+pub use tenancy::Key;
 use utoipa::ToSchema;
 
 /// Current time in milliseconds since the Unix epoch.
@@ -127,13 +129,16 @@ impl std::fmt::Display for Status {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub struct Bindings {
     /// Digests of activity components.
+    #[serde(default)]
     pub activities: Vec<String>,
     /// Activity name (or `*`) → allowed hosts (`host` or `host:port`).
     #[serde(default)]
     pub http_allow: BTreeMap<String, Vec<String>>,
 }
 
-/// An execution as stored.
+/// An execution. As the store returns it, `id`, `workflow` and `parent`
+/// hold stored keys (read them with [`Key::stored`]); as the API answers it,
+/// the names its tenant knows.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Execution {
     /// Execution id.
@@ -199,10 +204,10 @@ impl Execution {
 /// A new execution with its first journal entry.
 #[derive(Debug, Clone)]
 pub struct NewExecution {
-    /// Execution id.
-    pub id: String,
-    /// Workflow name.
-    pub workflow: String,
+    /// Execution key.
+    pub id: Key,
+    /// Deployment key (or, for local runs, the workflow's name in `default`).
+    pub workflow: Key,
     /// Workflow component digest.
     pub component: String,
     /// Activities and grants.
@@ -210,7 +215,7 @@ pub struct NewExecution {
     /// JSON input.
     pub input: String,
     /// The parent execution, for child workflows.
-    pub parent: Option<String>,
+    pub parent: Option<Key>,
     /// The `started` entry (seq 0).
     pub started: Entry,
     /// Its tenant's `max_running` quota, for starts from outside (API,
@@ -242,8 +247,8 @@ impl Created {
 /// The right to write to one execution's journal: owner plus fencing epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
-    /// Execution id.
-    pub execution_id: String,
+    /// Execution key.
+    pub execution_id: Key,
     /// Node id of the holder.
     pub owner: String,
     /// Epoch of the claim; a newer claim makes this lease stale.
@@ -318,9 +323,9 @@ pub enum StoreEvent {
     /// New or released work may be claimable.
     Work,
     /// This execution finished (completed, failed, terminated, continued, parked).
-    Finished(String),
+    Finished(Key),
     /// This execution has something new: an inbox message, or a child finished.
-    Poke(String),
+    Poke(Key),
     /// Events may have been lost (the listener reconnected): everyone looks again.
     Resync,
 }
@@ -332,14 +337,14 @@ pub struct ListFilter {
     pub statuses: Vec<Status>,
     /// At most this many, newest first.
     pub limit: Option<u32>,
-    /// Only executions of this workflow name.
-    pub workflow: Option<String>,
+    /// Only executions of this deployment (key).
+    pub workflow: Option<Key>,
     /// Only executions created at or after this time (ms since epoch).
     pub created_from_ms: Option<i64>,
     /// Only executions created before this time (ms since epoch).
     pub created_to_ms: Option<i64>,
     /// Paging: only executions after this one in the order (created_at desc, id desc).
-    pub after: Option<(i64, String)>,
+    pub after: Option<(i64, Key)>,
     /// Only executions of this tenant (all when `None`).
     pub tenant: Option<String>,
 }

@@ -12,11 +12,11 @@
 //!   yardstick of the latency target (chain(10) p50 ≤ 2 × 12 commits).
 
 use super::{Node, NodeConfig, Outcome, StoreConfig, Verdict};
-use crate::engine::ActivityRegistry;
-use crate::engine::workflow_host::{ExecutionHost, time_instantiation, time_spare};
+use crate::engine::workflow_host::probes;
 use crate::error::{Error, Result, codes};
 use crate::journal::Cursor;
-use crate::model::{Bindings, Lease};
+use crate::model::Bindings;
+use crate::stats::{Samples, ms, verdict};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -36,25 +36,6 @@ pub struct BenchOptions {
     pub concurrency: usize,
     /// Approximate journal length for the replay figure.
     pub replay_entries: usize,
-}
-
-/// The `p` quantile (0..=1) of sorted durations.
-pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-/// A duration in milliseconds, for reports.
-pub fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1e3)
-}
-
-/// `met` or `NOT met`.
-pub fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "NOT met" }
 }
 
 /// The components and bindings every measurement runs.
@@ -119,13 +100,11 @@ fn memory_kib() -> Option<(u64, u64)> {
 /// all in PSS.
 async fn live_memory(node: &Arc<Node>, w: &Workload, count: usize) -> Result<Option<(f64, f64)>> {
     let engine = node.engine()?;
-    let permits = engine.activity_permits.clone();
-    let all = permits.available_permits() as u32;
-    let held = permits.acquire_many_owned(all).await.map_err(Error::store)?;
+    let held = probes::hold_activity_permits(&engine).await;
     let Some(before) = memory_kib() else {
         return Ok(None);
     };
-    let live_before = engine.live_workflow_instances();
+    let live_before = probes::live_instances(&engine);
     let runs: Vec<_> = (0..count)
         .map(|_| {
             let (node, w) = (node.clone(), w.clone());
@@ -133,7 +112,7 @@ async fn live_memory(node: &Arc<Node>, w: &Workload, count: usize) -> Result<Opt
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while engine.live_workflow_instances() < live_before + count {
+    while probes::live_instances(&engine) < live_before + count {
         if Instant::now() > deadline {
             return Err(Error::store("the held executions did not all start within 60 s"));
         }
@@ -172,6 +151,29 @@ pub struct Baseline {
     pub chain10_per_s: f64,
 }
 
+/// `n` fsync'd single-row commits, one at a time.
+async fn probe_commits(node: &Node, n: usize) -> Result<Samples> {
+    let mut commits = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        node.store.probe_commit().await?;
+        commits.push(t.elapsed());
+    }
+    Ok(commits.into())
+}
+
+/// 20 warm-up runs, then `runs` sequential chain(10) executions.
+async fn chain_latencies(node: &Node, w: &Workload, runs: usize) -> Result<Samples> {
+    for _ in 0..20 {
+        chain(node, w, 10).await?;
+    }
+    let mut lat = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        lat.push(chain(node, w, 10).await?);
+    }
+    Ok(lat.into())
+}
+
 /// Measures the in-process baseline: 200 single-row commits, 20 warm-up
 /// runs, then `runs` sequential chain(10) executions, then `o.total` of
 /// them `o.concurrency` at a time.
@@ -181,26 +183,13 @@ pub async fn baseline(store: &StoreConfig, config: NodeConfig, o: &BenchOptions,
         .prepare_run(&o.workflow, std::slice::from_ref(&o.activity), Default::default())
         .await?;
     let w = Workload { digest, bindings };
-    let mut commits = Vec::new();
-    for _ in 0..200 {
-        let t = Instant::now();
-        node.store.probe_commit().await?;
-        commits.push(t.elapsed());
-    }
-    commits.sort();
-    for _ in 0..20 {
-        chain(&node, &w, 10).await?;
-    }
-    let mut lat = Vec::new();
-    for _ in 0..runs {
-        lat.push(chain(&node, &w, 10).await?);
-    }
-    lat.sort();
+    let commits = probe_commits(&node, 200).await?;
+    let lat = chain_latencies(&node, &w, runs).await?;
     let chain10_per_s = throughput(std::slice::from_ref(&node), &w, o.total, o.concurrency).await?;
     Ok(Baseline {
-        commit_p50: percentile(&commits, 0.5),
-        chain10_p50: percentile(&lat, 0.5),
-        chain10_p99: percentile(&lat, 0.99),
+        commit_p50: commits.p50(),
+        chain10_p50: lat.p50(),
+        chain10_p99: lat.p99(),
         chain10_per_s,
     })
 }
@@ -246,34 +235,21 @@ pub async fn run(store: &StoreConfig, config: NodeConfig, o: BenchOptions, out: 
     }
 
     // The yardstick: one fsync'd single-row commit.
-    let mut commits = Vec::new();
-    for _ in 0..500 {
-        let t = Instant::now();
-        node.store.probe_commit().await?;
-        commits.push(t.elapsed());
-    }
-    commits.sort();
-    let commit_p50 = percentile(&commits, 0.5);
+    let commits = probe_commits(&node, 500).await?;
+    let commit_p50 = commits.p50();
     out(format!(
         "single-row commit            p50 {}  p99 {}",
         ms(commit_p50),
-        ms(percentile(&commits, 0.99))
+        ms(commits.p99())
     ));
 
-    for _ in 0..20 {
-        chain(&node, &w, 10).await?;
-    }
-    let mut lat = Vec::new();
-    for _ in 0..o.runs {
-        lat.push(chain(&node, &w, 10).await?);
-    }
-    lat.sort();
-    let p50 = percentile(&lat, 0.5);
+    let lat = chain_latencies(&node, &w, o.runs).await?;
+    let p50 = lat.p50();
     let target = commit_p50 * 24;
     out(format!(
         "chain(10) latency            p50 {}  p99 {}   (target ≤ 2 × 12 commits = {}: {})",
         ms(p50),
-        ms(percentile(&lat, 0.99)),
+        ms(lat.p99()),
         ms(target),
         verdict(p50 <= target)
     ));
@@ -326,8 +302,7 @@ pub async fn run(store: &StoreConfig, config: NodeConfig, o: BenchOptions, out: 
             }
         }
     }
-    replays.sort();
-    let replay = percentile(&replays, 0.5);
+    let replay = Samples::from(replays).p50();
     out(format!(
         "replay of {} entries       {}   (target < 50 ms: {})",
         journal.len(),
@@ -338,60 +313,42 @@ pub async fn run(store: &StoreConfig, config: NodeConfig, o: BenchOptions, out: 
     let engine = node.engine()?;
     let host = || {
         let cursor = Cursor::new(journal[..1].to_vec()).map_err(Error::store)?;
-        let lease = Lease {
-            execution_id: id.clone(),
-            owner: "bench".into(),
-            epoch: -1,
-        };
-        let registry = Arc::new(ActivityRegistry::default());
-        Ok::<_, Error>(ExecutionHost::new(
-            cursor,
-            lease,
-            node.me(),
-            engine.clone(),
-            registry,
-            node.host_options(true),
-        ))
+        node.replay_host(&id, cursor, "bench")
     };
     let mut inst = Vec::new();
     for _ in 0..2000 {
         inst.push(
-            time_instantiation(&engine, &component, host()?)
+            probes::time_instantiation(&engine, &component, host()?)
                 .await
                 .map_err(|e| Error::store(format!("{e:#}")))?,
         );
     }
-    inst.sort();
-    let inst_p50 = percentile(&inst, 0.5);
+    let inst = Samples::from(inst);
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
     out(format!(
         "instantiate (cached)         p50 {:.1} µs  p99 {:.1} µs   (target < 50 µs: {})",
-        inst_p50.as_secs_f64() * 1e6,
-        percentile(&inst, 0.99).as_secs_f64() * 1e6,
-        verdict(inst_p50 < Duration::from_micros(50))
+        us(inst.p50()),
+        us(inst.p99()),
+        verdict(inst.p50() < Duration::from_micros(50))
     ));
 
     // Components slower than that get instances made ahead of time: what a
     // start then waits for is taking one and giving it the execution.
     let mut ready = Vec::new();
     for _ in 0..200 {
-        component.spares.refill(&engine.spare_maker(), &component.pre);
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while component.spares.ready() == 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_micros(200)).await;
-        }
-        match time_spare(&component, host()?) {
+        match probes::time_spare(&engine, &component, host()?, Duration::from_secs(1)).await {
             Some(took) => ready.push(took),
             None => break,
         }
     }
+    let ready = Samples::from(ready);
     if ready.is_empty() {
         out("instance from a spare        none (instantiation is fast enough: no spares are made)".into());
     } else {
-        ready.sort();
         out(format!(
             "instance from a spare        p50 {:.1} µs  p99 {:.1} µs   (made ahead of time in the background)",
-            percentile(&ready, 0.5).as_secs_f64() * 1e6,
-            percentile(&ready, 0.99).as_secs_f64() * 1e6,
+            us(ready.p50()),
+            us(ready.p99()),
         ));
     }
     Ok(())

@@ -1,15 +1,14 @@
 //! The commands of a node: what users ask of Cairn, through the HTTP API or
 //! the CLI. Every one validates its input before it writes anything.
 
-use super::Node;
-use super::access::{Caller, present_deployment, present_execution, present_schedule};
-use super::rates::Rate;
 use super::types::*;
+use super::{Caller, Node, Rate};
 use crate::engine::digest_of;
 use crate::error::{Error, Result, codes};
 use crate::journal;
+use crate::model::syntax::{self, Syntax};
 use crate::model::{
-    Bindings, Deployment, Execution, InboxKind, ListFilter, Role, Schedule, Status, StoreEvent, StoreStatus,
+    Bindings, Deployment, Execution, InboxKind, Key, ListFilter, Role, Schedule, Status, StoreEvent, StoreStatus,
     Transition, WorkflowRef, now_ms, tenancy,
 };
 use serde_json::Value;
@@ -33,29 +32,15 @@ pub(crate) fn checked_wait(wait_ms: Option<u64>) -> Result<Duration> {
 /// The largest page `list` returns.
 const MAX_PAGE: u32 = 1000;
 
-/// A deployment or schedule name: up to 128 of `[A-Za-z0-9-_.]`, not only
-/// dots (`.` and `..` cannot be addressed in a URL path).
-fn valid_name(s: &str) -> bool {
-    s.len() <= 128 && addressable(s) && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-}
-
-/// An execution id: up to 200 of `[A-Za-z0-9-_.:~@]`, not only dots.
-fn valid_id(s: &str) -> bool {
-    s.len() <= 200 && addressable(s) && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:~@".contains(c))
-}
-
-/// Not empty and not made of dots only.
-fn addressable(s: &str) -> bool {
-    s.chars().any(|c| c != '.')
-}
-
-fn check_name(what: &str, name: &str) -> Result<()> {
-    if valid_name(name) {
+/// Refuses a name that is not of its syntax (`CAIRN-E005`, with the
+/// syntax's hint).
+fn check(syntax: &Syntax, name: &str) -> Result<()> {
+    if syntax.valid(name) {
         return Ok(());
     }
     Err(Error::invalid(
-        format!("invalid {what} `{}`", crate::error::echo(name)),
-        "use up to 128 letters, digits, '-', '_' and '.' (not only dots)",
+        format!("invalid {} `{}`", syntax.what, crate::error::echo(name)),
+        syntax.hint(),
     ))
 }
 
@@ -92,7 +77,7 @@ impl Node {
     pub async fn upload_component(&self, caller: &Caller, kind: ComponentKind, bytes: &[u8]) -> Result<ComponentInfo> {
         caller.require(Role::Deploy)?;
         let digest = digest_of(bytes);
-        self.check_component_quota(caller, &digest, bytes.len()).await?;
+        self.tenancy.check_component_quota(caller, &digest, bytes.len()).await?;
         let engine = self.engine()?;
         let activities = match kind {
             ComponentKind::Workflow => {
@@ -116,19 +101,20 @@ impl Node {
     /// Creates the next version of a named deployment of uploaded components.
     pub async fn deploy(&self, caller: &Caller, req: DeployRequest) -> Result<Deployment> {
         caller.require(Role::Deploy)?;
-        check_name("deployment name", &req.name)?;
-        let bindings = Bindings {
-            activities: req.activities,
-            http_allow: req.http_allow,
-        };
-        self.check_capabilities(caller, &req.workflow, &bindings).await?;
+        check(&syntax::DEPLOYMENT, &req.name)?;
+        let bindings = req.bindings;
+        let imports_of =
+            |digest: String| async move { crate::engine::imports_of(&self.component_bytes(&digest).await?) };
+        self.tenancy
+            .check_capabilities(caller, &req.workflow, &bindings, imports_of)
+            .await?;
         self.validate(&req.workflow, &bindings).await?;
         let d = self
             .store
             .put_deployment(&caller.key(&req.name), &req.workflow, &bindings)
             .await?;
-        self.audit_action(caller, "deploy", &format!("{}@{}", req.name, d.version))
-            .await?;
+        let target = format!("{}@{}", req.name, d.version);
+        self.tenancy.audit(caller, "deploy", &target).await?;
         Ok(present_deployment(d))
     }
 
@@ -142,15 +128,15 @@ impl Node {
     /// The deployment a workflow reference names in `tenant`.
     async fn resolve(&self, tenant: &str, workflow: &str) -> Result<Deployment> {
         let wanted = WorkflowRef::parse(workflow)
-            .filter(|w| valid_name(&w.name))
+            .filter(|w| syntax::DEPLOYMENT.valid(&w.name))
             .ok_or_else(|| {
                 Error::invalid(
                     format!("bad workflow `{}`", crate::error::echo(workflow)),
-                    "use name or name@3",
+                    syntax::WORKFLOW_REF_HINT,
                 )
             })?;
         self.store
-            .deployment(&tenancy::key(tenant, &wanted.name), wanted.version)
+            .deployment(&Key::new(tenant, &wanted.name), wanted.version)
             .await?
             .ok_or_else(|| {
                 Error::new(
@@ -166,22 +152,18 @@ impl Node {
     /// returns that execution; with another, `CAIRN-E035`).
     pub async fn start(&self, caller: &Caller, req: StartRequest) -> Result<StartResponse> {
         caller.require(Role::Operate)?;
-        self.check_rate(caller, Rate::Starts).await?;
+        self.tenancy.check_rate(caller, Rate::Starts).await?;
         let id = req.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        if !valid_id(&id) {
-            return Err(Error::invalid(
-                format!("invalid execution id `{}`", crate::error::echo(&id)),
-                "use up to 200 letters, digits and -_.:~@ (not only dots)",
-            ));
-        }
+        check(&syntax::EXECUTION, &id)?;
         let input = req.input.to_string();
-        self.check_payload(caller, &input).await?;
-        self.check_journal_room(caller).await?;
+        self.tenancy.check_payload(caller, &input).await?;
+        self.tenancy.check_journal_room(caller).await?;
         let d = self.resolve(&caller.tenant, &req.workflow).await?;
         let key = caller.key(&id);
-        let bindings = self.within_policy(&caller.tenant, d.bindings).await?;
-        let mut new = journal::new_execution(key.clone(), &d.name, &d.component, bindings, &input, None);
-        new.queue_limit = self.queue_limit(&caller.tenant).await?;
+        let bindings = self.tenancy.within_policy(&caller.tenant, d.bindings).await?;
+        let workflow = Key::stored(d.name.clone());
+        let mut new = journal::new_execution(key.clone(), &workflow, &d.component, bindings, &input, None);
+        new.queue_limit = self.tenancy.queue_limit(&caller.tenant).await?;
         let created = self.place(new).await?.is_new();
         let version = if created {
             d.version
@@ -234,11 +216,11 @@ impl Node {
     }
 
     /// One execution, by its storage key.
-    pub(crate) async fn execution(&self, key: &str) -> Result<Execution> {
+    pub(crate) async fn execution(&self, key: &Key) -> Result<Execution> {
         self.store
             .execution(key)
             .await?
-            .ok_or_else(|| Error::no_execution(tenancy::name_of(key)))
+            .ok_or_else(|| Error::no_execution(key.name()))
     }
 
     /// One execution and the size of its inbox.
@@ -269,7 +251,7 @@ impl Node {
     /// to await before the first read (the execution is known unfinished).
     async fn wait_watched(
         &self,
-        mut id: String,
+        mut id: Key,
         deadline: tokio::time::Instant,
         first: Option<tokio::sync::futures::Notified<'_>>,
         first_watch: &super::wakeups::Watch<'_>,
@@ -305,14 +287,14 @@ impl Node {
                 }
             };
             if let Some(next) = e.continued_as() {
-                id = next;
+                id = Key::stored(next);
                 continue;
             }
             if e.status.is_unfinished() && tokio::time::Instant::now() < deadline {
                 continue;
             }
             let answer = ResultResponse {
-                id: tenancy::name_of(&id).to_owned(),
+                id: id.name().to_owned(),
                 status: e.status,
                 output: json_of(&e.output),
                 error: json_of(&e.error),
@@ -373,12 +355,12 @@ impl Node {
         })
     }
 
-    async fn unfinished(&self, key: &str) -> Result<Execution> {
+    async fn unfinished(&self, key: &Key) -> Result<Execution> {
         let e = self.execution(key).await?;
         if !e.status.is_unfinished() {
             return Err(Error::new(
                 codes::ALREADY_FINISHED,
-                format!("execution {} is {}", tenancy::name_of(key), e.status),
+                format!("execution {} is {}", key.name(), e.status),
                 "nothing to do; see its result",
             ));
         }
@@ -388,10 +370,10 @@ impl Node {
     /// Queues a signal; it wakes the execution if it is suspended.
     pub async fn signal(&self, caller: &Caller, id: &str, name: &str, payload: &Value) -> Result<SignalResponse> {
         caller.require(Role::Operate)?;
-        self.check_rate(caller, Rate::Signals).await?;
-        check_name("signal name", name)?;
+        self.tenancy.check_rate(caller, Rate::Signals).await?;
+        check(&syntax::SIGNAL, name)?;
         let payload = payload.to_string();
-        self.check_payload(caller, &payload).await?;
+        self.tenancy.check_payload(caller, &payload).await?;
         let key = caller.key(id);
         self.unfinished(&key).await?;
         let seq = self
@@ -414,7 +396,7 @@ impl Node {
         let key = caller.key(id);
         self.unfinished(&key).await?;
         self.request_cancel_of(&key).await?;
-        self.audit_action(caller, "cancel", id).await?;
+        self.tenancy.audit(caller, "cancel", id).await?;
         Ok(CancelResponse {
             execution_id: id.to_owned(),
             cancel: "requested".into(),
@@ -438,7 +420,7 @@ impl Node {
             ));
         }
         self.admit_after(&key).await;
-        self.audit_action(caller, "terminate", id).await?;
+        self.tenancy.audit(caller, "terminate", id).await?;
         Ok(TerminateResponse {
             execution_id: id.to_owned(),
             status: Status::Terminated,
@@ -476,7 +458,7 @@ impl Node {
             return Err(not_parked("no longer parked"));
         }
         self.announce(StoreEvent::Work);
-        self.audit_action(caller, "unpark", id).await?;
+        self.tenancy.audit(caller, "unpark", id).await?;
         Ok(UnparkResponse {
             execution_id: id.to_owned(),
             status: Status::Running,
@@ -487,15 +469,15 @@ impl Node {
     /// Creates or replaces a schedule of a deployment.
     pub async fn create_schedule(&self, caller: &Caller, req: ScheduleRequest) -> Result<Schedule> {
         caller.require(Role::Operate)?;
-        check_name("schedule id", &req.id)?;
+        check(&syntax::SCHEDULE, &req.id)?;
         let next = super::next_fire(&req.cron, now_ms())?;
         let input = req.input.to_string();
-        self.check_payload(caller, &input).await?;
+        self.tenancy.check_payload(caller, &input).await?;
         self.resolve(&caller.tenant, &req.workflow).await?;
         let schedule = Schedule {
-            id: caller.key(&req.id),
+            id: caller.key(&req.id).into_string(),
             cron: req.cron,
-            workflow: caller.key(&req.workflow),
+            workflow: caller.key(&req.workflow).into_string(),
             input,
             next_fire_at_ms: next,
         };
@@ -612,9 +594,11 @@ mod tests {
 
     #[test]
     fn names_ids_statuses_and_cursors_are_checked() {
-        assert!(valid_name("orders-v2.1") && !valid_name("a b") && !valid_name(""));
-        assert!(valid_id("order-7~2@x:y") && !valid_id("a/b") && !valid_id(&"x".repeat(201)));
-        assert!(!valid_id(".") && !valid_id("..") && !valid_name("...") && valid_id(".a") && valid_name("v1.2"));
+        let (name, id) = (syntax::DEPLOYMENT, syntax::EXECUTION);
+        assert!(name.valid("orders-v2.1") && !name.valid("a b") && !name.valid(""));
+        assert!(id.valid("order-7~2@x:y") && !id.valid("a/b") && !id.valid(&"x".repeat(201)));
+        assert!(!id.valid(".") && !id.valid("..") && !name.valid("...") && id.valid(".a") && name.valid("v1.2"));
+        assert_eq!(check(&name, "a b").unwrap_err().code, codes::INVALID_ARGUMENT);
         assert_eq!(
             parse_statuses(Some("running,failed")).unwrap(),
             [Status::Running, Status::Failed]

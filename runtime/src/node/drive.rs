@@ -3,12 +3,13 @@
 //! outcome is written.
 
 use super::{Active, Node, is_dead_local_owner};
+use crate::engine::workflow_host::Effects;
 use crate::engine::workflow_host::{self, Activation, End, ExecutionHost, HostOptions};
 use crate::error::{Error, Result, codes};
 use crate::journal::record::{Completed, Continued, Failed};
 use crate::journal::{self, Cursor, Lifecycle, failures};
 use crate::model::{
-    Bindings, Created, Execution, Lease, ListFilter, NewExecution, Status, StoreEvent, Transition, now_ms, tenancy,
+    Bindings, Created, Execution, Key, Lease, ListFilter, NewExecution, Status, StoreEvent, Transition, now_ms, tenancy,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +27,8 @@ pub enum Outcome {
     Sleeping(i64),
     /// Another node took the execution over.
     LeaseLost,
-    /// This run continued as new; the next run has this id.
-    Continued(String),
+    /// This run continued as new; the next run has this key.
+    Continued(Key),
 }
 
 impl Node {
@@ -43,8 +44,8 @@ impl Node {
         Ok(lease)
     }
 
-    /// Creates an execution for any node to claim; returns its id.
-    pub async fn enqueue(&self, workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<String> {
+    /// Creates an execution for any node to claim; returns its key.
+    pub async fn enqueue(&self, workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<Key> {
         let new = checked_new_execution(workflow, component, bindings, input)?;
         self.create(&new, None).await?;
         self.announce(StoreEvent::Work);
@@ -61,20 +62,13 @@ impl Node {
         let component = self.workflow_component(&exec.component).await?;
         let engine = self.engine()?;
         let mut options = self.host_options(false);
-        let tenant = tenancy::tenant_of(&lease.execution_id);
-        let quotas = self.quotas(tenant).await?;
-        options.max_entries = quotas.max_journal_entries;
-        options.journal_quota = quotas.max_journal_bytes.is_some();
-        options.cpu_budget = quotas.cpu_budget_ms.map(Duration::from_millis);
-        // Each node allows its share of the tenant's CPU per minute.
-        let cpu_share = quotas.cpu_ms_per_minute.map(|m| (m / self.live_nodes() as u64).max(1));
-        options.cpu_meter = Some(engine.cpu_meter(tenant, cpu_share));
-        let mib = |m: Option<u64>| m.map(|m| usize::try_from(m.saturating_mul(1 << 20)).unwrap_or(usize::MAX));
-        engine.set_tenant_memory(
-            tenant,
-            mib(quotas.max_instance_memory_mb),
-            mib(quotas.max_total_memory_mb),
-        );
+        let tenant = lease.execution_id.tenant();
+        let quotas = self.tenancy.activation_quotas(tenant).await?;
+        options.max_entries = quotas.max_entries;
+        options.journal_quota = quotas.journal_quota;
+        options.cpu_budget = quotas.cpu_budget;
+        options.cpu_meter = Some(engine.cpu_meter(tenant, quotas.cpu_ms_per_minute));
+        engine.set_tenant_memory(tenant, quotas.instance_memory, quotas.total_memory);
         let host = ExecutionHost::new(
             cursor,
             lease.clone(),
@@ -117,7 +111,11 @@ impl Node {
             let journal = vec![new.started.clone()];
             return Ok((new, journal));
         }
-        let e = self.store.execution(id).await?.ok_or_else(|| Error::no_execution(id))?;
+        let e = self
+            .store
+            .execution(id)
+            .await?
+            .ok_or_else(|| Error::no_execution(id.as_str()))?;
         // Claimed (or resumed) from the store: how long it had been due.
         let due = e.updated_at_ms.max(e.wake_at_ms.unwrap_or(0));
         let lag = Duration::from_millis(now_ms().saturating_sub(due).max(0) as u64);
@@ -128,12 +126,12 @@ impl Node {
             .cloned()
             .ok_or_else(|| corrupt(id, "the journal is empty"))?;
         let exec = NewExecution {
-            id: e.id,
-            workflow: e.workflow,
+            id: Key::stored(e.id),
+            workflow: Key::stored(e.workflow),
             component: e.component,
             bindings: e.bindings,
             input: e.input,
-            parent: e.parent,
+            parent: e.parent.map(Key::stored),
             started,
             queue_limit: None,
         };
@@ -198,7 +196,7 @@ impl Node {
                     format!("workflow failed: {}: {}", failure.code, failure.message),
                     format!(
                         "see its journal: `cairn history {id}` (a server) or `cairn show {id}` (the embedded store)",
-                        id = tenancy::name_of(&exec.id)
+                        id = exec.id.name()
                     ),
                 );
                 (
@@ -234,7 +232,7 @@ impl Node {
                 (
                     Lifecycle::Continued(Continued { next: next.clone() }),
                     Transition::Continued {
-                        output: Execution::continued_output(&next),
+                        output: Execution::continued_output(next.as_str()),
                     },
                     Outcome::Continued(next),
                 )
@@ -264,7 +262,7 @@ impl Node {
                     _ => {}
                 }
                 self.wakeups.ended(&exec.id, transition);
-                self.finished(&exec.id, host.open_children(), exec.parent.as_deref())
+                self.finished(&exec.id, host.open_children(), exec.parent.as_ref())
                     .await;
                 Ok(outcome)
             }
@@ -297,7 +295,7 @@ impl Node {
 
     /// Claims and runs to the end every unfinished execution whose lease is
     /// free, expired, or held by a dead process of this host.
-    pub async fn resume_all(&self) -> Result<Vec<(String, Result<Outcome>)>> {
+    pub async fn resume_all(&self) -> Result<Vec<(Key, Result<Outcome>)>> {
         let filter = ListFilter {
             statuses: vec![Status::Running, Status::Sleeping],
             ..Default::default()
@@ -312,12 +310,13 @@ impl Node {
                 .filter(|o| is_dead_local_owner(o))
                 .cloned()
                 .collect();
-            match self.store.claim(&exec.id, &self.id, self.lease_ms(), &dead).await? {
+            let id = Key::stored(exec.id);
+            match self.store.claim(&id, &self.id, self.lease_ms(), &dead).await? {
                 Some(lease) => {
                     let node: Arc<Node> = self.me();
-                    tasks.push((exec.id, tokio::spawn(async move { node.run_to_end(lease).await })));
+                    tasks.push((id, tokio::spawn(async move { node.run_to_end(lease).await })));
                 }
-                None => skipped.push(exec.id),
+                None => skipped.push(id),
             }
         }
         let mut results = Vec::new();
@@ -347,7 +346,6 @@ impl Node {
     }
 }
 
-/// The journal of `id` cannot be read.
 /// A span for one activation (when traces are on), continuing the trace of
 /// the request that started the execution.
 fn activation_span(exec: &NewExecution, lease: &Lease) -> Option<opentelemetry::Context> {
@@ -361,22 +359,23 @@ fn activation_span(exec: &NewExecution, lease: &Lease) -> Option<opentelemetry::
     };
     let parent = crate::traces::from_traceparent(trace.as_deref());
     let attributes = vec![
-        KeyValue::new("cairn.execution_id", tenancy::name_of(&exec.id).to_owned()),
-        KeyValue::new("cairn.tenant", tenancy::tenant_of(&exec.id).to_owned()),
-        KeyValue::new("cairn.workflow", tenancy::name_of(&exec.workflow).to_owned()),
+        KeyValue::new("cairn.execution_id", exec.id.name().to_owned()),
+        KeyValue::new("cairn.tenant", exec.id.tenant().to_owned()),
+        KeyValue::new("cairn.workflow", exec.workflow.name().to_owned()),
         KeyValue::new("cairn.lease_epoch", lease.epoch),
     ];
-    let name = format!("activation {}", tenancy::name_of(&exec.workflow));
+    let name = format!("activation {}", exec.workflow.name());
     crate::traces::start(name, opentelemetry::trace::SpanKind::Internal, &parent, attributes)
 }
 
 /// Counts an execution's end in the counter `pick` chooses.
 fn count_end(exec: &NewExecution, pick: impl FnOnce(&crate::metrics::Metrics) -> &prometheus::IntCounterVec) {
-    let labels = [tenancy::tenant_of(&exec.id), tenancy::name_of(&exec.workflow)];
+    let labels = [exec.id.tenant(), exec.workflow.name()];
     crate::metrics::count(pick, &labels);
 }
 
-fn corrupt(id: &str, e: impl std::fmt::Display) -> Error {
+/// The journal of `id` cannot be read.
+fn corrupt(id: &Key, e: impl std::fmt::Display) -> Error {
     Error::new(
         codes::CORRUPT_JOURNAL,
         format!("execution {id}: {e}"),
@@ -384,14 +383,16 @@ fn corrupt(id: &str, e: impl std::fmt::Display) -> Error {
     )
 }
 
-/// A new top-level execution with a fresh id, if `input` is JSON.
+/// A new top-level execution of a local run (tenant `default`) with a
+/// fresh id, if `input` is JSON.
 fn checked_new_execution(workflow: &str, component: &str, bindings: &Bindings, input: &str) -> Result<NewExecution> {
     if serde_json::from_str::<serde_json::Value>(input).is_err() {
         return Err(Error::invalid_json("the input"));
     }
+    let default = tenancy::DEFAULT_TENANT;
     Ok(journal::new_execution(
-        uuid::Uuid::now_v7().to_string(),
-        workflow,
+        Key::new(default, &uuid::Uuid::now_v7().to_string()),
+        &Key::new(default, workflow),
         component,
         bindings.clone(),
         input,

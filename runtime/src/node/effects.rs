@@ -1,21 +1,23 @@
 //! The node's side of running executions: the engine asks, the node does —
-//! commits (retrying a store that hiccups), inbox reads, children.
+//! commits (retrying a store that hiccups), inbox reads, children. The
+//! node's own commits (an activation's end, parking) go through the same
+//! [`Effects::commit`].
 
-use super::Node;
+use super::{Node, Rate};
 use crate::engine::workflow_host::{ChildState, Effects};
 use crate::error::{Result, codes};
 use crate::journal::{self, FailureRecord, failures};
-use crate::model::{Entry, InboxMessage, Lease, Status, Transition, WorkflowRef, tenancy};
+use crate::model::{Entry, InboxMessage, Key, Lease, Status, Transition, WorkflowRef};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-impl Node {
-    /// Commits entries and a status change under `lease`, retrying transient
-    /// store failures with backoff. A lost lease fails at once.
-    pub(super) async fn commit(&self, lease: &Lease, entries: &[Entry], transition: &Transition) -> Result<()> {
+#[async_trait]
+impl Effects for Node {
+    /// Retries transient store failures with backoff; a lost lease fails at once.
+    async fn commit(&self, lease: &Lease, entries: &[Entry], transition: &Transition) -> Result<()> {
         let mut delay = Duration::from_millis(50);
         let mut attempt = 0;
         loop {
@@ -40,31 +42,23 @@ impl Node {
             }
         }
     }
-}
 
-#[async_trait]
-impl Effects for Node {
-    async fn commit(&self, lease: &Lease, entries: &[Entry], transition: &Transition) -> Result<()> {
-        Node::commit(self, lease, entries, transition).await
-    }
-
-    async fn inbox(&self, id: &str) -> Result<Vec<InboxMessage>> {
+    async fn inbox(&self, id: &Key) -> Result<Vec<InboxMessage>> {
         self.store.inbox(id).await
     }
 
-    async fn journal_full(&self, id: &str) -> Option<crate::error::Error> {
-        let full = Node::journal_full(self, tenancy::tenant_of(id)).await.ok().flatten();
-        full.map(super::journal_full_error)
+    async fn journal_full(&self, id: &Key) -> Option<crate::error::Error> {
+        self.tenancy.journal_full(id.tenant()).await.ok().flatten()
     }
 
-    async fn timer_slot(&self, id: &str) {
-        self.await_rate(tenancy::tenant_of(id), super::Rate::Timers).await
+    async fn timer_slot(&self, id: &Key) {
+        self.tenancy.await_rate(id.tenant(), Rate::Timers).await
     }
 
     async fn start_child(
         &self,
-        parent: &str,
-        id: &str,
+        parent: &Key,
+        id: &Key,
         workflow: &str,
         input: &str,
     ) -> Result<Result<(), FailureRecord>> {
@@ -78,24 +72,24 @@ impl Effects for Node {
         let Some(wanted) = WorkflowRef::parse(workflow).filter(|w| !w.name.contains('/')) else {
             return unknown();
         };
-        let name = tenancy::key_beside(parent, &wanted.name);
+        let name = parent.beside(&wanted.name);
         let Some(d) = self.store.deployment(&name, wanted.version).await? else {
             return unknown();
         };
-        let bindings = self.within_policy(tenancy::tenant_of(parent), d.bindings).await?;
+        let bindings = self.tenancy.within_policy(parent.tenant(), d.bindings).await?;
         let new = journal::new_execution(
-            id.to_owned(),
-            &d.name,
+            id.clone(),
+            &Key::stored(d.name),
             &d.component,
             bindings,
             input,
-            Some(parent.to_owned()),
+            Some(parent.clone()),
         );
         self.place(new).await?;
         Ok(Ok(()))
     }
 
-    async fn child_state(&self, id: &str) -> Result<ChildState> {
+    async fn child_state(&self, id: &Key) -> Result<ChildState> {
         let Some(exec) = self.store.execution(id).await? else {
             return Ok(ChildState::Running);
         };
@@ -117,22 +111,22 @@ impl Effects for Node {
             Status::Failed => ChildState::Finished(failed(failures::CHILD_FAILED)),
             Status::Terminated => ChildState::Finished(failed(failures::TERMINATED)),
             Status::Continued => match exec.continued_as() {
-                Some(next) => ChildState::ContinuedAs(next),
+                Some(next) => ChildState::ContinuedAs(Key::stored(next)),
                 None => ChildState::Running,
             },
             Status::Running | Status::Sleeping | Status::Parked | Status::Queued => ChildState::Running,
         })
     }
 
-    async fn request_cancel(&self, id: &str) -> Result<()> {
+    async fn request_cancel(&self, id: &Key) -> Result<()> {
         self.request_cancel_of(id).await
     }
 
-    fn pokes(&self, id: &str) -> Arc<Notify> {
+    fn pokes(&self, id: &Key) -> Arc<Notify> {
         self.wakeups.pokes(id)
     }
 
-    fn forget_pokes(&self, id: &str, pokes: Arc<Notify>) {
+    fn forget_pokes(&self, id: &Key, pokes: Arc<Notify>) {
         self.wakeups.forget_pokes(id, pokes);
     }
 }

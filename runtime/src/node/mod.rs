@@ -6,34 +6,34 @@
 //! each one ends (`drive.rs`), serves the engine's effects — commits,
 //! inboxes, children (`effects.rs`) — claims work from other nodes
 //! (`worker.rs`), fires schedules (`schedules.rs`) and checks journals
-//! against new code (`replay.rs`). The HTTP API and the CLI are thin
-//! adapters over its commands; the store and the engine are private to it.
+//! against new code (`replay.rs`). Everything it decides per tenant —
+//! authentication, quotas, rates, admission, audit — is asked of its
+//! [`tenancy`] (`tenancy/`), whose commands for administrators are in
+//! `admin.rs`. The HTTP API and the CLI are thin adapters over its
+//! commands; the store and the engine are private to it.
 
-mod access;
-mod admission;
+mod admin;
 pub mod bench;
 mod children;
 mod commands;
 mod drive;
 mod effects;
-mod journal_quota;
 mod observe;
-mod rates;
 mod replay;
 mod schedules;
+mod tenancy;
 mod types;
 mod wakeups;
 mod worker;
 
 pub use crate::store::{Schema, StoreConfig, redact};
-pub use access::{AuditQuery, Caller, CreateTenantRequest, CreateTokenRequest, CreatedToken, TenantDetail};
+pub use admin::{CreateTenantRequest, CreateTokenRequest, CreatedToken, TenantDetail};
 pub(crate) use commands::checked_wait;
 pub use drive::Outcome;
-use journal_quota::journal_full_error;
 pub use observe::COUNT_CAP;
-pub use rates::Rate;
 pub use replay::{ReplayReport, ReplayRequest, Verdict};
 pub use schedules::next_fire;
+pub use tenancy::{AuditQuery, Caller, Rate};
 pub use types::{
     CancelResponse, ComponentBytes, ComponentInfo, ComponentKind, DeployRequest, ErrorBody, ExecutionDetail,
     ExecutionPage, JournalEntry, ListQuery, ResultQuery, ResultResponse, ScheduleRequest, SignalResponse, StartAnswer,
@@ -43,7 +43,7 @@ pub use types::{
 
 use crate::engine::{ActivityRegistry, Engine, EngineConfig, WorkflowComponent};
 use crate::error::{Error, Result, codes};
-use crate::model::{Bindings, Created, NewExecution, StoreEvent, now_ms, tenancy};
+use crate::model::{Bindings, Created, Key, NewExecution, StoreEvent, now_ms};
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -108,25 +108,16 @@ pub struct Node {
     registries: Mutex<HashMap<Bindings, Arc<ActivityRegistry>>>,
     /// Executions this node just created and has not driven yet: their
     /// first activation needs no read from the store.
-    fresh: Mutex<HashMap<String, NewExecution>>,
+    fresh: Mutex<HashMap<Key, NewExecution>>,
     /// Who waits for what on this node, and the events that wake them.
     wakeups: Wakeups,
     /// Executions this node may drive at once: claims and hand-offs take one.
     slots: Arc<Semaphore>,
     /// Executions this node is driving now: the only leases it renews.
-    active: Mutex<HashSet<String>>,
+    active: Mutex<HashSet<Key>>,
     renewer: Once,
-    /// Tenants' quotas as read lately (see `access.rs`).
-    quotas: access::TenantCache<crate::model::Quotas>,
-    /// Tenants' rate buckets (see `rates.rs`).
-    rates: rates::Rates,
-    /// Tenants' journal bytes as read lately (see `journal_quota.rs`).
-    journal_bytes: access::TenantCache<i64>,
-    /// Nodes sharing the store, as of the last heartbeat: per-second and
-    /// per-minute quotas are shared out between them.
-    live_nodes: std::sync::atomic::AtomicUsize,
-    /// Tenants known to have queued executions (see `admission.rs`).
-    queued: admission::QueuedTenants,
+    /// What this node knows and decides per tenant (`tenancy/`).
+    tenancy: tenancy::Tenancy,
     me: Weak<Node>,
 }
 
@@ -147,6 +138,7 @@ impl Node {
     fn over(store: Arc<dyn Store>, store_config: StoreConfig, config: NodeConfig) -> Arc<Node> {
         let slots = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
         let node = Arc::new_cyclic(|me| Node {
+            tenancy: tenancy::Tenancy::new(store.clone()),
             store,
             store_config,
             engine: OnceLock::new(),
@@ -159,11 +151,6 @@ impl Node {
             slots,
             active: Mutex::new(HashSet::new()),
             renewer: Once::new(),
-            quotas: access::TenantCache::default(),
-            rates: rates::Rates::default(),
-            journal_bytes: access::TenantCache::default(),
-            live_nodes: std::sync::atomic::AtomicUsize::new(1),
-            queued: admission::QueuedTenants::default(),
             me: me.clone(),
             config,
         });
@@ -183,6 +170,14 @@ impl Node {
         self.wakeups.wake(&event);
     }
 
+    /// Execution `key` stopped running here: its tenant's queued executions
+    /// that now fit are admitted, and this node's claim loop is woken.
+    async fn admit_after(&self, key: &Key) {
+        if self.tenancy.admit_after(key).await {
+            self.announce(StoreEvent::Work);
+        }
+    }
+
     /// Creates a new execution and, when this node has a free slot, leases
     /// it to itself in the same transaction and starts driving it at once
     /// (no claim round trip); otherwise any node claims it. Nothing is
@@ -193,7 +188,7 @@ impl Node {
             let created = self.create(&new, None).await?;
             match created {
                 Created::Unclaimed => self.announce(StoreEvent::Work),
-                Created::Queued => self.queued.note(tenancy::tenant_of(&new.id)),
+                Created::Queued => self.tenancy.note_queued(new.id.tenant()),
                 _ => {}
             }
             return Ok(created);
@@ -213,7 +208,7 @@ impl Node {
             }
             other => {
                 if let Ok(Created::Queued) = other {
-                    self.queued.note(tenancy::tenant_of(&id));
+                    self.tenancy.note_queued(id.tenant());
                 }
                 self.fresh.lock().unwrap().remove(&id);
             }
@@ -226,8 +221,7 @@ impl Node {
     async fn create(&self, new: &NewExecution, owner: Option<&str>) -> Result<Created> {
         let created = self.store.create_execution(new, owner, self.lease_ms()).await?;
         if created.is_new() {
-            let workflow = tenancy::name_of(&new.workflow);
-            crate::metrics::count(|m| &m.started, &[tenancy::tenant_of(&new.id), workflow]);
+            crate::metrics::count(|m| &m.started, &[new.id.tenant(), new.workflow.name()]);
         }
         Ok(created)
     }
@@ -360,7 +354,7 @@ impl Node {
     }
 
     async fn renew(&self) {
-        let ids: Vec<String> = self.active.lock().unwrap().iter().cloned().collect();
+        let ids: Vec<Key> = self.active.lock().unwrap().iter().cloned().collect();
         if let Err(e) = self.store.renew_leases(&self.id, &ids, self.lease_ms()).await {
             tracing::warn!("renewing leases failed: {}", e.message);
         }
@@ -370,25 +364,26 @@ impl Node {
     /// Records this node's heartbeat and notes how many nodes are live.
     pub(super) async fn heartbeat(&self) {
         match self.store.heartbeat(&self.id, self.started_at_ms).await {
-            Ok(n) => self.live_nodes.store(n, std::sync::atomic::Ordering::Relaxed),
+            Ok(n) => self.tenancy.set_live_nodes(n),
             Err(e) => tracing::warn!("heartbeat failed: {}", e.message),
         }
     }
 
-    /// Nodes sharing the store, as of this node's last heartbeat (at least 1).
-    pub(super) fn live_nodes(&self) -> usize {
-        self.live_nodes.load(std::sync::atomic::Ordering::Relaxed).max(1)
+    /// Counts one call of `kind` against the caller's tenant's rate (the
+    /// API counts every request).
+    pub(crate) async fn check_rate(&self, caller: &Caller, kind: Rate) -> Result<()> {
+        self.tenancy.check_rate(caller, kind).await
     }
 }
 
 /// Marks an execution as driven by this node for as long as it lives.
-struct Active<'a>(&'a Node, String);
+struct Active<'a>(&'a Node, Key);
 
 impl<'a> Active<'a> {
-    fn enter(node: &'a Node, id: &str) -> Active<'a> {
-        node.active.lock().unwrap().insert(id.to_owned());
+    fn enter(node: &'a Node, id: &Key) -> Active<'a> {
+        node.active.lock().unwrap().insert(id.clone());
         crate::metrics::gauge(|m| &m.activations, 1);
-        Active(node, id.to_owned())
+        Active(node, id.clone())
     }
 }
 

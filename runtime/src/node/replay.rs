@@ -6,7 +6,7 @@ use crate::engine::workflow_host::{self, End, ExecutionHost};
 use crate::engine::{ActivityRegistry, WorkflowComponent, digest_of};
 use crate::error::{Error, Result, codes};
 use crate::journal::Cursor;
-use crate::model::{Lease, ListFilter, tenancy};
+use crate::model::{Key, Lease, ListFilter};
 use std::sync::Arc;
 
 /// What replaying one journal against a component found.
@@ -55,27 +55,33 @@ impl Node {
     pub async fn replay(&self, req: ReplayRequest) -> Result<ReplayReport> {
         let digest = digest_of(&req.component);
         let component = self.engine()?.workflow(&digest, req.component).await?;
-        let (ids, checked): (Vec<String>, String) = if req.ids.is_empty() {
+        let (ids, checked): (Vec<Key>, String) = if req.ids.is_empty() {
             let (workflow, checked) = match req.workflow {
                 Some(w) => (w.clone(), format!("executions of workflow {w}")),
                 None => self.implemented_workflow(&req.tenant, req.file_stem.as_deref()).await?,
             };
             let filter = ListFilter {
-                workflow: Some(tenancy::key(&req.tenant, &workflow)),
+                workflow: Some(Key::new(&req.tenant, &workflow)),
                 limit: Some(req.limit),
                 tenant: Some(req.tenant.clone()),
                 ..Default::default()
             };
-            let ids = self.store.list(&filter).await?.into_iter().map(|e| e.id).collect();
+            let ids = self
+                .store
+                .list(&filter)
+                .await?
+                .into_iter()
+                .map(|e| Key::stored(e.id))
+                .collect();
             (ids, checked)
         } else {
-            let ids = req.ids.iter().map(|id| tenancy::key(&req.tenant, id)).collect();
+            let ids = req.ids.iter().map(|id| Key::new(&req.tenant, id)).collect();
             (ids, "the executions named".to_owned())
         };
         let mut verdicts = Vec::new();
         for id in ids {
             let verdict = self.replay_check(&id, &component).await?;
-            verdicts.push((tenancy::name_of(&id).to_owned(), verdict));
+            verdicts.push((id.name().to_owned(), verdict));
         }
         Ok(ReplayReport { checked, verdicts })
     }
@@ -89,7 +95,7 @@ impl Node {
             .workflow_names(tenant)
             .await?
             .iter()
-            .map(|k| tenancy::name_of(k).to_owned())
+            .map(|k| k.name().to_owned())
             .collect();
         if let Some(stem) = file_stem {
             for candidate in [stem.to_owned(), without_version(stem)] {
@@ -119,7 +125,7 @@ impl Node {
     }
 
     /// Replays execution `id`'s journal against `component`. Read-only.
-    pub(super) async fn replay_check(&self, id: &str, component: &WorkflowComponent) -> Result<Verdict> {
+    pub(super) async fn replay_check(&self, id: &Key, component: &WorkflowComponent) -> Result<Verdict> {
         let exec = self.execution(id).await?;
         let journal = self.store.journal(id).await?;
         let cursor = match Cursor::new(journal) {
@@ -132,20 +138,8 @@ impl Node {
                 )));
             }
         };
-        let lease = Lease {
-            execution_id: id.to_owned(),
-            owner: "replay-check".into(),
-            epoch: -1,
-        };
         let engine = self.engine()?;
-        let host = ExecutionHost::new(
-            cursor,
-            lease,
-            self.me(),
-            engine.clone(),
-            Arc::new(ActivityRegistry::default()),
-            self.host_options(true),
-        );
+        let host = self.replay_host(id, cursor, "replay-check")?;
         let activation = workflow_host::activate(&engine, component, host, &exec.input).await;
         Ok(match activation.end {
             End::Completed(_) | End::Failed(_) | End::Replayed => Verdict::Compatible,
@@ -157,6 +151,27 @@ impl Node {
                 "report this as a bug",
             )),
         })
+    }
+}
+
+impl Node {
+    /// A host that only replays `cursor` for execution `id`: nothing runs
+    /// live, nothing is written (its lease, held by `owner`, is never
+    /// current).
+    pub(super) fn replay_host(&self, id: &Key, cursor: Cursor, owner: &str) -> Result<ExecutionHost> {
+        let lease = Lease {
+            execution_id: id.clone(),
+            owner: owner.into(),
+            epoch: -1,
+        };
+        Ok(ExecutionHost::new(
+            cursor,
+            lease,
+            self.me(),
+            self.engine()?,
+            Arc::new(ActivityRegistry::default()),
+            self.host_options(true),
+        ))
     }
 }
 

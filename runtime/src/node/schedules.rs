@@ -5,7 +5,7 @@
 use super::Node;
 use crate::error::{Error, Result};
 use crate::journal;
-use crate::model::{WorkflowRef, now_ms, tenancy};
+use crate::model::{Key, WorkflowRef, now_ms};
 use std::str::FromStr;
 
 /// The first firing of `cron` strictly after `after_ms`.
@@ -78,30 +78,30 @@ impl Node {
             }
             let next = next_fire(&s.cron, now)?;
             next_due = next_due.min(next);
-            if !self.store.advance_schedule(&s.id, s.next_fire_at_ms, next).await? {
+            let key = Key::stored(s.id.clone());
+            let tenant = key.tenant();
+            if !self.store.advance_schedule(&key, s.next_fire_at_ms, next).await? {
                 continue; // another node fired it
             }
             // The schedule's workflow key (`tenant/name` or `tenant/name@3`).
             let wanted = WorkflowRef::parse(&s.workflow);
             let found = match &wanted {
-                Some(w) => self.store.deployment(&w.name, w.version).await?,
+                Some(w) => self.store.deployment(&Key::stored(w.name.clone()), w.version).await?,
                 None => None,
             };
             let Some(d) = found else {
                 tracing::warn!("schedule {}: no deployment `{}`; skipped", s.id, s.workflow);
                 continue;
             };
-            if let Some(limit) = self.journal_full(tenancy::tenant_of(&s.id)).await? {
-                tracing::warn!(
-                    "schedule {}: the tenant's max_journal_bytes = {limit} is reached; skipped",
-                    s.id
-                );
+            if let Some(full) = self.tenancy.journal_full(tenant).await? {
+                tracing::warn!("schedule {}: {}; skipped", s.id, full.message);
                 continue;
             }
-            let id = format!("{}@{}", s.id, s.next_fire_at_ms);
-            let bindings = self.within_policy(tenancy::tenant_of(&s.id), d.bindings).await?;
-            let mut new = journal::new_execution(id, &d.name, &d.component, bindings, &s.input, None);
-            new.queue_limit = self.queue_limit(tenancy::tenant_of(&s.id)).await?;
+            let id = key.with_suffix(&format!("@{}", s.next_fire_at_ms));
+            let bindings = self.tenancy.within_policy(tenant, d.bindings).await?;
+            let workflow = Key::stored(d.name);
+            let mut new = journal::new_execution(id, &workflow, &d.component, bindings, &s.input, None);
+            new.queue_limit = self.tenancy.queue_limit(tenant).await?;
             if self.place(new).await?.is_new() {
                 fired += 1;
             }

@@ -1,10 +1,12 @@
 //! The requests and answers of the node's commands. The same types serve
-//! the HTTP routes, the OpenAPI document and the CLI's client.
+//! the HTTP routes, the OpenAPI document and the CLI's client. The syntax
+//! of the names in them is `model::syntax`'s; the document's patterns are
+//! set from it (`api/doc.rs`). Stored records become answers through the
+//! `present_*` functions, which show each key as its tenant's name.
 
-use crate::model::{Execution, Status};
+use crate::model::{Bindings, Deployment, Execution, Schedule, Status, tenancy};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
 /// A component upload: the raw bytes of a `.wasm` component (the body of
@@ -60,36 +62,25 @@ pub struct ComponentInfo {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DeployRequest {
     /// Deployment name, e.g. `orders`.
-    #[schema(pattern = r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$", max_length = 128)]
     pub name: String,
     /// Digest of an uploaded workflow component.
     pub workflow: String,
-    /// Digests of uploaded activity components.
-    #[serde(default)]
-    pub activities: Vec<String>,
-    /// Activity name (or `*`) → hosts its HTTP requests may reach.
-    #[serde(default)]
-    pub http_allow: BTreeMap<String, Vec<String>>,
+    /// Digests of uploaded activity components (`activities`) and the
+    /// hosts each may reach over HTTP (`http_allow`).
+    #[serde(flatten)]
+    pub bindings: Bindings,
 }
 
 /// Start an execution.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StartRequest {
     /// Deployment: `name` (latest version) or `name@version`.
-    #[schema(
-        pattern = r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*(@[0-9]{1,18})?$",
-        max_length = 128
-    )]
     pub workflow: String,
     /// JSON input.
     #[serde(default)]
     #[schema(value_type = Value)]
     pub input: Value,
     /// Execution id; starting an id that exists returns that execution.
-    #[schema(
-        pattern = r"^[A-Za-z0-9_.:~@-]*[A-Za-z0-9_:~@-][A-Za-z0-9_.:~@-]*$",
-        max_length = 200
-    )]
     pub id: Option<String>,
 }
 
@@ -280,18 +271,37 @@ pub struct UnparkResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ScheduleRequest {
     /// Schedule id.
-    #[schema(pattern = r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$", max_length = 128)]
     pub id: String,
     /// Cron with seconds: `sec min hour day-of-month month day-of-week [year]`.
     pub cron: String,
     /// Deployment: `name` (latest version) or `name@version`.
-    #[schema(
-        pattern = r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*(@[0-9]{1,18})?$",
-        max_length = 128
-    )]
     pub workflow: String,
     /// JSON input of every execution.
     #[serde(default)]
     #[schema(value_type = Value)]
     pub input: Value,
+}
+
+/// An execution as its tenant sees it: ids and names without the tenant.
+pub(crate) fn present_execution(mut e: Execution) -> Execution {
+    if let Some(next) = e.continued_as() {
+        e.output = Some(Execution::continued_output(tenancy::name_of(&next)));
+    }
+    e.id = tenancy::name_of(&e.id).to_owned();
+    e.workflow = tenancy::name_of(&e.workflow).to_owned();
+    e.parent = e.parent.map(|p| tenancy::name_of(&p).to_owned());
+    e
+}
+
+/// A deployment as its tenant sees it.
+pub(crate) fn present_deployment(mut d: Deployment) -> Deployment {
+    d.name = tenancy::name_of(&d.name).to_owned();
+    d
+}
+
+/// A schedule as its tenant sees it.
+pub(crate) fn present_schedule(mut s: Schedule) -> Schedule {
+    s.id = tenancy::name_of(&s.id).to_owned();
+    s.workflow = tenancy::name_of(&s.workflow).to_owned();
+    s
 }

@@ -3,7 +3,7 @@
 //! PostgreSQL notifications. Every wait still has a slow fallback timer
 //! (`NodeConfig::fallback`) for a notification that got lost.
 
-use crate::model::{StoreEvent, Transition};
+use crate::model::{Key, StoreEvent, Transition};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -41,8 +41,8 @@ impl Finish {
     }
 }
 
-/// Waiters by execution id; entries live while someone holds them.
-struct Registry<T>(Mutex<HashMap<String, Arc<T>>>);
+/// Waiters by execution key; entries live while someone holds them.
+struct Registry<T>(Mutex<HashMap<Key, Arc<T>>>);
 
 impl<T> Default for Registry<T> {
     fn default() -> Self {
@@ -51,12 +51,12 @@ impl<T> Default for Registry<T> {
 }
 
 impl<T: Default> Registry<T> {
-    fn get(&self, id: &str) -> Arc<T> {
-        self.0.lock().unwrap().entry(id.to_owned()).or_default().clone()
+    fn get(&self, id: &Key) -> Arc<T> {
+        self.0.lock().unwrap().entry(id.clone()).or_default().clone()
     }
 
     /// Forgets `id`'s entry when nobody but the registry holds it.
-    fn release(&self, id: &str, handle: Arc<T>) {
+    fn release(&self, id: &Key, handle: Arc<T>) {
         let mut map = self.0.lock().unwrap();
         drop(handle);
         if map.get(id).is_some_and(|n| Arc::strong_count(n) == 1) {
@@ -68,7 +68,7 @@ impl<T: Default> Registry<T> {
         self.0.lock().unwrap().values().cloned().collect()
     }
 
-    fn find(&self, id: &str) -> Option<Arc<T>> {
+    fn find(&self, id: &Key) -> Option<Arc<T>> {
         self.0.lock().unwrap().get(id).cloned()
     }
 }
@@ -76,7 +76,7 @@ impl<T: Default> Registry<T> {
 /// A registration for an execution's end; it ends when dropped.
 pub(super) struct Watch<'a> {
     registry: &'a Registry<Finish>,
-    id: String,
+    id: Key,
     notify: Option<Arc<Finish>>,
 }
 
@@ -97,21 +97,21 @@ impl Drop for Watch<'_> {
 
 impl Wakeups {
     /// Registers a waiter for the end of execution `id`.
-    pub(super) fn watch_finished(&self, id: &str) -> Watch<'_> {
+    pub(super) fn watch_finished(&self, id: &Key) -> Watch<'_> {
         Watch {
             registry: &self.finished,
-            id: id.to_owned(),
+            id: id.clone(),
             notify: Some(self.finished.get(id)),
         }
     }
 
     /// The poke of a running execution (held by its host).
-    pub(super) fn pokes(&self, id: &str) -> Arc<Notify> {
+    pub(super) fn pokes(&self, id: &Key) -> Arc<Notify> {
         self.pokes.get(id)
     }
 
     /// The host of `id` stopped listening.
-    pub(super) fn forget_pokes(&self, id: &str, handle: Arc<Notify>) {
+    pub(super) fn forget_pokes(&self, id: &Key, handle: Arc<Notify>) {
         self.pokes.release(id, handle);
     }
 
@@ -122,7 +122,7 @@ impl Wakeups {
 
     /// This node committed the end of execution `id`: its result waiters
     /// wake and answer from it.
-    pub(super) fn ended(&self, id: &str, end: Transition) {
+    pub(super) fn ended(&self, id: &Key, end: Transition) {
         if let Some(f) = self.finished.find(id) {
             *f.end.lock().unwrap() = Some(end);
             f.notify.notify_waiters();
@@ -164,34 +164,35 @@ mod tests {
     #[tokio::test]
     async fn waiters_wake_on_their_event_and_forget_when_done() {
         let w = Wakeups::default();
+        let k = |s: &str| Key::stored(s);
         {
-            let watch = w.watch_finished("a");
+            let watch = w.watch_finished(&k("a"));
             let waiting = watch.notify().notified();
             tokio::pin!(waiting);
             waiting.as_mut().enable();
-            w.wake(&StoreEvent::Finished("b".into()));
-            w.wake(&StoreEvent::Finished("a".into()));
+            w.wake(&StoreEvent::Finished(k("b")));
+            w.wake(&StoreEvent::Finished(k("a")));
             tokio::time::timeout(Duration::from_secs(1), waiting).await.unwrap();
         }
         assert!(w.finished.0.lock().unwrap().is_empty(), "the watch is forgotten");
         // An end this node committed reaches its waiters with the outcome.
         {
-            let watch = w.watch_finished("c");
+            let watch = w.watch_finished(&k("c"));
             let waiting = watch.notify().notified();
-            w.ended("c", Transition::Completed { output: "7".into() });
+            w.ended(&k("c"), Transition::Completed { output: "7".into() });
             tokio::time::timeout(Duration::from_secs(1), waiting).await.unwrap();
             assert!(matches!(watch.end(), Some(Transition::Completed { output }) if output == "7"));
         }
         // Nobody watching: nothing is kept.
-        w.ended("d", Transition::Completed { output: "1".into() });
+        w.ended(&k("d"), Transition::Completed { output: "1".into() });
         assert!(w.finished.0.lock().unwrap().is_empty());
         // A poke before the host waits is kept for it.
-        let poke = w.pokes("x");
-        w.wake(&StoreEvent::Poke("x".into()));
+        let poke = w.pokes(&k("x"));
+        w.wake(&StoreEvent::Poke(k("x")));
         tokio::time::timeout(Duration::from_secs(1), poke.notified())
             .await
             .unwrap();
-        w.forget_pokes("x", poke);
+        w.forget_pokes(&k("x"), poke);
         assert!(w.pokes.0.lock().unwrap().is_empty());
     }
 }

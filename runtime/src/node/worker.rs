@@ -57,8 +57,10 @@ impl Node {
                 }
             };
             if tokio::time::Instant::now() >= next_schedules {
-                if let Err(e) = self.admit_all().await {
-                    tracing::warn!("admitting queued executions failed: {}", e.message);
+                match self.tenancy.admit_all().await {
+                    Ok(admitted) if admitted > 0 => self.announce(StoreEvent::Work),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("admitting queued executions failed: {}", e.message),
                 }
                 match self.fire_due_schedules().await {
                     Ok((fired, next_due)) => {

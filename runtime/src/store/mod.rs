@@ -7,6 +7,9 @@
 //! several nodes). The store only persists: which entry to write, when an
 //! execution may be ended or woken, is decided by the node above it.
 //!
+//! Executions, deployments and schedules are addressed by their [`Key`],
+//! which carries the tenant: a name a user gives never reaches the store.
+//!
 //! Every write that touches an execution's journal is *fenced*: it carries
 //! the [`Lease`] (owner and epoch) under which it was made, and the store
 //! rejects it with `CAIRN-E007` when the execution has been claimed by
@@ -14,8 +17,6 @@
 
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) mod conformance;
-#[cfg(any(test, feature = "test-util"))]
-mod conformance_tenants;
 mod migrate;
 mod postgres;
 mod rows;
@@ -24,7 +25,7 @@ mod tenants;
 
 use crate::error::{Error, Result, codes};
 use crate::model::{
-    AuditRecord, Bindings, Created, Deployment, Entry, Execution, InboxKind, InboxMessage, Lease, ListFilter,
+    AuditRecord, Bindings, Created, Deployment, Entry, Execution, InboxKind, InboxMessage, Key, Lease, ListFilter,
     NewExecution, Quotas, Schedule, Status, StoreEvent, StoreStatus, Tenant, TenantUsage, Token, Transition,
 };
 use async_trait::async_trait;
@@ -133,12 +134,12 @@ pub(crate) trait ExecutionStore: Send + Sync {
     /// fences out the owner (epoch + 1), appends `entry` (its seq is set to
     /// the next free one), sets `status` and `error` and releases the lease.
     /// Returns whether it was ended.
-    async fn end_fenced(&self, id: &str, from: &[Status], entry: &Entry, status: Status, error: &str) -> Result<bool>;
+    async fn end_fenced(&self, id: &Key, from: &[Status], entry: &Entry, status: Status, error: &str) -> Result<bool>;
 
     /// Claims an unfinished execution whose lease is free or expired (or held
     /// by one of `dead_owners`), incrementing its epoch. `None` if someone
     /// else holds it or it is finished.
-    async fn claim(&self, id: &str, owner: &str, lease_ms: i64, dead_owners: &[String]) -> Result<Option<Lease>>;
+    async fn claim(&self, id: &Key, owner: &str, lease_ms: i64, dead_owners: &[String]) -> Result<Option<Lease>>;
 
     /// Claims up to `limit` executions that can run now (running, or
     /// sleeping and due) whose lease is free or expired; rows other nodes are
@@ -146,25 +147,25 @@ pub(crate) trait ExecutionStore: Send + Sync {
     async fn claim_runnable(&self, owner: &str, lease_ms: i64, limit: u32) -> Result<Vec<Lease>>;
 
     /// Extends the leases `owner` holds on `ids`; returns how many.
-    async fn renew_leases(&self, owner: &str, ids: &[String], lease_ms: i64) -> Result<u64>;
+    async fn renew_leases(&self, owner: &str, ids: &[Key], lease_ms: i64) -> Result<u64>;
 
     /// Gives a lease up without changing the execution.
     async fn release(&self, lease: &Lease) -> Result<()>;
 
     /// Makes a sleeping execution due now (a no-op otherwise).
-    async fn wake(&self, id: &str) -> Result<()>;
+    async fn wake(&self, id: &Key) -> Result<()>;
 
     /// Makes a parked execution runnable again (status `running`, error
     /// cleared, lease free), on `component` and `bindings` when given (a
     /// fixed deployment); replay then resumes it. Returns whether it was
     /// parked.
-    async fn unpark(&self, id: &str, component: Option<(&str, &Bindings)>) -> Result<bool>;
+    async fn unpark(&self, id: &Key, component: Option<(&str, &Bindings)>) -> Result<bool>;
 
     /// The whole journal of an execution, in order.
-    async fn journal(&self, id: &str) -> Result<Vec<Entry>>;
+    async fn journal(&self, id: &Key) -> Result<Vec<Entry>>;
 
     /// One execution.
-    async fn execution(&self, id: &str) -> Result<Option<Execution>>;
+    async fn execution(&self, id: &Key) -> Result<Option<Execution>>;
 
     /// Executions matching a filter, newest first.
     async fn list(&self, filter: &ListFilter) -> Result<Vec<Execution>>;
@@ -175,10 +176,10 @@ pub(crate) trait ExecutionStore: Send + Sync {
 pub(crate) trait InboxStore: Send + Sync {
     /// Queues a message; with `wake`, also makes the execution due now if it
     /// sleeps (one transaction). Returns the message's id.
-    async fn push_inbox(&self, id: &str, kind: InboxKind, name: &str, payload: &str, wake: bool) -> Result<i64>;
+    async fn push_inbox(&self, id: &Key, kind: InboxKind, name: &str, payload: &str, wake: bool) -> Result<i64>;
 
     /// All messages queued for an execution, oldest first.
-    async fn inbox(&self, id: &str) -> Result<Vec<InboxMessage>>;
+    async fn inbox(&self, id: &Key) -> Result<Vec<InboxMessage>>;
 }
 
 /// Components (by content digest) and named, versioned deployments.
@@ -191,10 +192,10 @@ pub(crate) trait CatalogStore: Send + Sync {
     async fn component(&self, digest: &str) -> Result<Option<Vec<u8>>>;
 
     /// Stores the next version of deployment `name`; returns it.
-    async fn put_deployment(&self, name: &str, component: &str, bindings: &Bindings) -> Result<Deployment>;
+    async fn put_deployment(&self, name: &Key, component: &str, bindings: &Bindings) -> Result<Deployment>;
 
     /// A deployment by name: the given version, or the latest.
-    async fn deployment(&self, name: &str, version: Option<i64>) -> Result<Option<Deployment>>;
+    async fn deployment(&self, name: &Key, version: Option<i64>) -> Result<Option<Deployment>>;
 
     /// A tenant's deployments, by name and version.
     async fn deployments(&self, tenant: &str) -> Result<Vec<Deployment>>;
@@ -210,11 +211,11 @@ pub(crate) trait ScheduleStore: Send + Sync {
     async fn schedules(&self, tenant: Option<&str>) -> Result<Vec<Schedule>>;
 
     /// Deletes a schedule; returns whether it existed.
-    async fn delete_schedule(&self, id: &str) -> Result<bool>;
+    async fn delete_schedule(&self, id: &Key) -> Result<bool>;
 
     /// Moves a schedule's next firing from `from_ms` to `to_ms` if it is
     /// still `from_ms` (compare-and-set: exactly one node fires it).
-    async fn advance_schedule(&self, id: &str, from_ms: i64, to_ms: i64) -> Result<bool>;
+    async fn advance_schedule(&self, id: &Key, from_ms: i64, to_ms: i64) -> Result<bool>;
 }
 
 /// The nodes sharing a store, its schema, and its notifications.
@@ -268,8 +269,8 @@ pub(crate) trait TenantStore: Send + Sync {
     /// The tenants that have queued executions.
     async fn queued_tenants(&self) -> Result<Vec<String>>;
 
-    /// The workflow names (keys) a tenant's executions ran, sorted.
-    async fn workflow_names(&self, tenant: &str) -> Result<Vec<String>>;
+    /// The deployments (keys) a tenant's executions ran, sorted.
+    async fn workflow_names(&self, tenant: &str) -> Result<Vec<Key>>;
 
     /// A tenant's executions counted by status: `(status, count)` for
     /// every status (zero included), each count stopping at `at_most` (so
@@ -285,7 +286,7 @@ pub(crate) trait TenantStore: Send + Sync {
     /// them without a limit), in one transaction that concurrent starts and
     /// admissions of the tenant wait for; other nodes are told. Returns the
     /// admitted ids. With nothing queued it only reads (no lock, no write).
-    async fn admit(&self, tenant: &str, limit: Option<u64>) -> Result<Vec<String>>;
+    async fn admit(&self, tenant: &str, limit: Option<u64>) -> Result<Vec<Key>>;
 
     /// Deletes a tenant and everything it owns (executions with their
     /// journals and inboxes, deployments, schedules, components no other

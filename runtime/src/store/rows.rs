@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result, codes};
 use crate::model::{
-    Backlog, Bindings, Deployment, Entry, Execution, InboxKind, InboxMessage, NodeInfo, Schedule, Status,
+    Backlog, Bindings, Deployment, Entry, Execution, InboxKind, InboxMessage, Key, NodeInfo, Schedule, Status,
 };
 
 /// A result row of either backend, read by column position.
@@ -18,6 +18,10 @@ pub(super) trait Row {
     fn opt_int(&self, i: usize) -> Result<Option<i64>>;
     /// A journal `seq` column (`INTEGER`).
     fn seq(&self, i: usize) -> Result<u32>;
+    /// A `TEXT NOT NULL` column holding a key.
+    fn key(&self, i: usize) -> Result<Key> {
+        self.text(i).map(Key::stored)
+    }
 }
 
 /// Columns of `executions`, in the order [`execution`] reads them.

@@ -51,8 +51,8 @@ impl ExecutionHost {
             return Ok(());
         }
         let call = ActivityCall {
-            execution_id: crate::model::tenancy::name_of(&self.id).to_owned(),
-            tenant: crate::model::tenancy::tenant_of(&self.id).to_owned(),
+            execution_id: self.id.name().to_owned(),
+            tenant: self.id.tenant().to_owned(),
             name: name.to_owned(),
             input: input.to_owned(),
             idempotency_key: format!("{}/{seq}", self.id),
@@ -184,7 +184,7 @@ impl ExecutionHost {
             }
             let nap = self.options.fallback.min(until_shown(waited));
             // Only a call between attempts may give its instance up.
-            let idle = backoff_until.map(|_| self.engine.idle(crate::model::tenancy::tenant_of(&self.id)));
+            let idle = backoff_until.map(|_| self.engine.idle(self.id.tenant()));
             let evicted = async {
                 match &idle {
                     Some(ticket) => ticket.evicted().await,

@@ -95,7 +95,7 @@ impl types::Host for WorkflowState {}
 
 impl context::Host for WorkflowState {
     async fn execution_id(&mut self) -> wasmtime::Result<String> {
-        Ok(crate::model::tenancy::name_of(&self.host.id).to_owned())
+        Ok(self.host.id.name().to_owned())
     }
 
     async fn now(&mut self) -> wasmtime::Result<u64> {

@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::journal::FailureRecord;
-use crate::model::{Entry, InboxMessage, Lease, Transition};
+use crate::model::{Entry, InboxMessage, Key, Lease, Transition};
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -14,8 +14,8 @@ use tokio::sync::Notify;
 pub(crate) enum ChildState {
     /// Not finished (or not found yet).
     Running,
-    /// Continued as new: the chain goes on under this id.
-    ContinuedAs(String),
+    /// Continued as new: the chain goes on under this key.
+    ContinuedAs(Key),
     /// Finished with this outcome.
     Finished(Result<String, FailureRecord>),
 }
@@ -28,38 +28,39 @@ pub(crate) trait Effects: Send + Sync {
     async fn commit(&self, lease: &Lease, entries: &[Entry], transition: &Transition) -> Result<()>;
 
     /// The execution's inbox (signals and cancellation requests).
-    async fn inbox(&self, id: &str) -> Result<Vec<InboxMessage>>;
+    async fn inbox(&self, id: &Key) -> Result<Vec<InboxMessage>>;
 
     /// Creates child `id` of `parent` running deployment `workflow`
-    /// (`name` or `name@version`) on `input`, unless it exists; a failure
-    /// when there is no such deployment.
+    /// (`name` or `name@version`, as the guest named it, in the parent's
+    /// tenant) on `input`, unless it exists; a failure when there is no
+    /// such deployment.
     async fn start_child(
         &self,
-        parent: &str,
-        id: &str,
+        parent: &Key,
+        id: &Key,
         workflow: &str,
         input: &str,
     ) -> Result<Result<(), FailureRecord>>;
 
     /// Where child `id` is.
-    async fn child_state(&self, id: &str) -> Result<ChildState>;
+    async fn child_state(&self, id: &Key) -> Result<ChildState>;
 
     /// Asks execution `id` to cancel.
-    async fn request_cancel(&self, id: &str) -> Result<()>;
+    async fn request_cancel(&self, id: &Key) -> Result<()>;
 
     /// What wakes the host of `id` when its inbox gets a message or one of
     /// its children finishes (a poke that comes before the host waits is
     /// kept for it).
-    fn pokes(&self, id: &str) -> Arc<Notify>;
+    fn pokes(&self, id: &Key) -> Arc<Notify>;
 
     /// The host of `id` stopped listening for pokes.
-    fn forget_pokes(&self, id: &str, pokes: Arc<Notify>);
+    fn forget_pokes(&self, id: &Key, pokes: Arc<Notify>);
 
     /// The error naming the tenant's `max_journal_bytes` when the journals
     /// of `id`'s tenant hold that much (none: there is room).
-    async fn journal_full(&self, id: &str) -> Option<crate::error::Error>;
+    async fn journal_full(&self, id: &Key) -> Option<crate::error::Error>;
 
     /// Returns when execution `id` may start a timer under its tenant's
     /// `timers_per_second` (at once without one).
-    async fn timer_slot(&self, id: &str);
+    async fn timer_slot(&self, id: &Key);
 }

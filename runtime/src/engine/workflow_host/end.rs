@@ -5,6 +5,7 @@ use crate::engine::guard::LimitExceeded;
 use crate::engine::memory::MemoryWait;
 use crate::error::{Error, codes};
 use crate::journal::{FailureRecord, NonDeterminism};
+use crate::model::Key;
 use std::fmt;
 
 /// Why a host call stopped the guest before it returned. Raised as the
@@ -26,8 +27,8 @@ pub(crate) enum Interrupt {
     EndOfJournal,
     /// Continue-as-new: the `continue` command is recorded.
     Continue {
-        /// The next run's execution id.
-        next: String,
+        /// The next run's execution key.
+        next: Key,
         /// Its JSON input.
         input: String,
     },
@@ -66,8 +67,8 @@ pub(crate) enum End {
     Parked(Error),
     /// Continue-as-new: `continue` is recorded; the next run is to be created.
     Continued {
-        /// The next run's execution id.
-        next: String,
+        /// The next run's execution key.
+        next: Key,
         /// Its JSON input.
         input: String,
     },
@@ -100,7 +101,7 @@ impl End {
 }
 
 /// The error that parks an execution whose replay diverged.
-pub(crate) fn nondeterminism_error(id: &str, nd: &NonDeterminism) -> Error {
+pub(crate) fn nondeterminism_error(id: &Key, nd: &NonDeterminism) -> Error {
     Error::new(
         codes::NONDETERMINISM,
         format!("execution {id}: {nd}"),

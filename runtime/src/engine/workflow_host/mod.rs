@@ -19,12 +19,14 @@
 //! - `effects.rs`: what the host asks of the node (commits, inbox, children);
 //! - `end.rs`: the typed interrupts and the [`End`] of an activation;
 //! - `spares.rs`: instances made ahead of time for slow-to-instantiate
-//!   components.
+//!   components;
+//! - `probes.rs`: what `cairn bench` measures of the engine's insides.
 
 mod activities;
 mod context;
 mod effects;
 mod end;
+pub(crate) mod probes;
 mod race;
 mod spares;
 mod waits;
@@ -36,12 +38,13 @@ pub(crate) use end::{End, nondeterminism_error};
 
 use super::activity_host::News;
 use super::bindings::workflow::Workflow;
+use super::bindings::workflow::WorkflowPre;
 use super::guard::Guard;
-use super::{ActivityRegistry, Engine, WorkflowComponent};
+use super::{ActivityRegistry, Engine};
 use crate::error::Error;
 use crate::journal::record::{ChildStartResult, ContinueResult, SignalWaitResult, SleepResult};
 use crate::journal::{ChildRef, Command, Cursor, Replayed, RetryState};
-use crate::model::{InboxMessage, Lease, Transition, now_ms};
+use crate::model::{InboxMessage, Key, Lease, Transition, now_ms};
 use end::Interrupt;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -52,6 +55,13 @@ use tokio::task::JoinHandle;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// A compiled, pre-linked workflow component.
+pub(crate) struct WorkflowComponent {
+    pub(crate) pre: WorkflowPre<WorkflowState>,
+    /// Instances made ahead of time (only for slow-to-instantiate components).
+    pub(crate) spares: Arc<Spares>,
+}
 
 /// Store data of a workflow instance.
 pub(crate) struct WorkflowState {
@@ -126,7 +136,8 @@ pub(crate) struct HostOptions {
 
 /// Everything the host needs to serve one execution's calls.
 pub(crate) struct ExecutionHost {
-    id: String,
+    /// The execution's key (its lease's): guests see only its name.
+    id: Key,
     cursor: Cursor,
     lease: Lease,
     effects: Arc<dyn Effects>,
@@ -265,10 +276,7 @@ impl ExecutionHost {
         }
         let seq = self.cursor.next_seq();
         let mut attributes = vec![
-            KeyValue::new(
-                "cairn.execution_id",
-                crate::model::tenancy::name_of(&self.id).to_owned(),
-            ),
+            KeyValue::new("cairn.execution_id", self.id.name().to_owned()),
             KeyValue::new("cairn.seq", i64::from(seq)),
         ];
         match command {
@@ -470,14 +478,16 @@ impl ExecutionHost {
     }
 }
 
-/// The id of the run after `id` in a continue-as-new chain: `id~1`, `id~2`, ...
-fn next_run_id(id: &str) -> String {
+/// The key of the run after `id` in a continue-as-new chain: `id~1`,
+/// `id~2`, ... in the same tenant.
+fn next_run_id(id: &Key) -> Key {
     match id
+        .name()
         .rsplit_once('~')
         .and_then(|(base, n)| n.parse::<u64>().ok().map(|n| (base, n)))
     {
-        Some((base, n)) => format!("{base}~{}", n + 1),
-        None => format!("{id}~1"),
+        Some((base, n)) => id.beside(&format!("{base}~{}", n + 1)),
+        None => id.with_suffix("~1"),
     }
 }
 
@@ -537,7 +547,7 @@ fn new_store(engine: &Engine, host: ExecutionHost) -> wasmtime::Store<WorkflowSt
     let mut guard = Guard::new(&engine.limits);
     guard.set_meter(host.options.cpu_meter.clone());
     guard.set_cpu_budget(host.options.cpu_budget);
-    guard.set_tenant(crate::model::tenancy::tenant_of(&host.id));
+    guard.set_tenant(host.id.tenant());
     let state = WorkflowState {
         wasi,
         table: ResourceTable::new(),
@@ -559,7 +569,7 @@ fn adopt(store: &mut wasmtime::Store<WorkflowState>, host: ExecutionHost) {
     state.stderr = stderr;
     state.guard.set_meter(host.options.cpu_meter.clone());
     state.guard.set_cpu_budget(host.options.cpu_budget);
-    state.guard.set_tenant(crate::model::tenancy::tenant_of(&host.id));
+    state.guard.set_tenant(host.id.tenant());
     state.host = HostSlot(Some(host));
     store.set_epoch_deadline(1);
 }
@@ -593,37 +603,15 @@ async fn run_in(
     instance.call_run(&mut *store, &input.to_owned()).await
 }
 
-/// Times one instantiation of a pre-linked workflow component (store
-/// creation excluded). Used by `cairn bench`.
-pub(crate) async fn time_instantiation(
-    engine: &Engine,
-    component: &WorkflowComponent,
-    host: ExecutionHost,
-) -> wasmtime::Result<Duration> {
-    let mut store = new_store(engine, host);
-    let t = std::time::Instant::now();
-    let _instance: Workflow = component.pre.instantiate_async(&mut store).await?;
-    Ok(t.elapsed())
-}
-
-/// Times getting an instance ready for an execution as an activation does
-/// it: a spare given its execution when there is one ready (`Some`), else
-/// `None`. Used by `cairn bench`.
-pub(crate) fn time_spare(component: &WorkflowComponent, host: ExecutionHost) -> Option<Duration> {
-    let t = std::time::Instant::now();
-    let mut spare = component.spares.take()?;
-    adopt(&mut spare.store, host);
-    let took = t.elapsed();
-    drop(spare);
-    Some(took)
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn runs_of_a_chain_are_numbered() {
-        assert_eq!(super::next_run_id("a"), "a~1");
-        assert_eq!(super::next_run_id("a~1"), "a~2");
-        assert_eq!(super::next_run_id("a~b"), "a~b~1");
+        use crate::model::Key;
+        let next = |k: &str| super::next_run_id(&Key::stored(k)).into_string();
+        assert_eq!(next("a"), "a~1");
+        assert_eq!(next("a~1"), "a~2");
+        assert_eq!(next("a~b"), "a~b~1");
+        assert_eq!(next("acme/a~1"), "acme/a~2");
     }
 }

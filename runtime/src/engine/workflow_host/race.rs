@@ -92,7 +92,7 @@ impl ExecutionHost {
         {
             self.refresh_inbox().await;
         }
-        let idle = self.engine.idle(crate::model::tenancy::tenant_of(&self.id));
+        let idle = self.engine.idle(self.id.tenant());
         let waiting_since = Instant::now();
         let (mut fresh, mut shown) = (false, false);
         loop {

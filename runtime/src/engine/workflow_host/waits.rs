@@ -12,7 +12,7 @@ use super::{ChildState, ExecutionHost, stop};
 use crate::engine::IdleTicket;
 use crate::journal::record::{ChildArgs, ChildStartResult, InboxRef, SignalReceived};
 use crate::journal::{ActivityOutcome, ChildRef, Event, FailureRecord, RetryState, failures};
-use crate::model::{InboxKind, Transition, now_ms, tenancy};
+use crate::model::{InboxKind, Transition, now_ms};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,7 +112,7 @@ impl ExecutionHost {
     /// than the eviction threshold suspends the execution instead.
     pub(super) async fn wait_timer(&mut self, seq: u32, fire_at: i64) -> wasmtime::Result<()> {
         let pokes = self.pokes();
-        let idle = self.engine.idle(crate::model::tenancy::tenant_of(&self.id));
+        let idle = self.engine.idle(self.id.tenant());
         loop {
             if self.pending_cancel() {
                 self.deliver_cancel(Some((seq, Event::TimerCancelled(())))).await;
@@ -153,7 +153,7 @@ impl ExecutionHost {
     pub(super) async fn wait_signal(&mut self, seq: u32, name: &str, deadline: Option<i64>) -> wasmtime::Result<()> {
         self.pokes();
         self.refresh_inbox().await;
-        let idle = self.engine.idle(crate::model::tenancy::tenant_of(&self.id));
+        let idle = self.engine.idle(self.id.tenant());
         let waiting_since = Instant::now();
         let mut shown = false;
         loop {
@@ -280,8 +280,8 @@ impl ExecutionHost {
             ));
         }
         let id = match &args.workflow_id {
-            Some(id) => tenancy::key_beside(&self.id, id),
-            None => format!("{}-c{seq}", self.id),
+            Some(id) => self.id.beside(id),
+            None => self.id.with_suffix(&format!("-c{seq}")),
         };
         match self
             .effects
@@ -310,7 +310,7 @@ impl ExecutionHost {
             wasmtime::bail!("child handle {handle} was never started by this execution");
         }
         self.pokes();
-        let idle = self.engine.idle(crate::model::tenancy::tenant_of(&self.id));
+        let idle = self.engine.idle(self.id.tenant());
         let waiting_since = Instant::now();
         loop {
             if self.pending_cancel() {

@@ -84,10 +84,10 @@ async fn commit_batch(pool: &Pool, batch: Vec<Job>) {
     match append_many(&client, &batch).await {
         Ok(held) => {
             for job in batch {
-                let result = if held.contains(&job.lease.execution_id) {
+                let result = if held.contains(job.lease.execution_id.as_str()) {
                     Ok(())
                 } else {
-                    Err(Error::lease_lost(&job.lease.execution_id))
+                    Err(Error::lease_lost(job.lease.execution_id.as_str()))
                 };
                 job.answer(result);
             }
@@ -130,8 +130,9 @@ async fn append_one(client: &Client, job: &Job) -> Result<()> {
     let (wake_at, output, error) = transition.columns();
     let release = transition.is_terminal();
     let status = transition.status().as_str();
+    let id = lease.execution_id.as_str();
     let params: [&(dyn ToSql + Sync); 13] = [
-        &lease.execution_id,
+        &id,
         &lease.owner,
         &lease.epoch,
         &seqs,
@@ -147,17 +148,17 @@ async fn append_one(client: &Client, job: &Job) -> Result<()> {
     ];
     let stmt = client.prepare_cached(sql::APPEND).await.map_err(pg_err)?;
     match client.query(&stmt, &params).await {
-        Ok(rows) if rows.is_empty() => Err(Error::lease_lost(&lease.execution_id)),
+        Ok(rows) if rows.is_empty() => Err(Error::lease_lost(id)),
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) && !seqs.is_empty() => {
             let stored: i64 = client
-                .query_one(sql::STORED_SEQS, &[&lease.execution_id, &seqs])
+                .query_one(sql::STORED_SEQS, &[&id, &seqs])
                 .await
                 .map_err(pg_err)?
                 .get(0);
             // Nobody claimed it since (the epoch is unchanged): the entries are ours.
             let epoch: Option<i64> = client
-                .query_opt(sql::EPOCH_OF, &[&lease.execution_id])
+                .query_opt(sql::EPOCH_OF, &[&id])
                 .await
                 .map_err(pg_err)?
                 .map(|r| r.get(0));

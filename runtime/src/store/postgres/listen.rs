@@ -2,7 +2,7 @@
 //! finished execution, a poke for a running one.
 
 use super::sql::{CHANNEL_DONE, CHANNEL_POKE, CHANNEL_WORK};
-use crate::model::StoreEvent;
+use crate::model::{Key, StoreEvent};
 use crate::store::EventSink;
 use std::time::Duration;
 use tokio_postgres::NoTls;
@@ -10,8 +10,8 @@ use tokio_postgres::NoTls;
 fn event(channel: &str, payload: &str) -> Option<StoreEvent> {
     match channel {
         CHANNEL_WORK => Some(StoreEvent::Work),
-        CHANNEL_DONE => Some(StoreEvent::Finished(payload.to_owned())),
-        CHANNEL_POKE => Some(StoreEvent::Poke(payload.to_owned())),
+        CHANNEL_DONE => Some(StoreEvent::Finished(Key::stored(payload))),
+        CHANNEL_POKE => Some(StoreEvent::Poke(Key::stored(payload))),
         _ => None,
     }
 }

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::error::{Error, Result, codes};
 use crate::model::{
-    Bindings, Created, Deployment, Entry, Execution, InboxKind, InboxMessage, Lease, ListFilter, NODE_STALE_MS,
+    Bindings, Created, Deployment, Entry, Execution, InboxKind, InboxMessage, Key, Lease, ListFilter, NODE_STALE_MS,
     NewExecution, Schedule, Status, StoreStatus, Transition, now_ms, tenancy,
 };
 use async_trait::async_trait;
@@ -236,8 +236,8 @@ fn create_params<'a>(
         Box::new(s.kind.as_str()),
         Box::new(s.payload.as_str()),
         Box::new(s.at_ms),
-        Box::new(new.parent.as_deref()),
-        Box::new(tenancy::tenant_of(&new.id)),
+        Box::new(new.parent.as_ref().map(Key::as_str)),
+        Box::new(new.id.tenant()),
         Box::new(status),
     ]
 }
@@ -263,7 +263,7 @@ fn created(new: &NewExecution, owner: Option<&str>, inserted: bool) -> Created {
 #[async_trait]
 impl ExecutionStore for PostgresStore {
     async fn create_execution(&self, new: &NewExecution, owner: Option<&str>, lease_ms: i64) -> Result<Created> {
-        let tenant = tenancy::tenant_of(&new.id);
+        let tenant = new.id.tenant();
         let Some(limit) = new.queue_limit else {
             let params = create_params(new, owner, lease_ms, "running");
             let inserted = !self.query(sql::CREATE_EXECUTION, &refs(&params)).await?.is_empty();
@@ -285,7 +285,8 @@ impl ExecutionStore for PostgresStore {
         answer.await.map_err(|_| stopped())?
     }
 
-    async fn end_fenced(&self, id: &str, from: &[Status], entry: &Entry, status: Status, error: &str) -> Result<bool> {
+    async fn end_fenced(&self, id: &Key, from: &[Status], entry: &Entry, status: Status, error: &str) -> Result<bool> {
+        let id = id.as_str();
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
         let current = tx.query_opt(sql::LOCK_STATUS, &[&id]).await.map_err(pg_err)?;
@@ -308,15 +309,18 @@ impl ExecutionStore for PostgresStore {
         Ok(true)
     }
 
-    async fn claim(&self, id: &str, owner: &str, lease_ms: i64, dead_owners: &[String]) -> Result<Option<Lease>> {
+    async fn claim(&self, id: &Key, owner: &str, lease_ms: i64, dead_owners: &[String]) -> Result<Option<Lease>> {
         let now = now_ms();
         let rows = self
-            .query(sql::CLAIM, &[&id, &owner, &(now + lease_ms), &now, &dead_owners])
+            .query(
+                sql::CLAIM,
+                &[&id.as_str(), &owner, &(now + lease_ms), &now, &dead_owners],
+            )
             .await?;
         rows.first()
             .map(|r| {
                 Ok(Lease {
-                    execution_id: id.to_owned(),
+                    execution_id: id.clone(),
                     owner: owner.to_owned(),
                     epoch: r.int(0)?,
                 })
@@ -334,50 +338,58 @@ impl ExecutionStore for PostgresStore {
             .await?;
         map_all(&rows, |r| {
             Ok(Lease {
-                execution_id: r.text(0)?,
+                execution_id: r.key(0)?,
                 owner: owner.to_owned(),
                 epoch: r.int(1)?,
             })
         })
     }
 
-    async fn renew_leases(&self, owner: &str, ids: &[String], lease_ms: i64) -> Result<u64> {
+    async fn renew_leases(&self, owner: &str, ids: &[Key], lease_ms: i64) -> Result<u64> {
+        let ids: Vec<&str> = ids.iter().map(Key::as_str).collect();
         self.execute(sql::RENEW_LEASES, &[&owner, &(now_ms() + lease_ms), &ids])
             .await
     }
 
     async fn release(&self, lease: &Lease) -> Result<()> {
-        self.query(sql::RELEASE, &[&lease.execution_id, &lease.owner, &lease.epoch])
-            .await?;
+        self.query(
+            sql::RELEASE,
+            &[&lease.execution_id.as_str(), &lease.owner, &lease.epoch],
+        )
+        .await?;
         Ok(())
     }
 
-    async fn wake(&self, id: &str) -> Result<()> {
-        self.query(sql::WAKE, &[&id, &now_ms()]).await?;
+    async fn wake(&self, id: &Key) -> Result<()> {
+        self.query(sql::WAKE, &[&id.as_str(), &now_ms()]).await?;
         Ok(())
     }
 
-    async fn unpark(&self, id: &str, component: Option<(&str, &Bindings)>) -> Result<bool> {
+    async fn unpark(&self, id: &Key, component: Option<(&str, &Bindings)>) -> Result<bool> {
         let (component, bindings) = component.map(|(c, b)| (c.to_owned(), rows::encode_bindings(b))).unzip();
         let rows = self
-            .query(sql::UNPARK, &[&id, &now_ms(), &component, &bindings])
+            .query(sql::UNPARK, &[&id.as_str(), &now_ms(), &component, &bindings])
             .await?;
         Ok(rows.len() == 1)
     }
 
-    async fn journal(&self, id: &str) -> Result<Vec<Entry>> {
-        map_all(&self.query(sql::JOURNAL, &[&id]).await?, rows::entry)
+    async fn journal(&self, id: &Key) -> Result<Vec<Entry>> {
+        map_all(&self.query(sql::JOURNAL, &[&id.as_str()]).await?, rows::entry)
     }
 
-    async fn execution(&self, id: &str) -> Result<Option<Execution>> {
-        let rows = self.query(sql::EXECUTION, &[&id]).await?;
+    async fn execution(&self, id: &Key) -> Result<Option<Execution>> {
+        let rows = self.query(sql::EXECUTION, &[&id.as_str()]).await?;
         rows.first().map(rows::execution).transpose()
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<Vec<Execution>> {
         let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
         let limit: Option<i64> = filter.limit.map(i64::from);
-        let (after_at, after_id) = filter.after.clone().unwrap_or((i64::MAX, String::new()));
+        let (after_at, after_id) = filter
+            .after
+            .as_ref()
+            .map_or((i64::MAX, ""), |(at, k)| (*at, k.as_str()));
+        let workflow = filter.workflow.as_ref().map(Key::as_str);
         let rows = self
             .query(
                 match (&filter.tenant, statuses.len()) {
@@ -388,7 +400,7 @@ impl ExecutionStore for PostgresStore {
                 &[
                     &statuses,
                     &limit,
-                    &filter.workflow,
+                    &workflow,
                     &filter.created_from_ms,
                     &filter.created_to_ms,
                     &after_at,
@@ -403,11 +415,11 @@ impl ExecutionStore for PostgresStore {
 
 #[async_trait]
 impl InboxStore for PostgresStore {
-    async fn push_inbox(&self, id: &str, kind: InboxKind, name: &str, payload: &str, wake: bool) -> Result<i64> {
+    async fn push_inbox(&self, id: &Key, kind: InboxKind, name: &str, payload: &str, wake: bool) -> Result<i64> {
         let rows = self
             .query(
                 sql::PUSH_INBOX,
-                &[&id, &kind.as_str(), &name, &payload, &now_ms(), &wake],
+                &[&id.as_str(), &kind.as_str(), &name, &payload, &now_ms(), &wake],
             )
             .await?;
         rows.first()
@@ -415,8 +427,8 @@ impl InboxStore for PostgresStore {
             .int(0)
     }
 
-    async fn inbox(&self, id: &str) -> Result<Vec<InboxMessage>> {
-        map_all(&self.query(sql::INBOX, &[&id]).await?, rows::inbox_message)
+    async fn inbox(&self, id: &Key) -> Result<Vec<InboxMessage>> {
+        map_all(&self.query(sql::INBOX, &[&id.as_str()]).await?, rows::inbox_message)
     }
 }
 
@@ -432,7 +444,7 @@ impl CatalogStore for PostgresStore {
         rows.first().map(|r| get(r, 0)).transpose()
     }
 
-    async fn put_deployment(&self, name: &str, component: &str, bindings: &Bindings) -> Result<Deployment> {
+    async fn put_deployment(&self, name: &Key, component: &str, bindings: &Bindings) -> Result<Deployment> {
         let bindings = rows::encode_bindings(bindings);
         // Two deploys racing for one version: the loser retries with the next number.
         for _ in 0..5 {
@@ -440,7 +452,7 @@ impl CatalogStore for PostgresStore {
             match c
                 .query_one(
                     sql::PUT_DEPLOYMENT,
-                    &[&name, &component, &bindings, &now_ms(), &tenancy::tenant_of(name)],
+                    &[&name.as_str(), &component, &bindings, &now_ms(), &name.tenant()],
                 )
                 .await
             {
@@ -452,8 +464,8 @@ impl CatalogStore for PostgresStore {
         Err(Error::store("could not allocate a deployment version"))
     }
 
-    async fn deployment(&self, name: &str, version: Option<i64>) -> Result<Option<Deployment>> {
-        let rows = self.query(sql::DEPLOYMENT, &[&name, &version]).await?;
+    async fn deployment(&self, name: &Key, version: Option<i64>) -> Result<Option<Deployment>> {
+        let rows = self.query(sql::DEPLOYMENT, &[&name.as_str(), &version]).await?;
         rows.first().map(rows::deployment).transpose()
     }
 
@@ -484,12 +496,15 @@ impl ScheduleStore for PostgresStore {
         map_all(&self.query(sql::SCHEDULES, &[&tenant]).await?, rows::schedule)
     }
 
-    async fn delete_schedule(&self, id: &str) -> Result<bool> {
-        Ok(self.execute(sql::DELETE_SCHEDULE, &[&id]).await? == 1)
+    async fn delete_schedule(&self, id: &Key) -> Result<bool> {
+        Ok(self.execute(sql::DELETE_SCHEDULE, &[&id.as_str()]).await? == 1)
     }
 
-    async fn advance_schedule(&self, id: &str, from_ms: i64, to_ms: i64) -> Result<bool> {
-        Ok(self.execute(sql::ADVANCE_SCHEDULE, &[&id, &from_ms, &to_ms]).await? == 1)
+    async fn advance_schedule(&self, id: &Key, from_ms: i64, to_ms: i64) -> Result<bool> {
+        Ok(self
+            .execute(sql::ADVANCE_SCHEDULE, &[&id.as_str(), &from_ms, &to_ms])
+            .await?
+            == 1)
     }
 }
 

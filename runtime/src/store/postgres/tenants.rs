@@ -2,7 +2,7 @@
 
 use super::{PostgresStore, map_all, pg_err};
 use crate::error::Result;
-use crate::model::{AuditRecord, Quotas, Tenant, TenantUsage, Token, now_ms};
+use crate::model::{AuditRecord, Key, Quotas, Tenant, TenantUsage, Token, now_ms};
 use crate::store::TenantStore;
 use crate::store::tenants::{self as sql, encode_quotas};
 use async_trait::async_trait;
@@ -50,9 +50,9 @@ impl TenantStore for PostgresStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    async fn workflow_names(&self, tenant: &str) -> Result<Vec<String>> {
+    async fn workflow_names(&self, tenant: &str) -> Result<Vec<Key>> {
         let rows = self.query(sql::WORKFLOW_NAMES, &[&tenant]).await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        Ok(rows.iter().map(|r| Key::stored(r.get::<_, String>(0))).collect())
     }
 
     async fn status_counts(&self, tenant: &str, at_most: i64) -> Result<Vec<(String, i64)>> {
@@ -65,7 +65,7 @@ impl TenantStore for PostgresStore {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
     }
 
-    async fn admit(&self, tenant: &str, limit: Option<u64>) -> Result<Vec<String>> {
+    async fn admit(&self, tenant: &str, limit: Option<u64>) -> Result<Vec<Key>> {
         let queued: i64 = self.query(sql::HAS_QUEUED, &[&tenant]).await?[0].get(0);
         if queued == 0 {
             return Ok(Vec::new());
@@ -88,7 +88,7 @@ impl TenantStore for PostgresStore {
             tx.execute(super::sql::NOTIFY_WORK, &[]).await.map_err(pg_err)?;
         }
         tx.commit().await.map_err(pg_err)?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        Ok(rows.iter().map(|r| Key::stored(r.get::<_, String>(0))).collect())
     }
 
     async fn delete_tenant(&self, name: &str) -> Result<bool> {

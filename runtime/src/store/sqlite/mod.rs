@@ -18,7 +18,7 @@ use super::tenants as tenant_sql;
 use super::{CatalogStore, ClusterStore, EventSink, ExecutionStore, InboxStore, ScheduleStore};
 use crate::error::{Error, Result};
 use crate::model::{
-    Bindings, Created, Deployment, Entry, Execution, InboxKind, InboxMessage, Lease, ListFilter, NODE_STALE_MS,
+    Bindings, Created, Deployment, Entry, Execution, InboxKind, InboxMessage, Key, Lease, ListFilter, NODE_STALE_MS,
     NewExecution, Schedule, Status, StoreStatus, Transition, now_ms, tenancy,
 };
 use async_trait::async_trait;
@@ -255,8 +255,8 @@ fn insert_execution(
     c.prepare_cached(sql::INSERT_EXECUTION)
         .and_then(|mut s| {
             s.execute(params![
-                new.id,
-                new.workflow,
+                new.id.as_str(),
+                new.workflow.as_str(),
                 new.component,
                 bindings,
                 new.input,
@@ -264,13 +264,13 @@ fn insert_execution(
                 owner,
                 epoch,
                 expires,
-                new.parent,
-                tenancy::tenant_of(&new.id),
+                new.parent.as_ref().map(Key::as_str),
+                new.id.tenant(),
                 status.as_str()
             ])
         })
         .map_err(sql_err)?;
-    insert_counted(c, &new.id, std::slice::from_ref(&new.started))
+    insert_counted(c, new.id.as_str(), std::slice::from_ref(&new.started))
 }
 
 /// Inserts entries with one statement per up to [`sql::MAX_ROWS`] of them.
@@ -314,12 +314,12 @@ impl ExecutionStore for SqliteStore {
     async fn create_execution(&self, new: &NewExecution, owner: Option<&str>, lease_ms: i64) -> Result<Created> {
         let (new, owner) = (new.clone(), owner.map(str::to_owned));
         self.write(move |c| {
-            if query_one(c, sql::EXECUTION_EXISTS, [&new.id], |r| r.int(0))? == Some(1) {
+            if query_one(c, sql::EXECUTION_EXISTS, [new.id.as_str()], |r| r.int(0))? == Some(1) {
                 return Ok(Created::Existed);
             }
             // One writer at a time: the count and the insert cannot interleave with another start.
             if let Some(limit) = new.queue_limit {
-                let tenant = tenancy::tenant_of(&new.id);
+                let tenant = new.id.tenant();
                 let (live, queued) =
                     query_one(c, tenant_sql::LIVE_AND_QUEUED, [tenant], |r| Ok((r.int(0)?, r.int(1)?)))?
                         .unwrap_or((0, 0));
@@ -349,7 +349,7 @@ impl ExecutionStore for SqliteStore {
             let status = transition.status().as_str();
             let release = transition.is_terminal();
             let params = params![
-                lease.execution_id,
+                lease.execution_id.as_str(),
                 status,
                 wake_at,
                 output,
@@ -361,15 +361,15 @@ impl ExecutionStore for SqliteStore {
                 payload_bytes(&entries)
             ];
             if execute(c, sql::APPLY_TRANSITION, params)? == 0 {
-                return Err(Error::lease_lost(&lease.execution_id));
+                return Err(Error::lease_lost(lease.execution_id.as_str()));
             }
-            insert_entries(c, &lease.execution_id, &entries)
+            insert_entries(c, lease.execution_id.as_str(), &entries)
         })
         .await
     }
 
-    async fn end_fenced(&self, id: &str, from: &[Status], entry: &Entry, status: Status, error: &str) -> Result<bool> {
-        let (id, from, entry, error) = (id.to_owned(), from.to_vec(), entry.clone(), error.to_owned());
+    async fn end_fenced(&self, id: &Key, from: &[Status], entry: &Entry, status: Status, error: &str) -> Result<bool> {
+        let (id, from, entry, error) = (id.as_str().to_owned(), from.to_vec(), entry.clone(), error.to_owned());
         self.write(move |c| {
             let current = query_one(c, sql::STATUS_OF, [&id], |r| r.text(0))?;
             if !current.is_some_and(|s| from.iter().any(|f| f.as_str() == s)) {
@@ -383,14 +383,17 @@ impl ExecutionStore for SqliteStore {
         .await
     }
 
-    async fn claim(&self, id: &str, owner: &str, lease_ms: i64, dead_owners: &[String]) -> Result<Option<Lease>> {
-        let (id, owner) = (id.to_owned(), owner.to_owned());
+    async fn claim(&self, id: &Key, owner: &str, lease_ms: i64, dead_owners: &[String]) -> Result<Option<Lease>> {
+        let (id, owner) = (id.clone(), owner.to_owned());
         let dead = serde_json::to_string(dead_owners).expect("strings encode");
         self.write(move |c| {
             let now = now_ms();
-            let epoch = query_one(c, sql::CLAIM, params![id, owner, now + lease_ms, now, dead], |r| {
-                r.int(0)
-            })?;
+            let epoch = query_one(
+                c,
+                sql::CLAIM,
+                params![id.as_str(), owner, now + lease_ms, now, dead],
+                |r| r.int(0),
+            )?;
             Ok(epoch.map(|epoch| Lease {
                 execution_id: id,
                 owner,
@@ -410,7 +413,7 @@ impl ExecutionStore for SqliteStore {
                 params![owner, now + lease_ms, now, limit],
                 |r| {
                     Ok(Lease {
-                        execution_id: r.text(0)?,
+                        execution_id: r.key(0)?,
                         owner: owner.clone(),
                         epoch: r.int(1)?,
                     })
@@ -420,7 +423,7 @@ impl ExecutionStore for SqliteStore {
         .await
     }
 
-    async fn renew_leases(&self, owner: &str, ids: &[String], lease_ms: i64) -> Result<u64> {
+    async fn renew_leases(&self, owner: &str, ids: &[Key], lease_ms: i64) -> Result<u64> {
         let owner = owner.to_owned();
         let ids = serde_json::to_string(ids).expect("strings encode");
         self.write(move |c| Ok(execute(c, sql::RENEW_LEASES, params![owner, now_ms() + lease_ms, ids])? as u64))
@@ -430,14 +433,18 @@ impl ExecutionStore for SqliteStore {
     async fn release(&self, lease: &Lease) -> Result<()> {
         let lease = lease.clone();
         self.write(move |c| {
-            execute(c, sql::RELEASE, params![lease.execution_id, lease.owner, lease.epoch])?;
+            execute(
+                c,
+                sql::RELEASE,
+                params![lease.execution_id.as_str(), lease.owner, lease.epoch],
+            )?;
             Ok(())
         })
         .await
     }
 
-    async fn wake(&self, id: &str) -> Result<()> {
-        let id = id.to_owned();
+    async fn wake(&self, id: &Key) -> Result<()> {
+        let id = id.as_str().to_owned();
         self.write(move |c| {
             execute(c, sql::WAKE, params![id, now_ms()])?;
             Ok(())
@@ -445,21 +452,21 @@ impl ExecutionStore for SqliteStore {
         .await
     }
 
-    async fn unpark(&self, id: &str, component: Option<(&str, &Bindings)>) -> Result<bool> {
-        let id = id.to_owned();
+    async fn unpark(&self, id: &Key, component: Option<(&str, &Bindings)>) -> Result<bool> {
+        let id = id.as_str().to_owned();
         let (component, bindings) = component.map(|(c, b)| (c.to_owned(), rows::encode_bindings(b))).unzip();
         self.write(move |c| Ok(execute(c, sql::UNPARK, params![id, now_ms(), component, bindings])? == 1))
             .await
     }
 
-    async fn journal(&self, id: &str) -> Result<Vec<Entry>> {
-        let id = id.to_owned();
+    async fn journal(&self, id: &Key) -> Result<Vec<Entry>> {
+        let id = id.as_str().to_owned();
         self.read(move |c| query_all(c, sql::JOURNAL, [id], |r| rows::entry(r)))
             .await
     }
 
-    async fn execution(&self, id: &str) -> Result<Option<Execution>> {
-        let id = id.to_owned();
+    async fn execution(&self, id: &Key) -> Result<Option<Execution>> {
+        let id = id.as_str().to_owned();
         self.read(move |c| query_one(c, sql::EXECUTION, [id], |r| rows::execution(r)))
             .await
     }
@@ -470,11 +477,14 @@ impl ExecutionStore for SqliteStore {
         let limit = filter.limit.map(i64::from).unwrap_or(-1);
         let f = filter.clone();
         self.read(move |c| {
-            let (after_at, after_id) = f.after.clone().unwrap_or((i64::MAX, String::new()));
+            let (after_at, after_id) = f
+                .after
+                .clone()
+                .map_or((i64::MAX, String::new()), |(at, k)| (at, k.into_string()));
             let params = params![
                 statuses,
                 limit,
-                f.workflow,
+                f.workflow.as_ref().map(Key::as_str),
                 f.created_from_ms,
                 f.created_to_ms,
                 after_at,
@@ -494,8 +504,8 @@ impl ExecutionStore for SqliteStore {
 
 #[async_trait]
 impl InboxStore for SqliteStore {
-    async fn push_inbox(&self, id: &str, kind: InboxKind, name: &str, payload: &str, wake: bool) -> Result<i64> {
-        let (id, name, payload) = (id.to_owned(), name.to_owned(), payload.to_owned());
+    async fn push_inbox(&self, id: &Key, kind: InboxKind, name: &str, payload: &str, wake: bool) -> Result<i64> {
+        let (id, name, payload) = (id.as_str().to_owned(), name.to_owned(), payload.to_owned());
         self.write(move |c| {
             let now = now_ms();
             execute(c, sql::PUSH_INBOX, params![id, kind.as_str(), name, payload, now])?;
@@ -508,8 +518,8 @@ impl InboxStore for SqliteStore {
         .await
     }
 
-    async fn inbox(&self, id: &str) -> Result<Vec<InboxMessage>> {
-        let id = id.to_owned();
+    async fn inbox(&self, id: &Key) -> Result<Vec<InboxMessage>> {
+        let id = id.as_str().to_owned();
         self.read(move |c| query_all(c, sql::INBOX, [id], |r| rows::inbox_message(r)))
             .await
     }
@@ -536,13 +546,13 @@ impl CatalogStore for SqliteStore {
         .await
     }
 
-    async fn put_deployment(&self, name: &str, component: &str, bindings: &Bindings) -> Result<Deployment> {
-        let (name, component, bindings) = (name.to_owned(), component.to_owned(), rows::encode_bindings(bindings));
+    async fn put_deployment(&self, name: &Key, component: &str, bindings: &Bindings) -> Result<Deployment> {
+        let (name, component, bindings) = (name.clone(), component.to_owned(), rows::encode_bindings(bindings));
         self.write(move |c| {
             query_one(
                 c,
                 sql::PUT_DEPLOYMENT,
-                params![name, component, bindings, now_ms(), tenancy::tenant_of(&name)],
+                params![name.as_str(), component, bindings, now_ms(), name.tenant()],
                 |r| rows::deployment(r),
             )?
             .ok_or_else(|| Error::store("the new deployment was not returned"))
@@ -550,8 +560,8 @@ impl CatalogStore for SqliteStore {
         .await
     }
 
-    async fn deployment(&self, name: &str, version: Option<i64>) -> Result<Option<Deployment>> {
-        let name = name.to_owned();
+    async fn deployment(&self, name: &Key, version: Option<i64>) -> Result<Option<Deployment>> {
+        let name = name.as_str().to_owned();
         self.read(move |c| query_one(c, sql::DEPLOYMENT, params![name, version], |r| rows::deployment(r)))
             .await
     }
@@ -591,14 +601,14 @@ impl ScheduleStore for SqliteStore {
             .await
     }
 
-    async fn delete_schedule(&self, id: &str) -> Result<bool> {
-        let id = id.to_owned();
+    async fn delete_schedule(&self, id: &Key) -> Result<bool> {
+        let id = id.as_str().to_owned();
         self.write(move |c| Ok(execute(c, sql::DELETE_SCHEDULE, [id])? == 1))
             .await
     }
 
-    async fn advance_schedule(&self, id: &str, from_ms: i64, to_ms: i64) -> Result<bool> {
-        let id = id.to_owned();
+    async fn advance_schedule(&self, id: &Key, from_ms: i64, to_ms: i64) -> Result<bool> {
+        let id = id.as_str().to_owned();
         self.write(move |c| Ok(execute(c, sql::ADVANCE_SCHEDULE, params![id, from_ms, to_ms])? == 1))
             .await
     }

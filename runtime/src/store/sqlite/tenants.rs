@@ -2,7 +2,7 @@
 
 use super::{SqliteStore, execute, query_all, query_one};
 use crate::error::Result;
-use crate::model::{AuditRecord, Quotas, Tenant, TenantUsage, Token, now_ms};
+use crate::model::{AuditRecord, Key, Quotas, Tenant, TenantUsage, Token, now_ms};
 use crate::store::TenantStore;
 use crate::store::rows::Row;
 use crate::store::tenants::{self as sql, encode_quotas};
@@ -51,9 +51,9 @@ impl TenantStore for SqliteStore {
             .await
     }
 
-    async fn workflow_names(&self, tenant: &str) -> Result<Vec<String>> {
+    async fn workflow_names(&self, tenant: &str) -> Result<Vec<Key>> {
         let tenant = tenant.to_owned();
-        self.read(move |c| query_all(c, sql::WORKFLOW_NAMES, [tenant], |r| r.text(0)))
+        self.read(move |c| query_all(c, sql::WORKFLOW_NAMES, [tenant], |r| r.key(0)))
             .await
     }
 
@@ -71,7 +71,7 @@ impl TenantStore for SqliteStore {
             .await
     }
 
-    async fn admit(&self, tenant: &str, limit: Option<u64>) -> Result<Vec<String>> {
+    async fn admit(&self, tenant: &str, limit: Option<u64>) -> Result<Vec<Key>> {
         let tenant = tenant.to_owned();
         let t = tenant.clone();
         if self
@@ -88,7 +88,7 @@ impl TenantStore for SqliteStore {
             if room == 0 {
                 return Ok(Vec::new());
             }
-            query_all(c, sql::ADMIT, params![now_ms(), tenant, room], |r| r.text(0))
+            query_all(c, sql::ADMIT, params![now_ms(), tenant, room], |r| r.key(0))
         })
         .await
     }

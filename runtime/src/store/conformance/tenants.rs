@@ -1,28 +1,140 @@
-//! The conformance checks of what the store counts per tenant: queued
-//! starts, fair claims, journal bytes (part of the suite in `conformance.rs`).
+//! Tenants: their data stays theirs; tokens and the audit trail; what the
+//! store counts per tenant (queued starts, fair claims, journal bytes,
+//! live nodes, pages in one status).
 
-use super::Store;
-use super::conformance::{entry, new_execution};
-use crate::model::{Created, Quotas, Status, Tenant, Transition, now_ms, tenancy};
+use super::helpers::{entry, fresh_tenant, id, new_execution};
+use crate::model::{
+    AuditRecord, Bindings, Created, Key, ListFilter, Quotas, Role, Schedule, Status, Tenant, Token, Transition, now_ms,
+    tenancy,
+};
+use crate::store::Store;
 
-/// A new tenant with a fresh name, for checks that count per tenant.
-pub(super) async fn fresh_tenant(store: &dyn Store, tag: &str) -> String {
-    let name = format!("{tag}-{:08x}", rand::random::<u32>());
-    let tenant = Tenant {
-        name: name.clone(),
-        quotas: Quotas::default(),
+/// A tenant's keys, lists, usage and deletion reach only its own rows.
+pub(super) async fn tenants_own_their_data(store: &dyn Store) {
+    let (a, b) = (
+        id("ta").into_string().to_lowercase(),
+        id("tb").into_string().to_lowercase(),
+    );
+    for name in [&a, &b] {
+        let t = Tenant {
+            name: name.clone(),
+            quotas: Quotas {
+                max_components: Some(3),
+                ..Quotas::default()
+            },
+            created_at_ms: now_ms(),
+        };
+        assert!(store.create_tenant(&t).await.unwrap());
+        assert!(!store.create_tenant(&t).await.unwrap(), "names are unique");
+    }
+    assert_eq!(store.tenant(&a).await.unwrap().unwrap().quotas.max_components, Some(3));
+    assert!(store.update_tenant(&a, &Quotas::default()).await.unwrap());
+    assert_eq!(store.tenant(&a).await.unwrap().unwrap().quotas, Quotas::default());
+    assert!(
+        store
+            .tenants()
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.name == tenancy::DEFAULT_TENANT)
+    );
+    // The same names in both tenants are different rows.
+    for (tenant, component) in [(&a, "digest-a"), (&b, "digest-b")] {
+        let mut new = new_execution(&Key::new(tenant, "order-7"));
+        new.workflow = Key::new(tenant, "orders");
+        assert!(store.create_execution(&new, None, 0).await.unwrap().is_new());
+        store
+            .put_deployment(&Key::new(tenant, "orders"), component, &Bindings::default())
+            .await
+            .unwrap();
+        store.put_component(component, b"bytes").await.unwrap();
+        store.own_component(tenant, component, 5).await.unwrap();
+        let s = Schedule {
+            id: Key::new(tenant, "nightly").into_string(),
+            cron: "0 0 3 * * *".into(),
+            workflow: Key::new(tenant, "orders").into_string(),
+            input: "{}".into(),
+            next_fire_at_ms: i64::MAX,
+        };
+        store.put_schedule(&s).await.unwrap();
+    }
+    let listed = store
+        .list(&ListFilter {
+            tenant: Some(a.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        [Key::new(&a, "order-7").as_str()]
+    );
+    assert_eq!(store.deployments(&a).await.unwrap().len(), 1);
+    assert_eq!(store.schedules(Some(&b)).await.unwrap().len(), 1);
+    assert!(store.owns_component(&a, "digest-a").await.unwrap());
+    assert!(!store.owns_component(&a, "digest-b").await.unwrap());
+    let usage = store.tenant_usage(&a).await.unwrap();
+    assert_eq!(
+        (usage.unfinished_executions, usage.components, usage.component_bytes),
+        (1, 1, 5)
+    );
+    // Deleting A removes its rows (and component bytes no one else holds), never B's.
+    assert!(store.delete_tenant(&a).await.unwrap());
+    assert!(!store.delete_tenant(&a).await.unwrap());
+    assert!(store.tenant(&a).await.unwrap().is_none());
+    assert!(store.execution(&Key::new(&a, "order-7")).await.unwrap().is_none());
+    assert!(store.journal(&Key::new(&a, "order-7")).await.unwrap().is_empty());
+    assert!(store.component("digest-a").await.unwrap().is_none());
+    assert!(store.deployments(&a).await.unwrap().is_empty());
+    assert!(store.execution(&Key::new(&b, "order-7")).await.unwrap().is_some());
+    assert!(store.component("digest-b").await.unwrap().is_some());
+    assert_eq!(store.schedules(Some(&b)).await.unwrap().len(), 1);
+    assert!(store.delete_tenant(&b).await.unwrap());
+}
+
+/// Tokens keep their hash, revoke once; audit records come back newest first.
+pub(super) async fn tokens_and_audit(store: &dyn Store) {
+    let tenant = id("tt").into_string().to_lowercase();
+    let token = Token {
+        id: id("tok").into_string(),
+        tenant: tenant.clone(),
+        role: Role::Operate,
+        hash: "ab".repeat(32),
         created_at_ms: now_ms(),
+        expires_at_ms: Some(now_ms() + 60_000),
+        revoked_at_ms: None,
     };
-    assert!(store.create_tenant(&tenant).await.unwrap());
-    name
+    store.put_token(&token).await.unwrap();
+    assert_eq!(store.token(&token.id).await.unwrap().as_ref(), Some(&token));
+    assert_eq!(store.tokens(Some(&tenant)).await.unwrap(), std::slice::from_ref(&token));
+    assert!(store.revoke_token(&token.id, 5).await.unwrap());
+    assert!(!store.revoke_token(&token.id, 6).await.unwrap(), "revoked once");
+    assert_eq!(store.token(&token.id).await.unwrap().unwrap().revoked_at_ms, Some(5));
+    for action in ["deploy", "cancel"] {
+        let record = AuditRecord {
+            id: 0,
+            at_ms: 0,
+            token: token.id.clone(),
+            tenant: tenant.clone(),
+            action: action.into(),
+            target: "x".into(),
+        };
+        store.record_audit(&record).await.unwrap();
+    }
+    let trail = store.audit(Some(&tenant), 10).await.unwrap();
+    assert_eq!(
+        trail.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(),
+        ["cancel", "deploy"]
+    );
+    assert_eq!(store.audit(Some(&tenant), 1).await.unwrap().len(), 1);
 }
 
 /// Starts beyond `max_running` are queued (never claimable), and admitted
 /// oldest first as running ones end; without a limit all are admitted.
-pub(crate) async fn queue_admits_in_start_order(store: &dyn Store) {
+pub(super) async fn queue_admits_in_start_order(store: &dyn Store) {
     let t = fresh_tenant(store, "queue").await;
     let start = |name: &str, owner: Option<&'static str>| {
-        let mut new = new_execution(&tenancy::key(&t, name));
+        let mut new = new_execution(&Key::new(&t, name));
         new.queue_limit = Some(2);
         async move { store.create_execution(&new, owner, 60_000).await.unwrap() }
     };
@@ -33,14 +145,18 @@ pub(crate) async fn queue_admits_in_start_order(store: &dyn Store) {
     assert_eq!(start("c", Some("node-a")).await, Created::Queued, "the third waits");
     assert_eq!(start("d", None).await, Created::Queued);
     assert_eq!(start("c", None).await, Created::Existed, "idempotent on the id");
-    let c = tenancy::key(&t, "c");
+    let c = Key::new(&t, "c");
     assert_eq!(store.execution(&c).await.unwrap().unwrap().status, Status::Queued);
     assert!(
         store.claim(&c, "node-b", 1_000, &[]).await.unwrap().is_none(),
         "queued is not claimable"
     );
     assert!(store.queued_tenants().await.unwrap().contains(&t));
-    assert_eq!(store.workflow_names(&t).await.unwrap(), ["wf"], "one name, once");
+    assert_eq!(
+        store.workflow_names(&t).await.unwrap(),
+        [Key::stored("wf")],
+        "one name, once"
+    );
     let tenant = t.as_str();
     let counts = |at_most| async move {
         let all = store.status_counts(tenant, at_most).await.unwrap();
@@ -77,12 +193,12 @@ pub(crate) async fn queue_admits_in_start_order(store: &dyn Store) {
     );
     assert_eq!(
         store.admit(&t, None).await.unwrap(),
-        vec![tenancy::key(&t, "d")],
+        vec![Key::new(&t, "d")],
         "no limit: all"
     );
     assert!(!store.queued_tenants().await.unwrap().contains(&t));
     // Without a limit nothing is ever queued.
-    let mut free = new_execution(&tenancy::key(&t, "e"));
+    let mut free = new_execution(&Key::new(&t, "e"));
     free.queue_limit = None;
     assert_eq!(
         store.create_execution(&free, None, 0).await.unwrap(),
@@ -92,20 +208,20 @@ pub(crate) async fn queue_admits_in_start_order(store: &dyn Store) {
 
 /// Claiming lets tenants take turns: a tenant with executions leased and a
 /// backlog waiting does not keep another tenant's new one from the next claim.
-pub(crate) async fn claims_take_turns_across_tenants(store: &dyn Store) {
+pub(super) async fn claims_take_turns_across_tenants(store: &dyn Store) {
     let (busy, quiet) = (fresh_tenant(store, "busy").await, fresh_tenant(store, "quiet").await);
     for n in 0..4 {
-        let new = new_execution(&tenancy::key(&busy, &format!("leased-{n}")));
+        let new = new_execution(&Key::new(&busy, &format!("leased-{n}")));
         assert!(matches!(
             store.create_execution(&new, Some("node-a"), 60_000).await.unwrap(),
             Created::Leased(_)
         ));
     }
     for n in 0..6 {
-        let new = new_execution(&tenancy::key(&busy, &format!("backlog-{n}")));
+        let new = new_execution(&Key::new(&busy, &format!("backlog-{n}")));
         assert_eq!(store.create_execution(&new, None, 0).await.unwrap(), Created::Unclaimed);
     }
-    let newcomer = tenancy::key(&quiet, "new");
+    let newcomer = Key::new(&quiet, "new");
     store
         .create_execution(&new_execution(&newcomer), None, 0)
         .await
@@ -118,22 +234,22 @@ pub(crate) async fn claims_take_turns_across_tenants(store: &dyn Store) {
         if lease.execution_id == newcomer {
             break;
         }
-        if tenancy::tenant_of(&lease.execution_id) == busy {
+        if lease.execution_id.tenant() == busy {
             busy_claimed += 1;
         }
     }
     assert_eq!(busy_claimed, 0, "the busy tenant's backlog waits for the newcomer");
     let rest = store.claim_runnable("node-b", 60_000, 100).await.unwrap();
-    let of_busy = rest.iter().filter(|l| tenancy::tenant_of(&l.execution_id) == busy);
+    let of_busy = rest.iter().filter(|l| l.execution_id.tenant() == busy);
     assert_eq!(of_busy.count(), 6, "and is claimed after it");
 }
 
 /// Every journal entry written counts in its tenant's journal bytes: the
 /// `started` entry, appends, and an end forced from outside.
-pub(crate) async fn journal_bytes_are_counted(store: &dyn Store) {
+pub(super) async fn journal_bytes_are_counted(store: &dyn Store) {
     let t = fresh_tenant(store, "bytes").await;
     assert_eq!(store.journal_bytes(&t).await.unwrap(), 0);
-    let new = new_execution(&tenancy::key(&t, "a"));
+    let new = new_execution(&Key::new(&t, "a"));
     let Created::Leased(lease) = store.create_execution(&new, Some("node-a"), 60_000).await.unwrap() else {
         panic!("leased")
     };
@@ -156,7 +272,7 @@ pub(crate) async fn journal_bytes_are_counted(store: &dyn Store) {
 }
 
 /// A heartbeat counts the live nodes, the one beating included.
-pub(crate) async fn heartbeats_count_live_nodes(store: &dyn Store) {
+pub(super) async fn heartbeats_count_live_nodes(store: &dyn Store) {
     let (a, b) = (
         format!("node-{}", uuid::Uuid::now_v7()),
         format!("node-{}", uuid::Uuid::now_v7()),
@@ -169,24 +285,23 @@ pub(crate) async fn heartbeats_count_live_nodes(store: &dyn Store) {
 
 /// A tenant's page in one status (its own statement and index) keeps the
 /// order, the cursor and the other filters of the general one.
-pub(crate) async fn list_one_status_in_tenant(store: &dyn Store) {
-    use crate::model::ListFilter;
+pub(super) async fn list_one_status_in_tenant(store: &dyn Store) {
     let t = fresh_tenant(store, "pages").await;
     let mut failed = Vec::new();
     for i in 0..5 {
-        let mut new = new_execution(&tenancy::key(&t, &format!("e{i}")));
-        new.workflow = if i == 4 { "other".into() } else { "wf".into() };
+        let mut new = new_execution(&Key::new(&t, &format!("e{i}")));
+        new.workflow = Key::stored(if i == 4 { "other" } else { "wf" });
         let Created::Leased(lease) = store.create_execution(&new, Some("node-a"), 60_000).await.unwrap() else {
             panic!("leased")
         };
         if i % 2 == 0 {
             let end = Transition::Failed { error: "{}".into() };
             store.append(&lease, &[], &end).await.unwrap();
-            failed.push(lease.execution_id);
+            failed.push(lease.execution_id.into_string());
         }
     }
     failed.reverse();
-    let page = |statuses: Vec<Status>, limit: u32, after: Option<(i64, String)>| ListFilter {
+    let page = |statuses: Vec<Status>, limit: u32, after: Option<(i64, Key)>| ListFilter {
         statuses,
         limit: Some(limit),
         after,
@@ -196,13 +311,13 @@ pub(crate) async fn list_one_status_in_tenant(store: &dyn Store) {
     let ids = |list: &[crate::model::Execution]| list.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
     let first = store.list(&page(vec![Status::Failed], 2, None)).await.unwrap();
     assert_eq!(ids(&first), failed[..2], "newest first, within the limit");
-    let last = first.last().map(|e| (e.created_at_ms, e.id.clone()));
+    let last = first.last().map(|e| (e.created_at_ms, Key::stored(e.id.clone())));
     let next = store.list(&page(vec![Status::Failed], 2, last)).await.unwrap();
     assert_eq!(ids(&next), failed[2..], "the cursor goes on after the page");
     let none = store.list(&page(vec![Status::Parked], 10, None)).await.unwrap();
     assert!(none.is_empty(), "no row in that status");
     let mut of_wf = page(vec![Status::Failed], 10, None);
-    of_wf.workflow = Some("wf".into());
+    of_wf.workflow = Some(Key::stored("wf"));
     assert_eq!(
         store.list(&of_wf).await.unwrap().len(),
         2,

@@ -18,7 +18,7 @@
 //! simultaneous starts (which doubled another tenant's p99). A client
 //! within its rate never waits.
 
-use super::{Caller, Node};
+use super::{Caller, Tenancy};
 use crate::error::{Error, Result, codes};
 use crate::model::Quotas;
 use std::collections::HashMap;
@@ -95,7 +95,7 @@ impl Rates {
     }
 }
 
-impl Node {
+impl Tenancy {
     /// Counts one call of `kind` against the caller's tenant's rate.
     pub(crate) async fn check_rate(&self, caller: &Caller, kind: Rate) -> Result<()> {
         let Some(limit) = kind.of(&self.quotas(&caller.tenant).await?) else {

@@ -3,12 +3,13 @@
 //! many clients (A has the quotas a host would give it: a start rate, a
 //! request rate, a running-executions limit), against B's quiet latency.
 
-use super::bench_api::{chain, deploy_bench};
+use super::{chain, deploy_bench, latencies, tenant_client};
 use crate::api::client::Client;
 use crate::error::{Error, Result, codes};
-use crate::model::{Quotas, Role};
-use crate::node::bench::{BenchOptions, ms, percentile, verdict};
-use crate::node::{CreateTenantRequest, CreateTokenRequest, StartRequest};
+use crate::model::Quotas;
+use crate::node::StartRequest;
+use crate::node::bench::BenchOptions;
+use crate::stats::{ms, verdict};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -22,35 +23,6 @@ const RUNS_FACTOR: usize = 3;
 /// How long A floods before B is measured: past the first second, whose
 /// burst of starts the bucket allows, to the steady state.
 const FLOOD_WARMUP: Duration = Duration::from_millis(1500);
-
-/// A tenant with `quotas` (made if missing) and a `deploy` client of it.
-async fn tenant(admin: &Client, url: &str, name: &str, quotas: Quotas) -> Result<Arc<Client>> {
-    let req = CreateTenantRequest {
-        name: name.into(),
-        quotas,
-    };
-    match admin.create_tenant(&req).await {
-        Err(e) if e.code == codes::TENANT_EXISTS => {}
-        other => drop(other?),
-    }
-    let req = CreateTokenRequest {
-        tenant: Some(name.into()),
-        role: Role::Deploy,
-        expires_in_s: None,
-    };
-    let token = admin.create_token(&req).await?.token;
-    Ok(Arc::new(Client::with_token(url, Some(&token), None)?))
-}
-
-/// B's chain(10) p50 and p99 over `runs` sequential runs.
-async fn latencies(client: &Client, runs: usize) -> Result<(Duration, Duration)> {
-    let mut lat = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        lat.push(chain(client, 10).await?);
-    }
-    lat.sort();
-    Ok((percentile(&lat, 0.5), percentile(&lat, 0.99)))
-}
 
 /// Tenant B's chain(10) quiet and under tenant A's flood.
 pub(super) async fn under_flood(
@@ -66,15 +38,16 @@ pub(super) async fn under_flood(
         requests_per_second: Some(1000),
         ..Default::default()
     };
-    let a = tenant(admin, url, "flood", flood_quotas).await?;
-    let b = tenant(admin, url, "quiet", Quotas::default()).await?;
+    let a = tenant_client(admin, url, "flood", flood_quotas).await?;
+    let b = tenant_client(admin, url, "quiet", Quotas::default()).await?;
     deploy_bench(&a, o, signals).await?;
     deploy_bench(&b, o, signals).await?;
     for _ in 0..20 {
         chain(&b, 10).await?;
     }
     let runs = o.runs * RUNS_FACTOR;
-    let (quiet50, quiet99) = latencies(&b, runs).await?;
+    let quiet = latencies(&b, 10, runs).await?;
+    let (quiet50, quiet99) = (quiet.p50(), quiet.p99());
 
     let stop = Arc::new(AtomicBool::new(false));
     let (sent, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -101,7 +74,7 @@ pub(super) async fn under_flood(
     tokio::time::sleep(FLOOD_WARMUP).await;
     let (sent_before, refused_before) = (sent.load(Ordering::Relaxed), refused.load(Ordering::Relaxed));
     let t = std::time::Instant::now();
-    let flooded = latencies(&b, runs).await;
+    let flooded = latencies(&b, 10, runs).await;
     let took = t.elapsed().as_secs_f64();
     let (sent_during, refused_during) = (
         sent.load(Ordering::Relaxed) - sent_before,
@@ -111,7 +84,8 @@ pub(super) async fn under_flood(
     for f in flooders {
         f.await.map_err(|e| Error::new(codes::SERVER, e.to_string(), "a bug"))?;
     }
-    let (flood50, flood99) = flooded?;
+    let flooded = flooded?;
+    let (flood50, flood99) = (flooded.p50(), flooded.p99());
     let ratio = flood99.as_secs_f64() / quiet99.as_secs_f64();
     out(format!(
         "tenant B chain(10) under A's flood  p50 {} p99 {} vs quiet p50 {} p99 {}  ({runs} runs each; p99 ×{ratio:.2}; target ≤ ×2: {})",

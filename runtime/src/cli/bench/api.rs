@@ -5,138 +5,31 @@
 //! the in-process figures and the store's single-commit latency of the same
 //! run.
 
-use super::bench::{BUILD_HINT, BenchArgs, bench_store};
-use super::{Ctx, read_file};
+use super::{
+    BUILD_HINT, BenchArgs, bench_error, bench_store, chain, deploy_bench, fan_out, latencies, start_server,
+    tenant_client,
+};
 use crate::api::client::Client;
-use crate::error::{Error, Result, codes};
-use crate::node::bench::{self, BenchOptions, ms, percentile, verdict};
-use crate::node::{ComponentKind, DeployRequest, ListQuery, StartAnswer, StartRequest, StoreConfig};
+use crate::cli::{Ctx, read_file, render};
+use crate::error::{Error, Result};
+use crate::node::bench::{self, BenchOptions};
+use crate::node::{ListQuery, StartRequest, StoreConfig};
+use crate::stats::{Samples, ms, verdict};
 use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-/// A server this benchmark started; killed when dropped.
-struct OwnServer(Child);
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub(super) fn bench_error(what: impl std::fmt::Display) -> Error {
-    Error::new(
-        codes::SERVER,
-        format!("the API benchmark failed: {what}"),
-        "check the server's log (CAIRN_LOG=info)",
-    )
-}
-
-/// Starts `cairn server` on a free port (with `extra` arguments); returns
-/// it and its API address.
-fn start_server(data_dir: &std::path::Path, database: Option<&str>, extra: &[&str]) -> Result<(OwnServer, String)> {
-    let exe = std::env::current_exe().map_err(|e| Error::io(std::path::Path::new("cairn"), e))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("--data-dir")
-        .arg(data_dir)
-        .args(["server", "--listen", "127.0.0.1:0", "--quiet"])
-        .args(extra);
-    if let Some(url) = database {
-        cmd.args(["--database", url]);
-    }
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::io(data_dir, e))?;
-    let stderr = child.stderr.take().expect("piped");
-    let server = OwnServer(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(std::result::Result::ok) {
-            if let Some(url) = line.strip_prefix("cairn server: API on ") {
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(60))
-        .map_err(|_| bench_error("the server did not start"))?;
-    Ok((server, url))
-}
-
-/// One start-and-wait of chain(n); its latency.
-pub(super) async fn chain(client: &Client, n: u64) -> Result<Duration> {
-    let t = Instant::now();
-    let req = StartRequest {
-        workflow: "bench-chain".into(),
-        input: json!({ "n": n }),
-        id: None,
-    };
-    match client.start_and_wait(&req, Duration::from_secs(60)).await? {
-        StartAnswer::Finished(r) if r.output == Some(json!(n)) => Ok(t.elapsed()),
-        other => Err(bench_error(format!("chain({n}) answered {other:?}"))),
-    }
-}
-
-async fn latency(client: &Client, n: u64, runs: usize) -> Result<(Duration, Duration)> {
-    let mut lat = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        lat.push(chain(client, n).await?);
-    }
-    lat.sort();
-    Ok((percentile(&lat, 0.5), percentile(&lat, 0.99)))
-}
 
 /// `total` start-and-waits of chain(n) from `clients` concurrent clients.
 async fn throughput(client: &Arc<Client>, n: u64, total: usize, clients: usize) -> Result<f64> {
     let t = Instant::now();
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut workers = Vec::new();
-    for _ in 0..clients {
-        let (client, next) = (client.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < total {
-                chain(&client, n).await?;
-            }
-            Ok::<(), Error>(())
-        }));
-    }
-    for w in workers {
-        w.await.map_err(bench_error)??;
-    }
+    let client = client.clone();
+    fan_out(total, clients, move |_| {
+        let client = client.clone();
+        async move { chain(&client, n).await.map(|_| ()) }
+    })
+    .await?;
     Ok(total as f64 / t.elapsed().as_secs_f64())
-}
-
-/// Runs `f(i)` for i in 0..total from `clients` concurrent tasks.
-pub(super) async fn fan_out<F, Fut>(total: usize, clients: usize, f: F) -> Result<()>
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<()>> + Send,
-{
-    let f = Arc::new(f);
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut workers = Vec::new();
-    for _ in 0..clients {
-        let (f, next) = (f.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
-                    return Ok::<(), Error>(());
-                }
-                f(i).await?;
-            }
-        }));
-    }
-    for w in workers {
-        w.await.map_err(bench_error)??;
-    }
-    Ok(())
 }
 
 /// Resident memory (MiB) and CPU time (s) of a process, from /proc.
@@ -263,7 +156,7 @@ pub(crate) async fn bench_api(ctx: &Ctx, args: BenchArgs) -> Result<ExitCode> {
 }
 
 async fn run(ctx: &Ctx, args: &BenchArgs, o: BenchOptions, signals: Vec<u8>, dir: &std::path::Path) -> Result<()> {
-    let progress = super::render::Progress::start("measuring through the API");
+    let progress = render::Progress::start("measuring through the API");
     let out = |line: String| progress.line(&line);
     let (server, url) = match &ctx.server {
         Some(url) => (None, url.clone()),
@@ -272,7 +165,7 @@ async fn run(ctx: &Ctx, args: &BenchArgs, o: BenchOptions, signals: Vec<u8>, dir
             (Some(s), url)
         }
     };
-    let pid = server.as_ref().map(|s| s.0.id());
+    let pid = server.as_ref().map(|s| s.id());
     let client = Arc::new(Client::with_token(&url, ctx.token.as_deref(), ctx.tenant.as_deref())?);
     deploy_bench(&client, &o, &signals).await?;
     let store = bench_store(ctx, &dir.join("in-process"))?;
@@ -299,7 +192,8 @@ async fn run(ctx: &Ctx, args: &BenchArgs, o: BenchOptions, signals: Vec<u8>, dir
     for _ in 0..20 {
         chain(&client, 10).await?;
     }
-    let (p50, p99) = latency(&client, 10, o.runs).await?;
+    let lat = latencies(&client, 10, o.runs).await?;
+    let (p50, p99) = (lat.p50(), lat.p99());
     let target = base.chain10_p50.mul_f64(1.5) + Duration::from_millis(1);
     out(format!(
         "API chain(10), 1 client      p50 {}  p99 {}   (target ≤ 1.5 × in-process + 1 ms = {}: {})",
@@ -308,7 +202,8 @@ async fn run(ctx: &Ctx, args: &BenchArgs, o: BenchOptions, signals: Vec<u8>, dir
         ms(target),
         verdict(p50 <= target)
     ));
-    let (p50, p99) = latency(&client, 1, o.runs).await?;
+    let lat = latencies(&client, 1, o.runs).await?;
+    let (p50, p99) = (lat.p50(), lat.p99());
     out(format!("API chain(1), 1 client       p50 {}  p99 {}", ms(p50), ms(p99)));
     let wfs = throughput(&client, 10, o.total, o.concurrency).await?;
     out(format!(
@@ -335,35 +230,9 @@ async fn run(ctx: &Ctx, args: &BenchArgs, o: BenchOptions, signals: Vec<u8>, dir
         waiters(&client, pid, args.waiters, &out).await?;
     }
     if args.console_executions > 0 {
-        super::bench_console::console(&client, &url, args.console_executions, &out).await?;
+        super::console::console(&client, &url, args.console_executions, &out).await?;
     }
     drop(server);
-    Ok(())
-}
-
-/// Uploads and deploys the benchmark's workflows through `client`.
-pub(super) async fn deploy_bench(client: &Client, o: &BenchOptions, signals: &[u8]) -> Result<()> {
-    let workflow = client
-        .upload_component(ComponentKind::Workflow, o.workflow.clone())
-        .await?;
-    let activity = client
-        .upload_component(ComponentKind::Activity, o.activity.clone())
-        .await?;
-    let waiting = client
-        .upload_component(ComponentKind::Workflow, signals.to_vec())
-        .await?;
-    for (name, wf, acts) in [
-        ("bench-chain", workflow.digest, vec![activity.digest]),
-        ("bench-signals", waiting.digest, vec![]),
-    ] {
-        let req = DeployRequest {
-            name: name.into(),
-            workflow: wf,
-            activities: acts,
-            http_allow: Default::default(),
-        };
-        client.deploy(&req).await?;
-    }
     Ok(())
 }
 
@@ -375,9 +244,7 @@ async fn alternating_p50(a: &Client, b: &Client, runs: usize) -> Result<(Duratio
         on_a.push(chain(a, 10).await?);
         on_b.push(chain(b, 10).await?);
     }
-    on_a.sort();
-    on_b.sort();
-    Ok((percentile(&on_a, 0.5), percentile(&on_b, 0.5)))
+    Ok((Samples::from(on_a).p50(), Samples::from(on_b).p50()))
 }
 
 /// What metrics cost the fast path: chain(10) through two fresh servers,
@@ -456,21 +323,7 @@ async fn auth_overhead(
         timers_per_second: Some(100_000),
         http_hosts: Some(vec!["example.com".into()]),
     };
-    let tenant = crate::node::CreateTenantRequest {
-        name: "bench".into(),
-        quotas,
-    };
-    match admin.create_tenant(&tenant).await {
-        Err(e) if e.code == codes::TENANT_EXISTS => {}
-        other => drop(other?),
-    }
-    let req = crate::node::CreateTokenRequest {
-        tenant: Some("bench".into()),
-        role: crate::model::Role::Deploy,
-        expires_in_s: None,
-    };
-    let token = admin.create_token(&req).await?.token;
-    let authed = Arc::new(Client::with_token(&url, Some(&token), None)?);
+    let authed = tenant_client(&admin, &url, "bench", quotas).await?;
     deploy_bench(&authed, o, signals).await?;
     for _ in 0..20 {
         chain(&authed, 10).await?;
@@ -491,5 +344,5 @@ async fn auth_overhead(
         o.concurrency,
         (wfs_on / wfs_off - 1.0) * 100.0
     ));
-    super::bench_noisy::under_flood(&admin, &url, o, signals, out).await
+    super::noisy::under_flood(&admin, &url, o, signals, out).await
 }

@@ -3,11 +3,11 @@
 //! filtered page, a page further back by cursor), one execution, the live
 //! counts — p50/p99 of 30 loads each, against the target of 50 ms.
 
-use super::bench_api::{bench_error, fan_out};
+use super::{bench_error, fan_out};
 use crate::api::client::Client;
 use crate::error::Result;
-use crate::node::bench::{ms, percentile, verdict};
 use crate::node::{ListQuery, StartRequest};
+use crate::stats::{Samples, ms, verdict};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,12 +92,12 @@ pub(super) async fn console(client: &Arc<Client>, url: &str, n: usize, out: &imp
             }
             took.push(t.elapsed());
         }
-        took.sort();
-        let p50 = percentile(&took, 0.5);
+        let took = Samples::from(took);
+        let p50 = took.p50();
         out(format!(
             "  {what:<26} p50 {}  p99 {}  (target < 50 ms: {})",
             ms(p50),
-            ms(percentile(&took, 0.99)),
+            ms(took.p99()),
             verdict(p50 < Duration::from_millis(50))
         ));
     }
