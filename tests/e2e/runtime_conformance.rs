@@ -22,7 +22,7 @@ impl Env {
     async fn new(store: StoreConfig) -> Env {
         let dir = data_dir();
         let first = Node::open(&store, node_config(dir.path())).await.unwrap();
-        let workflows = ["chain", "saga", "sleeper", "http-steps"];
+        let workflows = ["chain", "saga", "sleeper", "http-steps", "relaxed-simd"];
         let digests = upload(&first, &workflows, &["increment", "payments", "http-fetch"]).await;
         Env {
             store: first.raw_store(),
@@ -199,6 +199,41 @@ async fn racing_nodes_are_fenced(store: StoreConfig) {
     assert_eq!(server.count("step=2"), 1);
 }
 
+/// Relaxed-SIMD instructions give the proposal's deterministic results
+/// (those of their non-relaxed counterparts) on every node, whatever the
+/// CPU would do natively: NaN truncates to 0 and out of range saturates
+/// (x86's `cvttps2dq` gives `i32::MIN`), a lane mask selects bit by bit
+/// (`blendv` looks at the top bit only), the Q15 product saturates, the
+/// dot product reads both operands as signed.
+async fn relaxed_simd_is_deterministic(store: StoreConfig) {
+    let env = Env::new(store).await;
+    let rt = env.node(Duration::from_secs(5));
+    let digest = &env.digests["relaxed-simd"];
+    let lease = rt
+        .start_here("relaxed-simd", digest, &Bindings::default(), "{}")
+        .await
+        .unwrap();
+    let Outcome::Completed(out) = rt.run_to_end(lease).await.unwrap() else {
+        panic!("the workflow completes")
+    };
+    let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let bits = |f: f32| serde_json::json!(f.to_bits());
+    let nan = bits(f32::NAN);
+    let (one, big, small, x) = (bits(1.0), bits(3.0e9), bits(-3.0e9), bits(1.5));
+    assert_eq!(
+        out["trunc"],
+        serde_json::json!([0, i32::MAX as u32, i32::MIN as u32, 1]),
+        "{out}"
+    );
+    assert_eq!(out["min"], serde_json::json!([nan, one, small, one]), "{out}");
+    assert_eq!(out["max"], serde_json::json!([nan, big, one, x]), "{out}");
+    let (a, b) = (0x1111_1111u32, 0x2222_2222u32);
+    assert_eq!(out["laneselect"], serde_json::json!([a, b, a, b]), "{out}");
+    let (sat, dot) = ([i16::MAX as u16; 4], [-256i16 as u16; 4]);
+    assert_eq!(out["q15mulr"], serde_json::json!(sat), "{out}");
+    assert_eq!(out["dot"], serde_json::json!(dot), "{out}");
+}
+
 fn sqlite() -> (StoreConfig, tempfile::TempDir) {
     let dir = data_dir();
     (sqlite_at(dir.path()), dir)
@@ -232,4 +267,9 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(timers, activity_retries, racing_nodes_are_fenced);
+on_both_backends!(
+    timers,
+    activity_retries,
+    racing_nodes_are_fenced,
+    relaxed_simd_is_deterministic
+);

@@ -104,13 +104,14 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    /// Configures wasmtime (component model, epoch interruption, NaN
-    /// canonicalization, pooling allocator) and links the host interfaces.
+    /// Configures wasmtime (component model, epoch interruption, the
+    /// switches that make execution deterministic, pooling allocator) and
+    /// links the host interfaces.
     pub(crate) fn new(config: EngineConfig) -> Result<Arc<Engine>> {
         let mut wc = wasmtime::Config::new();
         wc.wasm_component_model(true);
         wc.epoch_interruption(true);
-        wc.cranelift_nan_canonicalization(true);
+        deterministic(&mut wc);
         let mut pool = wasmtime::PoolingAllocationConfig::default();
         let n = config.max_instances.max(16);
         // Live instances, plus the slots set aside for spare instances.
@@ -322,6 +323,21 @@ impl Engine {
     pub(crate) fn cached_activity(&self, digest: &str) -> Option<Arc<ActivityComponent>> {
         self.activities.lock().unwrap().get(digest).cloned()
     }
+}
+
+/// The switches without which a guest could compute differently on two
+/// nodes (`docs/architecture.md`, "Determinism of the machine"): every NaN
+/// canonical (floats and `v128`), relaxed SIMD with its deterministic
+/// semantics instead of the CPU's, and no shared-memory threads or
+/// 64-bit memories (the one nondeterministic by nature — wasmtime's
+/// `threads` feature is not even compiled in — the other outside what the
+/// pooling allocator bounds).
+fn deterministic(wc: &mut wasmtime::Config) {
+    wc.cranelift_nan_canonicalization(true);
+    wc.wasm_relaxed_simd(true);
+    wc.relaxed_simd_deterministic(true);
+    wc.wasm_shared_everything_threads(false);
+    wc.wasm_memory64(false);
 }
 
 fn spawn_epoch_ticker(engine: Weak<Engine>) {
