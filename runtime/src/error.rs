@@ -5,7 +5,9 @@
 //! statuses and the tables of `docs/errors.md` (a test checks the document
 //! lists exactly them).
 
+use std::borrow::Cow;
 use std::fmt;
+use std::fmt::Write as _;
 
 /// A stable error code, e.g. `CAIRN-E004`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -259,19 +261,53 @@ impl Error {
     }
 }
 
-/// A caller's value quoted in an error message: at most 64 characters
-/// (longer ones end with `…`), so a huge id is never echoed back whole.
+/// A caller's value quoted in an error message: escaped (see [`escaped`])
+/// and at most 64 characters (longer ones end with `…`), so a huge id is
+/// never echoed back whole and a control character never reaches a
+/// terminal or a log.
 pub fn echo(value: &str) -> String {
     const MAX: usize = 64;
     match value.char_indices().nth(MAX) {
-        None => value.to_owned(),
-        Some((cut, _)) => format!("{}… ({} characters)", &value[..cut], value.chars().count()),
+        None => escaped(value).into_owned(),
+        Some((cut, _)) => format!("{}… ({} characters)", escaped(&value[..cut]), value.chars().count()),
     }
+}
+
+/// `text` with every character that could change how a log line reads
+/// written as an escape: `\n`, `\r`, `\t`, `\0`, `\\`, `\u{1b}`, ...
+pub fn escaped(text: &str) -> Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || c == '\\' || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            '\\' => out.push_str("\\\\"),
+            c if unsafe_char(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error[{}]: {}\n  hint: {}", self.code.0, self.message, self.hint)
+        // A message may quote a guest's text: what reaches a terminal is escaped.
+        write!(
+            f,
+            "error[{}]: {}\n  hint: {}",
+            self.code.0,
+            escaped(&self.message),
+            escaped(&self.hint)
+        )
     }
 }
 
@@ -300,6 +336,19 @@ pub fn markdown_tables() -> (Vec<String>, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guest_and_caller_text_cannot_start_a_line_or_drive_the_terminal() {
+        assert!(matches!(escaped("plain text: ok, «ünïcode»"), Cow::Borrowed(_)));
+        let forged = "ok\n2026-12-03T00:00:00Z ERROR cairn::node: forged\u{1b}[31m\0\r\t\\ \u{85}\u{202e}";
+        let out = escaped(forged);
+        assert_eq!(
+            out,
+            "ok\\n2026-12-03T00:00:00Z ERROR cairn::node: forged\\u{1b}[31m\\0\\r\\t\\\\ \\u{85}\\u{202e}"
+        );
+        assert!(!out.chars().any(char::is_control));
+        assert_eq!(echo("a\nb"), "a\\nb");
+    }
 
     #[test]
     fn codes_are_unique_and_parse_back() {

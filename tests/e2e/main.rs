@@ -26,6 +26,7 @@ mod sdks;
 mod server;
 mod service;
 mod store;
+mod strangers;
 mod tenants;
 mod terminal;
 mod timers;

@@ -9,7 +9,7 @@ use super::bindings::activity::cairn::workflow::activity_context;
 use super::bindings::workflow::cairn::workflow::types;
 use super::guard::{Guard, LimitExceeded};
 use super::wasi::HttpGate;
-use crate::error::{Error, Result, codes};
+use crate::error::{Error, Result, codes, escaped};
 use crate::journal::{ActivityOutcome, FailureRecord, RetrySpec, RetryState, failures};
 use crate::model::now_ms;
 use std::collections::{BTreeMap, HashMap};
@@ -80,7 +80,13 @@ impl activity_context::Host for ActivityState {
         Ok(self.attempt)
     }
     async fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
-        tracing::info!(target: "cairn::activity", "[{}] {level:?}: {message}", self.execution_id);
+        let level = match level {
+            types::LogLevel::Debug => "debug",
+            types::LogLevel::Info => "info",
+            types::LogLevel::Warn => "warn",
+            types::LogLevel::Error => "error",
+        };
+        super::guest_log::activity_line(&self.execution_id, level, &message);
         Ok(())
     }
 }
@@ -260,7 +266,8 @@ pub(crate) async fn run(
                 return news(News::Done(outcome));
             }
             Err(f) if f.retryable && call.spec.may_retry(n) => {
-                tracing::info!(target: "cairn::activity", "[{}] `{}` attempt {n} failed ({}: {}); retrying", call.execution_id, call.name, f.code, f.message);
+                let (name, code, message) = (escaped(&call.name), escaped(&f.code), escaped(&f.message));
+                tracing::info!(target: "cairn::activity", "[{}] `{name}` attempt {n} failed ({code}: {message}); retrying", call.execution_id);
                 let delay = call.spec.delay(n);
                 news(News::Backoff(RetryState {
                     attempts: n,
@@ -272,7 +279,8 @@ pub(crate) async fn run(
                 n += 1;
             }
             Err(f) => {
-                tracing::warn!(target: "cairn::activity", "[{}] `{}` failed after {n} attempt(s): {}: {}", call.execution_id, call.name, f.code, f.message);
+                let (name, code, message) = (escaped(&call.name), escaped(&f.code), escaped(&f.message));
+                tracing::warn!(target: "cairn::activity", "[{}] `{name}` failed after {n} attempt(s): {code}: {message}", call.execution_id);
                 let outcome = ActivityOutcome {
                     attempts: n,
                     result: Err(f),

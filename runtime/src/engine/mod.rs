@@ -12,6 +12,7 @@
 mod activity_host;
 mod components;
 mod guard;
+mod guest_log;
 mod memory;
 mod wasi;
 pub(crate) mod workflow_host;

@@ -5,7 +5,7 @@
 use super::{Active, Node, is_dead_local_owner};
 use crate::engine::workflow_host::Effects;
 use crate::engine::workflow_host::{self, Activation, End, ExecutionHost, HostOptions};
-use crate::error::{Error, Result, codes};
+use crate::error::{Error, Result, codes, escaped};
 use crate::journal::record::{Completed, Continued, Failed};
 use crate::journal::{self, Cursor, Lifecycle, failures};
 use crate::model::{
@@ -152,7 +152,7 @@ impl Node {
         };
         match self.commit(lease, &[], &transition).await {
             Ok(()) => {
-                tracing::warn!("execution {} parked: {}", exec.id, error.message);
+                tracing::warn!("execution {} parked: {}", exec.id, escaped(&error.message));
                 count_end(exec, |m| &m.parked);
                 self.wakeups.ended(&exec.id, transition);
                 Ok(Outcome::Parked(error))
@@ -208,7 +208,12 @@ impl Node {
                 )
             }
             End::Trapped(error) => {
-                tracing::warn!("execution {} failed: [{}] {}", exec.id, error.code.0, error.message);
+                tracing::warn!(
+                    "execution {} failed: [{}] {}",
+                    exec.id,
+                    error.code.0,
+                    escaped(&error.message)
+                );
                 (
                     Lifecycle::Failed(Failed::Error { error: error.to_json() }),
                     Transition::Failed {

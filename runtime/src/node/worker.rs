@@ -7,6 +7,7 @@
 //! after `NodeConfig::fallback`.
 
 use super::{Node, Outcome};
+use crate::error::escaped;
 use crate::model::{Lease, StoreEvent, now_ms};
 use std::future::Future;
 use std::sync::Arc;
@@ -112,11 +113,11 @@ impl Node {
             }
             Ok(Outcome::Completed(_)) => tracing::debug!("execution {id} completed"),
             Ok(Outcome::Continued(next)) => tracing::debug!("execution {id} continued as {next}"),
-            Ok(Outcome::Failed(e)) => tracing::info!("execution {id} failed: {}", e.message),
-            Ok(Outcome::Parked(e)) => tracing::warn!("execution {id} parked: {}", e.message),
+            Ok(Outcome::Failed(e)) => tracing::info!("execution {id} failed: {}", escaped(&e.message)),
+            Ok(Outcome::Parked(e)) => tracing::warn!("execution {id} parked: {}", escaped(&e.message)),
             Ok(Outcome::LeaseLost) => tracing::warn!("execution {id}: lease lost to another node; stopped here"),
             Err(e) => {
-                tracing::warn!("execution {id}: {}; releasing it for a retry", e.message);
+                tracing::warn!("execution {id}: {}; releasing it for a retry", escaped(&e.message));
                 let _ = self.store.release(&lease).await;
             }
         }

@@ -381,7 +381,7 @@ impl ExecutionHost {
             Command::Random(_) => json!(rand::random::<u64>()),
             Command::Log(l) => {
                 if self.options.echo_logs {
-                    eprintln!("[{}] {}: {}", self.id, l.level.as_str(), l.message);
+                    super::guest_log::workflow_line(self.id.as_str(), l.level, &l.message);
                 }
                 Value::Null
             }
