@@ -177,7 +177,7 @@ async fn attempt(
             let why = match LimitExceeded::of(&trap) {
                 Some(LimitExceeded::Memory(cap)) => format!("memory limit of {} MiB exceeded", cap >> 20),
                 Some(LimitExceeded::Cpu(_)) => format!("ran past its timeout of {timeout:?}"),
-                Some(limit @ LimitExceeded::Total(_)) => limit.to_string(),
+                Some(limit @ (LimitExceeded::Total(_) | LimitExceeded::Stopped)) => limit.to_string(),
                 None => format!("{trap:#}"),
             };
             let stderr = String::from_utf8_lossy(&stderr.contents()).trim().to_owned();

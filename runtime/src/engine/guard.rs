@@ -16,6 +16,7 @@
 
 use super::memory::{Account, MemoryTotals, MemoryWait};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -34,6 +35,8 @@ pub(crate) enum LimitExceeded {
     Memory(usize),
     /// Its memory could never fit in a total (more than all of it).
     Total(MemoryWait),
+    /// Its execution was ended from outside (terminated) while it computed.
+    Stopped,
 }
 
 impl fmt::Display for LimitExceeded {
@@ -48,6 +51,7 @@ impl fmt::Display for LimitExceeded {
                 write!(f, "the tenant's instance memory total of {} MiB exceeded", cap >> 20)
             }
             LimitExceeded::Total(MemoryWait::GaveUp) => f.write_str("gave its activation up to wait for memory"),
+            LimitExceeded::Stopped => f.write_str("its execution was ended from outside"),
         }
     }
 }
@@ -166,6 +170,9 @@ pub(crate) struct Guard {
     slice: Arc<Mutex<Slice>>,
     /// Its tenant's CPU meter, once it serves an execution.
     meter: Option<Arc<CpuMeter>>,
+    /// Set when the execution is ended from outside: the next tick stops
+    /// the guest.
+    stop: Option<Arc<AtomicBool>>,
     /// Bytes of memories and tables the instance holds now.
     used: usize,
     /// Its share of the node's and its tenant's totals.
@@ -188,6 +195,7 @@ impl Guard {
             ticked: false,
             slice: Arc::default(),
             meter: None,
+            stop: None,
             used: 0,
             account: Account::new(limits.memory.clone()),
         }
@@ -204,6 +212,11 @@ impl Guard {
     /// Counts this instance's CPU against its tenant's meter from now on.
     pub(crate) fn set_meter(&mut self, meter: Option<Arc<CpuMeter>>) {
         self.meter = meter;
+    }
+
+    /// The flag that stops the guest at its next tick once set.
+    pub(crate) fn set_stop(&mut self, stop: Option<Arc<AtomicBool>>) {
+        self.stop = stop;
     }
 
     /// Lowers the CPU budget to the tenant's, when it has a lower one.
@@ -268,6 +281,9 @@ impl Guard {
                 spent = now.saturating_sub(mark);
                 self.used_cpu += spent;
             }
+        }
+        if self.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return Err(wasmtime::Error::new(LimitExceeded::Stopped));
         }
         if self.used_cpu > self.cpu_budget {
             return Err(wasmtime::Error::new(LimitExceeded::Cpu(self.cpu_budget)));

@@ -39,6 +39,7 @@ impl Node {
         {
             return Ok(false);
         }
+        self.stop_active(id);
         self.announce(StoreEvent::Finished(id.clone()));
         let open = journal::open_children(&self.store.journal(id).await?);
         let execution = self.store.execution(id).await?;

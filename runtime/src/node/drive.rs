@@ -56,12 +56,13 @@ impl Node {
     /// workflow returns, waits long, or is stopped; commits how it ended.
     pub async fn drive(&self, lease: Lease) -> Result<Outcome> {
         self.start_renewer();
-        let _active = Active::enter(self, &lease.execution_id);
+        let active = Active::enter(self, &lease.execution_id);
         let (exec, journal) = self.load(&lease).await?;
         let cursor = Cursor::new(journal).map_err(|e| corrupt(&lease.execution_id, e))?;
         let component = self.workflow_component(&exec.component).await?;
         let engine = self.engine()?;
         let mut options = self.host_options(false);
+        options.stop = Some(active.stop.clone());
         let tenant = lease.execution_id.tenant();
         let quotas = self.tenancy.activation_quotas(tenant).await?;
         options.max_entries = quotas.max_entries;
@@ -99,6 +100,7 @@ impl Node {
             journal_quota: false,
             cpu_budget: None,
             cpu_meter: None,
+            stop: None,
         }
     }
 

@@ -45,8 +45,9 @@ use crate::engine::{ActivityRegistry, Engine, EngineConfig, WorkflowComponent};
 use crate::error::{Error, Result, codes};
 use crate::model::{Bindings, Created, Key, NewExecution, StoreEvent, now_ms};
 use crate::store::Store;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Once, OnceLock, Weak};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -113,8 +114,10 @@ pub struct Node {
     wakeups: Wakeups,
     /// Executions this node may drive at once: claims and hand-offs take one.
     slots: Arc<Semaphore>,
-    /// Executions this node is driving now: the only leases it renews.
-    active: Mutex<HashSet<Key>>,
+    /// Executions this node is driving now — the only leases it renews —
+    /// with the flag that stops a computing guest when one is ended from
+    /// outside.
+    active: Mutex<HashMap<Key, Arc<AtomicBool>>>,
     renewer: Once,
     /// What this node knows and decides per tenant (`tenancy/`).
     tenancy: tenancy::Tenancy,
@@ -149,15 +152,19 @@ impl Node {
             fresh: Mutex::new(HashMap::new()),
             wakeups: Wakeups::default(),
             slots,
-            active: Mutex::new(HashSet::new()),
+            active: Mutex::new(HashMap::new()),
             renewer: Once::new(),
             me: me.clone(),
             config,
         });
-        // What other nodes commit wakes this node's waiters too.
+        // What other nodes commit wakes this node's waiters too; an
+        // execution ended elsewhere stops computing here.
         let weak = Arc::downgrade(&node);
         node.store.listen(Arc::new(move |event| {
             if let Some(node) = weak.upgrade() {
+                if let StoreEvent::Finished(key) = &event {
+                    node.stop_active(key);
+                }
                 node.wakeups.wake(&event);
             }
         }));
@@ -354,7 +361,7 @@ impl Node {
     }
 
     async fn renew(&self) {
-        let ids: Vec<Key> = self.active.lock().unwrap().iter().cloned().collect();
+        let ids: Vec<Key> = self.active.lock().unwrap().keys().cloned().collect();
         if let Err(e) = self.store.renew_leases(&self.id, &ids, self.lease_ms()).await {
             tracing::warn!("renewing leases failed: {}", e.message);
         }
@@ -377,20 +384,44 @@ impl Node {
 }
 
 /// Marks an execution as driven by this node for as long as it lives.
-struct Active<'a>(&'a Node, Key);
+struct Active<'a> {
+    node: &'a Node,
+    id: Key,
+    /// Set to stop the activation's guest (see [`Node::stop_active`]).
+    stop: Arc<AtomicBool>,
+}
 
 impl<'a> Active<'a> {
     fn enter(node: &'a Node, id: &Key) -> Active<'a> {
-        node.active.lock().unwrap().insert(id.clone());
+        let stop = Arc::new(AtomicBool::new(false));
+        node.active.lock().unwrap().insert(id.clone(), stop.clone());
         crate::metrics::gauge(|m| &m.activations, 1);
-        Active(node, id.clone())
+        Active {
+            node,
+            id: id.clone(),
+            stop,
+        }
     }
 }
 
 impl Drop for Active<'_> {
     fn drop(&mut self) {
-        self.0.active.lock().unwrap().remove(&self.1);
+        let mut active = self.node.active.lock().unwrap();
+        if active.get(&self.id).is_some_and(|s| Arc::ptr_eq(s, &self.stop)) {
+            active.remove(&self.id);
+        }
+        drop(active);
         crate::metrics::gauge(|m| &m.activations, -1);
+    }
+}
+
+impl Node {
+    /// Execution `id` was ended from outside: if this node is driving it,
+    /// its guest stops at its next epoch tick instead of computing on.
+    fn stop_active(&self, id: &Key) {
+        if let Some(stop) = self.active.lock().unwrap().get(id) {
+            stop.store(true, Ordering::Relaxed);
+        }
     }
 }
 

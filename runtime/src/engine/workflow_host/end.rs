@@ -95,6 +95,9 @@ impl End {
             Err(trap) if LimitExceeded::of(&trap) == Some(LimitExceeded::Total(MemoryWait::GaveUp)) => End::Suspended {
                 wake_at_ms: crate::model::now_ms() + 100,
             },
+            // Ended from outside while it computed: whoever ended it wrote
+            // the end; this activation writes nothing.
+            Err(trap) if LimitExceeded::of(&trap) == Some(LimitExceeded::Stopped) => End::LeaseLost,
             Err(trap) => End::Trapped(trap_error(&trap, stderr)),
         }
     }
@@ -132,6 +135,11 @@ fn trap_error(trap: &wasmtime::Error, stderr: &[u8]) -> Error {
                 cap >> 20
             ),
             "raise the tenant's quota (cairn tenant update --max-total-memory-mb), or use less memory",
+        ),
+        Some(LimitExceeded::Stopped) => Error::new(
+            codes::LEASE_LOST,
+            "the execution was ended from outside while it computed",
+            "nothing to do",
         ),
         Some(LimitExceeded::Total(wait)) => Error::new(
             codes::MEMORY_LIMIT,

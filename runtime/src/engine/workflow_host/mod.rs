@@ -132,6 +132,9 @@ pub(crate) struct HostOptions {
     pub(crate) cpu_budget: Option<Duration>,
     /// The tenant's CPU meter (its `cpu_ms_per_minute`).
     pub(crate) cpu_meter: Option<Arc<super::guard::CpuMeter>>,
+    /// Set when the execution is ended from outside (terminated): a guest
+    /// that computes stops at its next epoch tick (≤ 10 ms of CPU).
+    pub(crate) stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Everything the host needs to serve one execution's calls.
@@ -548,6 +551,7 @@ fn new_store(engine: &Engine, host: ExecutionHost) -> wasmtime::Store<WorkflowSt
     guard.set_meter(host.options.cpu_meter.clone());
     guard.set_cpu_budget(host.options.cpu_budget);
     guard.set_tenant(host.id.tenant());
+    guard.set_stop(host.options.stop.clone());
     let state = WorkflowState {
         wasi,
         table: ResourceTable::new(),
@@ -570,6 +574,7 @@ fn adopt(store: &mut wasmtime::Store<WorkflowState>, host: ExecutionHost) {
     state.guard.set_meter(host.options.cpu_meter.clone());
     state.guard.set_cpu_budget(host.options.cpu_budget);
     state.guard.set_tenant(host.id.tenant());
+    state.guard.set_stop(host.options.stop.clone());
     state.host = HostSlot(Some(host));
     store.set_epoch_deadline(1);
 }
