@@ -132,7 +132,13 @@ async fn activity_retries(store: StoreConfig) {
     assert_eq!(attempts, [1, 2, 1], "reserve once, charge retried once, ship once");
     // The charge's idempotency key names the call (execution/seq), not the attempt.
     let out: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert!(out["payment"].as_str().unwrap().ends_with(&format!("{id}/4")), "{out}");
+    assert!(
+        out["payment"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{}/4", id.as_str())),
+        "{out}"
+    );
 }
 
 /// Two nodes race for one execution: the one that lost its lease can no
@@ -194,7 +200,7 @@ async fn racing_nodes_are_fenced(store: StoreConfig) {
         .collect();
     assert_eq!(step0.len(), 2);
     assert_eq!(step0[0].key, step0[1].key);
-    assert_eq!(step0[0].key.as_deref(), Some(format!("{id}/1").as_str()));
+    assert_eq!(step0[0].key.as_deref(), Some(format!("{}/1", id.as_str()).as_str()));
     assert_eq!(server.count("step=1"), 1);
     assert_eq!(server.count("step=2"), 1);
 }

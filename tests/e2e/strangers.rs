@@ -106,3 +106,134 @@ fn terminate_stops_a_spinning_guest_on_another_node() {
     let (a, b) = (node(da.path()), node(db_dir.path()));
     terminated_spinners_stop(da.path(), &b, &a);
 }
+
+/// NUL and other characters no id or name may hold, in a path or a query
+/// value: a coded 400 on both stores (PostgreSQL used to answer 503 with
+/// the database's text).
+fn invalid_characters_are_a_coded_400(server: &Server) {
+    let paths = [
+        ("GET", "/v1/executions/a%00b"),
+        ("GET", "/v1/executions/a%00b/result"),
+        ("GET", "/v1/executions/a%00b/journal"),
+        ("POST", "/v1/executions/a%00b/cancel"),
+        ("POST", "/v1/executions/a%00b/terminate"),
+        ("POST", "/v1/executions/a%00b/unpark"),
+        ("POST", "/v1/executions/ok/signals/s%00"),
+        ("POST", "/v1/executions/a%0Ab/signals/go"),
+        ("GET", "/v1/executions?workflow=w%00"),
+        ("GET", "/v1/executions?cursor=1:a%00b"),
+        ("DELETE", "/v1/schedules/s%00"),
+        ("GET", "/v1/tenants/t%00"),
+        ("DELETE", "/v1/tenants/t%00"),
+        ("GET", "/v1/tokens?tenant=t%00"),
+        ("POST", "/v1/tokens/abc%00/revoke"),
+        ("GET", "/v1/audit?tenant=t%00"),
+    ];
+    for (method, path) in paths {
+        let body = (method == "POST").then_some(&b"{}"[..]);
+        let (status, answer) = server.http(method, path, body);
+        assert_eq!(status, 400, "{method} {path}: {answer}");
+        assert_eq!(answer["code"], "CAIRN-E016", "{method} {path}: {answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(!message.contains('\0') && !message.contains("0x00"), "{message}");
+    }
+    // A body's names too.
+    let start = br#"{"workflow": "w", "id": "a\u0000b"}"#;
+    let (status, answer) = server.http("POST", "/v1/executions", Some(start));
+    assert_eq!((status, answer["code"].as_str()), (400, Some("CAIRN-E016")), "{answer}");
+}
+
+#[test]
+fn invalid_characters_are_a_coded_400_on_sqlite() {
+    let data = data_dir();
+    invalid_characters_are_a_coded_400(&Server::start(data.path(), &[]));
+}
+
+#[test]
+fn invalid_characters_are_a_coded_400_on_postgres() {
+    let (db, data) = (PgDb::new(), data_dir());
+    invalid_characters_are_a_coded_400(&Server::start(data.path(), &["--database", db.url.as_str()]));
+}
+
+/// The value of a Prometheus counter in a scrape.
+fn counter(scrape: &str, name: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// What a tenant is told never names another key than its own names: an
+/// execution parked for an activity nobody serves says `execution x1`,
+/// not `acme/x1`. And uploading bytes another tenant uploaded first
+/// compiles them again (as long as a first upload takes), so an upload's
+/// time tells nothing of what others run.
+#[test]
+fn tenants_see_their_names_and_learn_nothing_from_an_upload() {
+    let data = data_dir();
+    let d = data.path();
+    let server = Server::start(d, &[]);
+    for t in ["acme", "other"] {
+        let out = server.cli(d, &["tenant", "create", t]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let in_tenant = |t: &str, args: &[&str]| {
+        let mut all = vec!["--tenant", t];
+        all.extend(args);
+        server.json(d, &all)
+    };
+    let scrape = || {
+        server
+            .http("GET", "/metrics", None)
+            .1
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let chain = wasm("chain");
+    let chain = chain.to_str().unwrap();
+    let before = counter(&scrape(), "cairn_compile_cache_misses_total");
+    in_tenant("acme", &["deploy", "orders", chain]);
+    let first = counter(&scrape(), "cairn_compile_cache_misses_total");
+    in_tenant("other", &["deploy", "orders", chain]);
+    let second = counter(&scrape(), "cairn_compile_cache_misses_total");
+    assert_eq!(
+        (first - before, second - first),
+        (1.0, 1.0),
+        "each tenant's first upload compiles"
+    );
+    in_tenant("other", &["deploy", "orders", chain]);
+    assert_eq!(
+        counter(&scrape(), "cairn_compile_cache_misses_total"),
+        second,
+        "its own bytes: cached"
+    );
+
+    // No activity bound: the execution parks, and says so in the tenant's names.
+    in_tenant("acme", &["start", "orders", "--id", "x1", "--input", r#"{"n": 1}"#]);
+    let parked = wait_for(30, "the execution to park", || {
+        let e = in_tenant("acme", &["describe", "x1"]);
+        (e["status"] == "parked").then_some(e)
+    });
+    let message = parked["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("execution x1 called activity `increment`"),
+        "{message}"
+    );
+    assert!(!message.contains("acme/"), "the internal key leaked: {message}");
+}
+
+/// A schedule comes back with its input as the JSON value it was given.
+#[test]
+fn a_schedule_keeps_its_input_as_json() {
+    let data = data_dir();
+    let d = data.path();
+    let server = Server::start(d, &[]);
+    server.deploy(d, "chain", "chain", &["increment"]);
+    let body = br#"{"id": "nightly", "cron": "0 0 3 * * *", "workflow": "chain", "input": {"n": 2}}"#;
+    let (status, created) = server.http("POST", "/v1/schedules", Some(body));
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["input"], serde_json::json!({"n": 2}), "{created}");
+    let (_, listed) = server.http("GET", "/v1/schedules", None);
+    assert_eq!(listed[0]["input"], serde_json::json!({"n": 2}), "{listed}");
+}

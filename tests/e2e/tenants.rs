@@ -262,10 +262,10 @@ fn isolation(store: &[&str]) {
         "another tenant's component",
     );
     // A token of `default` (whose keys are bare names) naming A's key
-    // with an encoded `/`: not found.
+    // with an encoded `/`: refused, as no id holds a `/`.
     let default_read = token("default", "read");
     let sneaky = http(&server, &default_read, "GET", "/v1/executions/team-a%2Fonly-a", None);
-    assert_code(sneaky, 404, "CAIRN-E005", "an encoded tenant prefix");
+    assert_code(sneaky, 400, "CAIRN-E016", "an encoded tenant prefix");
     // B acting "in" A's tenant: not found either.
     let auth_b = format!("Bearer {b}");
     let (status, body) = server.http_with(

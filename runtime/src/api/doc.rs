@@ -10,13 +10,16 @@ use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::schema::{AllOfBuilder, Object, ObjectBuilder, Schema, Type};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
-/// The syntax of a path parameter, by route and name.
-fn path_syntax(path: &str, name: &str) -> Option<Syntax> {
+/// The syntax of a path or query parameter, by route and name.
+fn param_syntax(path: &str, name: &str) -> Option<Syntax> {
     match (path, name) {
         (p, "id") if p.starts_with("/v1/executions/") => Some(syntax::EXECUTION),
         (_, "name") if path.starts_with("/v1/tenants/") => Some(syntax::TENANT),
         (p, "name") if p.ends_with("/signals/{name}") => Some(syntax::SIGNAL),
         ("/v1/schedules/{id}", "id") => Some(syntax::SCHEDULE),
+        ("/v1/tokens/{id}/revoke", "id") => Some(syntax::TOKEN_ID),
+        ("/v1/executions", "workflow") => Some(syntax::DEPLOYMENT),
+        ("/v1/tokens" | "/v1/audit", "tenant") => Some(syntax::TENANT),
         _ => None,
     }
 }
@@ -98,7 +101,7 @@ fn operations(doc: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
 
 impl utoipa::Modify for CommonErrors {
     fn modify(&self, doc: &mut OpenApi) {
-        // Path parameters get the syntax the server checks.
+        // Path and query parameters get the syntax the server checks.
         for (path, item) in doc.paths.paths.iter_mut() {
             let ops = [
                 &mut item.get,
@@ -109,10 +112,10 @@ impl utoipa::Modify for CommonErrors {
             ];
             for op in ops.into_iter().flatten() {
                 for param in op.parameters.iter_mut().flatten() {
-                    if param.parameter_in != ParameterIn::Path {
+                    if !matches!(param.parameter_in, ParameterIn::Path | ParameterIn::Query) {
                         continue;
                     }
-                    if let Some(syntax) = path_syntax(path, &param.name) {
+                    if let Some(syntax) = param_syntax(path, &param.name) {
                         param.schema = Some(RefOr::T(string_of(&syntax).build().into()));
                     }
                 }

@@ -99,15 +99,18 @@ pub(crate) async fn run(ctx: &Ctx, args: RunArgs) -> Result<ExitCode> {
     if args.detach {
         let id = node.enqueue(&name, &digest, &bindings, &args.input).await?;
         match args.output {
-            Format::Json => println!("{}", serde_json::json!({ "execution_id": id, "status": "running" })),
-            Format::Text => println!("{id}"),
+            Format::Json => println!(
+                "{}",
+                serde_json::json!({ "execution_id": id.as_str(), "status": "running" })
+            ),
+            Format::Text => println!("{}", id.as_str()),
         }
         return Ok(ExitCode::SUCCESS);
     }
     let lease = node.start_here(&name, &digest, &bindings, &args.input).await?;
     let id = lease.execution_id.clone();
     if args.output == Format::Text && !args.node.quiet {
-        eprintln!("execution {id} ({name}) started");
+        eprintln!("execution {} ({name}) started", id.as_str());
     }
     let outcome = node.run_to_end(lease).await?;
     Ok(report(id.as_str(), &outcome, args.output))
@@ -136,12 +139,12 @@ pub(crate) async fn resume(ctx: &Ctx, args: ResumeArgs) -> Result<ExitCode> {
         let code = match result {
             Ok(outcome) => {
                 if args.output == Format::Text {
-                    eprint!("{id}: ");
+                    eprint!("{}: ", id.as_str());
                 }
                 report(id.as_str(), &outcome, args.output)
             }
             Err(e) => {
-                eprintln!("{id}: {e}");
+                eprintln!("{}: {e}", id.as_str());
                 ExitCode::from(1)
             }
         };

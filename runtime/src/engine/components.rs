@@ -60,9 +60,15 @@ pub(super) fn collect_artifacts(wasm: &wasmtime::Engine, cache_dir: &Path) -> u6
 
 /// Compiles a component, or maps the cached native artifact.
 /// (Blocking: it runs cranelift; call it off the async runtime.)
-pub(super) fn compile(wasm: &wasmtime::Engine, cache_dir: &Path, digest: &str, bytes: &[u8]) -> Result<Component> {
+pub(super) fn compile(
+    wasm: &wasmtime::Engine,
+    cache_dir: &Path,
+    digest: &str,
+    bytes: &[u8],
+    fresh: bool,
+) -> Result<Component> {
     let artifact = cache_dir.join(format!("{digest}-{}.cwasm", engine_tag(wasm)));
-    if artifact.exists() {
+    if !fresh && artifact.exists() {
         // SAFETY: the artifact was written by this engine configuration (the
         // file name carries the compatibility hash) into Cairn's own cache.
         match unsafe { Component::deserialize_file(wasm, &artifact) } {

@@ -95,7 +95,7 @@ pub fn spans(entries: &[Entry]) -> Vec<Span> {
                     Lifecycle::Started(_) => ("started".to_owned(), false),
                     Lifecycle::Completed(_) => ("completed".to_owned(), false),
                     Lifecycle::Failed(_) => ("failed".to_owned(), true),
-                    Lifecycle::Continued(c) => (format!("continued as {}", c.next), false),
+                    Lifecycle::Continued(c) => (format!("continued as {}", c.next.name()), false),
                     Lifecycle::Terminated(t) => (format!("terminated: {}", t.reason), true),
                 };
                 let mut s = span(label, at, Some(at));

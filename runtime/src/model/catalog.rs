@@ -115,7 +115,9 @@ pub struct Schedule {
     pub cron: String,
     /// Deployment name (latest version at each firing).
     pub workflow: String,
-    /// JSON input of every execution (text).
+    /// JSON input of every execution (kept as text, sent as JSON).
+    #[serde(with = "super::json_text")]
+    #[schema(value_type = Value)]
     pub input: String,
     /// Next firing time (ms since epoch).
     pub next_fire_at_ms: i64,

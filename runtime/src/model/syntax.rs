@@ -26,6 +26,8 @@ enum Rule {
     NotOnlyDots,
     /// The first character is a lowercase letter or a digit.
     StartsAlphanumeric,
+    /// Exactly this many characters.
+    Exactly(usize),
 }
 
 /// The syntax of one kind of name.
@@ -95,6 +97,14 @@ pub const TENANT: Syntax = Syntax {
     rule: Rule::StartsAlphanumeric,
 };
 
+/// A token's public id: 12 hexadecimal digits (of `cairn_<id>_<secret>`).
+pub const TOKEN_ID: Syntax = Syntax {
+    what: "token id",
+    allowed: &[Range('0', '9'), Range('a', 'f'), Range('A', 'F')],
+    max: 12,
+    rule: Rule::Exactly(12),
+};
+
 /// The most digits of a version in a workflow reference (`name@version`).
 pub const VERSION_DIGITS: usize = 18;
 
@@ -108,11 +118,24 @@ impl Allowed {
 }
 
 impl Syntax {
+    /// Refuses a name that is not of this syntax (`CAIRN-E016`, with the
+    /// syntax's hint).
+    pub fn check(&self, s: &str) -> crate::error::Result<()> {
+        if self.valid(s) {
+            return Ok(());
+        }
+        Err(crate::error::Error::invalid(
+            format!("invalid {} `{}`", self.what, crate::error::echo(s)),
+            self.hint(),
+        ))
+    }
+
     /// Whether `s` is a valid name of this kind.
     pub fn valid(&self, s: &str) -> bool {
         let rule = match self.rule {
             Rule::NotOnlyDots => s.chars().any(|c| c != '.'),
             Rule::StartsAlphanumeric => s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()),
+            Rule::Exactly(n) => s.len() == n,
         };
         rule && s.len() <= self.max && s.chars().all(|c| self.allows(c))
     }
@@ -136,6 +159,7 @@ impl Syntax {
                 format!("[{all}]*[{}][{all}]*", class(&some))
             }
             Rule::StartsAlphanumeric => format!("[a-z0-9][{all}]*"),
+            Rule::Exactly(n) => format!("[{all}]{{{n}}}"),
         }
     }
 
@@ -144,13 +168,17 @@ impl Syntax {
     pub fn hint(&self) -> String {
         let mut parts = Vec::new();
         let (upper, lower) = (self.allows('A'), self.allows('a'));
-        match (upper, lower) {
-            (true, true) => parts.push("letters".to_owned()),
-            (false, true) => parts.push("lowercase letters".to_owned()),
-            _ => {}
-        }
-        if self.allows('0') {
-            parts.push("digits".to_owned());
+        if lower && !self.allows('g') {
+            parts.push("hexadecimal digits".to_owned());
+        } else {
+            match (upper, lower) {
+                (true, true) => parts.push("letters".to_owned()),
+                (false, true) => parts.push("lowercase letters".to_owned()),
+                _ => {}
+            }
+            if self.allows('0') {
+                parts.push("digits".to_owned());
+            }
         }
         for a in self.allowed {
             if let Char(c) = a {
@@ -166,6 +194,7 @@ impl Syntax {
         let rule = match self.rule {
             Rule::NotOnlyDots => " (not only dots)",
             Rule::StartsAlphanumeric => ", starting with a lowercase letter or a digit",
+            Rule::Exactly(n) => return format!("use exactly {n} {listed}"),
         };
         format!("use up to {} {listed}{rule}", self.max)
     }
@@ -275,7 +304,7 @@ mod tests {
 
     #[test]
     fn the_document_accepts_exactly_what_the_validator_does() {
-        for syntax in [DEPLOYMENT, SCHEDULE, SIGNAL, EXECUTION, TENANT] {
+        for syntax in [DEPLOYMENT, SCHEDULE, SIGNAL, EXECUTION, TENANT, TOKEN_ID] {
             let pattern = syntax.pattern();
             for case in cases() {
                 assert_eq!(
@@ -316,5 +345,7 @@ mod tests {
         );
         assert!(EXECUTION.valid("order-7~2@x:y") && !EXECUTION.valid("a/b") && !EXECUTION.valid(&"x".repeat(201)));
         assert!(TENANT.valid("team-a_1") && !TENANT.valid("A") && !TENANT.valid("-a") && !TENANT.valid(""));
+        assert_eq!(TOKEN_ID.hint(), "use exactly 12 hexadecimal digits");
+        assert!(TOKEN_ID.valid("0123456789aB") && !TOKEN_ID.valid("0123456789a") && !TOKEN_ID.valid("0123456789ag"));
     }
 }

@@ -80,14 +80,6 @@ impl Key {
     }
 }
 
-/// The stored text: for logs and operators' messages (tenants see
-/// [`Key::name`]).
-impl std::fmt::Display for Key {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// The tenant a stored key's text belongs to.
 pub fn tenant_of(key: &str) -> &str {
     key.split_once('/').map_or(DEFAULT_TENANT, |(t, _)| t)

@@ -75,12 +75,7 @@ impl Node {
     /// Creates a tenant (admin).
     pub async fn create_tenant(&self, caller: &Caller, req: CreateTenantRequest) -> Result<Tenant> {
         caller.require(Role::Admin)?;
-        if !syntax::TENANT.valid(&req.name) {
-            return Err(Error::invalid(
-                format!("invalid tenant name `{}`", crate::error::echo(&req.name)),
-                syntax::TENANT.hint(),
-            ));
-        }
+        syntax::TENANT.check(&req.name)?;
         check_quotas(&req.quotas)?;
         let tenant = Tenant {
             name: req.name,
@@ -101,6 +96,7 @@ impl Node {
     /// Replaces a tenant's quotas (admin).
     pub async fn update_tenant(&self, caller: &Caller, name: &str, quotas: Quotas) -> Result<TenantDetail> {
         caller.require(Role::Admin)?;
+        syntax::TENANT.check(name)?;
         check_quotas(&quotas)?;
         if !self.store.update_tenant(name, &quotas).await? {
             return Err(no_tenant(name));
@@ -113,6 +109,7 @@ impl Node {
     /// One tenant with its usage (admin).
     pub async fn tenant(&self, caller: &Caller, name: &str) -> Result<TenantDetail> {
         caller.require(Role::Admin)?;
+        syntax::TENANT.check(name)?;
         let tenant = self.store.tenant(name).await?.ok_or_else(|| no_tenant(name))?;
         let mut usage = self.store.tenant_usage(name).await?;
         if let Some(engine) = self.engine.get() {
@@ -131,6 +128,7 @@ impl Node {
     /// executions run unless `force`. The `default` tenant stays.
     pub async fn delete_tenant(&self, caller: &Caller, name: &str, force: bool) -> Result<()> {
         caller.require(Role::Admin)?;
+        syntax::TENANT.check(name)?;
         if name == tenancy::DEFAULT_TENANT {
             return Err(Error::new(
                 codes::TENANT_EXISTS,
@@ -158,6 +156,7 @@ impl Node {
     pub async fn create_token(&self, caller: &Caller, req: CreateTokenRequest) -> Result<CreatedToken> {
         caller.require(Role::Admin)?;
         let tenant = req.tenant.unwrap_or_else(|| tenancy::DEFAULT_TENANT.to_owned());
+        syntax::TENANT.check(&tenant)?;
         if self.store.tenant(&tenant).await?.is_none() {
             return Err(no_tenant(&tenant));
         }
@@ -199,12 +198,14 @@ impl Node {
     /// Every token, of one tenant or all (admin); secrets are never shown.
     pub async fn tokens(&self, caller: &Caller, tenant: Option<&str>) -> Result<Vec<Token>> {
         caller.require(Role::Admin)?;
+        tenant.map(|t| syntax::TENANT.check(t)).transpose()?;
         self.store.tokens(tenant).await
     }
 
     /// Revokes a token at once (admin).
     pub async fn revoke_token(&self, caller: &Caller, id: &str) -> Result<Token> {
         caller.require(Role::Admin)?;
+        syntax::TOKEN_ID.check(id)?;
         if !self.store.revoke_token(id, now_ms()).await? {
             return Err(Error::new(
                 codes::NOT_FOUND,

@@ -16,7 +16,7 @@ impl Node {
         self.close_children(id, open_children).await;
         if let Some(parent) = parent {
             if let Err(e) = self.store.wake(parent).await {
-                tracing::warn!("waking parent {parent} failed: {}", e.message);
+                tracing::warn!("waking parent {} failed: {}", parent.as_str(), e.message);
             }
             self.announce(StoreEvent::Poke(parent.clone()));
             self.announce(StoreEvent::Work);
@@ -57,7 +57,7 @@ impl Node {
         for child in children {
             let result = match child.policy {
                 ClosePolicy::Terminate => {
-                    Box::pin(self.end_terminated(&child.id, &format!("parent {parent} finished")))
+                    Box::pin(self.end_terminated(&child.id, &format!("parent {} finished", parent.name())))
                         .await
                         .map(|_| ())
                 }
@@ -65,7 +65,12 @@ impl Node {
                 ClosePolicy::Abandon => Ok(()),
             };
             if let Err(e) = result {
-                tracing::warn!("closing child {} of {parent} failed: {}", child.id, e.message);
+                tracing::warn!(
+                    "closing child {} of {} failed: {}",
+                    child.id.as_str(),
+                    parent.as_str(),
+                    e.message
+                );
             }
         }
     }

@@ -6,7 +6,7 @@ use super::{Caller, Node, Rate};
 use crate::engine::digest_of;
 use crate::error::{Error, Result, codes};
 use crate::journal;
-use crate::model::syntax::{self, Syntax};
+use crate::model::syntax;
 use crate::model::{
     Bindings, Deployment, Execution, InboxKind, Key, ListFilter, Role, Schedule, Status, StoreEvent, StoreStatus,
     Transition, WorkflowRef, now_ms, tenancy,
@@ -31,18 +31,6 @@ pub(crate) fn checked_wait(wait_ms: Option<u64>) -> Result<Duration> {
 
 /// The largest page `list` returns.
 const MAX_PAGE: u32 = 1000;
-
-/// Refuses a name that is not of its syntax (`CAIRN-E005`, with the
-/// syntax's hint).
-fn check(syntax: &Syntax, name: &str) -> Result<()> {
-    if syntax.valid(name) {
-        return Ok(());
-    }
-    Err(Error::invalid(
-        format!("invalid {} `{}`", syntax.what, crate::error::echo(name)),
-        syntax.hint(),
-    ))
-}
 
 fn parse_statuses(text: Option<&str>) -> Result<Vec<Status>> {
     text.iter()
@@ -79,12 +67,16 @@ impl Node {
         let digest = digest_of(bytes);
         self.tenancy.check_component_quota(caller, &digest, bytes.len()).await?;
         let engine = self.engine()?;
+        // Bytes this tenant does not hold yet are compiled whatever is
+        // cached: how long the upload takes tells nothing of whether
+        // another tenant uploaded them.
+        let fresh = !self.store.owns_component(&caller.tenant, &digest).await?;
         let activities = match kind {
             ComponentKind::Workflow => {
-                engine.workflow(&digest, bytes.to_vec()).await?;
+                engine.workflow(&digest, bytes.to_vec(), fresh).await?;
                 Vec::new()
             }
-            ComponentKind::Activity => engine.activity(&digest, bytes.to_vec()).await?.names.clone(),
+            ComponentKind::Activity => engine.activity(&digest, bytes.to_vec(), fresh).await?.names.clone(),
         };
         self.store.put_component(&digest, bytes).await?;
         self.store
@@ -101,7 +93,7 @@ impl Node {
     /// Creates the next version of a named deployment of uploaded components.
     pub async fn deploy(&self, caller: &Caller, req: DeployRequest) -> Result<Deployment> {
         caller.require(Role::Deploy)?;
-        check(&syntax::DEPLOYMENT, &req.name)?;
+        let name = caller.deployment(&req.name)?;
         let bindings = req.bindings;
         let imports_of =
             |digest: String| async move { crate::engine::imports_of(&self.component_bytes(&digest).await?) };
@@ -109,10 +101,7 @@ impl Node {
             .check_capabilities(caller, &req.workflow, &bindings, imports_of)
             .await?;
         self.validate(&req.workflow, &bindings).await?;
-        let d = self
-            .store
-            .put_deployment(&caller.key(&req.name), &req.workflow, &bindings)
-            .await?;
+        let d = self.store.put_deployment(&name, &req.workflow, &bindings).await?;
         let target = format!("{}@{}", req.name, d.version);
         self.tenancy.audit(caller, "deploy", &target).await?;
         Ok(present_deployment(d))
@@ -154,12 +143,11 @@ impl Node {
         caller.require(Role::Operate)?;
         self.tenancy.check_rate(caller, Rate::Starts).await?;
         let id = req.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        check(&syntax::EXECUTION, &id)?;
+        let key = caller.execution(&id)?;
         let input = req.input.to_string();
         self.tenancy.check_payload(caller, &input).await?;
         self.tenancy.check_journal_room(caller).await?;
         let d = self.resolve(&caller.tenant, &req.workflow).await?;
-        let key = caller.key(&id);
         let bindings = self.tenancy.within_policy(&caller.tenant, d.bindings).await?;
         let workflow = Key::stored(d.name.clone());
         let mut new = journal::new_execution(key.clone(), &workflow, &d.component, bindings, &input, None);
@@ -204,7 +192,7 @@ impl Node {
         // Watching before the start: a new execution cannot have ended
         // before it, so the first look at the store is skipped.
         let id = req.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let key = caller.key(&id);
+        let key = caller.execution(&id)?;
         let watch = self.wakeups.watch_finished(&key);
         let finished = watch.notify().notified();
         let started = self.start(caller, StartRequest { id: Some(id), ..req }).await?;
@@ -226,7 +214,7 @@ impl Node {
     /// One execution and the size of its inbox.
     pub async fn describe(&self, caller: &Caller, id: &str) -> Result<ExecutionDetail> {
         caller.require(Role::Read)?;
-        let key = caller.key(id);
+        let key = caller.execution(id)?;
         let execution = present_execution(self.execution(&key).await?);
         let inbox_messages = self.store.inbox(&key).await?.len();
         Ok(ExecutionDetail {
@@ -240,7 +228,7 @@ impl Node {
     /// flag says whether the answer is final.
     pub async fn wait_result(&self, caller: &Caller, id: &str, wait: Duration) -> Result<(bool, ResultResponse)> {
         caller.require(Role::Read)?;
-        let key = caller.key(id);
+        let key = caller.execution(id)?;
         let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
         let watch = self.wakeups.watch_finished(&key);
         self.wait_watched(key, deadline, None, &watch).await
@@ -306,7 +294,7 @@ impl Node {
     /// The journal of an execution.
     pub async fn journal(&self, caller: &Caller, id: &str) -> Result<Vec<JournalEntry>> {
         caller.require(Role::Read)?;
-        let key = caller.key(id);
+        let key = caller.execution(id)?;
         self.execution(&key).await?;
         let entries = self.store.journal(&key).await?;
         Ok(entries
@@ -333,10 +321,13 @@ impl Node {
         let filter = ListFilter {
             statuses: parse_statuses(q.status.as_deref())?,
             limit: Some(limit),
-            workflow: q.workflow.as_deref().map(|w| caller.key(w)),
+            workflow: q.workflow.as_deref().map(|w| caller.deployment(w)).transpose()?,
             created_from_ms: q.from_ms,
             created_to_ms: q.to_ms,
-            after: parse_cursor(q.cursor.as_deref())?.map(|(at, id)| (at, caller.key(&id))),
+            after: match parse_cursor(q.cursor.as_deref())? {
+                Some((at, id)) => Some((at, caller.execution(&id)?)),
+                None => None,
+            },
             tenant: Some(caller.tenant.clone()),
         };
         let executions: Vec<Execution> = self
@@ -371,10 +362,10 @@ impl Node {
     pub async fn signal(&self, caller: &Caller, id: &str, name: &str, payload: &Value) -> Result<SignalResponse> {
         caller.require(Role::Operate)?;
         self.tenancy.check_rate(caller, Rate::Signals).await?;
-        check(&syntax::SIGNAL, name)?;
+        syntax::SIGNAL.check(name)?;
         let payload = payload.to_string();
         self.tenancy.check_payload(caller, &payload).await?;
-        let key = caller.key(id);
+        let key = caller.execution(id)?;
         self.unfinished(&key).await?;
         let seq = self
             .store
@@ -393,7 +384,7 @@ impl Node {
     /// children are interrupted and the workflow may compensate.
     pub async fn cancel(&self, caller: &Caller, id: &str) -> Result<CancelResponse> {
         caller.require(Role::Operate)?;
-        let key = caller.key(id);
+        let key = caller.execution(id)?;
         self.unfinished(&key).await?;
         self.request_cancel_of(&key).await?;
         self.tenancy.audit(caller, "cancel", id).await?;
@@ -407,7 +398,7 @@ impl Node {
     /// execution's children get their close policy.
     pub async fn terminate(&self, caller: &Caller, id: &str, reason: Option<&str>) -> Result<TerminateResponse> {
         caller.require(Role::Operate)?;
-        let key = caller.key(id);
+        let key = caller.execution(id)?;
         self.execution(&key).await?;
         if !self
             .end_terminated(&key, reason.unwrap_or("terminated by an operator"))
@@ -433,7 +424,7 @@ impl Node {
     /// non-determinism error.
     pub async fn unpark(&self, caller: &Caller, id: &str, req: UnparkRequest) -> Result<UnparkResponse> {
         caller.require(Role::Operate)?;
-        let key = caller.key(id);
+        let key = caller.execution(id)?;
         let not_parked = |status: &str| {
             Error::new(
                 codes::NOT_PARKED,
@@ -469,15 +460,15 @@ impl Node {
     /// Creates or replaces a schedule of a deployment.
     pub async fn create_schedule(&self, caller: &Caller, req: ScheduleRequest) -> Result<Schedule> {
         caller.require(Role::Operate)?;
-        check(&syntax::SCHEDULE, &req.id)?;
+        let id = caller.schedule(&req.id)?;
         let next = super::next_fire(&req.cron, now_ms())?;
         let input = req.input.to_string();
         self.tenancy.check_payload(caller, &input).await?;
         self.resolve(&caller.tenant, &req.workflow).await?;
         let schedule = Schedule {
-            id: caller.key(&req.id).into_string(),
+            id: id.into_string(),
             cron: req.cron,
-            workflow: caller.key(&req.workflow).into_string(),
+            workflow: Key::new(&caller.tenant, &req.workflow).into_string(),
             input,
             next_fire_at_ms: next,
         };
@@ -495,7 +486,7 @@ impl Node {
     /// Deletes a schedule.
     pub async fn delete_schedule(&self, caller: &Caller, id: &str) -> Result<()> {
         caller.require(Role::Operate)?;
-        if !self.store.delete_schedule(&caller.key(id)).await? {
+        if !self.store.delete_schedule(&caller.schedule(id)?).await? {
             return Err(Error::new(
                 codes::NOT_FOUND,
                 format!("no schedule with id {}", crate::error::echo(id)),
@@ -525,14 +516,14 @@ impl Node {
         http_allow: std::collections::BTreeMap<String, Vec<String>>,
     ) -> Result<(String, Bindings)> {
         let digest = digest_of(workflow);
-        self.engine()?.workflow(&digest, workflow.to_vec()).await?;
+        self.engine()?.workflow(&digest, workflow.to_vec(), false).await?;
         let mut bindings = Bindings {
             activities: Vec::new(),
             http_allow,
         };
         for bytes in activities {
             let d = digest_of(bytes);
-            self.engine()?.activity(&d, bytes.clone()).await?;
+            self.engine()?.activity(&d, bytes.clone(), false).await?;
             bindings.activities.push(d);
         }
         self.registry(&bindings).await?;
@@ -598,7 +589,7 @@ mod tests {
         assert!(name.valid("orders-v2.1") && !name.valid("a b") && !name.valid(""));
         assert!(id.valid("order-7~2@x:y") && !id.valid("a/b") && !id.valid(&"x".repeat(201)));
         assert!(!id.valid(".") && !id.valid("..") && !name.valid("...") && id.valid(".a") && name.valid("v1.2"));
-        assert_eq!(check(&name, "a b").unwrap_err().code, codes::INVALID_ARGUMENT);
+        assert_eq!(name.check("a b").unwrap_err().code, codes::INVALID_ARGUMENT);
         assert_eq!(
             parse_statuses(Some("running,failed")).unwrap(),
             [Status::Running, Status::Failed]

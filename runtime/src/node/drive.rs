@@ -38,7 +38,7 @@ impl Node {
         let new = checked_new_execution(workflow, component, bindings, input)?;
         let created = self.create(&new, Some(&self.id)).await?;
         let Created::Leased(lease) = created else {
-            return Err(Error::store(format!("execution {} exists already", new.id)));
+            return Err(Error::store(format!("execution {} exists already", new.id.name())));
         };
         self.remember_fresh(new);
         Ok(lease)
@@ -154,7 +154,7 @@ impl Node {
         };
         match self.commit(lease, &[], &transition).await {
             Ok(()) => {
-                tracing::warn!("execution {} parked: {}", exec.id, escaped(&error.message));
+                tracing::warn!("execution {} parked: {}", exec.id.as_str(), escaped(&error.message));
                 count_end(exec, |m| &m.parked);
                 self.wakeups.ended(&exec.id, transition);
                 Ok(Outcome::Parked(error))
@@ -212,7 +212,7 @@ impl Node {
             End::Trapped(error) => {
                 tracing::warn!(
                     "execution {} failed: [{}] {}",
-                    exec.id,
+                    exec.id.as_str(),
                     error.code.0,
                     escaped(&error.message)
                 );
@@ -385,7 +385,7 @@ fn count_end(exec: &NewExecution, pick: impl FnOnce(&crate::metrics::Metrics) ->
 fn corrupt(id: &Key, e: impl std::fmt::Display) -> Error {
     Error::new(
         codes::CORRUPT_JOURNAL,
-        format!("execution {id}: {e}"),
+        format!("execution {}: {e}", id.name()),
         "terminate the execution",
     )
 }

@@ -31,7 +31,7 @@ impl Effects for Node {
                 Err(e) => {
                     tracing::warn!(
                         "execution {}: commit failed (attempt {}): {}",
-                        lease.execution_id,
+                        lease.execution_id.as_str(),
                         attempt + 1,
                         e.message
                     );
@@ -104,7 +104,7 @@ impl Effects for Node {
                 .or(error.get("reason"))
                 .and_then(Value::as_str)
                 .unwrap_or("the child failed");
-            Err(FailureRecord::new(code, format!("child {id}: {message}")))
+            Err(FailureRecord::new(code, format!("child {}: {message}", id.name())))
         };
         Ok(match exec.status {
             Status::Completed => ChildState::Finished(Ok(exec.output.clone().unwrap_or_else(|| "null".into()))),

@@ -300,7 +300,7 @@ impl Node {
             return Ok(c);
         }
         let bytes = self.component_bytes(digest).await?;
-        engine.workflow(digest, bytes).await
+        engine.workflow(digest, bytes, false).await
     }
 
     async fn component_bytes(&self, digest: &str) -> Result<Vec<u8>> {
@@ -324,7 +324,11 @@ impl Node {
         for digest in &bindings.activities {
             let c = match engine.cached_activity(digest) {
                 Some(c) => c,
-                None => engine.activity(digest, self.component_bytes(digest).await?).await?,
+                None => {
+                    engine
+                        .activity(digest, self.component_bytes(digest).await?, false)
+                        .await?
+                }
             };
             components.push(c);
         }

@@ -54,7 +54,7 @@ impl Node {
     /// only one with executions; with several and no clue it asks.
     pub async fn replay(&self, req: ReplayRequest) -> Result<ReplayReport> {
         let digest = digest_of(&req.component);
-        let component = self.engine()?.workflow(&digest, req.component).await?;
+        let component = self.engine()?.workflow(&digest, req.component, false).await?;
         let (ids, checked): (Vec<Key>, String) = if req.ids.is_empty() {
             let (workflow, checked) = match req.workflow {
                 Some(w) => (w.clone(), format!("executions of workflow {w}")),
@@ -133,7 +133,7 @@ impl Node {
             Err(e) => {
                 return Ok(Verdict::Failed(Error::new(
                     codes::CORRUPT_JOURNAL,
-                    format!("execution {id}: {e}"),
+                    format!("execution {}: {e}", id.name()),
                     "terminate the execution",
                 )));
             }
@@ -147,7 +147,7 @@ impl Node {
             End::Parked(e) | End::Trapped(e) | End::StoreFailed(e) => Verdict::Failed(e),
             other => Verdict::Failed(Error::new(
                 codes::GUEST_TRAP,
-                format!("execution {id}: the replay ended unexpectedly: {other:?}"),
+                format!("execution {}: the replay ended unexpectedly: {other:?}", id.name()),
                 "report this as a bug",
             )),
         })

@@ -273,6 +273,7 @@ pub struct ScheduleRequest {
     /// Schedule id.
     pub id: String,
     /// Cron with seconds: `sec min hour day-of-month month day-of-week [year]`.
+    #[schema(min_length = 11)]
     pub cron: String,
     /// Deployment: `name` (latest version) or `name@version`.
     pub workflow: String,

@@ -111,13 +111,21 @@ impl Node {
                     }
                 });
             }
-            Ok(Outcome::Completed(_)) => tracing::debug!("execution {id} completed"),
-            Ok(Outcome::Continued(next)) => tracing::debug!("execution {id} continued as {next}"),
-            Ok(Outcome::Failed(e)) => tracing::info!("execution {id} failed: {}", escaped(&e.message)),
-            Ok(Outcome::Parked(e)) => tracing::warn!("execution {id} parked: {}", escaped(&e.message)),
-            Ok(Outcome::LeaseLost) => tracing::warn!("execution {id}: lease lost to another node; stopped here"),
+            Ok(Outcome::Completed(_)) => tracing::debug!("execution {} completed", id.as_str()),
+            Ok(Outcome::Continued(next)) => {
+                tracing::debug!("execution {} continued as {}", id.as_str(), next.as_str())
+            }
+            Ok(Outcome::Failed(e)) => tracing::info!("execution {} failed: {}", id.as_str(), escaped(&e.message)),
+            Ok(Outcome::Parked(e)) => tracing::warn!("execution {} parked: {}", id.as_str(), escaped(&e.message)),
+            Ok(Outcome::LeaseLost) => {
+                tracing::warn!("execution {}: lease lost to another node; stopped here", id.as_str())
+            }
             Err(e) => {
-                tracing::warn!("execution {id}: {}; releasing it for a retry", escaped(&e.message));
+                tracing::warn!(
+                    "execution {}: {}; releasing it for a retry",
+                    id.as_str(),
+                    escaped(&e.message)
+                );
                 let _ = self.store.release(&lease).await;
             }
         }

@@ -26,7 +26,7 @@ impl ExecutionHost {
                 codes::UNKNOWN_ACTIVITY,
                 format!(
                     "execution {} called activity `{name}`, which no registered component serves ({known})",
-                    self.id
+                    self.id.name()
                 ),
                 "bind a component that serves it (CLI: `--activity FILE` on run or deploy; API: `activities` of the deployment), then `cairn unpark` the execution",
             );
@@ -55,7 +55,7 @@ impl ExecutionHost {
             tenant: self.id.tenant().to_owned(),
             name: name.to_owned(),
             input: input.to_owned(),
-            idempotency_key: format!("{}/{seq}", self.id),
+            idempotency_key: format!("{}/{seq}", self.id.as_str()),
             allow_http: self.registry.http_allow(name),
             spec: options,
         };

@@ -41,7 +41,7 @@ impl fmt::Display for Interrupt {
             Interrupt::Park(e) | Interrupt::Store(e) => write!(f, "stopped: {}", e.message),
             Interrupt::LeaseLost => f.write_str("the lease was lost"),
             Interrupt::EndOfJournal => f.write_str("the end of the journal was reached"),
-            Interrupt::Continue { next, .. } => write!(f, "continued as {next}"),
+            Interrupt::Continue { next, .. } => write!(f, "continued as {}", next.as_str()),
         }
     }
 }
@@ -107,7 +107,7 @@ impl End {
 pub(crate) fn nondeterminism_error(id: &Key, nd: &NonDeterminism) -> Error {
     Error::new(
         codes::NONDETERMINISM,
-        format!("execution {id}: {nd}"),
+        format!("execution {}: {nd}", id.name()),
         "the workflow code changed incompatibly: run the execution with the component it started with, or terminate it",
     )
 }

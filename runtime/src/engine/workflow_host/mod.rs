@@ -285,7 +285,10 @@ impl ExecutionHost {
         match command {
             Command::StartActivity(a) => {
                 attributes.push(KeyValue::new("cairn.activity", a.name.clone()));
-                attributes.push(KeyValue::new("cairn.idempotency_key", format!("{}/{seq}", self.id)));
+                attributes.push(KeyValue::new(
+                    "cairn.idempotency_key",
+                    format!("{}/{seq}", self.id.as_str()),
+                ));
             }
             Command::Sleep(t) | Command::StartTimer(t) => {
                 attributes.push(KeyValue::new("cairn.duration_ms", t.duration_ms as i64));
@@ -362,7 +365,7 @@ impl ExecutionHost {
     fn corrupt(&self, what: String) -> wasmtime::Error {
         stop(Interrupt::Park(Error::new(
             crate::error::codes::CORRUPT_JOURNAL,
-            format!("execution {}: {what}", self.id),
+            format!("execution {}: {what}", self.id.name()),
             "the journal was changed outside Cairn; terminate the execution",
         )))
     }

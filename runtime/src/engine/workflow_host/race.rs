@@ -225,8 +225,8 @@ impl ExecutionHost {
                 {
                     tracing::warn!(
                         "execution {}: cancelling child {} failed: {}",
-                        self.id,
-                        child.id,
+                        self.id.as_str(),
+                        child.id.as_str(),
                         e.message
                     );
                 }

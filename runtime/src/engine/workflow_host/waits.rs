@@ -208,7 +208,11 @@ impl ExecutionHost {
     pub(super) async fn refresh_inbox(&mut self) {
         match self.effects.inbox(&self.id).await {
             Ok(inbox) => self.inbox = inbox,
-            Err(e) => tracing::warn!("execution {}: reading the inbox failed: {}", self.id, e.message),
+            Err(e) => tracing::warn!(
+                "execution {}: reading the inbox failed: {}",
+                self.id.as_str(),
+                e.message
+            ),
         }
     }
 
@@ -254,8 +258,8 @@ impl ExecutionHost {
             if let Err(e) = self.effects.request_cancel(&child.id).await {
                 tracing::warn!(
                     "execution {}: cancelling child {} failed: {}",
-                    self.id,
-                    child.id,
+                    self.id.as_str(),
+                    child.id.as_str(),
                     e.message
                 );
             }
@@ -271,12 +275,14 @@ impl ExecutionHost {
         if serde_json::from_str::<Value>(&args.input).is_err() {
             return Ok(refused(failures::INVALID_INPUT, "the child's input is not JSON".into()));
         }
-        // A child id the workflow names lives in its parent's tenant; one
-        // with a `/` could name another tenant's key, so it is refused.
-        if args.workflow_id.as_deref().is_some_and(|id| id.contains('/')) {
+        // A child id the workflow names lives in its parent's tenant and
+        // has an execution id's syntax (one with a `/` could name another
+        // tenant's key; one with a NUL could reach no store).
+        let syntax = crate::model::syntax::EXECUTION;
+        if let Some(id) = args.workflow_id.as_deref().filter(|id| !syntax.valid(id)) {
             return Ok(refused(
                 failures::INVALID_INPUT,
-                "a child id may not contain '/'".into(),
+                format!("invalid child id `{}`: {}", crate::error::echo(id), syntax.hint()),
             ));
         }
         let id = match &args.workflow_id {
@@ -353,8 +359,8 @@ impl ExecutionHost {
                 Err(e) => {
                     tracing::warn!(
                         "execution {}: reading child {} failed: {}",
-                        self.id,
-                        child.id,
+                        self.id.as_str(),
+                        child.id.as_str(),
                         e.message
                     );
                     return false;

@@ -4,7 +4,7 @@
 
 use super::{Caller, Tenancy};
 use crate::error::{Error, Result};
-use crate::model::{AuditRecord, Role};
+use crate::model::{AuditRecord, Role, syntax};
 use serde::{Deserialize, Serialize};
 
 /// Query of the audit trail.
@@ -36,6 +36,7 @@ impl Tenancy {
     /// The newest audit records (admin).
     pub(crate) async fn audit_records(&self, caller: &Caller, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
         caller.require(Role::Admin)?;
+        q.tenant.as_deref().map(|t| syntax::TENANT.check(t)).transpose()?;
         let limit = q.limit.unwrap_or(100);
         if !(1..=1000).contains(&limit) {
             return Err(Error::invalid(

@@ -9,7 +9,7 @@
 
 use super::Tenancy;
 use crate::error::{Error, Result, codes};
-use crate::model::{Key, Role, Token, now_ms, tenancy};
+use crate::model::{Key, Role, Token, now_ms, syntax, tenancy};
 use sha2::{Digest, Sha256};
 
 /// Who is asking: the tenant it acts in, its role, and its token's id.
@@ -33,9 +33,24 @@ impl Caller {
         }
     }
 
-    /// The storage key of a name in the caller's tenant.
-    pub(crate) fn key(&self, name: &str) -> Key {
-        Key::new(&self.tenant, name)
+    /// The key of execution `id` in the caller's tenant; `CAIRN-E016`
+    /// for an id that is not of the syntax (so a NUL, a `/` or a control
+    /// character never reaches a store).
+    pub(crate) fn execution(&self, id: &str) -> Result<Key> {
+        syntax::EXECUTION.check(id)?;
+        Ok(Key::new(&self.tenant, id))
+    }
+
+    /// The key of deployment `name` in the caller's tenant (checked).
+    pub(crate) fn deployment(&self, name: &str) -> Result<Key> {
+        syntax::DEPLOYMENT.check(name)?;
+        Ok(Key::new(&self.tenant, name))
+    }
+
+    /// The key of schedule `id` in the caller's tenant (checked).
+    pub(crate) fn schedule(&self, id: &str) -> Result<Key> {
+        syntax::SCHEDULE.check(id)?;
+        Ok(Key::new(&self.tenant, id))
     }
 
     /// Fails with `CAIRN-E029` unless the caller's role is at least `role`.
@@ -117,6 +132,7 @@ impl Tenancy {
         }
         let acting = match tenant {
             Some(t) if t != token.tenant => {
+                syntax::TENANT.check(t)?;
                 if token.role != Role::Admin || self.store.tenant(t).await?.is_none() {
                     return Err(no_tenant(t));
                 }
@@ -135,6 +151,7 @@ impl Tenancy {
     /// admin, in `tenant` (default: `default`) if it exists.
     pub(crate) async fn open_caller(&self, tenant: Option<&str>) -> Result<Caller> {
         let name = tenant.unwrap_or(tenancy::DEFAULT_TENANT);
+        syntax::TENANT.check(name)?;
         if name != tenancy::DEFAULT_TENANT && self.store.tenant(name).await?.is_none() {
             return Err(no_tenant(name));
         }
@@ -216,6 +233,14 @@ mod tests {
         };
         assert!(caller.require(Role::Read).is_ok());
         assert_eq!(caller.require(Role::Deploy).unwrap_err().code, codes::FORBIDDEN);
-        assert_eq!(caller.key("x").as_str(), "acme/x");
+        assert_eq!(caller.execution("x").unwrap().as_str(), "acme/x");
+        for bad in ["a\0b", "b/x", "", "..", "a b"] {
+            assert_eq!(
+                caller.execution(bad).unwrap_err().code,
+                codes::INVALID_ARGUMENT,
+                "{bad:?}"
+            );
+        }
+        assert!(caller.deployment("a@1").is_err() && caller.schedule("n.1").is_ok());
     }
 }

@@ -65,7 +65,7 @@ pub(super) async fn list_pages_and_filters(store: &dyn Store) {
         after = page.last().map(|e| (e.created_at_ms, Key::stored(e.id.clone())));
         seen.extend(page.into_iter().map(|e| e.id));
     }
-    let expected: Vec<String> = (0..5).rev().map(|i| format!("{workflow}-{i}")).collect();
+    let expected: Vec<String> = (0..5).rev().map(|i| format!("{}-{i}", workflow.as_str())).collect();
     assert_eq!(seen, expected, "newest first, every execution once");
     let none = ListFilter {
         workflow: Some(workflow.clone()),
