@@ -25,7 +25,8 @@ fn param_syntax(path: &str, name: &str) -> Option<Syntax> {
 }
 
 /// The syntax of a request body's property, by schema and property.
-const BODY_SYNTAX: [(&str, &str, Syntax); 4] = [
+const BODY_SYNTAX: [(&str, &str, Syntax); 5] = [
+    ("CreateTokenRequest", "tenant", syntax::TENANT),
     ("DeployRequest", "name", syntax::DEPLOYMENT),
     ("StartRequest", "id", syntax::EXECUTION),
     ("ScheduleRequest", "id", syntax::SCHEDULE),
@@ -70,15 +71,18 @@ fn body_syntax(doc: &mut OpenApi) {
         let Some(RefOr::T(Schema::Object(p))) = o.properties.get(property) else {
             continue;
         };
-        let [length, name] = syntax::workflow_ref_patterns();
-        let both = AllOfBuilder::new()
-            .schema_type(Type::String)
-            .description(p.description.clone())
-            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(length)))
-            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(name)))
-            .build();
-        o.properties.insert(property.to_owned(), RefOr::T(Schema::AllOf(both)));
+        let both = both_of(syntax::workflow_ref_patterns(), p.description.clone());
+        o.properties.insert(property.to_owned(), RefOr::T(both));
     }
+}
+
+/// A string schema that matches both patterns.
+fn both_of(patterns: [String; 2], description: Option<String>) -> Schema {
+    let mut all = AllOfBuilder::new().schema_type(Type::String).description(description);
+    for pattern in patterns {
+        all = all.item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)));
+    }
+    Schema::AllOf(all.build())
 }
 
 /// Adds the errors every operation may answer to each one that lacks them.
@@ -117,6 +121,8 @@ impl utoipa::Modify for CommonErrors {
                     }
                     if let Some(syntax) = param_syntax(path, &param.name) {
                         param.schema = Some(RefOr::T(string_of(&syntax).build().into()));
+                    } else if (path.as_str(), param.name.as_str()) == ("/v1/executions", "cursor") {
+                        param.schema = Some(RefOr::T(both_of(syntax::cursor_patterns(), None)));
                     }
                 }
             }
@@ -213,5 +219,12 @@ mod tests {
             assert!(strings, "{schema}.{property}: every part is a string schema");
             assert!(all.description.is_some(), "{schema}.{property} keeps its description");
         }
+        let list = doc.paths.paths["/v1/executions"].get.as_ref().unwrap();
+        let cursor = list.parameters.iter().flatten().find(|p| p.name == "cursor").unwrap();
+        let Some(RefOr::T(Schema::AllOf(all))) = &cursor.schema else {
+            panic!("the cursor is an allOf")
+        };
+        let patterns: Vec<String> = all.items.iter().filter_map(|s| syntax_of(s).0).collect();
+        assert_eq!(patterns, syntax::cursor_patterns());
     }
 }

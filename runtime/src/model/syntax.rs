@@ -223,12 +223,39 @@ fn class(allowed: &[Allowed]) -> String {
 /// patterns (the document's `allOf`): the first bounds the name's length,
 /// the second is the name's own syntax.
 pub fn workflow_ref_patterns() -> [String; 2] {
-    let version = format!("(@[0-9]{{1,{VERSION_DIGITS}}})?");
-    let all = class(DEPLOYMENT.allowed);
-    [
-        format!("^[{all}]{{1,{}}}{version}$", DEPLOYMENT.max),
-        format!("^{}{version}$", DEPLOYMENT.unanchored()),
-    ]
+    DEPLOYMENT.framed("", &format!("(@[0-9]{{1,{VERSION_DIGITS}}})?"))
+}
+
+/// A page cursor of the execution list: `<created_at_ms>:<execution id>`,
+/// valid when it matches both patterns (as [`workflow_ref_patterns`]).
+pub fn cursor_patterns() -> [String; 2] {
+    EXECUTION.framed("-?[0-9]{1,19}:", "")
+}
+
+/// A page cursor's creation time and execution id, when it is one (a time
+/// beyond `i64` is clamped to its range: the page is the same).
+pub fn cursor(c: &str) -> Option<(i64, &str)> {
+    let (at, id) = c.split_once(':')?;
+    let digits = at.strip_prefix('-').unwrap_or(at);
+    let number = (1..=19).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    if !number || !EXECUTION.valid(id) {
+        return None;
+    }
+    let wide: i128 = at.parse().ok()?;
+    Some((wide.clamp(i64::MIN.into(), i64::MAX.into()) as i64, id))
+}
+
+impl Syntax {
+    /// Two patterns a string between `prefix` and `suffix` (regex
+    /// fragments) matches when it is of this syntax: the first bounds its
+    /// length, the second is its own rule.
+    fn framed(&self, prefix: &str, suffix: &str) -> [String; 2] {
+        let all = class(self.allowed);
+        [
+            format!("^{prefix}[{all}]{{1,{}}}{suffix}$", self.max),
+            format!("^{prefix}{}{suffix}$", self.unanchored()),
+        ]
+    }
 }
 
 /// The hint of a bad workflow reference.
@@ -321,6 +348,26 @@ mod tests {
             let accepted = patterns.iter().all(|p| document_accepts(p, usize::MAX, &case));
             assert_eq!(accepted, valid, "workflow {case:?} against {patterns:?}");
         }
+        let patterns = cursor_patterns();
+        for case in cases() {
+            for at in [
+                "0",
+                "-12",
+                "123456789012345678",
+                "1234567890123456789",
+                "12345678901234567890",
+                "x",
+                "",
+                "+1",
+            ] {
+                let c = format!("{at}:{case}");
+                let accepted = patterns.iter().all(|p| document_accepts(p, usize::MAX, &c));
+                assert_eq!(accepted, cursor(&c).is_some(), "cursor {c:?} against {patterns:?}");
+            }
+        }
+        assert_eq!(cursor("12:a:b"), Some((12, "a:b")));
+        assert_eq!(cursor(&format!("{}:a", "9".repeat(19))), Some((i64::MAX, "a")));
+        assert_eq!(cursor(&format!("-{}:a", "9".repeat(19))), Some((i64::MIN, "a")));
     }
 
     #[test]

@@ -47,11 +47,10 @@ fn parse_statuses(text: Option<&str>) -> Result<Vec<Status>> {
         .collect()
 }
 
-fn parse_cursor(cursor: Option<&str>) -> Result<Option<(i64, String)>> {
+fn parse_cursor(cursor: Option<&str>) -> Result<Option<(i64, &str)>> {
     let Some(c) = cursor else { return Ok(None) };
-    let bad = || Error::invalid("invalid cursor", "pass next_cursor unchanged");
-    let (at, id) = c.split_once(':').ok_or_else(bad)?;
-    Ok(Some((at.parse::<i64>().map_err(|_| bad())?, id.to_owned())))
+    let parsed = syntax::cursor(c).ok_or_else(|| Error::invalid("invalid cursor", "pass next_cursor unchanged"))?;
+    Ok(Some(parsed))
 }
 
 /// A stored JSON text as a value (or as a string, if it is not JSON).
@@ -325,7 +324,7 @@ impl Node {
             created_from_ms: q.from_ms,
             created_to_ms: q.to_ms,
             after: match parse_cursor(q.cursor.as_deref())? {
-                Some((at, id)) => Some((at, caller.execution(&id)?)),
+                Some((at, id)) => Some((at, caller.execution(id)?)),
                 None => None,
             },
             tenant: Some(caller.tenant.clone()),
@@ -600,7 +599,7 @@ mod tests {
             "as the document's pattern says"
         );
         assert_eq!(parse_statuses(Some("done")).unwrap_err().code, codes::INVALID_ARGUMENT);
-        assert_eq!(parse_cursor(Some("12:a:b")).unwrap(), Some((12, "a:b".into())));
+        assert_eq!(parse_cursor(Some("12:a:b")).unwrap(), Some((12, "a:b")));
         assert!(parse_cursor(Some("x:a")).is_err() && parse_cursor(Some("nocolon")).is_err());
         assert_eq!(json_of(&Some("{\"a\":1}".into())), Some(serde_json::json!({"a": 1})));
         assert_eq!(json_of(&Some("text".into())), Some(Value::String("text".into())));

@@ -136,8 +136,7 @@ pub struct ListQuery {
     /// Page size (default 50, at most 1000).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^-?[0-9]{1,18}:.+$")]
+    /// `next_cursor` of the previous page (its syntax: `api::doc`).
     pub cursor: Option<String>,
 }
 
