@@ -146,6 +146,15 @@ code_table! {
     ID_REUSED = "CAIRN-E035", 409,
         "An execution with that id exists with another workflow or input (a start with the same id, workflow and input returns the existing one).",
         "Use a new id for new work.";
+    CROSS_SITE = "CAIRN-E036", 403,
+        "A browser request from elsewhere was refused: its `Host` is not a name the server answers to (DNS rebinding), or a page of another origin tried to change something (`Origin`, `Sec-Fetch-Site`, or a console form without its CSRF token).",
+        "Call the server by its IP address, `localhost` or a name of `--allowed-host`; use the console from its own address, or the CLI.";
+    UNSUPPORTED_MEDIA_TYPE = "CAIRN-E037", 415,
+        "The request body's `Content-Type` is not the one the call takes (`application/json`; `application/wasm` for a component).",
+        "Send the header, e.g. `curl -H 'content-type: application/json'`.";
+    OPEN_WITH_TOKENS = "CAIRN-E038", 400,
+        "The server was told to run without authentication (`--auth=false`) on a store that holds tokens: every local caller, and every web page the operator visits, would act as superuser of every tenant.",
+        "Drop `--auth=false` (the server then requires tokens), or revoke the store's tokens (`cairn token revoke`) first.";
 }
 
 impl Code {

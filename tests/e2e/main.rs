@@ -13,6 +13,7 @@ mod console;
 mod contract;
 mod crash;
 mod db_faults;
+mod door;
 mod examples;
 mod fast_path;
 mod limits;

@@ -123,7 +123,13 @@ impl Server {
                 req = req.header(*name, *value);
             }
             if let Some(b) = body {
-                req = req.header("content-type", "application/json").body(b.to_vec());
+                if !headers
+                    .iter()
+                    .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+                {
+                    req = req.header("content-type", "application/json");
+                }
+                req = req.body(b.to_vec());
             }
             let resp = req.send().await.unwrap();
             let status = resp.status().as_u16();

@@ -331,7 +331,8 @@ fn bad_requests_get_their_codes_and_write_nothing() {
     // A component of the wrong world, and junk.
     let out = server.cli(data.path(), &["deploy", "wrong", wasm("increment").to_str().unwrap()]);
     assert!(stderr(&out).contains("CAIRN-E002"), "{}", stderr(&out));
-    let (status, body) = server.http("POST", "/v1/components?kind=workflow", Some(b"\0asm junk"));
+    let wasm_bytes = [("content-type", "application/wasm")];
+    let (status, body) = server.http_with(&wasm_bytes, "POST", "/v1/components?kind=workflow", Some(b"\0asm junk"));
     assert_eq!((status, body["code"].as_str()), (422, Some("CAIRN-E001")), "{body}");
     // An unknown route; a known one with the wrong method.
     let (status, body) = server.http("GET", "/v2/nothing", None);

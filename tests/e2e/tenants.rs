@@ -63,7 +63,7 @@ pub(crate) fn tenant_with_token(server: &Server, admin: &str, tenant: &str) -> S
 /// The first admin token, made directly on the store.
 pub(crate) fn first_admin(data: &Path, store: &[&str]) -> String {
     let mut args = store.to_vec();
-    args.extend(["token", "create", "--role", "admin"]);
+    args.extend(["token", "create", "--role", "superuser"]);
     let out = run(data, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     let token = stdout(&out).trim().to_owned();

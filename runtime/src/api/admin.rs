@@ -24,6 +24,7 @@ pub(super) fn router() -> Router<ApiState> {
         )
         .route("/v1/tokens", post(create_token).get(list_tokens))
         .route("/v1/tokens/{id}/revoke", post(revoke_token))
+        .route("/v1/tokens/{id}/confirm", post(confirm_token))
         .route("/v1/audit", get(audit))
 }
 
@@ -138,6 +139,19 @@ pub(super) async fn revoke_token(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Token>> {
     Ok(Json(s.node.revoke_token(&caller, &id).await?))
+}
+
+/// Confirm a token a server without authentication minted, so that it works
+/// (its tenant's admin, or a superuser).
+#[utoipa::path(post, path = "/v1/tokens/{id}/confirm", security(("bearer" = [])),
+    responses((status = 200, body = Token), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(super) async fn confirm_token(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Token>> {
+    Ok(Json(s.node.confirm_token(&caller, &id).await?))
 }
 
 /// The audit trail, newest first (admin).

@@ -297,6 +297,12 @@ impl Client {
             .await
     }
 
+    /// Confirms a token an unauthenticated server minted.
+    pub async fn confirm_token(&self, id: &str) -> Result<Token> {
+        self.post(&format!("/v1/tokens/{}/confirm", segment(id)), &Value::Null)
+            .await
+    }
+
     /// The audit trail.
     pub async fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
         let req = self.http.get(self.url("/v1/audit")).query(q);

@@ -142,7 +142,9 @@ impl utoipa::Modify for CommonErrors {
             if op.operation_id.as_deref() == Some("health") {
                 continue;
             }
-            for (status, description) in common {
+            let media = ("415", "The body's `Content-Type` is not the one this call takes.");
+            let with_body = op.request_body.is_some().then_some(media);
+            for (status, description) in common.into_iter().chain(with_body) {
                 if !op.responses.responses.contains_key(status) {
                     let body = ContentBuilder::new()
                         .schema(Some(Ref::from_schema_name("ErrorBody")))

@@ -11,6 +11,7 @@ mod admin;
 pub mod client;
 mod console;
 mod doc;
+pub mod guard;
 mod observe;
 mod routes;
 pub mod tls;
@@ -53,8 +54,13 @@ pub struct ApiState {
     /// Limits.
     pub limits: ApiLimits,
     /// Whether every request must carry a token (`--auth`); without it
-    /// every caller is an admin (loopback only).
+    /// every caller is a superuser (loopback only) until the store holds a
+    /// confirmed token, from then on tokens are required anyway.
     pub auth: bool,
+    /// Names besides IP literals and `localhost` the server answers to.
+    pub hosts: guard::AllowedHosts,
+    /// Whether the API is served over TLS (the console's cookie is `Secure`).
+    pub tls: bool,
 }
 
 /// The header naming the tenant a request acts in (admins: any tenant;
@@ -67,7 +73,7 @@ impl FromRequestParts<ApiState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
         let header = |name: &str| parts.headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
         let tenant = header(TENANT_HEADER);
-        let caller = if state.auth {
+        let caller = if state.auth || state.node.requires_token().await? {
             state.node.authenticate(header("authorization"), tenant).await
         } else {
             state.node.open_caller(tenant).await
@@ -120,6 +126,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        guard::require_json(req.headers())?;
         let bytes = body_bytes(req, state).await?;
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(invalid_body("expected a JSON object"));
@@ -132,6 +139,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonValue {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        guard::require_json(req.headers())?;
         let bytes = body_bytes(req, state).await?;
         serde_json::from_slice(&bytes).map(JsonValue).map_err(invalid_body)
     }
@@ -210,6 +218,7 @@ pub fn router(state: ApiState) -> Router {
                 "see /openapi.json for the methods of each route",
             ))
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state)
 }
 

@@ -51,6 +51,7 @@ type ApiResult<T> = Result<T, ApiError>;
         super::admin::create_token,
         super::admin::list_tokens,
         super::admin::revoke_token,
+        super::admin::confirm_token,
         super::admin::audit,
         super::observe::metrics,
         super::observe::status
@@ -132,7 +133,8 @@ pub(super) fn router(max_component: usize) -> Router<ApiState> {
 
 /// The OpenAPI document, as this server answers (see `doc.rs`).
 async fn openapi(State(state): State<ApiState>) -> Json<utoipa::openapi::OpenApi> {
-    match state.auth {
+    let auth = state.auth || state.node.requires_token().await.unwrap_or(true);
+    match auth {
         true => Json(ApiDoc::openapi()),
         false => Json(super::doc::without_auth(ApiDoc::openapi())),
     }
@@ -160,6 +162,7 @@ async fn upload_component(
     ApiQuery(q): ApiQuery<UploadQuery>,
     req: Request,
 ) -> ApiResult<Response> {
+    super::guard::require_wasm(req.headers())?;
     let bytes = body_bytes(req, &()).await?;
     let info = s
         .node

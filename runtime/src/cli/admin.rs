@@ -7,7 +7,7 @@ use super::render::time;
 use super::{Ctx, Format, render};
 use crate::api::client::Client;
 use crate::error::Result;
-use crate::model::{AuditRecord, Quotas, Role, Tenant, Token, tenancy};
+use crate::model::{AuditRecord, Quotas, Role, Tenant, Token};
 use crate::node::{
     AuditQuery, Caller, CreateTenantRequest, CreateTokenRequest, CreatedToken, Node, Schema, TenantDetail,
 };
@@ -142,7 +142,8 @@ pub(crate) enum TenantCommand {
 pub(crate) enum TokenCommand {
     /// Make a token for `--tenant` (default `default`) and print it once.
     Create {
-        /// What it may do: read, operate, deploy or admin.
+        /// What it may do: read, operate, deploy, admin (its tenant) or
+        /// superuser (every tenant).
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// Lifetime, e.g. `30d`, `12h` (default: until revoked).
@@ -160,6 +161,12 @@ pub(crate) enum TokenCommand {
         /// The token's id (the 12 hex digits after `cairn_`).
         id: String,
     },
+    /// Confirm a token a server without authentication minted: until then
+    /// it proves nothing. Run it on the store, or with a token.
+    Confirm {
+        /// The token's id (the 12 hex digits after `cairn_`).
+        id: String,
+    },
 }
 
 /// Arguments of `cairn audit`.
@@ -174,7 +181,7 @@ pub(crate) struct AuditArgs {
 }
 
 fn parse_role(s: &str) -> std::result::Result<Role, String> {
-    Role::parse(s).ok_or_else(|| "use read, operate, deploy or admin".to_owned())
+    Role::parse(s).ok_or_else(|| "use read, operate, deploy, admin or superuser".to_owned())
 }
 
 /// Where administration goes: a server, or the store itself.
@@ -244,6 +251,13 @@ impl Admin {
         match self {
             Admin::Remote(c) => c.revoke_token(id).await,
             Admin::Local(n, who) => n.revoke_token(who, id).await,
+        }
+    }
+
+    async fn confirm_token(&self, id: &str) -> Result<Token> {
+        match self {
+            Admin::Remote(c) => c.confirm_token(id).await,
+            Admin::Local(n, who) => n.confirm_token(who, id).await,
         }
     }
 
@@ -327,9 +341,8 @@ pub(crate) async fn token(ctx: &Ctx, command: TokenCommand) -> Result<ExitCode> 
     let admin = Admin::open(ctx).await?;
     match command {
         TokenCommand::Create { role, expires_in } => {
-            let tenant = ctx.tenant.clone().unwrap_or_else(|| tenancy::DEFAULT_TENANT.to_owned());
             let req = CreateTokenRequest {
-                tenant: Some(tenant),
+                tenant: ctx.tenant.clone(),
                 role,
                 expires_in_s: expires_in.map(|d| d.as_secs().max(1)),
             };
@@ -341,6 +354,12 @@ pub(crate) async fn token(ctx: &Ctx, command: TokenCommand) -> Result<ExitCode> 
                 made.info.tenant
             );
             println!("{}", made.token);
+            if made.info.confirmed_at_ms.is_none() {
+                eprintln!(
+                    "warning: minted by a server without authentication, this token works nowhere until an operator runs `cairn token confirm {}` on the store",
+                    made.info.id
+                );
+            }
         }
         TokenCommand::List { output } => {
             let list = admin.tokens(ctx.tenant.as_deref()).await?;
@@ -348,17 +367,23 @@ pub(crate) async fn token(ctx: &Ctx, command: TokenCommand) -> Result<ExitCode> 
                 Format::Json => render::json(&list),
                 Format::Text => {
                     println!(
-                        "{:<14}  {:<20}  {:<8}  {:<24}  STATE",
+                        "{:<14}  {:<20}  {:<10}  {:<24}  STATE",
                         "ID", "TENANT", "ROLE", "CREATED"
                     );
                     for t in &list {
-                        let state = match (t.revoked_at_ms, t.expires_at_ms) {
+                        let mut state = match (t.revoked_at_ms, t.expires_at_ms) {
                             (Some(at), _) => format!("revoked {}", time(at)),
                             (None, Some(at)) => format!("expires {}", time(at)),
                             (None, None) => "active".into(),
                         };
+                        if t.confirmed_at_ms.is_none() {
+                            state.push_str(", unconfirmed");
+                        }
+                        if let Some(parent) = &t.session_of {
+                            state.push_str(&format!(", console session of {parent}"));
+                        }
                         println!(
-                            "{:<14}  {:<20}  {:<8}  {:<24}  {state}",
+                            "{:<14}  {:<20}  {:<10}  {:<24}  {state}",
                             t.id,
                             t.tenant,
                             t.role.as_str(),
@@ -371,6 +396,10 @@ pub(crate) async fn token(ctx: &Ctx, command: TokenCommand) -> Result<ExitCode> 
         TokenCommand::Revoke { id } => {
             let t = admin.revoke_token(&id).await?;
             eprintln!("token {} revoked", t.id);
+        }
+        TokenCommand::Confirm { id } => {
+            let t = admin.confirm_token(&id).await?;
+            eprintln!("token {} confirmed ({} in {})", t.id, t.role.as_str(), t.tenant);
         }
     }
     Ok(ExitCode::SUCCESS)

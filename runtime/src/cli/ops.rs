@@ -26,9 +26,18 @@ pub(crate) struct ServerArgs {
     /// Largest component upload, bytes.
     #[arg(long, default_value_t = 64 << 20)]
     max_component_bytes: usize,
-    /// Require a token on every API request (needed to listen beyond loopback).
-    #[arg(long, env = "CAIRN_AUTH")]
-    auth: bool,
+    /// Require a token on every API request (needed to listen beyond
+    /// loopback). Without it, the server asks for tokens anyway as soon as
+    /// the store holds a confirmed one; `--auth=false` on such a store is
+    /// refused (`CAIRN-E038`).
+    #[arg(long, env = "CAIRN_AUTH", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    auth: Option<bool>,
+    /// A name (besides IP addresses and localhost) the API answers to, as
+    /// the `Host` of a request: `cairn.example.com`, `*.example.com`, or
+    /// `*` for any (behind a proxy that checks). Repeatable.
+    #[arg(long = "allowed-host", env = "CAIRN_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
     /// A file holding the first admin token (implies --auth): registered
     /// if new; when the file does not exist a token is made and written to it.
     #[arg(long, env = "CAIRN_ADMIN_TOKEN_FILE")]
@@ -69,10 +78,24 @@ pub(crate) async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
     let mut config = args.node.config(&ctx.data_dir)?;
     config.max_concurrent = args.max_concurrent.max(1);
     let node = crate::node::Node::open(&ctx.store(Schema::Migrate)?, config).await?;
-    let auth = args.auth || args.admin_token_file.is_some();
+    if args.auth == Some(false) && args.admin_token_file.is_some() {
+        return Err(Error::invalid(
+            "--auth=false and --admin-token-file contradict each other",
+            "drop one of them",
+        ));
+    }
     if let Some(path) = &args.admin_token_file {
         admin_token_file(&node, path).await?;
     }
+    let tokens = node.requires_token().await?;
+    if args.auth == Some(false) && tokens {
+        return Err(Error::new(
+            codes::OPEN_WITH_TOKENS,
+            "refusing to serve without authentication: the store holds tokens, and an open server makes every local caller (and every web page its operator visits) a superuser of every tenant",
+            "drop --auth=false (tokens are then required), or revoke the store's tokens first",
+        ));
+    }
+    let auth = args.auth.unwrap_or(false) || args.admin_token_file.is_some() || tokens;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(crate::api::tls::acceptor(cert, key)?),
         _ => None,
@@ -102,6 +125,8 @@ pub(crate) async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
                 max_component: args.max_component_bytes,
             },
             auth,
+            hosts: crate::api::guard::AllowedHosts::new(args.allowed_hosts.clone()),
+            tls: tls.is_some(),
         };
         let mut stop = stop_rx.clone();
         let addr = listener
@@ -109,7 +134,11 @@ pub(crate) async fn server(ctx: &Ctx, args: ServerArgs) -> Result<ExitCode> {
             .map(|a| a.to_string())
             .unwrap_or(args.listen.clone());
         let how = if auth {
-            "tokens required"
+            if tokens && args.auth.is_none() && args.admin_token_file.is_none() {
+                "tokens required (the store holds tokens)"
+            } else {
+                "tokens required"
+            }
         } else {
             "no auth: loopback only"
         };

@@ -150,9 +150,39 @@ pub struct Quotas {
     /// refused at deploy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_hosts: Option<Vec<String>>,
+    /// The limits the tenant's own admin may not go beyond, set by a
+    /// superuser (quotas of the same shape): with a cap, the admin's value
+    /// must be present and at most it; `http_hosts` a subset of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub caps: Option<Box<Quotas>>,
 }
 
 impl Quotas {
+    /// The first limit of `self` beyond `caps`, named, if any.
+    pub fn beyond(&self, caps: &Quotas) -> Option<String> {
+        let (mine, caps) = (serde_json::to_value(self).ok()?, serde_json::to_value(caps).ok()?);
+        for (name, cap) in caps.as_object()? {
+            let value = mine.get(name);
+            let over = match (cap, value) {
+                (_, None) => true,
+                (serde_json::Value::Number(c), Some(v)) => v.as_u64().zip(c.as_u64()).is_none_or(|(v, c)| v > c),
+                (serde_json::Value::Array(hosts), Some(serde_json::Value::Array(wanted))) => wanted.iter().any(|w| {
+                    !hosts.iter().any(|h| {
+                        h.as_str()
+                            .zip(w.as_str())
+                            .is_some_and(|(h, w)| h == w || host_matches(h, w))
+                    })
+                }),
+                _ => name != "caps",
+            };
+            if over && name != "caps" {
+                return Some(format!("{name} (cap {cap})"));
+            }
+        }
+        None
+    }
+
     /// Whether the tenant's policy lets its activities reach `host`
     /// (`host` or `host:port`; a policy entry without a port allows any).
     pub fn allows_host(&self, host: &str) -> bool {
@@ -207,13 +237,17 @@ pub enum Role {
     Operate,
     /// `operate`, plus upload components and deploy.
     Deploy,
-    /// Everything, in every tenant, including tenants, tokens and the audit.
+    /// A tenant's administrator: everything in its own tenant — its
+    /// tokens (up to `admin`), its audit, its quotas within the caps the
+    /// superuser set. Never another tenant.
     Admin,
+    /// The server's operator: every tenant, tenants themselves, their caps.
+    Superuser,
 }
 
 impl Role {
     /// Every role, weakest first.
-    pub const ALL: [Role; 4] = [Role::Read, Role::Operate, Role::Deploy, Role::Admin];
+    pub const ALL: [Role; 5] = [Role::Read, Role::Operate, Role::Deploy, Role::Admin, Role::Superuser];
 
     /// The role's name.
     pub fn as_str(self) -> &'static str {
@@ -222,6 +256,7 @@ impl Role {
             Role::Operate => "operate",
             Role::Deploy => "deploy",
             Role::Admin => "admin",
+            Role::Superuser => "superuser",
         }
     }
 
@@ -249,6 +284,14 @@ pub struct Token {
     pub expires_at_ms: Option<i64>,
     /// When it was revoked (ms since epoch).
     pub revoked_at_ms: Option<i64>,
+    /// When an operator vouched for it (ms since epoch): minting it with
+    /// a token, on the store itself, or `cairn token confirm`. A token an
+    /// unauthenticated server minted has none, and proves nothing.
+    #[serde(default)]
+    pub confirmed_at_ms: Option<i64>,
+    /// For a console session: the token that signed in (it ends with it).
+    #[serde(default)]
+    pub session_of: Option<String>,
 }
 
 /// One audited action.
@@ -283,6 +326,11 @@ mod tests {
         };
         assert!(q.allows_host("api.x") && !q.allows_host("evil.x") && Quotas::default().allows_host("any"));
         assert_eq!(Role::parse("deploy"), Some(Role::Deploy));
-        assert!(Role::Admin > Role::Deploy && Role::Deploy > Role::Operate && Role::Operate > Role::Read);
+        assert!(
+            Role::Superuser > Role::Admin
+                && Role::Admin > Role::Deploy
+                && Role::Deploy > Role::Operate
+                && Role::Operate > Role::Read
+        );
     }
 }

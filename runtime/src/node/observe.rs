@@ -24,13 +24,13 @@ impl Node {
             ));
         };
         metrics.set_store_gauges(&self.store.open_counts().await?);
-        let scope = (caller.role < Role::Admin).then_some(caller.tenant.as_str());
+        let scope = (caller.role < Role::Superuser).then_some(caller.tenant.as_str());
         Ok(metrics.render(scope))
     }
 
-    /// The store's schema, live nodes and backlog, for an admin.
+    /// The store's schema, live nodes and backlog, for a superuser.
     pub async fn status_for(&self, caller: &Caller) -> Result<StoreStatus> {
-        caller.require(Role::Admin)?;
+        caller.require(Role::Superuser)?;
         self.store.status().await
     }
 

@@ -305,6 +305,12 @@ pub(crate) trait TenantStore: Send + Sync {
     /// Revokes a token at `at_ms`; `false` if unknown or already revoked.
     async fn revoke_token(&self, id: &str, at_ms: i64) -> Result<bool>;
 
+    /// Confirms a token at `at_ms`; `false` if unknown, revoked or confirmed.
+    async fn confirm_token(&self, id: &str, at_ms: i64) -> Result<bool>;
+
+    /// Whether any confirmed token works at `now_ms` (not revoked, not expired).
+    async fn has_live_tokens(&self, now_ms: i64) -> Result<bool>;
+
     /// Records that `tenant` holds component `digest` of `size` bytes (idempotent).
     async fn own_component(&self, tenant: &str, digest: &str, size: i64) -> Result<()>;
 

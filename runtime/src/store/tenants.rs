@@ -87,12 +87,13 @@ pub(super) const DELETE_TENANT: [&str; 9] = [
 ];
 
 /// A new token.
-pub(super) const PUT_TOKEN: &str = "INSERT INTO tokens (id, tenant, role, hash, created_at, expires_at, revoked_at)
-     VALUES ($1, $2, $3, $4, $5, $6, NULL)";
+pub(super) const PUT_TOKEN: &str =
+    "INSERT INTO tokens (id, tenant, role, hash, created_at, expires_at, revoked_at, confirmed_at, session_of)
+     VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8)";
 /// Columns of `tokens`, in the order [`token`] reads them.
 macro_rules! token_columns {
     () => {
-        "id, tenant, role, hash, created_at, expires_at, revoked_at"
+        "id, tenant, role, hash, created_at, expires_at, revoked_at, confirmed_at, session_of"
     };
 }
 /// One token.
@@ -105,6 +106,12 @@ pub(super) const TOKENS: &str = concat!(
 );
 /// Revokes a token (once).
 pub(super) const REVOKE_TOKEN: &str = "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+/// Confirms a token (once).
+pub(super) const CONFIRM_TOKEN: &str =
+    "UPDATE tokens SET confirmed_at = $1 WHERE id = $2 AND confirmed_at IS NULL AND revoked_at IS NULL";
+/// How many confirmed tokens still work (a session counts too).
+pub(super) const LIVE_TOKENS: &str = "SELECT COUNT(*) FROM tokens
+     WHERE confirmed_at IS NOT NULL AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)";
 
 /// A tenant's claim on a component (idempotent).
 pub(super) const OWN_COMPONENT: &str = "INSERT INTO tenant_components (tenant, digest, size, created_at)
@@ -165,6 +172,8 @@ pub(super) fn token(r: &impl Row) -> Result<Token> {
         created_at_ms: r.int(4)?,
         expires_at_ms: r.opt_int(5)?,
         revoked_at_ms: r.opt_int(6)?,
+        confirmed_at_ms: r.opt_int(7)?,
+        session_of: r.opt_text(8)?,
     })
 }
 
@@ -195,6 +204,8 @@ mod tests {
             super::TOKEN,
             super::TOKENS,
             super::REVOKE_TOKEN,
+            super::CONFIRM_TOKEN,
+            super::LIVE_TOKENS,
             super::OWN_COMPONENT,
             super::OWNS_COMPONENT,
             super::RECORD_AUDIT,

@@ -12,6 +12,12 @@ for (const t of document.querySelectorAll("time[datetime]")) {
   if (!isNaN(d)) t.title = t.textContent, t.textContent = d.toLocaleString();
 }
 
+// Timeline bars are placed here: the page carries no inline style (CSP).
+for (const bar of document.querySelectorAll(".bar[data-left]")) {
+  bar.style.left = `${bar.dataset.left}%`;
+  bar.style.width = `${bar.dataset.width}%`;
+}
+
 // The filters' times are the browser's: tell the server its offset from UTC.
 for (const tz of document.querySelectorAll("input[name=tz]")) {
   tz.value = new Date().getTimezoneOffset();

@@ -36,7 +36,18 @@ pub(super) fn url_part(text: &str) -> String {
 
 /// A whole page: the navigation (with `active` marked), the signed-in
 /// tenant and role, and `body`.
-pub(super) fn page(title: &str, active: &str, who: Option<(&str, &str)>, body: &str) -> axum::response::Html<String> {
+/// A form's hidden CSRF field.
+pub(super) fn csrf_field(csrf: &str) -> String {
+    format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", esc(csrf))
+}
+
+/// A whole page: `who` is the tenant, role and CSRF token of the viewer.
+pub(super) fn page(
+    title: &str,
+    active: &str,
+    who: Option<(&str, &str, &str)>,
+    body: &str,
+) -> axum::response::Html<String> {
     let mut nav = String::new();
     for (href, name) in [
         ("/console/executions", "Executions"),
@@ -47,11 +58,12 @@ pub(super) fn page(title: &str, active: &str, who: Option<(&str, &str)>, body: &
         let _ = write!(nav, "<a href=\"{href}\"{class}>{name}</a>");
     }
     let who = match who {
-        Some((tenant, role)) => format!(
+        Some((tenant, role, csrf)) => format!(
             "<span class=\"who\">tenant <b>{}</b> · {}</span>\
-             <form method=\"post\" action=\"/console/sign-out\"><button class=\"link\">sign out</button></form>",
+             <form method=\"post\" action=\"/console/sign-out\">{}<button class=\"link\">sign out</button></form>",
             esc(tenant),
-            esc(role)
+            esc(role),
+            csrf_field(csrf)
         ),
         None => String::new(),
     };

@@ -17,7 +17,12 @@ type Page = Result<Html<String>, PageError>;
 
 fn frame(viewer: &Viewer, title: &str, active: &str, body: &str) -> Html<String> {
     let caller = &viewer.0;
-    html::page(title, active, Some((&caller.tenant, caller.role.as_str())), body)
+    html::page(
+        title,
+        active,
+        Some((&caller.tenant, caller.role.as_str(), &viewer.1)),
+        body,
+    )
 }
 
 /// Filters of the executions page.
@@ -251,7 +256,7 @@ pub(super) async fn execution(State(s): State<ApiState>, viewer: Viewer, Path(id
     }
     body.push_str("</dl>");
     if e.status.is_unfinished() {
-        body.push_str(&actions(&e.id));
+        body.push_str(&actions(&e.id, &viewer.1));
     }
     body.push_str(&timeline_html(&spans, &stored));
     Ok(frame(&viewer, &format!("Execution {}", e.id), "Executions", &body))
@@ -366,7 +371,7 @@ fn timeline_html(spans: &[Span], stored: &[Entry]) -> String {
             out,
             "<details class=\"{classes}\" data-seq=\"{}\"><summary><span class=\"seq\">{}</span>\
              <span class=\"label\">{}</span><span class=\"track\"><span class=\"bar\" \
-             style=\"left:{left:.2}%;width:{width:.2}%\"></span></span><span class=\"took\">{}</span></summary>",
+             data-left=\"{left:.2}\" data-width=\"{width:.2}\"></span></span><span class=\"took\">{}</span></summary>",
             span.seq,
             span.seq,
             esc(&span.label),
@@ -391,16 +396,17 @@ fn timeline_html(spans: &[Span], stored: &[Entry]) -> String {
 }
 
 /// Signal, cancel and terminate, each asking for a confirmation.
-fn actions(id: &str) -> String {
+fn actions(id: &str, csrf: &str) -> String {
     let base = format!("/console/executions/{}", url_part(id));
+    let csrf = html::csrf_field(csrf);
     format!(
         "<div class=\"actions\">\
-         <form method=\"post\" action=\"{base}/signal\" data-confirm=\"Send this signal to {id}?\">\
+         <form method=\"post\" action=\"{base}/signal\" data-confirm=\"Send this signal to {id}?\">{csrf}\
          <input name=\"name\" placeholder=\"signal name\" aria-label=\"signal name\" required>\
          <input name=\"payload\" placeholder=\"JSON payload\" aria-label=\"signal payload\" value=\"null\">\
          <button>Send signal</button></form>\
-         <form method=\"post\" action=\"{base}/cancel\" data-confirm=\"Ask {id} to cancel?\"><button>Cancel</button></form>\
-         <form method=\"post\" action=\"{base}/terminate\" data-confirm=\"Terminate {id} now, without compensation?\">\
+         <form method=\"post\" action=\"{base}/cancel\" data-confirm=\"Ask {id} to cancel?\">{csrf}<button>Cancel</button></form>\
+         <form method=\"post\" action=\"{base}/terminate\" data-confirm=\"Terminate {id} now, without compensation?\">{csrf}\
          <input name=\"reason\" placeholder=\"reason\" aria-label=\"reason\"><button class=\"danger\">Terminate</button></form>\
          </div>",
         id = esc(id)
@@ -413,6 +419,8 @@ pub(super) struct SignalForm {
     name: String,
     #[serde(default)]
     payload: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 fn back_to(id: &str) -> Response {
@@ -426,6 +434,7 @@ pub(super) async fn signal(
     Path(id): Path<String>,
     Form(form): Form<SignalForm>,
 ) -> Result<Response, PageError> {
+    viewer.check_csrf(&form.csrf)?;
     let text = if form.payload.trim().is_empty() {
         "null"
     } else {
@@ -442,7 +451,9 @@ pub(super) async fn cancel(
     State(s): State<ApiState>,
     viewer: Viewer,
     Path(id): Path<String>,
+    Form(form): Form<super::CsrfForm>,
 ) -> Result<Response, PageError> {
+    viewer.check_csrf(&form.csrf)?;
     s.node.cancel(&viewer.0, &id).await?;
     Ok(back_to(&id))
 }
@@ -452,6 +463,8 @@ pub(super) async fn cancel(
 pub(super) struct TerminateForm {
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 /// `POST /console/executions/{id}/terminate`.
@@ -461,6 +474,7 @@ pub(super) async fn terminate(
     Path(id): Path<String>,
     Form(form): Form<TerminateForm>,
 ) -> Result<Response, PageError> {
+    viewer.check_csrf(&form.csrf)?;
     let reason = some(&form.reason);
     s.node.terminate(&viewer.0, &id, reason.as_deref()).await?;
     Ok(back_to(&id))

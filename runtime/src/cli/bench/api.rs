@@ -322,6 +322,7 @@ async fn auth_overhead(
         max_journal_bytes: Some(1 << 40),
         timers_per_second: Some(100_000),
         http_hosts: Some(vec!["example.com".into()]),
+        caps: None,
     };
     let authed = tenant_client(&admin, &url, "bench", quotas).await?;
     deploy_bench(&authed, o, signals).await?;

@@ -19,18 +19,39 @@ pub struct Caller {
     pub tenant: String,
     /// What it may do.
     pub role: Role,
-    /// Id of the token (`local` for the CLI working on the store itself).
+    /// Id of the token (`local` for the CLI working on the store itself,
+    /// [`OPEN`] for a caller of a server without authentication).
     pub token: String,
 }
 
+/// The token id of a caller of a server without authentication: what it
+/// mints is not confirmed.
+pub(crate) const OPEN: &str = "open";
+
 impl Caller {
-    /// The CLI working on the store directly: admin, in `tenant`.
+    /// The CLI working on the store directly: superuser, in `tenant`.
     pub fn local(tenant: &str) -> Caller {
         Caller {
             tenant: tenant.to_owned(),
-            role: Role::Admin,
+            role: Role::Superuser,
             token: "local".into(),
         }
+    }
+
+    /// Whether it proved who it is (a token, or access to the store itself).
+    pub fn vouched(&self) -> bool {
+        self.token != OPEN
+    }
+
+    /// Fails unless the caller may administer `tenant`: a superuser any,
+    /// an admin only its own (another tenant is "not found", as for any
+    /// other token).
+    pub(crate) fn administers(&self, tenant: &str) -> Result<()> {
+        self.require(Role::Admin)?;
+        if self.role == Role::Superuser || self.tenant == tenant {
+            return Ok(());
+        }
+        Err(no_tenant(tenant))
     }
 
     /// The key of execution `id` in the caller's tenant; `CAIRN-E016`
@@ -65,7 +86,7 @@ impl Caller {
                 self.role.as_str(),
                 role.as_str()
             ),
-            "use a token with a stronger role: read < operate < deploy < admin",
+            "use a token with a stronger role: read < operate < deploy < admin < superuser",
         ))
     }
 }
@@ -76,6 +97,17 @@ fn parse_token(text: &str) -> Option<(&str, &str)> {
     let (id, secret) = rest.split_once('_')?;
     let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
     (hex(id, 12) && hex(secret, 64)).then_some((id, secret))
+}
+
+/// Fails unless `token` is neither revoked nor expired.
+fn alive(token: &Token) -> Result<()> {
+    if token.revoked_at_ms.is_some() {
+        return Err(unauthenticated("the token has been revoked"));
+    }
+    if token.expires_at_ms.is_some_and(|at| at <= now_ms()) {
+        return Err(unauthenticated("the token has expired"));
+    }
+    Ok(())
 }
 
 fn hash_secret(secret: &str) -> String {
@@ -124,16 +156,28 @@ impl Tenancy {
             Some(t) if t.hash == hash_secret(secret) => t,
             _ => return Err(unauthenticated("the token is unknown")),
         };
-        if token.revoked_at_ms.is_some() {
-            return Err(unauthenticated("the token has been revoked"));
+        alive(&token)?;
+        if token.confirmed_at_ms.is_none() {
+            return Err(Error::new(
+                codes::UNAUTHENTICATED,
+                "the token was minted by a server without authentication and nobody confirmed it",
+                format!(
+                    "an operator confirms it on the store: `cairn token confirm {}` (or revokes it)",
+                    token.id
+                ),
+            ));
         }
-        if token.expires_at_ms.is_some_and(|at| at <= now_ms()) {
-            return Err(unauthenticated("the token has expired"));
+        if let Some(parent) = &token.session_of {
+            // A console session ends with the token that signed in.
+            match self.store.token(parent).await? {
+                Some(p) => alive(&p)?,
+                None => return Err(unauthenticated("the session's token is gone")),
+            }
         }
         let acting = match tenant {
             Some(t) if t != token.tenant => {
                 syntax::TENANT.check(t)?;
-                if token.role != Role::Admin || self.store.tenant(t).await?.is_none() {
+                if token.role != Role::Superuser || self.store.tenant(t).await?.is_none() {
                     return Err(no_tenant(t));
                 }
                 t.to_owned()
@@ -148,23 +192,42 @@ impl Tenancy {
     }
 
     /// The caller acting without a token (a server without `--auth`):
-    /// admin, in `tenant` (default: `default`) if it exists.
+    /// superuser, in `tenant` (default: `default`) if it exists.
     pub(crate) async fn open_caller(&self, tenant: Option<&str>) -> Result<Caller> {
         let name = tenant.unwrap_or(tenancy::DEFAULT_TENANT);
         syntax::TENANT.check(name)?;
         if name != tenancy::DEFAULT_TENANT && self.store.tenant(name).await?.is_none() {
             return Err(no_tenant(name));
         }
-        Ok(Caller::local(name))
+        Ok(Caller {
+            token: OPEN.into(),
+            ..Caller::local(name)
+        })
+    }
+
+    /// Whether a server must ask for tokens whatever its flags say: the
+    /// store holds a confirmed token that works (read at most
+    /// [`super::QUOTA_TTL`] ago).
+    pub(crate) async fn requires_token(&self) -> Result<bool> {
+        if let Some(known) = self.tokens_live.get("") {
+            return Ok(known);
+        }
+        let live = self.store.has_live_tokens(now_ms()).await?;
+        self.tokens_live.put("", live);
+        Ok(live)
     }
 
     /// Makes and stores a new token of `tenant`: the text to send (shown
-    /// this once) and what is stored of it.
+    /// this once) and what is stored of it. `minted_by` vouches for it
+    /// unless it is an unauthenticated caller; a console session names the
+    /// token it belongs to.
     pub(crate) async fn mint_token(
         &self,
+        minted_by: &Caller,
         tenant: String,
         role: Role,
         expires_at_ms: Option<i64>,
+        session_of: Option<String>,
     ) -> Result<(String, Token)> {
         let id = hex::encode(rand::random::<[u8; 6]>());
         let secret = hex::encode(rand::random::<[u8; 32]>());
@@ -176,6 +239,8 @@ impl Tenancy {
             created_at_ms: now_ms(),
             expires_at_ms,
             revoked_at_ms: None,
+            confirmed_at_ms: minted_by.vouched().then(now_ms),
+            session_of,
         };
         self.store.put_token(&info).await?;
         Ok((format!("cairn_{id}_{secret}"), info))
@@ -191,7 +256,7 @@ impl Tenancy {
             )
         })?;
         match self.store.token(id).await? {
-            Some(t) if t.hash == hash_secret(secret) && t.role == Role::Admin => Ok(Registered::Known),
+            Some(t) if t.hash == hash_secret(secret) && t.role == Role::Superuser => Ok(Registered::Known),
             Some(_) => Err(Error::invalid(
                 "the admin token file's token id is taken by another token",
                 "remove the file to have a new token made",
@@ -201,11 +266,13 @@ impl Tenancy {
                     .put_token(&Token {
                         id: id.to_owned(),
                         tenant: tenancy::DEFAULT_TENANT.to_owned(),
-                        role: Role::Admin,
+                        role: Role::Superuser,
                         hash: hash_secret(secret),
                         created_at_ms: now_ms(),
                         expires_at_ms: None,
                         revoked_at_ms: None,
+                        confirmed_at_ms: Some(now_ms()),
+                        session_of: None,
                     })
                     .await?;
                 Ok(Registered::New(id.to_owned()))

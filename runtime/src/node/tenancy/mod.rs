@@ -78,6 +78,8 @@ pub(crate) struct Tenancy {
     quotas: TenantCache<Quotas>,
     /// Tenants' journal bytes as read lately (`quotas.rs`).
     journal_bytes: TenantCache<i64>,
+    /// Whether the store holds a working confirmed token (`auth.rs`).
+    tokens_live: TenantCache<bool>,
     /// Tenants' rate buckets (`rates.rs`).
     rates: rates::Rates,
     /// Tenants known to have queued executions (`admission.rs`).
@@ -111,6 +113,7 @@ impl Tenancy {
             store,
             quotas: TenantCache::default(),
             journal_bytes: TenantCache::default(),
+            tokens_live: TenantCache::default(),
             rates: rates::Rates::default(),
             queued: admission::QueuedTenants::default(),
             live_nodes: AtomicUsize::new(1),

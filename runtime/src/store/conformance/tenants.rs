@@ -92,10 +92,11 @@ pub(super) async fn tenants_own_their_data(store: &dyn Store) {
     assert!(store.delete_tenant(&b).await.unwrap());
 }
 
-/// Tokens keep their hash, revoke once; audit records come back newest first.
+/// Tokens keep their hash, revoke once, confirm once (a revoked one never);
+/// audit records come back newest first.
 pub(super) async fn tokens_and_audit(store: &dyn Store) {
     let tenant = id("tt").into_string().to_lowercase();
-    let token = Token {
+    let unconfirmed = Token {
         id: id("tok").into_string(),
         tenant: tenant.clone(),
         role: Role::Operate,
@@ -103,13 +104,39 @@ pub(super) async fn tokens_and_audit(store: &dyn Store) {
         created_at_ms: now_ms(),
         expires_at_ms: Some(now_ms() + 60_000),
         revoked_at_ms: None,
+        confirmed_at_ms: None,
+        session_of: Some("parent".into()),
     };
-    store.put_token(&token).await.unwrap();
+    store.put_token(&unconfirmed).await.unwrap();
+    assert_eq!(store.token(&unconfirmed.id).await.unwrap().as_ref(), Some(&unconfirmed));
+    assert!(store.confirm_token(&unconfirmed.id, 7).await.unwrap());
+    assert!(
+        !store.confirm_token(&unconfirmed.id, 8).await.unwrap(),
+        "confirmed once"
+    );
+    let token = store.token(&unconfirmed.id).await.unwrap().unwrap();
+    assert_eq!(token.confirmed_at_ms, Some(7));
+    assert!(
+        store.has_live_tokens(now_ms()).await.unwrap(),
+        "a confirmed token works"
+    );
+    assert!(!store.confirm_token("no-such-token", 8).await.unwrap());
     assert_eq!(store.token(&token.id).await.unwrap().as_ref(), Some(&token));
     assert_eq!(store.tokens(Some(&tenant)).await.unwrap(), std::slice::from_ref(&token));
     assert!(store.revoke_token(&token.id, 5).await.unwrap());
     assert!(!store.revoke_token(&token.id, 6).await.unwrap(), "revoked once");
     assert_eq!(store.token(&token.id).await.unwrap().unwrap().revoked_at_ms, Some(5));
+    let revoked = Token {
+        id: id("tok").into_string(),
+        confirmed_at_ms: None,
+        ..token.clone()
+    };
+    store.put_token(&revoked).await.unwrap();
+    assert!(store.revoke_token(&revoked.id, 9).await.unwrap());
+    assert!(
+        !store.confirm_token(&revoked.id, 10).await.unwrap(),
+        "a revoked token stays unconfirmed"
+    );
     for action in ["deploy", "cancel"] {
         let record = AuditRecord {
             id: 0,

@@ -112,6 +112,8 @@ impl TenantStore for PostgresStore {
                 &t.hash,
                 &t.created_at_ms,
                 &t.expires_at_ms,
+                &t.confirmed_at_ms,
+                &t.session_of,
             ],
         )
         .await?;
@@ -132,6 +134,15 @@ impl TenantStore for PostgresStore {
 
     async fn revoke_token(&self, id: &str, at_ms: i64) -> Result<bool> {
         Ok(self.execute(sql::REVOKE_TOKEN, &[&at_ms, &id]).await? == 1)
+    }
+
+    async fn confirm_token(&self, id: &str, at_ms: i64) -> Result<bool> {
+        Ok(self.execute(sql::CONFIRM_TOKEN, &[&at_ms, &id]).await? == 1)
+    }
+
+    async fn has_live_tokens(&self, now_ms: i64) -> Result<bool> {
+        let rows = self.query(sql::LIVE_TOKENS, &[&now_ms]).await?;
+        Ok(rows.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0) > 0)
     }
 
     async fn own_component(&self, tenant: &str, digest: &str, size: i64) -> Result<()> {

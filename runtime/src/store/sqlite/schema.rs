@@ -137,4 +137,14 @@ pub(super) const MIGRATIONS: &[Migration] = &[
             CREATE INDEX executions_open_by_tenant ON executions (tenant, status)
                 WHERE status IN ('running', 'sleeping', 'parked', 'queued');",
     },
+    Migration {
+        version: 8,
+        // Tokens an operator vouched for (all of them so far), console
+        // sessions, and the superuser: what `admin` meant until tenants
+        // got administrators of their own.
+        sql: "ALTER TABLE tokens ADD COLUMN confirmed_at INTEGER;
+            ALTER TABLE tokens ADD COLUMN session_of TEXT;
+            UPDATE tokens SET confirmed_at = created_at;
+            UPDATE tokens SET role = 'superuser' WHERE role = 'admin';",
+    },
 ];

@@ -117,7 +117,9 @@ impl TenantStore for SqliteStore {
                     t.role.as_str(),
                     t.hash,
                     t.created_at_ms,
-                    t.expires_at_ms
+                    t.expires_at_ms,
+                    t.confirmed_at_ms,
+                    t.session_of
                 ],
             )?;
             Ok(())
@@ -141,6 +143,22 @@ impl TenantStore for SqliteStore {
         let id = id.to_owned();
         self.write(move |c| Ok(execute(c, sql::REVOKE_TOKEN, params![at_ms, id])? == 1))
             .await
+    }
+
+    async fn confirm_token(&self, id: &str, at_ms: i64) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |c| Ok(execute(c, sql::CONFIRM_TOKEN, params![at_ms, id])? == 1))
+            .await
+    }
+
+    async fn has_live_tokens(&self, now_ms: i64) -> Result<bool> {
+        self.read(move |c| {
+            Ok(query_one(c, sql::LIVE_TOKENS, [now_ms], |r| {
+                r.get::<_, i64>(0).map_err(super::sql_err)
+            })?
+            .is_some_and(|n| n > 0))
+        })
+        .await
     }
 
     async fn own_component(&self, tenant: &str, digest: &str, size: i64) -> Result<()> {
