@@ -17,7 +17,7 @@ fn param_syntax(path: &str, name: &str) -> Option<Syntax> {
         (_, "name") if path.starts_with("/v1/tenants/") => Some(syntax::TENANT),
         (p, "name") if p.ends_with("/signals/{name}") => Some(syntax::SIGNAL),
         ("/v1/schedules/{id}", "id") => Some(syntax::SCHEDULE),
-        ("/v1/tokens/{id}/revoke", "id") => Some(syntax::TOKEN_ID),
+        ("/v1/tokens/{id}/revoke" | "/v1/tokens/{id}/confirm", "id") => Some(syntax::TOKEN_ID),
         ("/v1/executions", "workflow") => Some(syntax::DEPLOYMENT),
         ("/v1/tokens" | "/v1/audit", "tenant") => Some(syntax::TENANT),
         _ => None,

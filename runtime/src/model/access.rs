@@ -153,9 +153,18 @@ pub struct Quotas {
     /// The limits the tenant's own admin may not go beyond, set by a
     /// superuser (quotas of the same shape): with a cap, the admin's value
     /// must be present and at most it; `http_hosts` a subset of it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[serde(
+        default,
+        deserialize_with = "super::whole::opt_object",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(schema_with = caps_schema)]
     pub caps: Option<Box<Quotas>>,
+}
+
+/// The schema of `caps`: quotas again.
+fn caps_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::Ref::from_schema_name("Quotas").into()
 }
 
 impl Quotas {

@@ -15,6 +15,12 @@ pub fn object<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -
     T::deserialize(serde_json::Value::Object(map)).map_err(D::Error::custom)
 }
 
+/// An optional field (`#[serde(default)]`) that must be a JSON object when
+/// present: not an array (serde reads a struct from one too), not `null`.
+pub fn opt_object<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    object(d).map(Some)
+}
+
 /// An optional `u64` field.
 pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let Some(n) = Option::<Number>::deserialize(d)? else {

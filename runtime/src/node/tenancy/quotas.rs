@@ -185,5 +185,6 @@ pub(crate) fn check_quotas(q: &Quotas) -> Result<()> {
             "omit a quota for no limit",
         ));
     }
-    Ok(())
+    // Caps are quotas too (checked alike, at any depth).
+    q.caps.as_deref().map_or(Ok(()), check_quotas)
 }
