@@ -38,6 +38,15 @@ fn raw(
     })
 }
 
+/// The CSRF token a console page's forms carry.
+fn csrf_in(page: &str) -> String {
+    let field = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .expect("a form with a CSRF token");
+    field.split('"').next().unwrap().to_owned()
+}
+
 fn code_of(body: &str) -> String {
     serde_json::from_str::<Value>(body)
         .map(|v| v["code"].as_str().unwrap_or("").to_owned())
@@ -140,14 +149,7 @@ fn a_web_page_cannot_reach_an_open_server() {
     let (status, _, _) = raw(&cancel, "POST", &[form], Some(""));
     assert_eq!(status, 403, "no CSRF token");
     let page = raw(&format!("{}/console/executions/{id}", server.url), "GET", &[], None).2;
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let csrf = csrf_in(&page);
     let (status, _, _) = raw(&cancel, "POST", &[form], Some(&format!("csrf={csrf}")));
     // Past the CSRF check: done (303), or the run had finished already (409).
     assert!(matches!(status, 303 | 409), "the page's own form: {status}");
@@ -251,14 +253,7 @@ fn console_sessions_are_opaque_and_end_on_sign_out() {
     let page_url = format!("{}/console/executions/{id}", server.url);
     let (status, _, page) = raw(&page_url, "GET", &[("cookie", &session)], None);
     assert_eq!(status, 200, "{page}");
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let csrf = csrf_in(&page);
     let terminate = format!("{page_url}/terminate");
     let (status, _, _) = raw(&terminate, "POST", &[("cookie", &session), form], Some("reason=x"));
     assert_eq!(status, 403, "no CSRF token");

@@ -136,13 +136,18 @@ pub(super) async fn guard(State(state): State<ApiState>, req: Request, next: Nex
     response
 }
 
-/// Fails with `CAIRN-E037` unless the request says its body is JSON.
-pub(super) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+/// The request's media type without parameters, lowercase (`""` if none).
+fn media_type(headers: &HeaderMap) -> String {
     let kind = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = kind.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    kind.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
+/// Fails with `CAIRN-E037` unless the request says its body is JSON.
+pub(super) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let essence = media_type(headers);
     if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
         return Ok(());
     }
@@ -155,11 +160,7 @@ pub(super) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// Fails with `CAIRN-E037` unless an upload says it is a component's bytes.
 pub(super) fn require_wasm(headers: &HeaderMap) -> Result<(), ApiError> {
-    let kind = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = kind.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = media_type(headers);
     if matches!(essence.as_str(), "application/wasm" | "application/octet-stream") {
         return Ok(());
     }
