@@ -30,6 +30,11 @@ impl Samples {
         self.percentile(0.99)
     }
 
+    /// How many were measured.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Whether nothing was measured.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

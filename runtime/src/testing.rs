@@ -43,7 +43,7 @@ impl RawStore {
 
     /// See `ExecutionStore::claim_runnable`.
     pub async fn claim_runnable(&self, owner: &str, lease_ms: i64, limit: u32) -> Result<Vec<Lease>> {
-        self.0.claim_runnable(owner, lease_ms, limit).await
+        self.0.claim_runnable(owner, lease_ms, limit, &[]).await
     }
 
     /// See `ExecutionStore::journal`.

@@ -13,6 +13,7 @@ mod console;
 mod contract;
 mod crash;
 mod db_faults;
+mod defaults;
 mod door;
 mod examples;
 mod fast_path;

@@ -18,6 +18,7 @@
 
 use super::{ApiError, ApiState};
 use crate::error::{Error, codes};
+use crate::node::TenantCell;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
@@ -122,11 +123,17 @@ pub(super) fn check(
     Ok(())
 }
 
-/// The middleware: refuses what [`check`] refuses, adds the security headers.
-pub(super) async fn guard(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+/// The middleware: refuses what [`check`] refuses, adds the security
+/// headers, and charges the request's CPU to its tenant once the
+/// [`Caller`](crate::node::Caller) extractor has named it (fair shares).
+pub(super) async fn guard(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
     let authority = req.uri().authority().map(|a| a.as_str().to_owned());
     let mut response = match check(&state.hosts, req.method(), req.headers(), authority.as_deref()) {
-        Ok(()) => next.run(req).await,
+        Ok(()) => {
+            let tenant = TenantCell::default();
+            req.extensions_mut().insert(tenant.clone());
+            state.node.metered(tenant, next.run(req)).await
+        }
         Err(e) => ApiError(e).into_response(),
     };
     let headers = response.headers_mut();

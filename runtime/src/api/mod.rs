@@ -79,8 +79,37 @@ impl FromRequestParts<ApiState> for Caller {
             state.node.open_caller(tenant).await
         }?;
         state.node.check_rate(&caller, crate::node::Rate::Requests).await?;
+        if let Some(tenant) = parts.extensions.get::<crate::node::TenantCell>() {
+            tenant.set(&caller.tenant);
+        }
+        state.node.pace(&caller).await;
+        if let Some((payload, body)) = state.node.body_limit(&caller).await? {
+            parts.extensions.insert(BodyLimit { payload, body });
+        }
         Ok(caller)
     }
+}
+
+/// The largest body the caller's tenant may send (its payload quota and
+/// an envelope), set by the [`Caller`] extractor: a larger body is refused
+/// before it is read.
+#[derive(Clone, Copy)]
+struct BodyLimit {
+    /// `max_payload_bytes`.
+    payload: u64,
+    /// The payload and its envelope.
+    body: u64,
+}
+
+/// The payload quota a request's declared length passes (with its
+/// envelope), if it does.
+fn oversize(req: &Request) -> Option<u64> {
+    let BodyLimit { payload, body } = req.extensions().get::<BodyLimit>().copied()?;
+    let length = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())?;
+    (length > body).then_some(payload)
 }
 
 /// An API error: a coded [`Error`], answered with its code's HTTP status.
@@ -127,6 +156,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         guard::require_json(req.headers())?;
+        if let Some(max) = oversize(&req) {
+            let refused = crate::node::payload_quota_hit(max).await;
+            // Read and dropped, never parsed: the connection stays usable.
+            let _ = body_bytes(req, state).await;
+            return Err(ApiError(refused));
+        }
         let bytes = body_bytes(req, state).await?;
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(invalid_body("expected a JSON object"));
@@ -140,6 +175,12 @@ impl<S: Send + Sync> FromRequest<S> for JsonValue {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         guard::require_json(req.headers())?;
+        if let Some(max) = oversize(&req) {
+            let refused = crate::node::payload_quota_hit(max).await;
+            // Read and dropped, never parsed: the connection stays usable.
+            let _ = body_bytes(req, state).await;
+            return Err(ApiError(refused));
+        }
         let bytes = body_bytes(req, state).await?;
         serde_json::from_slice(&bytes).map(JsonValue).map_err(invalid_body)
     }

@@ -307,6 +307,7 @@ pub(crate) async fn tenant(ctx: &Ctx, command: TenantCommand) -> Result<ExitCode
                     println!("tenant      {}", d.tenant.name);
                     println!("created     {}", time(d.tenant.created_at_ms));
                     println!("quotas      {}", quota_text(&d.tenant.quotas));
+                    println!("in force    {}", quota_text(&d.effective_quotas));
                     println!("running     {}", d.usage.unfinished_executions);
                     println!("queued      {}", d.usage.queued_executions);
                     println!("executions  {}", d.usage.executions);

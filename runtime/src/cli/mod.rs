@@ -12,6 +12,7 @@ mod run;
 
 use crate::api::client::Client;
 use crate::error::{Error, Result, codes};
+use crate::model::Quotas;
 use crate::node::{Node, NodeConfig, Schema, StoreConfig};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -103,6 +104,11 @@ pub struct NodeOptions {
     /// Do not print workflow log lines.
     #[arg(long)]
     quiet: bool,
+    /// Quotas every tenant has where it has none of its own: JSON over the
+    /// built-in defaults (e.g. '{"starts_per_second": 1000}'; docs/security.md
+    /// lists them), or `none` for no defaults at all.
+    #[arg(long, env = "CAIRN_DEFAULT_QUOTAS", value_name = "JSON|none")]
+    default_quotas: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -324,6 +330,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Status(a) => ops::status(ctx, a).await,
         Command::Db(a) => ops::db(ctx, a).await,
         Command::Bench(a) if a.api => bench::bench_api(ctx, a).await,
+        Command::Bench(a) if a.abuse => bench::bench_abuse(ctx, a).await,
         Command::Bench(a) => bench::bench(ctx, a).await,
         Command::Tenant(a) => admin::tenant(ctx, a).await,
         Command::Token(a) => admin::token(ctx, a).await,
@@ -430,8 +437,23 @@ impl NodeOptions {
                 "one instance may use --memory-limit-mb: give the node at least that much",
             ));
         }
+        let default_quotas = match self.default_quotas.as_deref().map(str::trim) {
+            None => Quotas::defaults(),
+            Some("none") => Quotas::default(),
+            Some(json) => {
+                let own: Quotas = serde_json::from_str(json).map_err(|e| {
+                    Error::invalid(
+                        format!("--default-quotas is not quotas: {e}"),
+                        "pass JSON such as '{\"starts_per_second\": 1000}', or `none`",
+                    )
+                })?;
+                crate::node::check_quotas(&own)?;
+                own.over(&Quotas::defaults())
+            }
+        };
         Ok(NodeConfig {
             cache_dir: data_dir.join("cache"),
+            default_quotas,
             memory_limit: self.memory_limit_mb << 20,
             cpu_budget: Duration::from_millis(self.cpu_budget_ms),
             max_instances: self.max_instances.max(2),

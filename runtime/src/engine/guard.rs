@@ -14,6 +14,7 @@
 //! has): long computations, whoever's, take turns on those cores and the
 //! remaining one stays free for everyone's short steps.
 
+use super::fair::thread_cpu;
 use super::memory::{Account, MemoryTotals, MemoryWait};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -92,9 +93,19 @@ pub(crate) struct CpuMeter {
     limit_ns: std::sync::atomic::AtomicU64,
     /// (minute since the epoch, ns used in it).
     window: Mutex<(u64, u64)>,
+    /// Whose meter it is (its fair share is asked at ticks too).
+    tenant: String,
 }
 
 impl CpuMeter {
+    /// The meter of `tenant`, without a quota.
+    pub(crate) fn of(tenant: &str) -> CpuMeter {
+        CpuMeter {
+            tenant: tenant.to_owned(),
+            ..CpuMeter::default()
+        }
+    }
+
     /// Sets the quota (none: unlimited).
     pub(crate) fn set_limit(&self, per_minute: Option<Duration>) {
         let ns = per_minute.map_or(0, |d| d.as_nanos().max(1) as u64);
@@ -126,21 +137,9 @@ pub(crate) struct Limits {
     pub(crate) gate: CpuGate,
     /// The memory totals of the node and its tenants.
     pub(crate) memory: Arc<MemoryTotals>,
-}
-
-/// The CPU clock of the current thread and the thread's id.
-fn thread_cpu() -> (u64, Duration) {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes the timespec it is given and nothing else.
-    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
-    // SAFETY: pthread_self has no preconditions.
-    let thread = unsafe { libc::pthread_self() } as u64;
-    let cpu = if ok {
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-    } else {
-        Duration::ZERO
-    };
-    (thread, cpu)
+    /// Tenants' fair shares of the node's CPU: a long computation of a
+    /// tenant past its share waits before it takes the gate.
+    pub(crate) fair: Arc<super::fair::FairShare>,
 }
 
 /// The slice a guest is running now: where its CPU clock stood when the
@@ -163,6 +162,7 @@ pub(crate) struct Guard {
     memory_limit: usize,
     cpu_budget: Duration,
     gate: CpuGate,
+    fair: Arc<super::fair::FairShare>,
     /// CPU used since the last host call, as counted at ticks.
     used_cpu: Duration,
     /// Whether a tick came since the last host call (else nothing to reset).
@@ -191,6 +191,7 @@ impl Guard {
             memory_limit: limits.memory_limit,
             cpu_budget,
             gate: limits.gate.clone(),
+            fair: limits.fair.clone(),
             used_cpu: Duration::ZERO,
             ticked: false,
             slice: Arc::default(),
@@ -294,10 +295,16 @@ impl Guard {
         let throttle = self.meter.as_ref().and_then(|m| m.add(spent, now_ms));
         let slice = self.slice.clone();
         let gate = (self.used_cpu > LONG_AFTER).then(|| self.gate.0.clone());
+        // A long computation of a tenant past its fair share leaves the
+        // gate to others for its pace.
+        let pace = gate
+            .as_ref()
+            .and(self.meter.as_ref())
+            .and_then(|m| self.fair.pace(&m.tenant));
         Ok(UpdateDeadline::YieldCustom(
             1,
             Box::pin(async move {
-                if let Some(wait) = throttle {
+                if let Some(wait) = throttle.into_iter().chain(pace).max() {
                     tokio::time::sleep(wait).await;
                 }
                 let permit = match gate {
@@ -365,6 +372,7 @@ mod tests {
             cpu_budget: Duration::from_secs(1),
             gate: CpuGate::new(1),
             memory: Arc::new(MemoryTotals::new(None, Arc::default())),
+            fair: crate::engine::fair::FairShare::new(1),
         };
         let mut g = Guard::new(&limits);
         assert!(g.memory_growing(0, 4 << 20, None).await.unwrap());

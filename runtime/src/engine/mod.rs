@@ -11,6 +11,7 @@
 
 mod activity_host;
 mod components;
+pub(crate) mod fair;
 mod guard;
 mod guest_log;
 mod memory;
@@ -19,6 +20,7 @@ pub(crate) mod workflow_host;
 
 pub(crate) use activity_host::{ActivityComponent, ActivityRegistry};
 pub(crate) use components::{digest_of, imports_of};
+pub use fair::TenantCell;
 pub(crate) use memory::IdleTicket;
 use memory::{IdleInstances, MemoryTotals};
 pub(crate) use workflow_host::WorkflowComponent;
@@ -73,6 +75,8 @@ pub(crate) struct EngineConfig {
     pub(crate) max_instances: u32,
     /// Cap on the memory of all instances together, bytes (none: no cap).
     pub(crate) total_memory: Option<usize>,
+    /// The node's fair shares of CPU between tenants.
+    pub(crate) fair: Arc<fair::FairShare>,
 }
 
 /// How often the epoch ticks; the CPU budget is checked at each tick.
@@ -162,6 +166,7 @@ impl Engine {
                 cpu_budget: config.cpu_budget,
                 gate: guard::CpuGate::for_machine(),
                 memory: Arc::new(MemoryTotals::new(config.total_memory, idle)),
+                fair: config.fair.clone(),
             },
             wasm,
             config,
@@ -287,7 +292,7 @@ impl Engine {
             .lock()
             .unwrap()
             .entry(tenant.to_owned())
-            .or_default()
+            .or_insert_with(|| Arc::new(guard::CpuMeter::of(tenant)))
             .clone();
         meter.set_limit(per_minute.map(Duration::from_millis));
         meter
@@ -299,7 +304,7 @@ impl Engine {
             .lock()
             .unwrap()
             .entry(tenant.to_owned())
-            .or_default()
+            .or_insert_with(|| Arc::new(guard::CpuMeter::of(tenant)))
             .clone()
     }
 

@@ -168,6 +168,44 @@ fn caps_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
 }
 
 impl Quotas {
+    /// The quotas every tenant has where it has none of its own (a node's
+    /// `--default-quotas` may change them); docs/security.md gives the
+    /// reasoning for each. They leave one tenant the whole of a small node
+    /// for ordinary work and bound what it can take from the others.
+    pub fn defaults() -> Quotas {
+        Quotas {
+            max_payload_bytes: Some(256 << 10),
+            max_component_bytes: Some(64 << 20),
+            max_components: Some(1000),
+            max_running: Some(10_000),
+            max_journal_entries: Some(50_000),
+            cpu_ms_per_minute: Some(120_000),
+            requests_per_second: Some(5000),
+            starts_per_second: Some(1000),
+            signals_per_second: Some(1000),
+            timers_per_second: Some(1000),
+            max_total_memory_mb: Some(4096),
+            max_journal_bytes: Some(4 << 30),
+            ..Quotas::default()
+        }
+    }
+
+    /// These quotas, with `defaults`' value for each one absent here
+    /// (`caps` are never defaulted).
+    pub fn over(&self, defaults: &Quotas) -> Quotas {
+        let (Ok(serde_json::Value::Object(mut mine)), Ok(serde_json::Value::Object(base))) =
+            (serde_json::to_value(self), serde_json::to_value(defaults))
+        else {
+            return self.clone();
+        };
+        for (name, value) in base {
+            if name != "caps" {
+                mine.entry(name).or_insert(value);
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(mine)).unwrap_or_else(|_| self.clone())
+    }
+
     /// The first limit of `self` beyond `caps`, named, if any.
     pub fn beyond(&self, caps: &Quotas) -> Option<String> {
         let (mine, caps) = (serde_json::to_value(self).ok()?, serde_json::to_value(caps).ok()?);
@@ -341,5 +379,21 @@ mod tests {
                 && Role::Deploy > Role::Operate
                 && Role::Operate > Role::Read
         );
+    }
+
+    #[test]
+    fn a_tenants_own_quotas_win_over_the_defaults() {
+        let own = Quotas {
+            starts_per_second: Some(5),
+            caps: Some(Box::new(Quotas::default())),
+            ..Quotas::default()
+        };
+        let defaults = Quotas::defaults();
+        let q = own.over(&defaults);
+        assert_eq!(q.starts_per_second, Some(5));
+        assert_eq!(q.max_payload_bytes, defaults.max_payload_bytes);
+        assert!(q.caps.is_some() && q.http_hosts.is_none());
+        assert_eq!(Quotas::default().over(&defaults), defaults);
+        assert!(defaults.caps.is_none());
     }
 }

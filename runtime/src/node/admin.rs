@@ -28,6 +28,9 @@ pub struct TenantDetail {
     pub tenant: Tenant,
     /// What it uses now.
     pub usage: TenantUsage,
+    /// The quotas in force: its own over the node's defaults.
+    #[serde(default)]
+    pub effective_quotas: Quotas,
 }
 
 /// A new token.
@@ -133,7 +136,12 @@ impl Node {
         if let Some(engine) = self.engine.get() {
             usage.instance_memory_bytes = engine.limits.memory.used(name).1 as i64;
         }
-        Ok(TenantDetail { tenant, usage })
+        let effective_quotas = tenant.quotas.over(&self.config.default_quotas);
+        Ok(TenantDetail {
+            tenant,
+            usage,
+            effective_quotas,
+        })
     }
 
     /// Every tenant (superuser); a tenant's admin sees its own only.

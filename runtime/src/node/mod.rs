@@ -21,11 +21,13 @@ mod effects;
 mod observe;
 mod replay;
 mod schedules;
+mod slots;
 mod tenancy;
 mod types;
 mod wakeups;
 mod worker;
 
+pub use crate::engine::TenantCell;
 pub use crate::store::{Schema, StoreConfig, redact};
 pub use admin::{CreateTenantRequest, CreateTokenRequest, CreatedToken, TenantDetail};
 pub(crate) use commands::checked_wait;
@@ -34,6 +36,7 @@ pub use observe::COUNT_CAP;
 pub use replay::{ReplayReport, ReplayRequest, Verdict};
 pub use schedules::next_fire;
 pub use tenancy::{AuditQuery, Caller, Rate};
+pub(crate) use tenancy::{check_quotas, payload_quota_hit};
 pub use types::{
     CancelResponse, ComponentBytes, ComponentInfo, ComponentKind, DeployRequest, ErrorBody, ExecutionDetail,
     ExecutionPage, JournalEntry, ListQuery, ResultQuery, ResultResponse, ScheduleRequest, SignalResponse, StartAnswer,
@@ -43,14 +46,13 @@ pub use types::{
 
 use crate::engine::{ActivityRegistry, Engine, EngineConfig, WorkflowComponent};
 use crate::error::{Error, Result, codes};
-use crate::model::{Bindings, Created, Key, NewExecution, StoreEvent, now_ms};
+use crate::model::{Bindings, Created, Key, NewExecution, Quotas, StoreEvent, now_ms};
 use crate::store::Store;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Once, OnceLock, Weak};
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use wakeups::Wakeups;
 
 /// Settings of a node: the limits of its guests and its leases.
@@ -78,6 +80,8 @@ pub struct NodeConfig {
     /// Longest any wait (for work, a result, a signal, a child) goes without
     /// looking again when no notification came: the fallback for a lost one.
     pub fallback: Duration,
+    /// The quotas of every tenant where it has none of its own.
+    pub default_quotas: Quotas,
 }
 
 impl Default for NodeConfig {
@@ -93,6 +97,7 @@ impl Default for NodeConfig {
             echo_logs: true,
             max_concurrent: 256,
             fallback: Duration::from_secs(1),
+            default_quotas: Quotas::defaults(),
         }
     }
 }
@@ -113,7 +118,7 @@ pub struct Node {
     /// Who waits for what on this node, and the events that wake them.
     wakeups: Wakeups,
     /// Executions this node may drive at once: claims and hand-offs take one.
-    slots: Arc<Semaphore>,
+    slots: Arc<slots::Slots>,
     /// Executions this node is driving now — the only leases it renews —
     /// with the flag that stops a computing guest when one is ended from
     /// outside.
@@ -121,6 +126,8 @@ pub struct Node {
     renewer: Once,
     /// What this node knows and decides per tenant (`tenancy/`).
     tenancy: tenancy::Tenancy,
+    /// Tenants' fair shares of this node's CPU (`engine/fair.rs`).
+    fair: Arc<crate::engine::fair::FairShare>,
     me: Weak<Node>,
 }
 
@@ -139,13 +146,14 @@ impl Node {
     }
 
     fn over(store: Arc<dyn Store>, store_config: StoreConfig, config: NodeConfig) -> Arc<Node> {
-        let slots = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
+        let slots = slots::Slots::new(config.max_concurrent);
         let node = Arc::new_cyclic(|me| Node {
-            tenancy: tenancy::Tenancy::new(store.clone()),
+            tenancy: tenancy::Tenancy::new(store.clone(), config.default_quotas.clone()),
             store,
             store_config,
             engine: OnceLock::new(),
             engine_init: Mutex::new(()),
+            fair: crate::engine::fair::FairShare::for_machine(),
             id: new_node_id(),
             started_at_ms: now_ms(),
             registries: Mutex::new(HashMap::new()),
@@ -191,12 +199,13 @@ impl Node {
     /// created when the id exists; it is created `queued` when its
     /// `queue_limit` is reached (see `admission.rs`).
     async fn place(&self, new: NewExecution) -> Result<Created> {
-        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+        let Some(slot) = self.slots.try_take(new.id.tenant()) else {
+            // The node is full or the tenant holds its share: the claim loop
+            // takes it when a slot frees (`Slots::freed`), so waking it now
+            // would only make it look for work it may not take.
             let created = self.create(&new, None).await?;
-            match created {
-                Created::Unclaimed => self.announce(StoreEvent::Work),
-                Created::Queued => self.tenancy.note_queued(new.id.tenant()),
-                _ => {}
+            if let Created::Queued = created {
+                self.tenancy.note_queued(new.id.tenant());
             }
             return Ok(created);
         };
@@ -286,6 +295,7 @@ impl Node {
             cpu_budget: self.config.cpu_budget,
             max_instances: self.config.max_instances,
             total_memory: self.config.total_memory,
+            fair: self.fair.clone(),
         })?;
         let _ = self.engine.set(engine.clone());
         Ok(engine)
@@ -384,6 +394,24 @@ impl Node {
     /// API counts every request).
     pub(crate) async fn check_rate(&self, caller: &Caller, kind: Rate) -> Result<()> {
         self.tenancy.check_rate(caller, kind).await
+    }
+
+    /// Runs `work` (an API request) with its CPU charged to the tenant
+    /// `tenant` names once it is known (`engine/fair.rs`).
+    pub(crate) async fn metered<F: std::future::Future>(&self, tenant: TenantCell, work: F) -> F::Output {
+        crate::engine::fair::Metered::new(&self.fair, tenant, work).await
+    }
+
+    /// Waits while the caller's tenant is past its share of this node's CPU.
+    pub(crate) async fn pace(&self, caller: &Caller) {
+        self.fair.paced(&caller.tenant).await
+    }
+
+    /// The caller's tenant's `max_payload_bytes` and the largest request
+    /// body it may send: the payload plus room for the fields around it (a
+    /// larger body cannot pass, and is refused unread).
+    pub(crate) async fn body_limit(&self, caller: &Caller) -> Result<Option<(u64, u64)>> {
+        self.tenancy.body_limit(caller).await
     }
 }
 

@@ -7,6 +7,7 @@
 //! after `NodeConfig::fallback`.
 
 use super::{Node, Outcome};
+use crate::engine::fair::{Metered, TenantCell};
 use crate::error::escaped;
 use crate::model::{Lease, StoreEvent, now_ms};
 use std::future::Future;
@@ -26,19 +27,22 @@ impl Node {
         loop {
             // Registered before claiming, so work announced meanwhile is not missed.
             let work = self.wakeups.work().notified();
-            let free = self.slots.available_permits();
-            let wanted = free.min(64) as u32;
+            let freed = self.slots.freed().notified();
+            let wanted = self.slots.free().min(64) as u32;
             let claimed = if wanted == 0 {
                 Ok(Vec::new())
             } else {
-                self.store.claim_runnable(&self.id, self.lease_ms(), wanted).await
+                let full = self.slots.full_tenants();
+                self.store
+                    .claim_runnable(&self.id, self.lease_ms(), wanted, &full)
+                    .await
             };
             let idle = match claimed {
                 Ok(leases) => {
                     backoff = Duration::from_millis(100);
                     let full = leases.len() as u32 == wanted && wanted > 0;
                     for lease in leases {
-                        let slot = self.slots.clone().acquire_owned().await.expect("never closed");
+                        let slot = self.slots.take(lease.execution_id.tenant()).await;
                         let node = self.clone();
                         tokio::spawn(async move {
                             node.serve_one(lease).await;
@@ -81,6 +85,7 @@ impl Node {
                 let until_schedules = next_schedules.saturating_duration_since(tokio::time::Instant::now());
                 tokio::select! {
                     _ = work => {}
+                    _ = freed => {}
                     _ = tokio::time::sleep(until_schedules.min(self.config.fallback)) => {}
                     _ = &mut shutdown => break,
                 }
@@ -94,7 +99,8 @@ impl Node {
     /// is due (any node may take it then).
     pub(super) async fn serve_one(&self, lease: Lease) {
         let id = lease.execution_id.clone();
-        let outcome = self.drive(lease.clone()).await;
+        let tenant = TenantCell::of(id.tenant());
+        let outcome = Metered::new(&self.fair, tenant, self.drive(lease.clone())).await;
         if matches!(
             outcome,
             Ok(Outcome::Completed(_) | Outcome::Continued(_) | Outcome::Failed(_) | Outcome::Parked(_))

@@ -142,9 +142,11 @@ pub(crate) trait ExecutionStore: Send + Sync {
     async fn claim(&self, id: &Key, owner: &str, lease_ms: i64, dead_owners: &[String]) -> Result<Option<Lease>>;
 
     /// Claims up to `limit` executions that can run now (running, or
-    /// sleeping and due) whose lease is free or expired; rows other nodes are
-    /// claiming at the same moment are skipped, never claimed twice.
-    async fn claim_runnable(&self, owner: &str, lease_ms: i64, limit: u32) -> Result<Vec<Lease>>;
+    /// sleeping and due) whose lease is free or expired, of tenants other
+    /// than `skip` (those holding their share of the node's slots); rows
+    /// other nodes are claiming at the same moment are skipped, never
+    /// claimed twice.
+    async fn claim_runnable(&self, owner: &str, lease_ms: i64, limit: u32, skip: &[String]) -> Result<Vec<Lease>>;
 
     /// Extends the leases `owner` holds on `ids`; returns how many.
     async fn renew_leases(&self, owner: &str, ids: &[Key], lease_ms: i64) -> Result<u64>;

@@ -161,7 +161,12 @@ async fn run(ctx: &Ctx, args: &BenchArgs, o: BenchOptions, signals: Vec<u8>, dir
     let (server, url) = match &ctx.server {
         Some(url) => (None, url.clone()),
         None => {
-            let (s, url) = start_server(&dir.join("server"), ctx.database.as_deref(), &[])?;
+            // The node's capacity, not the default quotas of its tenants.
+            let (s, url) = start_server(
+                &dir.join("server"),
+                ctx.database.as_deref(),
+                &["--default-quotas", "none"],
+            )?;
             (Some(s), url)
         }
     };

@@ -2,14 +2,17 @@
 //! arguments and what the measurements share; `local.rs` measures in
 //! process (`node::bench`), `api.rs` through the HTTP API of a real server,
 //! with `console.rs` (the console's pages) and `noisy.rs` (one tenant under
-//! another's flood) beside it. Quantiles and report formatting are
-//! `crate::stats`'.
+//! another's flood) beside it; `abuse.rs` (`--abuse`) measures one tenant
+//! beside another that abuses a server with only the default quotas.
+//! Quantiles and report formatting are `crate::stats`'.
 
+mod abuse;
 mod api;
 mod console;
 mod local;
 mod noisy;
 
+pub(crate) use abuse::bench_abuse;
 pub(crate) use api::bench_api;
 pub(crate) use local::bench;
 
@@ -62,6 +65,11 @@ pub(crate) struct BenchArgs {
     /// the one `--server` names) instead of in process.
     #[arg(long)]
     pub(crate) api: bool,
+    /// Abuse a server started here with only the default quotas (one
+    /// tenant spins, floods, writes long journals, sends big payloads) and
+    /// measure another tenant's latency beside it.
+    #[arg(long, conflicts_with = "api")]
+    pub(crate) abuse: bool,
     /// The workflow the `--api` waiters run (a signal wait).
     #[arg(long, default_value = "target/wasm32-wasip2/release/signals.wasm")]
     pub(crate) signals: PathBuf,

@@ -8,6 +8,7 @@ use super::end::Interrupt;
 use super::waits::{SHOW_WAIT_AFTER, until_shown};
 use super::{ExecutionHost, stop};
 use crate::engine::activity_host::{self, ActivityCall, News};
+use crate::engine::fair::{Metered, TenantCell};
 use crate::error::{Error, codes};
 use crate::journal::{ActivityOutcome, Event, FailureRecord, RetrySpec, failures};
 use crate::model::{Transition, now_ms};
@@ -66,14 +67,19 @@ impl ExecutionHost {
         let (engine, tx) = (self.engine.clone(), self.news_tx.clone());
         // The attempts continue this call's trace (the host call's span).
         let cx = opentelemetry::Context::current();
-        let task = tokio::spawn(crate::traces::FutureExt::with_context(
-            async move {
-                let report = |news| {
-                    let _ = tx.send((seq, news));
-                };
-                activity_host::run(&engine, &component, call, resume, report).await;
-            },
-            cx,
+        let (fair, tenant) = (engine.config.fair.clone(), TenantCell::of(self.id.tenant()));
+        let task = tokio::spawn(Metered::new(
+            &fair,
+            tenant,
+            crate::traces::FutureExt::with_context(
+                async move {
+                    let report = |news| {
+                        let _ = tx.send((seq, news));
+                    };
+                    activity_host::run(&engine, &component, call, resume, report).await;
+                },
+                cx,
+            ),
         ));
         self.tasks.insert(seq, task);
         Ok(())

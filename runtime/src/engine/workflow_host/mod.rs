@@ -253,6 +253,8 @@ impl ExecutionHost {
                 {
                     return Err(stop(Interrupt::Park(full)));
                 }
+                // A tenant past its share of the node's CPU waits its turn.
+                self.engine.config.fair.paced(self.id.tenant()).await;
                 let t = std::time::Instant::now();
                 let span = self.call_span(&command);
                 let live = crate::traces::within(&span, self.live(&command)).await;

@@ -22,7 +22,7 @@ mod rates;
 pub use audit::AuditQuery;
 pub use auth::Caller;
 pub(crate) use auth::{Registered, no_tenant};
-pub(crate) use quotas::check_quotas;
+pub(crate) use quotas::{check_quotas, payload_quota_hit};
 pub use rates::Rate;
 
 use crate::error::Result;
@@ -74,6 +74,8 @@ impl<T: Clone> TenantCache<T> {
 /// The tenant policy of one node.
 pub(crate) struct Tenancy {
     store: Arc<dyn Store>,
+    /// What a tenant has where it has no quota of its own.
+    defaults: Quotas,
     /// Tenants' quotas as read lately.
     quotas: TenantCache<Quotas>,
     /// Tenants' journal bytes as read lately (`quotas.rs`).
@@ -108,9 +110,10 @@ pub(crate) struct ActivationQuotas {
 
 impl Tenancy {
     /// The policy of a node over `store`.
-    pub(crate) fn new(store: Arc<dyn Store>) -> Tenancy {
+    pub(crate) fn new(store: Arc<dyn Store>, defaults: Quotas) -> Tenancy {
         Tenancy {
             store,
+            defaults,
             quotas: TenantCache::default(),
             journal_bytes: TenantCache::default(),
             tokens_live: TenantCache::default(),
@@ -121,12 +124,13 @@ impl Tenancy {
     }
 
     /// A tenant's quotas and policy, as read from the store at most
-    /// [`QUOTA_TTL`] ago.
+    /// [`QUOTA_TTL`] ago, over the node's defaults.
     pub(crate) async fn quotas(&self, tenant: &str) -> Result<Quotas> {
         if let Some(q) = self.quotas.get(tenant) {
             return Ok(q);
         }
-        let q = self.store.tenant(tenant).await?.map(|t| t.quotas).unwrap_or_default();
+        let own = self.store.tenant(tenant).await?.map(|t| t.quotas).unwrap_or_default();
+        let q = own.over(&self.defaults);
         self.quotas.put(tenant, q.clone());
         Ok(q)
     }

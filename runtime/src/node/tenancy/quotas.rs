@@ -22,6 +22,18 @@ fn quota_hit(limit: &str, value: u64, hint: &str) -> Error {
     )
 }
 
+/// The refusal of a payload past `max_payload_bytes` = `max`, answered
+/// after the refusal pause (a client sending large bodies in a loop gets
+/// few answers).
+pub(crate) async fn payload_quota_hit(max: u64) -> Error {
+    super::rates::refusal_pause().await;
+    quota_hit(
+        "max_payload_bytes",
+        max,
+        "send a smaller payload (pass large data by reference), or ask an admin to raise it",
+    )
+}
+
 /// The error of a tenant whose journals hold `limit` bytes.
 fn journal_full_error(limit: u64) -> Error {
     Error::new(
@@ -31,17 +43,27 @@ fn journal_full_error(limit: u64) -> Error {
     )
 }
 
+/// Room in a request body for what surrounds its payload (a workflow's
+/// name, an id, a signal's name).
+const ENVELOPE_BYTES: u64 = 16 << 10;
+
 impl Tenancy {
+    /// The tenant's `max_payload_bytes` and the largest request body it
+    /// can send with a payload within it.
+    pub(crate) async fn body_limit(&self, caller: &Caller) -> Result<Option<(u64, u64)>> {
+        Ok(self
+            .quotas(&caller.tenant)
+            .await?
+            .max_payload_bytes
+            .map(|max| (max, max.saturating_add(ENVELOPE_BYTES))))
+    }
+
     /// Refuses a payload larger than the tenant's `max_payload_bytes`.
     pub(crate) async fn check_payload(&self, caller: &Caller, payload: &str) -> Result<()> {
         if let Some(max) = self.quotas(&caller.tenant).await?.max_payload_bytes
             && payload.len() as u64 > max
         {
-            return Err(quota_hit(
-                "max_payload_bytes",
-                max,
-                "send a smaller payload (pass large data by reference), or ask an admin to raise it",
-            ));
+            return Err(payload_quota_hit(max).await);
         }
         Ok(())
     }

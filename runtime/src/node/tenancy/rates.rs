@@ -95,6 +95,13 @@ impl Rates {
     }
 }
 
+/// Waits before a refusal is answered, jittered (½ to 1½ pauses): refused
+/// clients do not come back in step, so what the bucket admits arrives
+/// spread out, not in waves.
+pub(super) async fn refusal_pause() {
+    tokio::time::sleep(REFUSAL_PAUSE.mul_f64(0.5 + rand::random::<f64>())).await;
+}
+
 impl Tenancy {
     /// Counts one call of `kind` against the caller's tenant's rate.
     pub(crate) async fn check_rate(&self, caller: &Caller, kind: Rate) -> Result<()> {
@@ -104,9 +111,7 @@ impl Tenancy {
         let Err(wait) = self.rates.take(&caller.tenant, kind, self.share(limit), Instant::now()) else {
             return Ok(());
         };
-        // Jittered (½ to 1½ pauses): refused clients do not come back in step,
-        // so what the bucket admits arrives spread out, not in waves.
-        tokio::time::sleep(REFUSAL_PAUSE.mul_f64(0.5 + rand::random::<f64>())).await;
+        refusal_pause().await;
         Err(Error::new(
             codes::RATE_LIMITED,
             format!("the tenant's quota {} = {limit} is reached", kind.name()),

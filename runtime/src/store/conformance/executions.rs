@@ -247,7 +247,7 @@ pub(super) async fn idempotent_enqueue(store: &dyn Store) {
         (Status::Running, None, 0, Some("the-parent"))
     );
     assert_eq!(store.journal(&id).await.unwrap().len(), 1);
-    let leases = store.claim_runnable("node-x", 10_000, 1000).await.unwrap();
+    let leases = store.claim_runnable("node-x", 10_000, 1000, &[]).await.unwrap();
     assert!(
         leases.iter().any(|l| l.execution_id == id && l.epoch == 1),
         "an enqueued execution is claimable"
@@ -292,7 +292,7 @@ pub(super) async fn inbox_orders_messages_and_wakes(store: &dyn Store) {
     assert!(e.wake_at_ms.unwrap() < far, "a message wakes a sleeping execution");
     assert!(
         store
-            .claim_runnable("node-b", 10_000, 1000)
+            .claim_runnable("node-b", 10_000, 1000, &[])
             .await
             .unwrap()
             .iter()

@@ -256,7 +256,7 @@ pub(super) async fn claims_take_turns_across_tenants(store: &dyn Store) {
     // One at a time (a node with one free slot), until the newcomer is claimed.
     let mut busy_claimed = 0;
     loop {
-        let claimed = store.claim_runnable("node-b", 60_000, 1).await.unwrap();
+        let claimed = store.claim_runnable("node-b", 60_000, 1, &[]).await.unwrap();
         let lease = claimed.first().expect("something is runnable");
         if lease.execution_id == newcomer {
             break;
@@ -266,9 +266,25 @@ pub(super) async fn claims_take_turns_across_tenants(store: &dyn Store) {
         }
     }
     assert_eq!(busy_claimed, 0, "the busy tenant's backlog waits for the newcomer");
-    let rest = store.claim_runnable("node-b", 60_000, 100).await.unwrap();
+    let rest = store.claim_runnable("node-b", 60_000, 100, &[]).await.unwrap();
     let of_busy = rest.iter().filter(|l| l.execution_id.tenant() == busy);
     assert_eq!(of_busy.count(), 6, "and is claimed after it");
+    // A tenant holding its share of a node's slots is skipped.
+    let held_back = Key::new(&quiet, "held-back");
+    store
+        .create_execution(&new_execution(&held_back), None, 0)
+        .await
+        .unwrap();
+    let skipping = store
+        .claim_runnable("node-b", 60_000, 100, std::slice::from_ref(&quiet))
+        .await
+        .unwrap();
+    assert!(
+        skipping.iter().all(|l| l.execution_id.tenant() != quiet),
+        "{skipping:?}"
+    );
+    let claimed = store.claim_runnable("node-b", 60_000, 100, &[]).await.unwrap();
+    assert!(claimed.iter().any(|l| l.execution_id == held_back));
 }
 
 /// Every journal entry written counts in its tenant's journal bytes: the

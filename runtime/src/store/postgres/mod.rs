@@ -328,12 +328,12 @@ impl ExecutionStore for PostgresStore {
             .transpose()
     }
 
-    async fn claim_runnable(&self, owner: &str, lease_ms: i64, limit: u32) -> Result<Vec<Lease>> {
+    async fn claim_runnable(&self, owner: &str, lease_ms: i64, limit: u32, skip: &[String]) -> Result<Vec<Lease>> {
         let now = now_ms();
         let rows = self
             .query(
                 sql::CLAIM_RUNNABLE,
-                &[&owner, &(now + lease_ms), &now, &i64::from(limit)],
+                &[&owner, &(now + lease_ms), &now, &i64::from(limit), &skip],
             )
             .await?;
         map_all(&rows, |r| {

@@ -138,7 +138,7 @@ pub(super) const CLAIM: &str =
 /// claiming. Tenants take turns: a candidate's rank is its place in its
 /// tenant's line plus how many of the tenant's executions hold a lease now,
 /// lowest first; so a tenant with a backlog never holds another's new work
-/// back longer than one claim.
+/// back longer than one claim. Tenants in `$5` are skipped.
 pub(super) const CLAIM_RUNNABLE: &str =
     "UPDATE executions SET lease_owner = $1, lease_epoch = lease_epoch + 1, lease_expires = $2
      WHERE id IN (
@@ -152,6 +152,7 @@ pub(super) const CLAIM_RUNNABLE: &str =
                 FROM executions
                 WHERE status IN ('running', 'sleeping') AND (wake_at IS NULL OR wake_at <= $3)
                   AND (lease_owner IS NULL OR lease_expires < $3)
+                  AND tenant <> ALL($5)
             )
             SELECT line.id FROM line LEFT JOIN busy ON busy.tenant = line.tenant
             ORDER BY line.turn + COALESCE(busy.n, 0), line.updated_at LIMIT $4)

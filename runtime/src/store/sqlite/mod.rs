@@ -403,14 +403,15 @@ impl ExecutionStore for SqliteStore {
         .await
     }
 
-    async fn claim_runnable(&self, owner: &str, lease_ms: i64, limit: u32) -> Result<Vec<Lease>> {
+    async fn claim_runnable(&self, owner: &str, lease_ms: i64, limit: u32, skip: &[String]) -> Result<Vec<Lease>> {
         let owner = owner.to_owned();
+        let skip = serde_json::to_string(skip).expect("strings encode");
         self.write(move |c| {
             let now = now_ms();
             query_all(
                 c,
                 sql::CLAIM_RUNNABLE,
-                params![owner, now + lease_ms, now, limit],
+                params![owner, now + lease_ms, now, limit, skip],
                 |r| {
                     Ok(Lease {
                         execution_id: r.key(0)?,

@@ -73,7 +73,8 @@ pub(super) const CLAIM: &str =
        AND (lease_owner IS NULL OR lease_expires < ?4 OR lease_owner IN (SELECT value FROM json_each(?5)))
      RETURNING lease_epoch";
 
-/// Claims up to `?4` runnable executions; tenants take turns (as on PostgreSQL).
+/// Claims up to `?4` runnable executions of tenants not in the JSON list
+/// `?5`; tenants take turns (as on PostgreSQL).
 pub(super) const CLAIM_RUNNABLE: &str =
     "UPDATE executions SET lease_owner = ?1, lease_epoch = lease_epoch + 1, lease_expires = ?2
      WHERE id IN (
@@ -86,6 +87,7 @@ pub(super) const CLAIM_RUNNABLE: &str =
             FROM executions
             WHERE status IN ('running', 'sleeping') AND (wake_at IS NULL OR wake_at <= ?3)
               AND (lease_owner IS NULL OR lease_expires < ?3)
+              AND tenant NOT IN (SELECT value FROM json_each(?5))
         )
         SELECT line.id FROM line LEFT JOIN busy ON busy.tenant = line.tenant
         ORDER BY line.turn + COALESCE(busy.n, 0), line.updated_at LIMIT ?4)
