@@ -1,14 +1,15 @@
-//! Runaway guests fail their own executions; the runtime and other
-//! executions go on.
+//! Runaway guests park their own executions (the fix may be in the code,
+//! as for an uncaught exception); the runtime and other executions go on.
 
 use crate::common::*;
+use crate::server::Server;
 use cairn::error::codes;
 use cairn::model::{Bindings, ListFilter, Status};
 use cairn::node::{Node, NodeConfig, Outcome};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn infinite_loop_and_memory_bomb_fail_while_another_execution_completes() {
+async fn infinite_loop_and_memory_bomb_park_while_another_execution_completes() {
     let data = data_dir();
     let config = NodeConfig {
         memory_limit: 32 << 20,
@@ -45,20 +46,20 @@ async fn infinite_loop_and_memory_bomb_fail_while_another_execution_completes() 
         other => panic!("chain: {other:?}"),
     }
     match spin.await.unwrap().unwrap() {
-        Outcome::Failed(e) => assert_eq!(e.code, codes::CPU_BUDGET, "{e}"),
+        Outcome::Parked(e) => assert_eq!(e.code, codes::CPU_BUDGET, "{e}"),
         other => panic!("spin: {other:?}"),
     }
     match bomb.await.unwrap().unwrap() {
-        Outcome::Failed(e) => {
+        Outcome::Parked(e) => {
             assert_eq!(e.code, codes::MEMORY_LIMIT, "{e}");
             assert!(e.message.contains("32 MiB"));
         }
         other => panic!("membomb: {other:?}"),
     }
-    // The failures are journaled with their codes.
+    // The stops are stored with their codes.
     let failed = store
         .list(&ListFilter {
-            statuses: vec![Status::Failed],
+            statuses: vec![Status::Parked],
             limit: None,
             ..Default::default()
         })
@@ -91,7 +92,7 @@ fn cli_reports_runaway_guests_with_codes() {
             "200",
         ],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3), "parked");
     assert!(stderr(&out).contains("CAIRN-E011"), "{}", stderr(&out));
     assert!(stderr(&out).contains("hint:"));
     let out = run(
@@ -105,6 +106,27 @@ fn cli_reports_runaway_guests_with_codes() {
             "16",
         ],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3), "parked");
     assert!(stderr(&out).contains("CAIRN-E012"), "{}", stderr(&out));
+}
+
+/// A workflow stopped by its CPU budget is parked, not failed: deployed
+/// fixed and unparked on the new version, it goes on and completes.
+#[test]
+fn a_guest_past_its_cpu_budget_parks_and_goes_on_on_fixed_code() {
+    let data = data_dir();
+    let d = data.path();
+    let server = Server::start(d, &["--cpu-budget-ms", "300"]);
+    server.deploy(d, "job", "spin", &[]);
+    let id = server.start_execution(d, "job", "{}");
+    let (code, r) = server.wait_result(d, &id);
+    assert_eq!((code, r["status"].as_str()), (Some(3), Some("parked")), "{r}");
+    assert_eq!(r["error"]["code"], "CAIRN-E011", "{r}");
+    assert!(r["error"]["hint"].as_str().unwrap().contains("unpark"), "{r}");
+    // Version 2 ends without a loop (and without a host call, as the first did).
+    server.deploy(d, "job", "relaxed-simd", &[]);
+    let out = server.cli(d, &["unpark", &id, "--version", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (code, r) = server.wait_result(d, &id);
+    assert_eq!((code, r["status"].as_str()), (Some(0), Some("completed")), "{r}");
 }

@@ -93,7 +93,7 @@ enum Want {
     Output(Value),
     /// A failure whose message contains this (exit 1).
     Message(&'static str),
-    /// A failure whose error contains this code (exit 1): a budget stopped it.
+    /// A park whose error contains this code (exit 3): a budget stopped it.
     Stopped(&'static str),
 }
 
@@ -127,7 +127,7 @@ fn check(name: &str, mode: &str, code: Option<i32>, r: &Value, want: &Want) {
             assert!(message(r).contains(m), "{name} {mode}: {r}");
         }
         Want::Stopped(c) => {
-            assert_eq!(code, Some(1), "{name} {mode}: {r}");
+            assert_eq!(code, Some(3), "{name} {mode}: {r}");
             assert!(r["error"].to_string().contains(c), "{name} {mode}: {r}");
         }
     }

@@ -183,7 +183,16 @@ impl Node {
                 }
                 return self.park(lease, exec, reason, error).await;
             }
-            End::Trapped(error) if error.code == codes::GUEST_TRAP => {
+            // A trap, a CPU budget or a memory limit: like an uncaught
+            // exception, the fix may be in the code (or in a limit), so the
+            // execution parks and can be unparked on a new version.
+            End::Trapped(error) => {
+                tracing::warn!(
+                    "execution {} stopped: [{}] {}",
+                    exec.id.as_str(),
+                    error.code.0,
+                    escaped(&error.message)
+                );
                 let reason = error.to_json();
                 return self.park(lease, exec, reason, error).await;
             }
@@ -203,21 +212,6 @@ impl Node {
                 );
                 (
                     Lifecycle::Failed(Failed::Failure { failure }),
-                    Transition::Failed {
-                        error: error.to_json().to_string(),
-                    },
-                    Outcome::Failed(error),
-                )
-            }
-            End::Trapped(error) => {
-                tracing::warn!(
-                    "execution {} failed: [{}] {}",
-                    exec.id.as_str(),
-                    error.code.0,
-                    escaped(&error.message)
-                );
-                (
-                    Lifecycle::Failed(Failed::Error { error: error.to_json() }),
                     Transition::Failed {
                         error: error.to_json().to_string(),
                     },

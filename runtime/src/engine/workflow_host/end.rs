@@ -118,7 +118,7 @@ fn trap_error(trap: &wasmtime::Error, stderr: &[u8]) -> Error {
         Some(LimitExceeded::Cpu(budget)) => Error::new(
             codes::CPU_BUDGET,
             format!("the workflow ran longer than its CPU budget of {budget:?} without a host call"),
-            "look for an endless loop; raise --cpu-budget-ms if the computation is legitimate",
+            "look for an endless loop: fix it, deploy it and `cairn unpark ID --version N`; or raise --cpu-budget-ms if the computation is legitimate, then `cairn unpark ID`",
         ),
         Some(LimitExceeded::Memory(cap)) => Error::new(
             codes::MEMORY_LIMIT,
@@ -126,7 +126,7 @@ fn trap_error(trap: &wasmtime::Error, stderr: &[u8]) -> Error {
                 "the workflow tried to use more than its memory limit of {} MiB",
                 cap >> 20
             ),
-            "look for unbounded growth; raise the server's --memory-limit-mb (or the tenant's --max-instance-memory-mb) if the workload needs it",
+            "look for unbounded growth (fix it, deploy it and `cairn unpark ID --version N`); or raise the server's --memory-limit-mb (or the tenant's --max-instance-memory-mb) and `cairn unpark ID`",
         ),
         Some(LimitExceeded::Total(MemoryWait::TenantTotal(cap))) => Error::new(
             codes::MEMORY_LIMIT,
