@@ -239,7 +239,7 @@ fn a_tenants_cpu_budget_below_the_servers_stops_its_spinner_sooner() {
     in_tenant(&server, d, "brief", &["deploy", "spin", &path_of("spin")]);
     in_tenant(&server, d, "brief", &["start", "spin", "--id", "spin", "--input", "{}"]);
     let (code, result) = wait_result(&server, d, "brief", "spin");
-    assert_eq!(code, Some(1), "{result}");
+    assert_eq!(code, Some(3), "parked: {result}");
     assert_eq!(result["error"]["code"], "CAIRN-E011", "{result}");
     let message = result["error"]["message"].as_str().unwrap();
     assert!(message.contains("200ms"), "{message}");

@@ -228,6 +228,12 @@ fn python_and_typescript_sdks_behave_alike() {
             Want::Message("workflow-deadlock"),
         );
         expect("nan", json!({ "mode": "nan" }), Want::Message("invalid-payload"));
+        // A forgotten await is not a silent `{}`: the same coded failure in both.
+        expect(
+            "noawait",
+            json!({ "mode": "noawait" }),
+            Want::Message("forgotten await"),
+        );
         expect(
             "raw-input",
             json!({ "mode": "raw-input" }),

@@ -17,6 +17,7 @@ Modes (input `{"mode": ..., "timer_s": ..., "self": ..., "left": ...}`):
 - `eat`: allocates without bound (stopped by the memory limit);
 - `deadlock`: awaits a future nobody resolves (failure `workflow-deadlock`);
 - `nan`: returns NaN, which is not JSON (failure `invalid-payload`);
+- `noawait`: returns a coroutine it forgot to await (failure `invalid-payload`);
 - `raw-input`: starts an activity through the bindings with an input that
   is not JSON (the host ends the call with `invalid-input`).
 """
@@ -72,6 +73,8 @@ async def scenarios(input: dict, version: int):
         return await asyncio.get_running_loop().create_future()
     if mode == "nan":
         return float("nan")
+    if mode == "noawait":
+        return {"v": asyncio.sleep(0)}
     if mode == "raw-input":
         from wit_world.imports import context
 

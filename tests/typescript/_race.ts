@@ -15,6 +15,7 @@
 // - `eat`: allocates without bound (stopped by the memory limit);
 // - `deadlock`: awaits a promise nobody resolves (failure `workflow-deadlock`);
 // - `nan`: returns NaN, which is not JSON (failure `invalid-payload`);
+// - `noawait`: returns a promise it forgot to await (failure `invalid-payload`);
 // - `raw-input`: starts an activity through the host import with an input
 //   that is not JSON (the host ends the call with `invalid-input`).
 
@@ -81,6 +82,8 @@ export async function scenarios(input: Input, version: number): Promise<unknown>
       return new Promise(() => {});
     case "nan":
       return NaN;
+    case "noawait":
+      return { v: Promise.resolve(1) };
     case "raw-input": {
       const handle = host.startActivity("increment", "not json", undefined);
       const [, completion] = host.waitAny(Uint32Array.of(handle));

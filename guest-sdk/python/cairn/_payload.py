@@ -10,9 +10,15 @@ from ._errors import Failure
 def dumps(value):
     """JSON text of a value (dataclasses and pydantic models included)."""
     try:
-        return json.dumps(_plain(value), allow_nan=False, separators=(",", ":"))
+        return json.dumps(_plain(value), allow_nan=False, separators=(",", ":"), default=_refuse)
     except (TypeError, ValueError) as e:
         raise Failure("invalid-payload", f"not JSON-serialisable: {e}") from None
+
+
+def _refuse(value):
+    if hasattr(value, "__await__"):
+        raise TypeError(f"a {type(value).__name__} is not JSON: a forgotten await?")
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _plain(value):
