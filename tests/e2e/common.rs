@@ -167,6 +167,10 @@ pub struct Seen {
     pub key: Option<String>,
     /// The `traceparent` header, if any.
     pub traceparent: Option<String>,
+    /// The `content-length` header, if any.
+    pub content_length: Option<String>,
+    /// Whether the body came chunked (`transfer-encoding: chunked`).
+    pub chunked: bool,
     /// When it arrived (ms since epoch).
     pub at_ms: i64,
 }
@@ -204,7 +208,7 @@ impl TestServer {
                         return;
                     }
                     let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-                    let (mut key, mut traceparent) = (None, None);
+                    let (mut key, mut traceparent, mut content_length, mut chunked) = (None, None, None, false);
                     loop {
                         let mut h = String::new();
                         if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
@@ -215,13 +219,34 @@ impl TestServer {
                                 key = Some(value.trim().to_owned());
                             } else if name.eq_ignore_ascii_case("traceparent") {
                                 traceparent = Some(value.trim().to_owned());
+                            } else if name.eq_ignore_ascii_case("content-length") {
+                                content_length = Some(value.trim().to_owned());
+                            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                                chunked |= value.to_ascii_lowercase().contains("chunked");
                             }
+                        }
+                    }
+                    // The body, read whole before the answer (a client still
+                    // writing it would see the connection reset).
+                    if let Some(n) = content_length.as_deref().and_then(|n| n.parse::<usize>().ok()) {
+                        let mut body = vec![0; n];
+                        let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                    } else if chunked {
+                        let mut line = String::new();
+                        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                            if line == "0\r\n" {
+                                let _ = reader.read_line(&mut line);
+                                break;
+                            }
+                            line.clear();
                         }
                     }
                     seen.lock().unwrap().push(Seen {
                         target: target.clone(),
                         key,
                         traceparent,
+                        content_length,
+                        chunked,
                         at_ms: cairn::model::now_ms(),
                     });
                     let wait = if target.contains("slow=1") {

@@ -243,6 +243,32 @@ fn http_steps_agree_and_sdk_fetches_obey_the_allow_list() {
     }
 }
 
+/// A POST from an activity in every language says its body's length
+/// (`Content-Length`, not a chunked body, which some servers refuse).
+#[test]
+fn every_sdks_post_says_its_content_length() {
+    let data = data_dir();
+    let d = data.path();
+    let server = TestServer::start(0, 0);
+    let body = "x".repeat(10_000);
+    let input = serde_json::json!({ "url": server.url(), "body": body }).to_string();
+    let allow = format!("fetch=127.0.0.1:{}", server.port);
+    for act in [
+        wasm("http-fetch"),
+        python_wasm("http_fetch"),
+        typescript_wasm("http_fetch"),
+    ] {
+        let v = run_ok(
+            d,
+            &run_args(&python_wasm("pypost"), &act, &input, &["--allow-http", &allow]),
+        );
+        assert_eq!(v["output"]["status"], 200, "{act:?}: {v}");
+        let seen = server.requests().pop().unwrap();
+        assert_eq!(seen.content_length.as_deref(), Some("10000"), "{act:?}: {seen:?}");
+        assert!(!seen.chunked, "{act:?}: {seen:?}");
+    }
+}
+
 /// The approval example in every language, deployed on a server: a
 /// decision signalled in time is returned; without one the request expires
 /// when its durable timeout fires.

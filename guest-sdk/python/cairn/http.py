@@ -82,8 +82,14 @@ def request(method: str, url: str, headers: dict | None = None, body: bytes | st
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise Failure("invalid-url", f"not an http(s) URL: {url}")
+    data = None if body is None else body.encode() if isinstance(body, str) else bytes(body)
+    pairs = [(k, str(v).encode()) for k, v in (headers or {}).items()]
+    # A body's length goes ahead of it, as every HTTP client sends it (not
+    # chunked: some servers refuse a chunked POST).
+    if data is not None and not any(k.lower() == "content-length" for k, _ in pairs):
+        pairs.append(("content-length", str(len(data)).encode()))
     try:
-        fields = t.Fields.from_list([(k, str(v).encode()) for k, v in (headers or {}).items()])
+        fields = t.Fields.from_list(pairs)
     except Err as e:
         raise Failure("invalid-header", f"a header of the request to {url} is refused: {e.value}") from None
     req = t.OutgoingRequest(fields)
@@ -96,8 +102,13 @@ def request(method: str, url: str, headers: dict | None = None, body: bytes | st
     except Err:
         raise Failure("invalid-request", f"invalid {method} request to {url}") from None
     out = req.body()
-    if body is not None:
-        data = body.encode() if isinstance(body, str) else bytes(body)
+    # Sent first, then the body streams into it: written before, a body
+    # larger than the host's buffer would wait for a request never sent.
+    try:
+        pending = outgoing_handler.handle(req, None)
+    except Err as e:
+        raise _http_failure(e.value, url) from None
+    if data is not None:
         with out.write() as stream:
             for i in range(0, len(data), _CHUNK):
                 try:
@@ -106,7 +117,6 @@ def request(method: str, url: str, headers: dict | None = None, body: bytes | st
                     raise _retryable(f"writing the request body to {url}: {e.value}") from None
     try:
         t.OutgoingBody.finish(out, None)
-        pending = outgoing_handler.handle(req, None)
     except Err as e:
         raise _http_failure(e.value, url) from None
     with pending:

@@ -53,6 +53,14 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
             .append(k, v.as_bytes())
             .map_err(|e| Failure::new("invalid-header", format!("header {k}: {e:?}")))?;
     }
+    // A body's length goes ahead of it (not chunked: some servers refuse that).
+    if let Some(bytes) = body
+        && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+    {
+        fields
+            .append("content-length", bytes.len().to_string().as_bytes())
+            .map_err(|e| Failure::new("invalid-header", format!("header content-length: {e:?}")))?;
+    }
     let req = OutgoingRequest::new(fields);
     let method = match method {
         "GET" => Method::Get,
@@ -68,6 +76,9 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
     req.set_authority(Some(authority)).map_err(|_| invalid("authority"))?;
     req.set_path_with_query(Some(path)).map_err(|_| invalid("path"))?;
     let out = req.body().map_err(|_| invalid("body"))?;
+    // Sent first, then the body streams into it: written before, a body
+    // larger than the host's buffer would wait for a request never sent.
+    let pending = outgoing_handler::handle(req, None).map_err(http_failure)?;
     if let Some(bytes) = body {
         let stream = out.write().map_err(|_| invalid("body"))?;
         for chunk in bytes.chunks(4096) {
@@ -77,7 +88,6 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
         }
     }
     OutgoingBody::finish(out, None).map_err(http_failure)?;
-    let pending = outgoing_handler::handle(req, None).map_err(http_failure)?;
     pending.subscribe().block();
     let response = match pending.get() {
         Some(Ok(Ok(r))) => r,
