@@ -234,6 +234,11 @@ fn python_and_typescript_sdks_behave_alike() {
             json!({ "mode": "noawait" }),
             Want::Message("forgotten await"),
         );
+        if sdk.name == "tsrace" {
+            // No fetch() and no event-loop timer in a workflow: coded, with what to use.
+            expect("fetch", json!({ "mode": "fetch" }), Want::Message("call an activity"));
+            expect("timeout", json!({ "mode": "timeout" }), Want::Message("ctx.sleep"));
+        }
         expect(
             "raw-input",
             json!({ "mode": "raw-input" }),

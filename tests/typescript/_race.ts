@@ -16,6 +16,8 @@
 // - `deadlock`: awaits a promise nobody resolves (failure `workflow-deadlock`);
 // - `nan`: returns NaN, which is not JSON (failure `invalid-payload`);
 // - `noawait`: returns a promise it forgot to await (failure `invalid-payload`);
+// - `fetch` / `timeout` (TypeScript only): calls `fetch()` / `setTimeout()`
+//   (failure `sdk-misuse`, naming what to use instead);
 // - `raw-input`: starts an activity through the host import with an input
 //   that is not JSON (the host ends the call with `invalid-input`).
 
@@ -84,6 +86,10 @@ export async function scenarios(input: Input, version: number): Promise<unknown>
       return NaN;
     case "noawait":
       return { v: Promise.resolve(1) };
+    case "fetch":
+      return (await fetch("http://example.com/")).status;
+    case "timeout":
+      return new Promise((resolve) => setTimeout(resolve, 10));
     case "raw-input": {
       const handle = host.startActivity("increment", "not json", undefined);
       const [, completion] = host.waitAny(Uint32Array.of(handle));

@@ -18,11 +18,28 @@
  */
 
 import * as ctx from "./context.ts";
-import { Failure, failureOf } from "./failure.ts";
+import { Failure, failureOf, misuse } from "./failure.ts";
 import { drive } from "./loop.ts";
 import { decode, encode } from "./payload.ts";
 
 export { ctx };
+
+/**
+ * What workflow code must not reach: `fetch()` would make a call nobody
+ * journals (and the workflow world has no HTTP), a timer of the event loop
+ * would not survive a replay. Each fails at once with `sdk-misuse`, saying
+ * what to use instead (activities keep `fetch()`: they are another
+ * component).
+ */
+function forbid(name: string, instead: string): () => never {
+  return () => {
+    throw misuse(`${name} is not available in a workflow: ${instead}`);
+  };
+}
+const g = globalThis as Record<string, unknown>;
+g.fetch = forbid("fetch()", "call an activity (ctx.activity) that fetches");
+g.setTimeout = forbid("setTimeout()", "await ctx.sleep(ms), a durable timer");
+g.setInterval = forbid("setInterval()", "loop over await ctx.sleep(ms), a durable timer");
 export type { ActivityOptions, ChildOptions, Duration, RetryPolicy, SignalOptions } from "./context.ts";
 export { Failure, type FailureOptions };
 import type { FailureOptions } from "./failure.ts";

@@ -27,6 +27,12 @@ export interface Durable<T> extends Promise<T> {
 
 type Settle = (c: Completion) => void;
 
+/** The event loop's own zero-delay timer, kept before `index.ts` takes
+ * `setTimeout` away from workflow code. */
+const zeroDelay: (f: () => void) => unknown = ((set) => (f: () => void) => set(f, 0))(
+  globalThis.setTimeout.bind(globalThis),
+);
+
 /** The run in progress (one per component instance at a time). */
 class Run {
   /** Pending host handles, in the order they were started. */
@@ -76,7 +82,7 @@ export function durable<T>(handle: number, decode: (c: Completion) => T): Durabl
 
 /** Lets every continuation that is ready run: a zero-delay timer fires only once the microtask queue is empty. */
 function settle(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
+  return new Promise((resolve) => zeroDelay(resolve));
 }
 
 /**
