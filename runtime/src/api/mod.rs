@@ -112,6 +112,19 @@ fn oversize(req: &Request) -> Option<u64> {
     (length > body).then_some(payload)
 }
 
+/// The bytes of a JSON request body: it must say it is JSON, and one
+/// larger than its tenant's payload quota allows is refused unparsed.
+async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
+    guard::require_json(req.headers())?;
+    if let Some(max) = oversize(&req) {
+        let refused = crate::node::payload_quota_hit(max).await;
+        // Read and dropped, never parsed: the connection stays usable.
+        let _ = body_bytes(req, state).await;
+        return Err(ApiError(refused));
+    }
+    body_bytes(req, state).await
+}
+
 /// An API error: a coded [`Error`], answered with its code's HTTP status.
 #[derive(Debug)]
 pub struct ApiError(pub Error);
@@ -155,14 +168,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        guard::require_json(req.headers())?;
-        if let Some(max) = oversize(&req) {
-            let refused = crate::node::payload_quota_hit(max).await;
-            // Read and dropped, never parsed: the connection stays usable.
-            let _ = body_bytes(req, state).await;
-            return Err(ApiError(refused));
-        }
-        let bytes = body_bytes(req, state).await?;
+        let bytes = json_bytes(req, state).await?;
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(invalid_body("expected a JSON object"));
         }
@@ -174,14 +180,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonValue {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        guard::require_json(req.headers())?;
-        if let Some(max) = oversize(&req) {
-            let refused = crate::node::payload_quota_hit(max).await;
-            // Read and dropped, never parsed: the connection stays usable.
-            let _ = body_bytes(req, state).await;
-            return Err(ApiError(refused));
-        }
-        let bytes = body_bytes(req, state).await?;
+        let bytes = json_bytes(req, state).await?;
         serde_json::from_slice(&bytes).map(JsonValue).map_err(invalid_body)
     }
 }

@@ -69,22 +69,21 @@ impl Windows {
         self.began = Some(began + WINDOW * windows);
     }
 
-    /// The CPU of each tenant active in this window or the last (its
-    /// larger figure of the two).
-    fn usage(&self) -> Vec<u64> {
-        let mut usage: Vec<u64> = self
+    /// How many tenants used CPU in this window or the last (counted
+    /// without allocating: asked before every journaled call).
+    fn active(&self) -> u64 {
+        let busy = |ns: &u64| *ns >= ACTIVE_NS;
+        let now = self
             .now
             .iter()
-            .map(|(t, ns)| (*ns).max(self.last.get(t).copied().unwrap_or(0)))
-            .filter(|ns| *ns >= ACTIVE_NS)
-            .collect();
-        usage.extend(
-            self.last
-                .iter()
-                .filter(|(t, ns)| **ns >= ACTIVE_NS && !self.now.contains_key(*t))
-                .map(|(_, ns)| *ns),
-        );
-        usage
+            .filter(|(t, ns)| busy(ns) || self.last.get(*t).is_some_and(busy))
+            .count();
+        let only_last = self
+            .last
+            .iter()
+            .filter(|(t, ns)| busy(ns) && !self.now.contains_key(*t))
+            .count();
+        (now + only_last) as u64
     }
 }
 
@@ -152,7 +151,7 @@ impl FairShare {
     /// none alone; beside others, an equal part of [`BUSY_PART`] of the
     /// machine, with one part kept for a newcomer.
     fn share(&self, w: &Windows) -> Option<u64> {
-        let active = w.usage().len() as u64;
+        let active = w.active();
         (active >= 2).then(|| self.capacity_ns / BUSY_PART / (active + 1))
     }
 

@@ -287,13 +287,7 @@ impl Engine {
     /// A tenant's CPU meter on this node, with its quota set to `per_minute`
     /// (ms of CPU per minute; none: unlimited).
     pub(crate) fn cpu_meter(&self, tenant: &str, per_minute: Option<u64>) -> Arc<guard::CpuMeter> {
-        let meter = self
-            .meters
-            .lock()
-            .unwrap()
-            .entry(tenant.to_owned())
-            .or_insert_with(|| Arc::new(guard::CpuMeter::of(tenant)))
-            .clone();
+        let meter = self.cpu_meter_of(tenant);
         meter.set_limit(per_minute.map(Duration::from_millis));
         meter
     }

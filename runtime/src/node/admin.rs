@@ -136,7 +136,7 @@ impl Node {
         if let Some(engine) = self.engine.get() {
             usage.instance_memory_bytes = engine.limits.memory.used(name).1 as i64;
         }
-        let effective_quotas = tenant.quotas.over(&self.config.default_quotas);
+        let effective_quotas = self.tenancy.in_force(&tenant.quotas);
         Ok(TenantDetail {
             tenant,
             usage,

@@ -5,7 +5,7 @@
 //! `--database`): B's p50 and p99 under it, against B's quiet figures on
 //! the same server. The targets: p50 ≤ ×2, p99 ≤ ×3 in every row.
 
-use super::{BUILD_HINT, BenchArgs, bench_error, chain, deploy_bench, start_server};
+use super::{BUILD_HINT, BenchArgs, bench_error, chain, count, deploy_bench, start_server};
 use crate::api::client::Client;
 use crate::cli::{Ctx, read_file, render};
 use crate::error::{Result, codes};
@@ -185,8 +185,13 @@ async fn end_all(a: &Client) -> Result<()> {
         if page.executions.is_empty() {
             return Ok(());
         }
+        let mut ended = 0;
         for e in page.executions {
-            let _ = a.terminate(&e.id, Some("end of the abuse benchmark".into())).await;
+            let reason = Some("end of the abuse benchmark".into());
+            ended += usize::from(a.terminate(&e.id, reason).await.is_ok());
+        }
+        if ended == 0 {
+            return Err(bench_error("the abusing tenant's executions cannot be terminated"));
         }
     }
 }
@@ -261,7 +266,7 @@ async fn abuse_rows(
         note,
     }];
     if let Abuse::Spinners = abuse {
-        let left = running(&a).await?;
+        let left = count(&a, "running,sleeping,queued").await?;
         let after = figure(&b, runs).await?;
         rows.push(Row {
             label: "spinners, after the flood",
@@ -272,25 +277,6 @@ async fn abuse_rows(
     }
     end_all(&a).await?;
     Ok(rows)
-}
-
-/// A tenant's executions that have not ended (at most 10,000 counted).
-async fn running(a: &Client) -> Result<usize> {
-    let mut q = ListQuery {
-        status: Some("running,sleeping,queued".into()),
-        limit: Some(1000),
-        ..Default::default()
-    };
-    let mut n = 0;
-    for _ in 0..10 {
-        let page = a.list(&q).await?;
-        n += page.executions.len();
-        match page.next_cursor {
-            Some(c) => q.cursor = Some(c),
-            None => break,
-        }
-    }
-    Ok(n)
 }
 
 /// `cairn bench --abuse`.

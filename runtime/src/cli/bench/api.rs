@@ -6,14 +6,14 @@
 //! run.
 
 use super::{
-    BUILD_HINT, BenchArgs, bench_error, bench_store, chain, deploy_bench, fan_out, latencies, start_server,
+    BUILD_HINT, BenchArgs, bench_error, bench_store, chain, count, deploy_bench, fan_out, latencies, start_server,
     tenant_client,
 };
 use crate::api::client::Client;
 use crate::cli::{Ctx, read_file, render};
 use crate::error::{Error, Result};
 use crate::node::bench::{self, BenchOptions};
-use crate::node::{ListQuery, StartRequest, StoreConfig};
+use crate::node::{StartRequest, StoreConfig};
 use crate::stats::{Samples, ms, verdict};
 use serde_json::json;
 use std::process::ExitCode;
@@ -48,24 +48,6 @@ fn usage(pid: u32) -> Option<(f64, f64)> {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     Some((rss_kb / 1024.0, ticks / hz))
-}
-
-/// How many executions of `status` the server lists (by paging).
-async fn count(client: &Client, status: &str) -> Result<usize> {
-    let mut q = ListQuery {
-        status: Some(status.into()),
-        limit: Some(1000),
-        ..Default::default()
-    };
-    let mut n = 0;
-    loop {
-        let page = client.list(&q).await?;
-        n += page.executions.len();
-        match page.next_cursor {
-            Some(c) => q.cursor = Some(c),
-            None => return Ok(n),
-        }
-    }
 }
 
 /// Ten thousand (`waiters`) executions waiting for a signal: memory and

@@ -22,8 +22,8 @@ use crate::error::{Error, Result, codes};
 use crate::model::{Bindings, Quotas, Role};
 use crate::node::bench::BenchOptions;
 use crate::node::{
-    ComponentKind, CreateTenantRequest, CreateTokenRequest, DeployRequest, Schema, StartAnswer, StartRequest,
-    StoreConfig,
+    ComponentKind, CreateTenantRequest, CreateTokenRequest, DeployRequest, ListQuery, Schema, StartAnswer,
+    StartRequest, StoreConfig,
 };
 use crate::stats::Samples;
 use clap::Args;
@@ -271,6 +271,24 @@ pub(super) async fn deploy_bench(client: &Client, o: &BenchOptions, signals: &[u
         client.deploy(&req).await?;
     }
     Ok(())
+}
+
+/// How many executions of `status` the server lists (by paging).
+pub(super) async fn count(client: &Client, status: &str) -> Result<usize> {
+    let mut q = ListQuery {
+        status: Some(status.into()),
+        limit: Some(1000),
+        ..Default::default()
+    };
+    let mut n = 0;
+    loop {
+        let page = client.list(&q).await?;
+        n += page.executions.len();
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => return Ok(n),
+        }
+    }
 }
 
 /// A tenant with `quotas` (made if missing) and a `deploy` client of it.

@@ -130,9 +130,15 @@ impl Tenancy {
             return Ok(q);
         }
         let own = self.store.tenant(tenant).await?.map(|t| t.quotas).unwrap_or_default();
-        let q = own.over(&self.defaults);
+        let q = self.in_force(&own);
         self.quotas.put(tenant, q.clone());
         Ok(q)
+    }
+
+    /// The quotas in force for a tenant whose own are `own`: the node's
+    /// defaults where it has none.
+    pub(crate) fn in_force(&self, own: &Quotas) -> Quotas {
+        own.over(&self.defaults)
     }
 
     /// Forgets what was read of `tenant` (its quotas changed here).
