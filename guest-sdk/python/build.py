@@ -8,9 +8,17 @@ world (or the `activity` world, when the module registers @activity
 functions); componentize-py (pinned, installed on first use into
 target/toolchains/python) bundles it with the `cairn` package and CPython.
 Nothing is rebuilt when the output is newer than every input.
+
+A component has no file system at run time: the entry imports, at build
+time, the deterministic standard library, the pinned time-zone database
+and every module the app's files import anywhere (a module that cannot be
+imported fails the build, naming it); componentize-py runs with fixed
+entropy (fixed_entropy.c) so the string hash seed, and with it set
+iteration order, is the same in every build.
 """
 
 import argparse
+import ast
 import os
 import pathlib
 import subprocess
@@ -18,9 +26,11 @@ import sys
 import venv
 
 COMPONENTIZE_PY = "componentize-py==0.25.1"
+TZDATA = "tzdata==2025.2"
 SDK = pathlib.Path(__file__).resolve().parent
 ROOT = SDK.parent.parent
 TOOLCHAIN = ROOT / "target" / "toolchains" / "python"
+BUNDLED = ROOT / "target" / "toolchains" / "python-bundled"
 
 
 def toolchain():
@@ -32,11 +42,81 @@ def toolchain():
     return exe
 
 
+def bundled():
+    """The pinned packages every component carries (the time-zone database)."""
+    marker = BUNDLED / f"{TZDATA}.installed"
+    if not marker.exists():
+        print(f"build.py: installing {TZDATA} into {BUNDLED}", file=sys.stderr)
+        pip = [TOOLCHAIN / "bin" / "pip", "install", "-q", "--no-deps", "--target", BUNDLED, TZDATA]
+        subprocess.run(pip, check=True)
+        marker.touch()
+    return BUNDLED
+
+
+def fixed_entropy():
+    """The preloaded library that fixes the build's randomness (Linux), or None."""
+    if not sys.platform.startswith("linux"):
+        print("build.py: warning: not Linux, the string hash seed is not fixed", file=sys.stderr)
+        return None
+    src = SDK / "fixed_entropy.c"
+    lib = TOOLCHAIN / "fixed_entropy.so"
+    if not lib.exists() or lib.stat().st_mtime < src.stat().st_mtime:
+        cc = os.environ.get("CC", "cc")
+        subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", lib, src, "-ldl"], check=True)
+    return lib
+
+
+def guarded(node, parents):
+    """Whether an import sits in a `try` that catches ImportError."""
+    for p in parents.get(node, []):
+        if isinstance(p, ast.Try):
+            for h in p.handlers:
+                names = ast.unparse(h.type) if h.type else "Exception"
+                if any(n in names for n in ("ImportError", "ModuleNotFoundError", "Exception")):
+                    return True
+    return False
+
+
+def imports(app):
+    """Every module the app imports anywhere, following its local modules:
+    (module, "file:line") pairs; `where` is None when a failure is allowed
+    (`from x import name` where name may be an attribute, a guarded import)."""
+    found, seen, todo = [], set(), [app]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        tree = ast.parse(path.read_text(), filename=str(path))
+        parents = {}
+        stack = [(tree, [])]
+        while stack:
+            node, chain = stack.pop()
+            parents[node] = chain
+            for child in ast.iter_child_nodes(node):
+                stack.append((child, chain + [node]))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [(a.name, True) for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [(node.module, True)] + [(f"{node.module}.{a.name}", False) for a in node.names]
+            for name, required in names:
+                where = f"{path.name}:{node.lineno}" if required and not guarded(node, parents) else None
+                found.append((name, where))
+                local = app.parent / (name.split(".")[0] + ".py")
+                if local.is_file():
+                    todo.append(local)
+    return found
+
+
 def inputs(app):
     yield from app.parent.rglob("*.py")
     yield from (SDK / "cairn").rglob("*.py")
     yield from (SDK / "templates").rglob("*.py")
     yield from (ROOT / "wit").rglob("*.wit")
+    yield SDK / "fixed_entropy.c"
+    yield pathlib.Path(__file__).resolve()
 
 
 def main():
@@ -59,7 +139,8 @@ def main():
     entry_dir.mkdir(parents=True, exist_ok=True)
     world = args.world or ("activity" if "@activity" in app.read_text() else "workflow")
     template = (SDK / "templates" / f"{world}_entry.py").read_text()
-    (entry_dir / "cairn_entry.py").write_text(template.replace("{app}", app.stem))
+    entry = template.replace("{app}", app.stem).replace("{imports}", repr(imports(app)))
+    (entry_dir / "cairn_entry.py").write_text(entry)
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
         str(toolchain()),
@@ -69,11 +150,16 @@ def main():
         "-p", str(app.parent),
         "-p", str(SDK),
         "-p", str(entry_dir),
+        "-p", str(bundled()),
         "cairn_entry",
         "-o", str(out),
     ]
     print(f"build.py: {app.name} -> {os.path.relpath(out)}", file=sys.stderr)
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    env = dict(os.environ)
+    lib = fixed_entropy()
+    if lib:
+        env["LD_PRELOAD"] = str(lib)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
 
 
 if __name__ == "__main__":

@@ -165,6 +165,8 @@ pub struct Seen {
     pub target: String,
     /// The `idempotency-key` header, if any.
     pub key: Option<String>,
+    /// The `cairn-attempt` header (the activity's attempt), if any.
+    pub attempt: Option<u32>,
     /// The `traceparent` header, if any.
     pub traceparent: Option<String>,
     /// The `content-length` header, if any.
@@ -209,6 +211,7 @@ impl TestServer {
                     }
                     let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
                     let (mut key, mut traceparent, mut content_length, mut chunked) = (None, None, None, false);
+                    let mut attempt = None;
                     loop {
                         let mut h = String::new();
                         if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
@@ -217,6 +220,8 @@ impl TestServer {
                         if let Some((name, value)) = h.split_once(':') {
                             if name.eq_ignore_ascii_case("idempotency-key") {
                                 key = Some(value.trim().to_owned());
+                            } else if name.eq_ignore_ascii_case("cairn-attempt") {
+                                attempt = value.trim().parse().ok();
                             } else if name.eq_ignore_ascii_case("traceparent") {
                                 traceparent = Some(value.trim().to_owned());
                             } else if name.eq_ignore_ascii_case("content-length") {
@@ -244,6 +249,7 @@ impl TestServer {
                     seen.lock().unwrap().push(Seen {
                         target: target.clone(),
                         key,
+                        attempt,
                         traceparent,
                         content_length,
                         chunked,

@@ -33,6 +33,7 @@ fn kill9_mid_workflow_then_resume_repeats_no_completed_activity() {
     wait_for(60, "three requests", || (server.requests().len() >= 3).then_some(()));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    let before_kill = server.requests().len();
 
     let execs = list(data.path());
     assert_eq!(execs.len(), 1);
@@ -70,6 +71,13 @@ fn kill9_mid_workflow_then_resume_repeats_no_completed_activity() {
         keys.iter().all(|k| k.is_some() && *k == keys[0]),
         "same key on every attempt: {keys:?}"
     );
+    // The call the killed process had in flight is another attempt: the
+    // activity sees attempt 2; every call made after that is a first one.
+    let attempts: Vec<Option<u32>> = server.requests().iter().map(|s| s.attempt).collect();
+    let (killed, resumed) = attempts.split_at(before_kill);
+    assert!(killed.iter().all(|a| *a == Some(1)), "before the kill: {attempts:?}");
+    assert_eq!(resumed[0], Some(2), "the repeat is attempt 2: {attempts:?}");
+    assert!(resumed[1..].iter().all(|a| *a == Some(1)), "later calls: {attempts:?}");
     let after = show(data.path(), &id);
     assert_eq!(after["execution"]["status"], "completed");
     assert_eq!(completed_activities(&after), 6);

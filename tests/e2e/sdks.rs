@@ -244,6 +244,32 @@ fn python_and_typescript_sdks_behave_alike() {
             json!({ "mode": "raw-input" }),
             Want::Output(json!({ "code": "invalid-input" })),
         );
+        // A call never awaited: started when made, ended with the run (its
+        // result if it finished first, else `abandoned`), in both alike.
+        let (id, code, r, k) = scenario(&server, d, sdk.name, json!({ "mode": "unawaited" }));
+        check(sdk.name, "unawaited", code, &r, &Want::Output(json!("done")));
+        shapes.entry("unawaited").or_default().push((sdk.name, k));
+        let history = server.json(d, &["history", &id]);
+        let done: Vec<&Value> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "activity.done")
+            .collect();
+        assert_eq!(done.len(), 1, "{}: {history}", sdk.name);
+        let result = done[0]["payload"]["data"]["result"].to_string();
+        assert!(
+            result.contains("abandoned") || result.contains('8'),
+            "{}: {result}",
+            sdk.name
+        );
+        // A set of strings: one activity per word, in the set's own order.
+        let (id, code, r, k) = scenario(&server, d, sdk.name, json!({ "mode": "set" }));
+        let mut order: Vec<String> = serde_json::from_value(r["output"].clone()).unwrap_or_default();
+        order.sort();
+        assert_eq!((code, order), (Some(0), words()), "{}: {r}", sdk.name);
+        shapes.entry("set").or_default().push((sdk.name, k));
+        ran.entry(sdk.name).or_default().push(id);
         for (mode, id) in [
             ("signal", timer_wins(&server, d, sdk.name)),
             ("compensate", compensates(&server, d, sdk.name)),
@@ -324,6 +350,86 @@ fn python_and_typescript_sdks_behave_alike() {
             sdk.name
         );
     }
+}
+
+/// The words the `set` mode iterates, sorted.
+fn words() -> Vec<String> {
+    ["apple", "date", "fig", "kiwi", "lime", "pear", "plum", "yuzu"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Builds `tests/python/NAME.py` afresh into `out` with the SDK's build
+/// script; its output and stderr.
+fn python_build(app: &Path, out: &Path) -> std::process::Output {
+    std::process::Command::new("python3")
+        .arg(workspace().join("guest-sdk/python/build.py"))
+        .arg(app)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+/// Python's string hash seed is the same in every build: a journal that
+/// iterated a set of strings replays on a fresh build of the same code
+/// (a seed drawn per build changed the order, and replay failed with
+/// CAIRN-E006), and the fresh build iterates the set alike.
+#[test]
+fn python_rebuild_iterates_sets_alike() {
+    let data = data_dir();
+    let d = data.path();
+    let built = python_wasm("pyrace");
+    let input = json!({ "mode": "set" }).to_string();
+    let first = run(d, &run_args(&built, &wasm("increment"), &input, &[]));
+    assert!(first.status.success(), "{}", stderr(&first));
+    let id = stderr(&first)
+        .split_whitespace()
+        .nth(1)
+        .expect("an execution id")
+        .to_owned();
+    let rebuilt = d.join("pyrace.wasm");
+    let out = python_build(&workspace().join("tests/python/pyrace.py"), &rebuilt);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(d, &["replay", "--component", rebuilt.to_str().unwrap(), &id]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let second = run(d, &run_args(&rebuilt, &wasm("increment"), &input, &[]));
+    assert_eq!(stdout(&second), stdout(&first), "{}", stderr(&second));
+}
+
+/// A Python workflow imports the standard library inside its function
+/// (`datetime.strptime`, the idna codec, statistics, decimal, csv,
+/// zoneinfo with its data, urllib) and each works; a module that exists
+/// nowhere fails the build, naming it and the line, not the run.
+#[test]
+fn python_standard_library_is_bundled() {
+    let data = data_dir();
+    let d = data.path();
+    let out = run(d, &["run", python_wasm("pystdlib").to_str().unwrap(), "--input", "{}"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let want = json!({
+        "strptime": "2026-12-04T10:30:00",
+        "idna": "xn--bcher-kva.example",
+        "mean": 2.5,
+        "decimal": "0.3",
+        "csv": [["a", "b"], ["1", "2"]],
+        "paris": "2026-07-01T14:00:00+02:00",
+        "url": "q=a+b",
+        "quote": "/a%20b",
+    });
+    assert_eq!(got, want);
+
+    let app = d.join("missing.py");
+    std::fs::write(
+        &app,
+        "from cairn import workflow\n\n\n@workflow\nasync def missing(input):\n    import nosuchmodule\n    return 1\n",
+    )
+    .unwrap();
+    let out = python_build(&app, &d.join("missing.wasm"));
+    let text = stderr(&out);
+    assert!(!out.status.success(), "built: {text}");
+    assert!(text.contains("missing.py:6: `import nosuchmodule`"), "{text}");
 }
 
 /// `cairn bench --language` measures each language's chain (every chain it

@@ -18,6 +18,10 @@ Modes (input `{"mode": ..., "timer_s": ..., "self": ..., "left": ...}`):
 - `deadlock`: awaits a future nobody resolves (failure `workflow-deadlock`);
 - `nan`: returns NaN, which is not JSON (failure `invalid-payload`);
 - `noawait`: returns a coroutine it forgot to await (failure `invalid-payload`);
+- `unawaited`: starts an activity and returns without awaiting it (the
+  call is abandoned at the end unless it already finished);
+- `set`: iterates a set of strings, one activity per word in iteration
+  order, and returns that order (a rebuild must iterate it alike);
 - `raw-input`: starts an activity through the bindings with an input that
   is not JSON (the host ends the call with `invalid-input`).
 """
@@ -75,6 +79,16 @@ async def scenarios(input: dict, version: int):
         return float("nan")
     if mode == "noawait":
         return {"v": asyncio.sleep(0)}
+    if mode == "unawaited":
+        ctx.activity("increment", 7)
+        return "done"
+    if mode == "set":
+        words = {"apple", "pear", "plum", "fig", "kiwi", "lime", "date", "yuzu"}
+        order = []
+        for w in words:
+            order.append(w)
+            await ctx.activity("increment", sorted(words).index(w))
+        return order
     if mode == "raw-input":
         from wit_world.imports import context
 

@@ -18,6 +18,10 @@
 // - `noawait`: returns a promise it forgot to await (failure `invalid-payload`);
 // - `fetch` / `timeout` (TypeScript only): calls `fetch()` / `setTimeout()`
 //   (failure `sdk-misuse`, naming what to use instead);
+// - `unawaited`: starts an activity and returns without awaiting it (the
+//   call is abandoned at the end unless it already finished);
+// - `set`: iterates a set of strings, one activity per word in iteration
+//   order, and returns that order (a rebuild must iterate it alike);
 // - `raw-input`: starts an activity through the host import with an input
 //   that is not JSON (the host ends the call with `invalid-input`).
 
@@ -90,6 +94,19 @@ export async function scenarios(input: Input, version: number): Promise<unknown>
       return (await fetch("http://example.com/")).status;
     case "timeout":
       return new Promise((resolve) => setTimeout(resolve, 10));
+    case "unawaited":
+      void ctx.activity<number>("increment", 7);
+      return "done";
+    case "set": {
+      const words = new Set(["apple", "pear", "plum", "fig", "kiwi", "lime", "date", "yuzu"]);
+      const sorted = [...words].sort();
+      const order: string[] = [];
+      for (const w of words) {
+        order.push(w);
+        await ctx.activity<number>("increment", sorted.indexOf(w));
+      }
+      return order;
+    }
     case "raw-input": {
       const handle = host.startActivity("increment", "not json", undefined);
       const [, completion] = host.waitAny(Uint32Array.of(handle));

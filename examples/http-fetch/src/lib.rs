@@ -1,5 +1,6 @@
 //! Activity `fetch`: an HTTP request to an allow-listed host. The request
-//! carries the call's idempotency key in `Idempotency-Key`.
+//! carries the call's idempotency key in `Idempotency-Key` and the attempt
+//! (from 1) in `Cairn-Attempt`, so the server can tell a repeat.
 
 use cairn_sdk::prelude::*;
 
@@ -20,7 +21,8 @@ struct Reply {
 
 fn fetch(req: Request) -> Result<Reply, Failure> {
     let key = activity::idempotency_key();
-    let headers = [("idempotency-key", key.as_str())];
+    let attempt = activity::attempt().to_string();
+    let headers = [("idempotency-key", key.as_str()), ("cairn-attempt", attempt.as_str())];
     let method = req.method.as_deref().unwrap_or("GET");
     let response = http::request(method, &req.url, &headers, req.body.as_deref().map(str::as_bytes))?;
     if response.status >= 500 {

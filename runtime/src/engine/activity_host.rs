@@ -219,25 +219,58 @@ pub(crate) enum News {
     Done(ActivityOutcome),
 }
 
+/// Where a call's attempts begin.
+#[derive(Debug, Clone)]
+pub(crate) enum Start {
+    /// Nothing ran before: attempt 1.
+    Fresh,
+    /// An earlier activation started the call and stopped (its node
+    /// crashed, the execution moved or parked) before its outcome was
+    /// recorded: attempt 1 may have run, so the next one is attempt 2 (and
+    /// counts against the retry policy like any failed attempt).
+    Interrupted,
+    /// The execution was evicted during a backoff: its attempts so far and
+    /// when the next one is due.
+    Backoff(RetryState),
+}
+
 /// Runs an activity call to its final outcome under its retry policy,
-/// telling `news` when it waits between attempts. `resume` continues a call
-/// whose execution was evicted during a backoff: its attempts so far and
-/// when the next one is due.
+/// telling `news` when it waits between attempts; `start` says which
+/// attempt comes first.
 pub(crate) async fn run(
     engine: &Engine,
     component: &ActivityComponent,
     call: ActivityCall,
-    resume: Option<RetryState>,
+    start: Start,
     news: impl Fn(News),
 ) {
     let mut n = 1;
-    if let Some(state) = resume {
-        n = state.attempts + 1;
-        let wait = state.next_at_ms - now_ms();
-        if wait > 0 {
-            news(News::Backoff(state));
-            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
-            news(News::Retrying);
+    match start {
+        Start::Fresh => {}
+        Start::Interrupted if call.spec.may_retry(1) => n = 2,
+        Start::Interrupted => {
+            let failure = FailureRecord::new(
+                failures::ACTIVITY_INTERRUPTED,
+                format!(
+                    "attempt 1 of `{}` was cut short (its node stopped or the execution moved) and its retry policy allows no further attempt",
+                    call.name
+                ),
+            );
+            let (name, message) = (escaped(&call.name), escaped(&failure.message));
+            tracing::warn!(target: "cairn::activity", "[{}] `{name}`: {message}", call.execution_id);
+            return news(News::Done(ActivityOutcome {
+                attempts: 1,
+                result: Err(failure),
+            }));
+        }
+        Start::Backoff(state) => {
+            n = state.attempts + 1;
+            let wait = state.next_at_ms - now_ms();
+            if wait > 0 {
+                news(News::Backoff(state));
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                news(News::Retrying);
+            }
         }
     }
     let labels = [call.tenant.as_str(), call.name.as_str()];

@@ -98,6 +98,12 @@ pub mod failures {
     pub const ACTIVITY_TRAPPED: &str = "activity-trapped";
     /// The activity returned text that is not JSON.
     pub const INVALID_ACTIVITY_OUTPUT: &str = "invalid-activity-output";
+    /// An attempt was cut short (its node stopped, the execution moved) and
+    /// the retry policy allows no further attempt.
+    pub const ACTIVITY_INTERRUPTED: &str = "activity-interrupted";
+    /// The run ended (returned, failed, continued as new) while the call
+    /// was still running: it was stopped and its result is not recorded.
+    pub const ABANDONED: &str = "abandoned";
 
     /// The code the SDKs give an exception the workflow did not catch (not
     /// a host code): the node parks such an execution instead of failing it.
@@ -117,6 +123,14 @@ pub mod failures {
         (ACTIVITY_TIMEOUT, "an activity attempt exceeded its timeout"),
         (ACTIVITY_TRAPPED, "the activity instance trapped"),
         (INVALID_ACTIVITY_OUTPUT, "the activity returned text that is not JSON"),
+        (
+            ACTIVITY_INTERRUPTED,
+            "an attempt was cut short (its node stopped, the execution moved) and the retry policy allows no further attempt",
+        ),
+        (
+            ABANDONED,
+            "the run ended while the call was still running (never awaited): it was stopped, its result is not recorded",
+        ),
     ];
 }
 

@@ -253,6 +253,10 @@ pub struct Lease {
     pub owner: String,
     /// Epoch of the claim; a newer claim makes this lease stale.
     pub epoch: i64,
+    /// Whether this claim took the lease over from an owner that never
+    /// gave it up (it crashed or stopped): calls it had in flight may have
+    /// run, so their next attempt is not the first.
+    pub recovered: bool,
 }
 
 /// The status change committed together with a batch of entries.

@@ -252,6 +252,8 @@ impl Node {
                 return Err(Error::store("a live activation stopped at the end of its journal"));
             }
         };
+        // The run ends here: calls it never awaited end with it.
+        host.abandon_running();
         let cursor = host.cursor_mut();
         cursor.record_lifecycle(lifecycle, now);
         let entries = cursor.take_pending();

@@ -163,6 +163,7 @@ impl Node {
             execution_id: id.clone(),
             owner: owner.into(),
             epoch: -1,
+            recovered: false,
         };
         Ok(ExecutionHost::new(
             cursor,

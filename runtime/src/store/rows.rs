@@ -18,6 +18,8 @@ pub(super) trait Row {
     fn opt_int(&self, i: usize) -> Result<Option<i64>>;
     /// A journal `seq` column (`INTEGER`).
     fn seq(&self, i: usize) -> Result<u32>;
+    /// A `BOOLEAN NOT NULL` column (SQLite: `INTEGER` 0 or 1).
+    fn flag(&self, i: usize) -> Result<bool>;
     /// A `TEXT NOT NULL` column holding a key.
     fn key(&self, i: usize) -> Result<Key> {
         self.text(i).map(Key::stored)

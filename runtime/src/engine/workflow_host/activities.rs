@@ -7,7 +7,7 @@
 use super::end::Interrupt;
 use super::waits::{SHOW_WAIT_AFTER, until_shown};
 use super::{ExecutionHost, stop};
-use crate::engine::activity_host::{self, ActivityCall, News};
+use crate::engine::activity_host::{self, ActivityCall, News, Start};
 use crate::engine::fair::{Metered, TenantCell};
 use crate::error::{Error, codes};
 use crate::journal::{ActivityOutcome, Event, FailureRecord, RetrySpec, failures};
@@ -16,8 +16,17 @@ use std::future::pending;
 
 impl ExecutionHost {
     /// Starts activity call `seq` in the background (where it was, if its
-    /// execution was evicted during a backoff).
-    pub(super) fn launch(&mut self, seq: u32, name: &str, input: &str, options: RetrySpec) -> wasmtime::Result<()> {
+    /// execution was evicted during a backoff; at attempt 2 if it was
+    /// `replayed` from the journal without an outcome, or is live in the
+    /// first step after a crashed owner, which may have run it).
+    pub(super) fn launch(
+        &mut self,
+        seq: u32,
+        name: &str,
+        input: &str,
+        options: RetrySpec,
+        replayed: bool,
+    ) -> wasmtime::Result<()> {
         let Some(component) = self.registry.get(name).cloned() else {
             let known = match self.registry.names() {
                 names if names.is_empty() => "none is registered".to_owned(),
@@ -60,9 +69,12 @@ impl ExecutionHost {
             allow_http: self.registry.http_allow(name),
             spec: options,
         };
-        let resume = match self.cursor.event(Event::ACTIVITY_RETRY, seq) {
-            Some(Event::ActivityRetry(state)) => Some(state.clone()),
-            _ => None,
+        // A call the journal (or a crashed owner) already started may have
+        // run: its next attempt is not the first.
+        let start = match self.cursor.event(Event::ACTIVITY_RETRY, seq) {
+            Some(Event::ActivityRetry(state)) => Start::Backoff(state.clone()),
+            _ if replayed || self.recovering => Start::Interrupted,
+            _ => Start::Fresh,
         };
         let (engine, tx) = (self.engine.clone(), self.news_tx.clone());
         // The attempts continue this call's trace (the host call's span).
@@ -76,13 +88,55 @@ impl ExecutionHost {
                     let report = |news| {
                         let _ = tx.send((seq, news));
                     };
-                    activity_host::run(&engine, &component, call, resume, report).await;
+                    activity_host::run(&engine, &component, call, start, report).await;
                 },
                 cx,
             ),
         ));
         self.tasks.insert(seq, task);
         Ok(())
+    }
+
+    /// Stops the calls still running when the run ends (started, never
+    /// awaited): each is recorded as `abandoned` (its result, if it comes,
+    /// is not), and the operator's log names them. Results that arrived
+    /// meanwhile are recorded as they are.
+    pub(crate) fn abandon_running(&mut self) {
+        self.drain_news();
+        let mut running: Vec<u32> = self.tasks.keys().copied().collect();
+        if running.is_empty() {
+            return;
+        }
+        running.sort();
+        let mut names = Vec::new();
+        for seq in running {
+            if let Some(task) = self.tasks.remove(&seq) {
+                task.abort();
+            }
+            let name = match self.waitables.get(&seq) {
+                Some(super::race::Waitable::Activity { name }) => name.clone(),
+                _ => "?".to_owned(),
+            };
+            let failure = FailureRecord::new(
+                failures::ABANDONED,
+                format!(
+                    "the run ended before awaiting call {seq} of `{name}`: it was stopped and its result is not recorded"
+                ),
+            );
+            self.record_done(
+                seq,
+                ActivityOutcome {
+                    attempts: 0,
+                    result: Err(failure),
+                },
+            );
+            names.push(format!("{seq} (`{}`)", crate::error::escaped(&name)));
+        }
+        tracing::warn!(
+            "execution {} ended with activity calls it never awaited: {}; they were stopped and their results are not recorded (await every call whose effect matters)",
+            self.id.as_str(),
+            names.join(", ")
+        );
     }
 
     /// Whether activity call `seq` has a recorded outcome.

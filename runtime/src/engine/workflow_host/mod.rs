@@ -157,6 +157,9 @@ pub(crate) struct ExecutionHost {
     children: HashMap<u32, ChildRef>,
     /// Every handle started so far (any kind), by its seq.
     waitables: HashMap<u32, race::Waitable>,
+    /// Until the first commit on a lease taken from a crashed owner: live
+    /// calls may repeat ones that owner made and never committed.
+    recovering: bool,
     /// Signals and cancellation requests, as last read.
     inbox: Vec<InboxMessage>,
     /// Wakes the waits when the inbox or a child changes (once subscribed).
@@ -191,6 +194,7 @@ impl ExecutionHost {
         options: HostOptions,
     ) -> ExecutionHost {
         let (news_tx, news_rx) = mpsc::unbounded_channel();
+        let recovering = lease.recovered;
         ExecutionHost {
             id: lease.execution_id.clone(),
             cursor,
@@ -204,6 +208,7 @@ impl ExecutionHost {
             backoff: HashMap::new(),
             children: HashMap::new(),
             waitables: HashMap::new(),
+            recovering,
             inbox: Vec::new(),
             pokes: None,
             options,
@@ -309,7 +314,7 @@ impl ExecutionHost {
     fn note_handle(&mut self, command: &Command, seq: u32, result: &Value) {
         use race::Waitable;
         let waitable = match command {
-            Command::StartActivity(_) => Waitable::Activity,
+            Command::StartActivity(a) => Waitable::Activity { name: a.name.clone() },
             Command::StartChild(_) => match serde_json::from_value(result.clone()) {
                 Ok(ChildStartResult::Started { .. }) => Waitable::Child,
                 _ => return,
@@ -337,7 +342,7 @@ impl ExecutionHost {
         let seq = recorded.seq;
         match command {
             Command::StartActivity(a) if !self.activity_resolved(seq) => {
-                self.launch(seq, &a.name, &a.input, a.options.clone())
+                self.launch(seq, &a.name, &a.input, a.options.clone(), true)
             }
             Command::Sleep(_) if !self.timer_resolved(seq) => {
                 let fire_at = self.decode::<SleepResult>(recorded)?.fire_at;
@@ -403,7 +408,7 @@ impl ExecutionHost {
             }
             Command::StartActivity(a) => {
                 let seq = self.cursor.next_seq();
-                self.launch(seq, &a.name, &a.input, a.options.clone())?;
+                self.launch(seq, &a.name, &a.input, a.options.clone(), false)?;
                 json!(seq)
             }
             Command::AwaitActivity(a) => {
@@ -479,7 +484,11 @@ impl ExecutionHost {
     async fn commit(&mut self, transition: Transition) -> wasmtime::Result<()> {
         let entries = self.cursor.take_pending();
         match self.effects.commit(&self.lease, &entries, &transition).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // Past what the crashed owner could have done uncommitted.
+                self.recovering = false;
+                Ok(())
+            }
             Err(e) if e.code == crate::error::codes::LEASE_LOST => Err(stop(Interrupt::LeaseLost)),
             Err(e) => Err(stop(Interrupt::Store(e))),
         }

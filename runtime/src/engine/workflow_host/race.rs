@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 /// Something started that a workflow can wait for, by the seq that started it.
 #[derive(Debug, Clone)]
 pub(super) enum Waitable {
-    /// An activity call.
-    Activity,
+    /// A call of activity `name`.
+    Activity { name: String },
     /// A child workflow.
     Child,
     /// A durable timer firing at this time (ms since the epoch).
@@ -148,7 +148,7 @@ impl ExecutionHost {
                 continue;
             }
             match self.waitables[&h].clone() {
-                Waitable::Activity => {}
+                Waitable::Activity { .. } => {}
                 Waitable::Timer { fire_at } => {
                     if fire_at <= now {
                         self.cursor.record_event(h, Event::TimerFired(()), now);
@@ -209,7 +209,7 @@ impl ExecutionHost {
         match kind {
             Waitable::Timer { .. } => self.cursor.record_event(h, Event::TimerCancelled(()), now),
             Waitable::Signal { .. } => self.cursor.record_event(h, Event::SignalCancelled(()), now),
-            Waitable::Activity => {
+            Waitable::Activity { .. } => {
                 if let Some(task) = self.tasks.remove(&h) {
                     task.abort();
                 }

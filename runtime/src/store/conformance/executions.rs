@@ -97,6 +97,7 @@ pub(super) async fn claim_respects_live_leases(store: &dyn Store) {
         .unwrap()
         .unwrap();
     assert_eq!(stolen.epoch, 2);
+    assert!(stolen.recovered, "a lease taken from a dead owner is a recovery");
     store
         .append(&stolen, &[], &Transition::Completed { output: "1".into() })
         .await
@@ -140,6 +141,27 @@ pub(super) async fn renew_and_release(store: &dyn Store) {
         .unwrap()
         .expect("released lease is claimable");
     assert_eq!(next.epoch, 2);
+    assert!(!next.recovered, "a lease given up is claimed afresh, not recovered");
+    // An expired lease is a recovery, by id and by the runnable claim alike.
+    let dead = create(store, "renew-expired", "node-gone", 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let recovered = store
+        .claim_runnable("node-b", 10_000, 1000, &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.execution_id == dead.execution_id)
+        .expect("an expired lease is claimable");
+    assert!(recovered.recovered, "an expired lease is a recovery");
+    store.release(&recovered).await.unwrap();
+    let afresh = store
+        .claim_runnable("node-c", 10_000, 1000, &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.execution_id == dead.execution_id)
+        .expect("a released lease is claimable");
+    assert!(!afresh.recovered, "a released lease is claimed afresh");
 }
 
 /// Terminal transitions release the lease and record output or error.
@@ -249,7 +271,9 @@ pub(super) async fn idempotent_enqueue(store: &dyn Store) {
     assert_eq!(store.journal(&id).await.unwrap().len(), 1);
     let leases = store.claim_runnable("node-x", 10_000, 1000, &[]).await.unwrap();
     assert!(
-        leases.iter().any(|l| l.execution_id == id && l.epoch == 1),
+        leases
+            .iter()
+            .any(|l| l.execution_id == id && l.epoch == 1 && !l.recovered),
         "an enqueued execution is claimable"
     );
 }

@@ -102,6 +102,9 @@ impl Row for tokio_postgres::Row {
     fn seq(&self, i: usize) -> Result<u32> {
         get::<i32>(self, i).map(|s| s as u32)
     }
+    fn flag(&self, i: usize) -> Result<bool> {
+        get(self, i)
+    }
 }
 
 fn map_all<T>(rows: &[tokio_postgres::Row], map: impl Fn(&tokio_postgres::Row) -> Result<T>) -> Result<Vec<T>> {
@@ -255,6 +258,7 @@ fn created(new: &NewExecution, owner: Option<&str>, inserted: bool) -> Created {
             execution_id: new.id.clone(),
             owner: owner.to_owned(),
             epoch: 1,
+            recovered: false,
         }),
         (true, None) => Created::Unclaimed,
     }
@@ -323,6 +327,7 @@ impl ExecutionStore for PostgresStore {
                     execution_id: id.clone(),
                     owner: owner.to_owned(),
                     epoch: r.int(0)?,
+                    recovered: r.flag(1)?,
                 })
             })
             .transpose()
@@ -341,6 +346,7 @@ impl ExecutionStore for PostgresStore {
                 execution_id: r.key(0)?,
                 owner: owner.to_owned(),
                 epoch: r.int(1)?,
+                recovered: r.flag(2)?,
             })
         })
     }

@@ -129,10 +129,11 @@ pub(super) const END_FENCED: &str = "UPDATE executions SET status = $2, error = 
 
 /// Claims one execution (`$5`: dead owners).
 pub(super) const CLAIM: &str =
-    "UPDATE executions SET lease_owner = $2, lease_epoch = lease_epoch + 1, lease_expires = $3
+    "UPDATE executions SET lease_owner = $2, lease_epoch = lease_epoch + 1, lease_expires = $3,
+         lease_recovered = (lease_owner IS NOT NULL)
      WHERE id = $1 AND status IN ('running', 'sleeping')
        AND (lease_owner IS NULL OR lease_expires < $4 OR lease_owner = ANY($5))
-     RETURNING lease_epoch";
+     RETURNING lease_epoch, lease_recovered";
 
 /// Claims up to `$4` runnable executions, skipping rows other nodes are
 /// claiming. Tenants take turns: a candidate's rank is its place in its
@@ -140,7 +141,8 @@ pub(super) const CLAIM: &str =
 /// lowest first; so a tenant with a backlog never holds another's new work
 /// back longer than one claim. Tenants in `$5` are skipped.
 pub(super) const CLAIM_RUNNABLE: &str =
-    "UPDATE executions SET lease_owner = $1, lease_epoch = lease_epoch + 1, lease_expires = $2
+    "UPDATE executions SET lease_owner = $1, lease_epoch = lease_epoch + 1, lease_expires = $2,
+         lease_recovered = (lease_owner IS NOT NULL)
      WHERE id IN (
         SELECT id FROM executions WHERE id IN (
             WITH busy AS (
@@ -158,7 +160,7 @@ pub(super) const CLAIM_RUNNABLE: &str =
             ORDER BY line.turn + COALESCE(busy.n, 0), line.updated_at LIMIT $4)
         FOR UPDATE SKIP LOCKED)
        AND (lease_owner IS NULL OR lease_expires < $3)
-     RETURNING id, lease_epoch";
+     RETURNING id, lease_epoch, lease_recovered";
 
 /// Extends the leases of `$1` on the executions `$3`.
 pub(super) const RENEW_LEASES: &str =

@@ -58,6 +58,9 @@ impl Row for rusqlite::Row<'_> {
     fn seq(&self, i: usize) -> Result<u32> {
         self.get(i).map_err(sql_err)
     }
+    fn flag(&self, i: usize) -> Result<bool> {
+        self.get(i).map_err(sql_err)
+    }
 }
 
 /// Runs `query` and maps every row with `map`.
@@ -334,6 +337,7 @@ impl ExecutionStore for SqliteStore {
                     execution_id: new.id,
                     owner,
                     epoch: 1,
+                    recovered: false,
                 }),
                 None => Created::Unclaimed,
             })
@@ -388,16 +392,17 @@ impl ExecutionStore for SqliteStore {
         let dead = serde_json::to_string(dead_owners).expect("strings encode");
         self.write(move |c| {
             let now = now_ms();
-            let epoch = query_one(
+            let claimed = query_one(
                 c,
                 sql::CLAIM,
                 params![id.as_str(), owner, now + lease_ms, now, dead],
-                |r| r.int(0),
+                |r| Ok((r.int(0)?, r.flag(1)?)),
             )?;
-            Ok(epoch.map(|epoch| Lease {
+            Ok(claimed.map(|(epoch, recovered)| Lease {
                 execution_id: id,
                 owner,
                 epoch,
+                recovered,
             }))
         })
         .await
@@ -417,6 +422,7 @@ impl ExecutionStore for SqliteStore {
                         execution_id: r.key(0)?,
                         owner: owner.clone(),
                         epoch: r.int(1)?,
+                        recovered: r.flag(2)?,
                     })
                 },
             )

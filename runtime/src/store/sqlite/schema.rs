@@ -147,4 +147,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
             UPDATE tokens SET confirmed_at = created_at;
             UPDATE tokens SET role = 'superuser' WHERE role = 'admin';",
     },
+    Migration {
+        version: 9,
+        // Whether the last claim took the lease over from an owner that
+        // never gave it up (a crash): its calls in flight may have run.
+        sql: "ALTER TABLE executions ADD COLUMN lease_recovered INTEGER NOT NULL DEFAULT 0;",
+    },
 ];

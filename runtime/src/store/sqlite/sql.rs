@@ -68,15 +68,17 @@ pub(super) const END_FENCED: &str = "UPDATE executions SET status = ?2, error = 
 
 /// Claims one execution (`?5`: JSON list of dead owners).
 pub(super) const CLAIM: &str =
-    "UPDATE executions SET lease_owner = ?2, lease_epoch = lease_epoch + 1, lease_expires = ?3
+    "UPDATE executions SET lease_owner = ?2, lease_epoch = lease_epoch + 1, lease_expires = ?3,
+         lease_recovered = (lease_owner IS NOT NULL)
      WHERE id = ?1 AND status IN ('running', 'sleeping')
        AND (lease_owner IS NULL OR lease_expires < ?4 OR lease_owner IN (SELECT value FROM json_each(?5)))
-     RETURNING lease_epoch";
+     RETURNING lease_epoch, lease_recovered";
 
 /// Claims up to `?4` runnable executions of tenants not in the JSON list
 /// `?5`; tenants take turns (as on PostgreSQL).
 pub(super) const CLAIM_RUNNABLE: &str =
-    "UPDATE executions SET lease_owner = ?1, lease_epoch = lease_epoch + 1, lease_expires = ?2
+    "UPDATE executions SET lease_owner = ?1, lease_epoch = lease_epoch + 1, lease_expires = ?2,
+         lease_recovered = (lease_owner IS NOT NULL)
      WHERE id IN (
         WITH busy AS (
             SELECT tenant, COUNT(*) AS n FROM executions
@@ -91,7 +93,7 @@ pub(super) const CLAIM_RUNNABLE: &str =
         )
         SELECT line.id FROM line LEFT JOIN busy ON busy.tenant = line.tenant
         ORDER BY line.turn + COALESCE(busy.n, 0), line.updated_at LIMIT ?4)
-     RETURNING id, lease_epoch";
+     RETURNING id, lease_epoch, lease_recovered";
 
 /// Extends the leases of `?1` on the executions of the JSON list `?3`.
 pub(super) const RENEW_LEASES: &str = "UPDATE executions SET lease_expires = ?2
