@@ -13,16 +13,32 @@ fn completed_activities(journal: &serde_json::Value) -> usize {
         .count()
 }
 
+/// In every language (its own http-steps workflow and fetch activity):
+/// steps journaled before the kill do not run again, the call in flight
+/// runs again with the same key as attempt 2.
 #[test]
 fn kill9_mid_workflow_then_resume_repeats_no_completed_activity() {
+    for (lang, built) in LANGUAGES {
+        let name = |n: &str| {
+            if lang == "rust" {
+                n.to_owned()
+            } else {
+                n.replace('-', "_")
+            }
+        };
+        kill9_then_resume(&built(&name("http-steps")), &built(&name("http-fetch")));
+    }
+}
+
+fn kill9_then_resume(workflow: &std::path::Path, activity: &std::path::Path) {
     let data = data_dir();
     let server = TestServer::start(250, 0);
     let input = serde_json::json!({ "url": server.url(), "n": 6 }).to_string();
     let allow = format!("fetch=127.0.0.1:{}", server.port);
     let mut child = cairn(data.path())
         .args(run_args(
-            &wasm("http-steps"),
-            &wasm("http-fetch"),
+            workflow,
+            activity,
             &input,
             &["--allow-http", &allow, "--lease-ms", "60000"],
         ))
@@ -48,7 +64,7 @@ fn kill9_mid_workflow_then_resume_repeats_no_completed_activity() {
     let out = run(data.path(), &["resume", "--output", "json"]);
     assert!(out.status.success(), "resume failed: {}", stderr(&out));
     let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    assert_eq!(result["status"], "completed");
+    assert_eq!(result["status"], "completed", "{}", workflow.display());
     let expected: Vec<String> = (0..6).map(|i| format!("ok:step={i}")).collect();
     assert_eq!(result["output"], serde_json::json!(expected));
 
@@ -75,9 +91,16 @@ fn kill9_mid_workflow_then_resume_repeats_no_completed_activity() {
     // activity sees attempt 2; every call made after that is a first one.
     let attempts: Vec<Option<u32>> = server.requests().iter().map(|s| s.attempt).collect();
     let (killed, resumed) = attempts.split_at(before_kill);
-    assert!(killed.iter().all(|a| *a == Some(1)), "before the kill: {attempts:?}");
-    assert_eq!(resumed[0], Some(2), "the repeat is attempt 2: {attempts:?}");
-    assert!(resumed[1..].iter().all(|a| *a == Some(1)), "later calls: {attempts:?}");
+    let lang = activity.display();
+    assert!(
+        killed.iter().all(|a| *a == Some(1)),
+        "{lang}: before the kill: {attempts:?}"
+    );
+    assert_eq!(resumed[0], Some(2), "{lang}: the repeat is attempt 2: {attempts:?}");
+    assert!(
+        resumed[1..].iter().all(|a| *a == Some(1)),
+        "{lang}: later calls: {attempts:?}"
+    );
     let after = show(data.path(), &id);
     assert_eq!(after["execution"]["status"], "completed");
     assert_eq!(completed_activities(&after), 6);

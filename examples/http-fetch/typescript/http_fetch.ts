@@ -1,8 +1,9 @@
 // Activity `fetch`: an HTTP request to an allow-listed host with `fetch()`
 // (as examples/http-fetch/src/lib.rs in Rust). The request carries the
-// call's idempotency key in `Idempotency-Key`; a 5xx answer is retried.
+// call's idempotency key in `Idempotency-Key` and the attempt's number in
+// `Cairn-Attempt`; a 5xx answer is retried.
 
-import { activity, Failure, idempotencyKey } from "@cairn/sdk/activity";
+import { activity, attempt, Failure, idempotencyKey } from "@cairn/sdk/activity";
 
 interface Request {
   url: string;
@@ -13,7 +14,7 @@ interface Request {
 activity("fetch", async (req: Request) => {
   const response = await fetch(req.url, {
     method: req.method ?? "GET",
-    headers: { "idempotency-key": idempotencyKey() },
+    headers: { "idempotency-key": idempotencyKey(), "cairn-attempt": String(attempt()) },
     body: req.body,
   });
   if (response.status >= 500) {

@@ -14,6 +14,12 @@
 //! use about half the machine; a scheduler that orders steps by tenant
 //! would not need to leave it idle).
 //!
+//! The store's time counts too ([`FairShare::charge_store`]): a write
+//! (a commit, a creation) that waited beside others costs its tenant its
+//! part of the wait, so a tenant whose steps keep the database busy — work
+//! in another process the thread clock does not see — is paced before its
+//! next step like one that keeps the CPU busy.
+//!
 //! The window is short (20 ms): a paced tenant waits a few milliseconds,
 //! not a second, and a tenant that stops is forgotten after two windows.
 
@@ -35,9 +41,9 @@ const MAX_WINDOWS: u64 = 4;
 const ACTIVE_NS: u64 = 200_000;
 
 /// Beside each other, tenants' shares add up to this part of the machine
-/// (1/2): what a tenant causes beyond its own threads — commits, the
-/// store's writer, HTTP — is not metered, and a machine kept busy queues
-/// every other tenant's steps behind its work.
+/// (1/2): what a tenant causes beyond its own threads and store writes —
+/// the store's writer thread, reads, HTTP — is not metered, and a machine
+/// kept busy queues every other tenant's steps behind its work.
 const BUSY_PART: u64 = 2;
 
 /// Tenants' CPU in the current and the previous window.
@@ -119,6 +125,20 @@ impl FairShare {
             None => {
                 w.now.insert(tenant.to_owned(), ns);
             }
+        }
+    }
+
+    /// Charges `tenant` its part of a commit that took `took` while
+    /// `in_flight` commits (its own included) were waiting together: the
+    /// store's time is shared by whoever waits on it, so a tenant whose
+    /// many steps keep the database busy pays for it, and is paced, as for
+    /// its own CPU. (Database work runs in another process or machine the
+    /// thread clock does not see.) A commit alone costs nothing: it kept
+    /// nobody waiting, and most of its time is the disk's flush.
+    pub(crate) fn charge_store(&self, tenant: &str, took: Duration, in_flight: usize) {
+        if in_flight > 1 {
+            let ns = took.as_nanos() as u64 / in_flight as u64;
+            self.charge(tenant, ns, Instant::now());
         }
     }
 
@@ -273,5 +293,15 @@ mod tests {
         .await;
         let used = fair.windows.lock().unwrap().now.get("a").copied().unwrap_or(0);
         assert!(used >= 1_000_000, "{used} ns");
+    }
+
+    #[test]
+    fn a_store_write_costs_its_part_of_the_wait_and_nothing_alone() {
+        let fair = FairShare::new(2);
+        let used = |t: &str| fair.windows.lock().unwrap().now.get(t).copied();
+        fair.charge_store("a", Duration::from_millis(4), 1);
+        assert_eq!(used("a"), None, "a write alone kept nobody waiting");
+        fair.charge_store("a", Duration::from_millis(4), 4);
+        assert_eq!(used("a"), Some(1_000_000), "a quarter of the 4 ms shared by four");
     }
 }

@@ -21,10 +21,13 @@ impl Effects for Node {
         let mut delay = Duration::from_millis(50);
         let mut attempt = 0;
         loop {
-            let t = std::time::Instant::now();
-            match self.store.append(lease, entries, transition).await {
+            let tenant = lease.execution_id.tenant();
+            let (result, took) = self
+                .store_write(tenant, self.store.append(lease, entries, transition))
+                .await;
+            match result {
                 Ok(()) => {
-                    crate::metrics::observe(|m| &m.commit_seconds, t.elapsed());
+                    crate::metrics::observe(|m| &m.commit_seconds, took);
                     return Ok(());
                 }
                 Err(e) if e.code == codes::LEASE_LOST || attempt >= 10 => return Err(e),

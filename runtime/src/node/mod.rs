@@ -128,6 +128,9 @@ pub struct Node {
     tenancy: tenancy::Tenancy,
     /// Tenants' fair shares of this node's CPU (`engine/fair.rs`).
     fair: Arc<crate::engine::fair::FairShare>,
+    /// Store writes (creations, commits) waiting on the store now: their
+    /// time is shared out between their tenants (`Node::store_write`).
+    writes_in_flight: Arc<std::sync::atomic::AtomicUsize>,
     me: Weak<Node>,
 }
 
@@ -154,6 +157,7 @@ impl Node {
             engine: OnceLock::new(),
             engine_init: Mutex::new(()),
             fair: crate::engine::fair::FairShare::for_machine(),
+            writes_in_flight: Default::default(),
             id: new_node_id(),
             started_at_ms: now_ms(),
             registries: Mutex::new(HashMap::new()),
@@ -235,11 +239,34 @@ impl Node {
     /// Creates an execution (leased to `owner`, if given); counts it
     /// started when it is new.
     async fn create(&self, new: &NewExecution, owner: Option<&str>) -> Result<Created> {
-        let created = self.store.create_execution(new, owner, self.lease_ms()).await?;
+        let write = self.store.create_execution(new, owner, self.lease_ms());
+        let created = self.store_write(new.id.tenant(), write).await.0?;
         if created.is_new() {
             crate::metrics::count(|m| &m.started, &[new.id.tenant(), new.workflow.name()]);
         }
         Ok(created)
+    }
+
+    /// Runs a store write for `tenant` and says how long it took; the
+    /// tenant is charged its part of the store's time, shared with the
+    /// writes waiting beside it (`FairShare::charge_store`): a tenant
+    /// whose writes keep the database busy is paced as for its own CPU.
+    async fn store_write<T>(&self, tenant: &str, write: impl Future<Output = T>) -> (T, Duration) {
+        /// Counts one write in flight until dropped (also when cancelled).
+        struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for InFlight {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let t = std::time::Instant::now();
+        let in_flight = self.writes_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        let counted = InFlight(self.writes_in_flight.clone());
+        let out = write.await;
+        drop(counted);
+        let took = t.elapsed();
+        self.fair.charge_store(tenant, took, in_flight);
+        (out, took)
     }
 
     /// Keeps a just-created execution in memory for its first activation.
