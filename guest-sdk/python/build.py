@@ -66,15 +66,16 @@ def fixed_entropy():
     return lib
 
 
-def guarded(node, parents):
-    """Whether an import sits in a `try` that catches ImportError."""
-    for p in parents.get(node, []):
-        if isinstance(p, ast.Try):
-            for h in p.handlers:
-                names = ast.unparse(h.type) if h.type else "Exception"
-                if any(n in names for n in ("ImportError", "ModuleNotFoundError", "Exception")):
-                    return True
-    return False
+def guarded(tree):
+    """The imports that sit in a `try` catching ImportError (or anything)."""
+    found = set()
+    for t in ast.walk(tree):
+        if isinstance(t, ast.Try) and any(
+            h.type is None or any(n in ast.unparse(h.type) for n in ("ImportError", "ModuleNotFoundError", "Exception"))
+            for h in t.handlers
+        ):
+            found.update(n for stmt in t.body for n in ast.walk(stmt) if isinstance(n, (ast.Import, ast.ImportFrom)))
+    return found
 
 
 def imports(app):
@@ -88,13 +89,7 @@ def imports(app):
             continue
         seen.add(path)
         tree = ast.parse(path.read_text(), filename=str(path))
-        parents = {}
-        stack = [(tree, [])]
-        while stack:
-            node, chain = stack.pop()
-            parents[node] = chain
-            for child in ast.iter_child_nodes(node):
-                stack.append((child, chain + [node]))
+        optional = guarded(tree)
         for node in ast.walk(tree):
             names = []
             if isinstance(node, ast.Import):
@@ -102,7 +97,7 @@ def imports(app):
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [(node.module, True)] + [(f"{node.module}.{a.name}", False) for a in node.names]
             for name, required in names:
-                where = f"{path.name}:{node.lineno}" if required and not guarded(node, parents) else None
+                where = f"{path.name}:{node.lineno}" if required and node not in optional else None
                 found.append((name, where))
                 local = app.parent / (name.split(".")[0] + ".py")
                 if local.is_file():

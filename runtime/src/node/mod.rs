@@ -130,7 +130,7 @@ pub struct Node {
     fair: Arc<crate::engine::fair::FairShare>,
     /// Store writes (creations, commits) waiting on the store now: their
     /// time is shared out between their tenants (`Node::store_write`).
-    writes_in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    writes_in_flight: std::sync::atomic::AtomicUsize,
     me: Weak<Node>,
 }
 
@@ -253,15 +253,15 @@ impl Node {
     /// whose writes keep the database busy is paced as for its own CPU.
     async fn store_write<T>(&self, tenant: &str, write: impl Future<Output = T>) -> (T, Duration) {
         /// Counts one write in flight until dropped (also when cancelled).
-        struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
-        impl Drop for InFlight {
+        struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for InFlight<'_> {
             fn drop(&mut self) {
                 self.0.fetch_sub(1, Ordering::Relaxed);
             }
         }
         let t = std::time::Instant::now();
         let in_flight = self.writes_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-        let counted = InFlight(self.writes_in_flight.clone());
+        let counted = InFlight(&self.writes_in_flight);
         let out = write.await;
         drop(counted);
         let took = t.elapsed();

@@ -4,7 +4,7 @@
 
 use super::helpers::{create, entry, id, new_execution};
 use crate::error::codes;
-use crate::model::{Bindings, Created, InboxKind, Key, Status, Transition, now_ms};
+use crate::model::{Bindings, Created, InboxKind, Key, Lease, Status, Transition, now_ms};
 use crate::store::Store;
 use std::sync::Arc;
 
@@ -145,23 +145,22 @@ pub(super) async fn renew_and_release(store: &dyn Store) {
     // An expired lease is a recovery, by id and by the runnable claim alike.
     let dead = create(store, "renew-expired", "node-gone", 1).await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let recovered = store
-        .claim_runnable("node-b", 10_000, 1000, &[])
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|l| l.execution_id == dead.execution_id)
-        .expect("an expired lease is claimable");
+    let recovered = claim_runnable(store, "node-b", &dead.execution_id).await;
     assert!(recovered.recovered, "an expired lease is a recovery");
     store.release(&recovered).await.unwrap();
-    let afresh = store
-        .claim_runnable("node-c", 10_000, 1000, &[])
+    let afresh = claim_runnable(store, "node-c", &dead.execution_id).await;
+    assert!(!afresh.recovered, "a released lease is claimed afresh");
+}
+
+/// The lease on `id` that `owner`'s runnable claim takes (it must take it).
+async fn claim_runnable(store: &dyn Store, owner: &str, id: &Key) -> Lease {
+    store
+        .claim_runnable(owner, 10_000, 1000, &[])
         .await
         .unwrap()
         .into_iter()
-        .find(|l| l.execution_id == dead.execution_id)
-        .expect("a released lease is claimable");
-    assert!(!afresh.recovered, "a released lease is claimed afresh");
+        .find(|l| &l.execution_id == id)
+        .unwrap_or_else(|| panic!("{owner} claims {}", id.as_str()))
 }
 
 /// Terminal transitions release the lease and record output or error.
